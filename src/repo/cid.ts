@@ -1,0 +1,88 @@
+// CIDs as Hearth holds them: @atcute's CidLinkWrapper, i.e. the raw CIDv1 bytes with a lazily
+// computed base32 string. It is what the CBOR decoder yields for tag 42 and what the encoder
+// writes back, so records and MST nodes move between bytes and values without conversion.
+import { createHash } from 'node:crypto'
+import {
+  CidLinkWrapper,
+  CODEC_DCBOR,
+  CODEC_RAW,
+  decode as decodeCidBytes,
+  fromString as parseBase32Cid,
+  HASH_SHA256,
+} from '@atcute/cid'
+
+export type Cid = CidLinkWrapper
+export { CODEC_DCBOR, CODEC_RAW }
+
+const PREFIX_LEN = 4 // version, codec, hash code, digest length
+
+function fromDigest(codec: number, digest: Uint8Array): Cid {
+  const bytes = new Uint8Array(PREFIX_LEN + 32)
+  bytes[0] = 1
+  bytes[1] = codec
+  bytes[2] = HASH_SHA256
+  bytes[3] = 32
+  bytes.set(digest, PREFIX_LEN)
+  return new CidLinkWrapper(bytes)
+}
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest()
+}
+
+/** CID of DAG-CBOR encoded bytes. */
+export function cidForCbor(bytes: Uint8Array): Cid {
+  return fromDigest(CODEC_DCBOR, sha256(bytes))
+}
+
+/** CID of raw bytes (blobs). */
+export function cidForRaw(bytes: Uint8Array): Cid {
+  return fromDigest(CODEC_RAW, sha256(bytes))
+}
+
+/** Parses a base32 CIDv1 string; only the dag-cbor and raw codecs with sha-256 are atproto CIDs. */
+export function parseCid(str: string): Cid {
+  const cid = parseBase32Cid(str)
+  checkAtprotoCid(cid.codec, cid.digest.codec, cid.digest.contents.length)
+  return new CidLinkWrapper(cid.bytes)
+}
+
+/** Reads CID bytes (no multibase prefix), as found in CAR section headers and MST nodes. */
+export function cidFromBytes(bytes: Uint8Array): Cid {
+  const cid = decodeCidBytes(bytes)
+  checkAtprotoCid(cid.codec, cid.digest.codec, cid.digest.contents.length)
+  return new CidLinkWrapper(cid.bytes)
+}
+
+function checkAtprotoCid(codec: number, hash: number, digestLen: number): void {
+  if (codec !== CODEC_DCBOR && codec !== CODEC_RAW) throw new TypeError(`unsupported CID codec 0x${codec.toString(16)}`)
+  if (hash !== HASH_SHA256 || digestLen !== 32) throw new TypeError('CID hash must be sha-256')
+}
+
+export function isCid(value: unknown): value is Cid {
+  return value instanceof CidLinkWrapper
+}
+
+export function cidEquals(a: Cid | null | undefined, b: Cid | null | undefined): boolean {
+  if (a === b) return true
+  if (!a || !b) return false
+  const x = a.bytes
+  const y = b.bytes
+  if (x.length !== y.length) return false
+  // Compare from the end: the digest differs early there, the prefix almost never does.
+  for (let i = x.length - 1; i >= 0; i--) if (x[i] !== y[i]) return false
+  return true
+}
+
+export function cidCodec(cid: Cid): number {
+  return cid.bytes[1]
+}
+
+/** Verifies that bytes hash to the given CID. */
+export function bytesMatchCid(cid: Cid, bytes: Uint8Array): boolean {
+  const b = cid.bytes
+  if (b.length !== PREFIX_LEN + 32 || b[2] !== HASH_SHA256) return false
+  const digest = sha256(bytes)
+  for (let i = 0; i < 32; i++) if (digest[i] !== b[PREFIX_LEN + i]) return false
+  return true
+}
