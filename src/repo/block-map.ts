@@ -2,7 +2,7 @@
 // in the order they were produced.
 import type { Cid } from './cid.ts'
 
-export class BlockMap implements Iterable<[Cid, Uint8Array]> {
+export class BlockMap implements Iterable<[Cid, Uint8Array]>, BlockSource {
   private readonly map = new Map<string, { cid: Cid; bytes: Uint8Array }>()
 
   set(cid: Cid, bytes: Uint8Array): this {
@@ -14,8 +14,17 @@ export class BlockMap implements Iterable<[Cid, Uint8Array]> {
     return this.map.get(cid.$link)?.bytes
   }
 
+  getBlock(cid: Cid): Uint8Array | undefined {
+    return this.map.get(cid.$link)?.bytes
+  }
+
   has(cid: Cid): boolean {
     return this.map.has(cid.$link)
+  }
+
+  /** Membership by CID string. */
+  hasLink(link: string): boolean {
+    return this.map.has(link)
   }
 
   delete(cid: Cid): boolean {

@@ -1,0 +1,22 @@
+export { CarError } from './errors.ts'
+export type { CarBlock } from './types.ts'
+export {
+  CAR_CHUNK_SIZE,
+  type CarBlockInput,
+  type CarBlockSource,
+  carToBytes,
+  encodeCarHeader,
+  writeCar,
+  writeCarToStream,
+  type WriteCarOptions,
+  type WriteCarToStreamOptions,
+} from './writer.ts'
+export {
+  type CarContents,
+  type CarStreamReader,
+  DEFAULT_MAX_BLOCK_SIZE,
+  MAX_HEADER_SIZE,
+  readCar,
+  readCarStream,
+  type ReadCarOptions,
+} from './reader.ts'

@@ -1,0 +1,7 @@
+export { buildTree } from './build.ts'
+export { diffTrees, type MstDiff } from './diff.ts'
+export { commonPrefixLength, ensureValidMstKey, InvalidMstKeyError, isValidMstKey, keyHeight } from './key.ts'
+export { decodeNode, encodeNode, Leaf, MstNode, MstNodeError, SubRef } from './node.ts'
+export { coveringProof, pathNodes, recordProofCids } from './proof.ts'
+export { NodeStore, type NodeStoreOptions } from './store.ts'
+export { type ListOptions, Mst, MstKeyExistsError, MstKeyNotFoundError, serializeNode } from './tree.ts'

@@ -1,0 +1,85 @@
+// Proofs out of a tree.
+//
+// `pathNodes` is what a record proof (sync.getRecord) needs: the nodes from the root down to
+// the key, or down to where it would be. `coveringProof` is what a commit event must carry for
+// a consumer to check the operation on `key` by inverting it (sync v1.1): the path to the key
+// plus the nodes along the edges of its left and right neighbouring subtrees, which an
+// inverted insert must split or an inverted delete must merge. The set matches the reference
+// implementation's block for block (checked against the interop commit-proof vectors).
+import { BlockMap } from '../block-map.ts'
+import type { Cid } from '../cid.ts'
+import { Leaf, type MstNode, SubRef } from './node.ts'
+import type { NodeStore } from './store.ts'
+import { findGte, serializeNode } from './tree.ts'
+
+function put(into: BlockMap, node: MstNode): void {
+  into.set(serializeNode(node), node.bytes as Uint8Array)
+}
+
+export function pathNodes(store: NodeStore, root: MstNode, key: string, into = new BlockMap()): BlockMap {
+  let node = root
+  for (;;) {
+    put(into, node)
+    const i = findGte(node.entries, key)
+    const found = node.entries[i]
+    if (found instanceof Leaf && found.key === key) return into
+    const prev = node.entries[i - 1]
+    if (!(prev instanceof SubRef)) return into
+    node = store.resolve(prev, node.layer - 1)
+  }
+}
+
+export function coveringProof(store: NodeStore, root: MstNode, key: string, into = new BlockMap()): BlockMap {
+  const child = (ref: SubRef, parent: MstNode) => store.resolve(ref, parent.layer - 1)
+
+  // The path down to the key. Where the key is absent and no subtree covers its place, the last
+  // node is left out here; the sibling walks below add it.
+  const forKey = (node: MstNode): boolean => {
+    const i = findGte(node.entries, key)
+    const found = node.entries[i]
+    if (!(found instanceof Leaf && found.key === key)) {
+      const prev = node.entries[i - 1]
+      if (!(prev instanceof SubRef)) return false
+      forKey(child(prev, node))
+    }
+    put(into, node)
+    return true
+  }
+  // Down the subtree just left of the key's place, all the way to the bottom.
+  const leftSib = (node: MstNode): void => {
+    const prev = node.entries[findGte(node.entries, key) - 1]
+    if (prev instanceof SubRef) leftSib(child(prev, node))
+    put(into, node)
+  }
+  // Down the subtree just right of the key (or the one covering its place when it is absent).
+  const rightSib = (node: MstNode): void => {
+    const entries = node.entries
+    const i = findGte(entries, key)
+    const found = entries[i] ?? entries[i - 1]
+    if (found instanceof SubRef) {
+      rightSib(child(found, node))
+    } else if (found instanceof Leaf) {
+      const next = found.key === key ? entries[i + 1] : entries[i - 1]
+      if (next instanceof SubRef) rightSib(child(next, node))
+    }
+    put(into, node)
+  }
+  forKey(root)
+  leftSib(root)
+  rightSib(root)
+  return into
+}
+
+/** The CIDs a record proof for `key` consists of (without the commit): nodes, then the record. */
+export function recordProofCids(store: NodeStore, root: MstNode, key: string): { nodes: BlockMap; value: Cid | null } {
+  const nodes = pathNodes(store, root, key)
+  let node = root
+  for (;;) {
+    const i = findGte(node.entries, key)
+    const found = node.entries[i]
+    if (found instanceof Leaf && found.key === key) return { nodes, value: found.value }
+    const prev = node.entries[i - 1]
+    if (!(prev instanceof SubRef)) return { nodes, value: null }
+    node = store.resolve(prev, node.layer - 1)
+  }
+}
