@@ -1,7 +1,7 @@
 // CIDs as Hearth holds them: @atcute's CidLinkWrapper, i.e. the raw CIDv1 bytes with a lazily
 // computed base32 string. It is what the CBOR decoder yields for tag 42 and what the encoder
 // writes back, so records and MST nodes move between bytes and values without conversion.
-import { createHash } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 import {
   CidLinkWrapper,
   CODEC_DCBOR,
@@ -26,9 +26,15 @@ function fromDigest(codec: number, digest: Uint8Array): Cid {
   return new CidLinkWrapper(bytes)
 }
 
-export function sha256(bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest()
-}
+// crypto.hash (Node >= 20.12) skips the Hash object and is about twice as fast for small
+// inputs such as records and MST nodes; older Node 20 releases fall back to createHash.
+type OneShotHash = (alg: string, data: Uint8Array | string, enc: 'buffer') => Uint8Array
+const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash
+
+export const sha256: (data: Uint8Array | string) => Uint8Array =
+  typeof oneShot === 'function'
+    ? (data) => oneShot('sha256', data, 'buffer')
+    : (data) => nodeCrypto.createHash('sha256').update(data).digest()
 
 /** CID of DAG-CBOR encoded bytes. */
 export function cidForCbor(bytes: Uint8Array): Cid {

@@ -1,6 +1,6 @@
 // MST keys and their layers. Keys are `collection/rkey` repo paths: ASCII only, so a JS string
 // compares exactly as its bytes do and one char is one byte.
-import { createHash } from 'node:crypto'
+import { sha256 } from '../cid.ts'
 
 export const MAX_KEY_LENGTH = 1024
 
@@ -29,7 +29,7 @@ export function ensureValidMstKey(key: string): void {
  * Callers pass keys already validated as ASCII; for any other string the hash is of its UTF-8.
  */
 export function keyHeight(key: string): number {
-  const hash = createHash('sha256').update(key).digest()
+  const hash = sha256(key)
   let zeros = 0
   for (let i = 0; i < hash.length; i++) {
     const byte = hash[i]

@@ -5,7 +5,7 @@
 // subtree, then each leaf with its key compressed against the previous one and the subtree to
 // its right. Nodes are immutable once built; edits copy the path (see tree.ts), so a decoded
 // node can be shared between trees and cached by CID.
-import { BytesWrapper, encodeCbor, decodeCbor } from '../cbor.ts'
+import { BytesWrapper, decodeCbor } from '../cbor.ts'
 import { type Cid, cidForCbor, isCid } from '../cid.ts'
 import { commonPrefixLength, isValidMstKey } from './key.ts'
 
@@ -99,8 +99,124 @@ export function nodeToWire(node: MstNode): WireNode {
   return { l, e }
 }
 
+// MST nodes have one fixed shape, so they are written straight into an exactly-sized buffer
+// rather than through the generic encoder: the bytes are the canonical DAG-CBOR that
+// `encodeCbor(nodeToWire(node))` gives (the tests compare the two), several times faster.
+const CID_FIELD = 2 + 2 + 1 + 36 // tag 42, bytes(37) header, 0x00 multibase prefix, CID bytes
+
+function headerSize(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+}
+
+function writeHeader(buf: Uint8Array, pos: number, major: number, n: number): number {
+  const m = major << 5
+  if (n < 24) {
+    buf[pos] = m | n
+    return pos + 1
+  }
+  if (n < 0x100) {
+    buf[pos] = m | 24
+    buf[pos + 1] = n
+    return pos + 2
+  }
+  if (n < 0x10000) {
+    buf[pos] = m | 25
+    buf[pos + 1] = n >> 8
+    buf[pos + 2] = n & 0xff
+    return pos + 3
+  }
+  buf[pos] = m | 26
+  buf[pos + 1] = n >>> 24
+  buf[pos + 2] = (n >> 16) & 0xff
+  buf[pos + 3] = (n >> 8) & 0xff
+  buf[pos + 4] = n & 0xff
+  return pos + 5
+}
+
+function writeCid(buf: Uint8Array, pos: number, cid: Cid | null): number {
+  if (cid === null) {
+    buf[pos] = 0xf6
+    return pos + 1
+  }
+  const bytes = cid.bytes
+  buf[pos] = 0xd8
+  buf[pos + 1] = 0x2a
+  pos = writeHeader(buf, pos + 2, 2, bytes.length + 1)
+  buf[pos++] = 0
+  // A plain loop beats TypedArray#set for 36 bytes.
+  for (let j = 0; j < bytes.length; j++) buf[pos++] = bytes[j]
+  return pos
+}
+
+function cidSize(cid: Cid | null): number {
+  return cid === null ? 1 : 2 + headerSize(cid.bytes.length + 1) + 1 + cid.bytes.length
+}
+
 export function encodeNode(node: MstNode): Uint8Array {
-  return encodeCbor(nodeToWire(node))
+  const entries = node.entries
+  // Pass 1: lay out the entries (left subtree, then leaf + right subtree pairs) and size them.
+  let i = 0
+  let l: Cid | null = null
+  if (entries.length > 0 && entries[0] instanceof SubRef) {
+    l = subCid(entries[0])
+    i = 1
+  }
+  const count = (entries.length - i + 1) >> 1 // upper bound; recounted below
+  const leaves: Leaf[] = new Array(count)
+  const rights: (Cid | null)[] = new Array(count)
+  const prefixes: number[] = new Array(count)
+  let n = 0
+  let size = 1 + 2 + 2 + cidSize(l) // map(2), "e", "l", l
+  let prevKey = ''
+  for (; i < entries.length; i++) {
+    const leaf = entries[i]
+    if (!(leaf instanceof Leaf)) throw new Error('MST invariant broken: two adjacent subtrees')
+    const next = entries[i + 1]
+    let t: Cid | null = null
+    if (next instanceof SubRef) {
+      t = subCid(next)
+      i++
+    }
+    const p = commonPrefixLength(prevKey, leaf.key)
+    const suffixLen = leaf.key.length - p
+    size += 1 + 2 + headerSize(suffixLen) + suffixLen + 2 + headerSize(p) + 2 + cidSize(t) + 2 + cidSize(leaf.value)
+    leaves[n] = leaf
+    rights[n] = t
+    prefixes[n] = p
+    n++
+    prevKey = leaf.key
+  }
+  size += headerSize(n)
+  // Pass 2: write. Map keys in canonical order: "e" before "l"; "k", "p", "t", "v".
+  const buf = new Uint8Array(size)
+  let pos = 0
+  buf[pos++] = 0xa2
+  buf[pos++] = 0x61
+  buf[pos++] = 0x65 // "e"
+  pos = writeHeader(buf, pos, 4, n)
+  for (let j = 0; j < n; j++) {
+    const key = leaves[j].key
+    const p = prefixes[j]
+    buf[pos++] = 0xa4
+    buf[pos++] = 0x61
+    buf[pos++] = 0x6b // "k"
+    pos = writeHeader(buf, pos, 2, key.length - p)
+    for (let c = p; c < key.length; c++) buf[pos++] = key.charCodeAt(c)
+    buf[pos++] = 0x61
+    buf[pos++] = 0x70 // "p"
+    pos = writeHeader(buf, pos, 0, p)
+    buf[pos++] = 0x61
+    buf[pos++] = 0x74 // "t"
+    pos = writeCid(buf, pos, rights[j])
+    buf[pos++] = 0x61
+    buf[pos++] = 0x76 // "v"
+    pos = writeCid(buf, pos, leaves[j].value)
+  }
+  buf[pos++] = 0x61
+  buf[pos++] = 0x6c // "l"
+  pos = writeCid(buf, pos, l)
+  if (pos !== size) throw new Error(`MST node encoding size mismatch: ${pos} != ${size}`)
+  return buf
 }
 
 const latin1 = new TextDecoder('latin1')
