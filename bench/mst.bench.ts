@@ -47,7 +47,7 @@ export async function mstBenchmarks(): Promise<Row[]> {
   tree.markStored()
   const refTreeStore = new MemoryBlockstore()
   const { blocks: refBlocks } = await ref.getUnstoredBlocks()
-  await refTreeStore.putMany(refBlocks, '2222222222222')
+  await refTreeStore.putMany(refBlocks)
   let refTree = await MST.load(refTreeStore, refRoot)
   const extra = keys(2000, 'b')
   const INS = 2000
@@ -65,7 +65,7 @@ export async function mstBenchmarks(): Promise<Row[]> {
     refTree = await refTree.add(extra[i], refValue)
     await refTree.getPointer()
     const unstored = await refTree.getUnstoredBlocks()
-    await refTreeStore.putMany(unstored.blocks, '2222222222222')
+    await refTreeStore.putMany(unstored.blocks)
   }
   const refIns = (REF_INS * 1000) / (now() - t0)
   rows.push({ name: `mst_insert_into_${N / 1000}k`, hearth: hearthIns, reference: refIns, unit: 'ops/s', higherIsBetter: true })

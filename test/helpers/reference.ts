@@ -7,7 +7,7 @@ export function toRefCid(cid: Cid): CID {
   return CID.parse(cid.$link)
 }
 
-export function fromRefCid(cid: CID): Cid {
+export function fromRefCid(cid: { toString(): string }): Cid {
   return parseCid(cid.toString())
 }
 

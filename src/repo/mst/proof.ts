@@ -7,7 +7,6 @@
 // inverted insert must split or an inverted delete must merge. The set matches the reference
 // implementation's block for block (checked against the interop commit-proof vectors).
 import { BlockMap } from '../block-map.ts'
-import type { Cid } from '../cid.ts'
 import { Leaf, type MstNode, SubRef } from './node.ts'
 import type { NodeStore } from './store.ts'
 import { findGte, serializeNode } from './tree.ts'
@@ -68,18 +67,4 @@ export function coveringProof(store: NodeStore, root: MstNode, key: string, into
   leftSib(root)
   rightSib(root)
   return into
-}
-
-/** The CIDs a record proof for `key` consists of (without the commit): nodes, then the record. */
-export function recordProofCids(store: NodeStore, root: MstNode, key: string): { nodes: BlockMap; value: Cid | null } {
-  const nodes = pathNodes(store, root, key)
-  let node = root
-  for (;;) {
-    const i = findGte(node.entries, key)
-    const found = node.entries[i]
-    if (found instanceof Leaf && found.key === key) return { nodes, value: found.value }
-    const prev = node.entries[i - 1]
-    if (!(prev instanceof SubRef)) return { nodes, value: null }
-    node = store.resolve(prev, node.layer - 1)
-  }
 }

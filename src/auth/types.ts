@@ -1,0 +1,26 @@
+// What an auth verifier learns about a request. Handlers receive one of these, never a token.
+
+/** Scopes of the legacy session JWTs, with the official PDS's names. */
+export type AccessScope =
+  | 'com.atproto.access' // full password session
+  | 'com.atproto.appPassPrivileged'
+  | 'com.atproto.appPass'
+  | 'com.atproto.takendown' // a taken-down account's limited session
+  | 'com.atproto.signupQueued'
+
+export type AuthResult =
+  | { kind: 'none' }
+  | {
+      kind: 'access'
+      did: string
+      scope: AccessScope
+      /** Set when the session came from an app password. */
+      appPasswordName: string | null
+    }
+  | { kind: 'refresh'; did: string; tokenId: string; appPasswordName: string | null; expiresAt: number }
+  | { kind: 'admin' }
+  | { kind: 'service'; iss: string; did: string; aud: string; lxm: string | null }
+
+export type AccessAuth = Extract<AuthResult, { kind: 'access' }>
+export type RefreshAuth = Extract<AuthResult, { kind: 'refresh' }>
+export type ServiceAuth = Extract<AuthResult, { kind: 'service' }>

@@ -1,0 +1,117 @@
+// did:key and Multikey (the `publicKeyMultibase` of a DID document's verification method):
+// `z` + base58btc(multicodec varint ‖ 33-byte compressed point). atproto uses only the compressed
+// form, and both multicodecs (secp256k1-pub 0xe7, p256-pub 0x1200) are defined as compressed, so a
+// 65-byte key inside a did:key is refused (as @atproto/crypto does): accepting it would give one
+// key two did:key spellings. Formatting, on the other hand, takes either form and compresses.
+import { fromBase58Btc, toBase58Btc } from '@atcute/multibase'
+import { p256 } from '@noble/curves/nist.js'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import type { CurveImpl, JwtAlg } from './curve.ts'
+import { p256Impl } from './p256.ts'
+import { secp256k1Impl } from './secp256k1.ts'
+
+export const DID_KEY_PREFIX = 'did:key:'
+
+const K256_CODEC = Uint8Array.of(0xe7, 0x01)
+const P256_CODEC = Uint8Array.of(0x80, 0x24)
+
+export interface ParsedPublicKey {
+  jwtAlg: JwtAlg
+  /** 33-byte compressed SEC1 point. */
+  publicKey: Uint8Array
+}
+
+export class InvalidKeyError extends Error {
+  override name = 'InvalidKeyError'
+}
+
+export function curveFor(jwtAlg: JwtAlg): CurveImpl {
+  if (jwtAlg === 'ES256K') return secp256k1Impl
+  if (jwtAlg === 'ES256') return p256Impl
+  throw new InvalidKeyError(`unsupported key algorithm: ${String(jwtAlg)}`)
+}
+
+/** A key ready for the active backend, as kept in the cache. */
+export interface PreparedKey extends ParsedPublicKey {
+  prepared: unknown
+}
+
+function decodeMultikey(multikey: string): PreparedKey {
+  if (typeof multikey !== 'string' || multikey[0] !== 'z') {
+    throw new InvalidKeyError('multikey must be base58btc (start with "z")')
+  }
+  let bytes: Uint8Array
+  try {
+    bytes = fromBase58Btc(multikey.slice(1))
+  } catch {
+    throw new InvalidKeyError('multikey is not valid base58btc')
+  }
+  let jwtAlg: JwtAlg
+  if (bytes[0] === K256_CODEC[0] && bytes[1] === K256_CODEC[1]) jwtAlg = 'ES256K'
+  else if (bytes[0] === P256_CODEC[0] && bytes[1] === P256_CODEC[1]) jwtAlg = 'ES256'
+  else throw new InvalidKeyError('unsupported key type (only secp256k1 and P-256 multicodecs)')
+  const publicKey = bytes.slice(2)
+  if (publicKey.length !== 33) {
+    throw new InvalidKeyError(`expected a 33-byte compressed ${jwtAlg === 'ES256K' ? 'secp256k1' : 'P-256'} key, got ${publicKey.length} bytes`)
+  }
+  let prepared: unknown
+  try {
+    prepared = curveFor(jwtAlg).importPublic(publicKey)
+  } catch {
+    throw new InvalidKeyError(`not a valid ${jwtAlg === 'ES256K' ? 'secp256k1' : 'P-256'} public key`)
+  }
+  return { jwtAlg, publicKey, prepared }
+}
+
+// Verification is called over and over with the same few keys (a repo's own key, a handful of
+// services' keys), and parsing means base58 plus a point decompression. A Map keeps insertion
+// order, so deleting and re-inserting on a hit makes the first key the least recently used.
+const CACHE_SIZE = 1000
+const cache = new Map<string, PreparedKey>()
+
+/** Parses (or fetches from the cache) a did:key for verification. Throws InvalidKeyError. */
+export function preparedDidKey(did: string): PreparedKey {
+  const hit = cache.get(did)
+  if (hit !== undefined) {
+    cache.delete(did)
+    cache.set(did, hit)
+    return hit
+  }
+  if (typeof did !== 'string' || !did.startsWith(DID_KEY_PREFIX)) {
+    throw new InvalidKeyError('not a did:key')
+  }
+  const parsed = decodeMultikey(did.slice(DID_KEY_PREFIX.length))
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+  cache.set(did, parsed)
+  return parsed
+}
+
+export function parseMultikey(multikey: string): ParsedPublicKey {
+  const { jwtAlg, publicKey } = decodeMultikey(multikey)
+  return { jwtAlg, publicKey }
+}
+
+export function parseDidKey(did: string): ParsedPublicKey {
+  const { jwtAlg, publicKey } = preparedDidKey(did)
+  return { jwtAlg, publicKey: publicKey.slice() } // the cached copy must not be handed out
+}
+
+/** Accepts a compressed (33) or uncompressed (65) SEC1 key; always writes the compressed form. */
+export function formatMultikey(jwtAlg: JwtAlg, publicKey: Uint8Array): string {
+  const curve = jwtAlg === 'ES256K' ? secp256k1 : jwtAlg === 'ES256' ? p256 : null
+  if (curve === null) throw new InvalidKeyError(`unsupported key algorithm: ${String(jwtAlg)}`)
+  let compressed: Uint8Array
+  try {
+    compressed = curve.Point.fromBytes(publicKey).toBytes(true)
+  } catch {
+    throw new InvalidKeyError(`not a valid ${jwtAlg === 'ES256K' ? 'secp256k1' : 'P-256'} public key`)
+  }
+  const prefixed = new Uint8Array(35)
+  prefixed.set(jwtAlg === 'ES256K' ? K256_CODEC : P256_CODEC, 0)
+  prefixed.set(compressed, 2)
+  return 'z' + toBase58Btc(prefixed)
+}
+
+export function formatDidKey(jwtAlg: JwtAlg, publicKey: Uint8Array): string {
+  return DID_KEY_PREFIX + formatMultikey(jwtAlg, publicKey)
+}

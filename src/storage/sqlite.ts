@@ -1,0 +1,84 @@
+// Opening SQLite files and migrating them.
+//
+// Every database Hearth keeps (account, per-actor stores, sequencer, DID cache) is one that the
+// official PDS also opens, through Kysely's migrator. So Hearth records the official migrations
+// in Kysely's own tables (`kysely_migration`, `kysely_migration_lock`) under the same names:
+// the official PDS started on a Hearth data directory finds its schema current, and Hearth
+// started on an official one skips what is already there. Hearth's own additions (extra tables
+// and indexes, never a changed official column) are tracked apart in `hearth_migration`, because
+// Kysely refuses to run when its table names a migration it does not know.
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+
+export type Db = Database.Database
+
+export interface OpenOptions {
+  readonly?: boolean
+  /**
+   * SQLite `synchronous`. NORMAL (the default, and what the official PDS runs with: better-sqlite3
+   * builds SQLite with WAL databases at NORMAL) keeps every commit through a process crash; FULL
+   * also through power loss, at an fsync per commit. HEARTH_SQLITE_SYNCHRONOUS=full selects it.
+   */
+  synchronous?: 'FULL' | 'NORMAL'
+  /** Milliseconds to wait on a lock held by another connection or process. */
+  busyTimeoutMs?: number
+}
+
+export function openDb(path: string, opts: OpenOptions = {}): Db {
+  if (path !== ':memory:' && !opts.readonly) mkdirSync(dirname(path), { recursive: true })
+  const db = new Database(path, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 5000 })
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${opts.synchronous ?? defaultSynchronous()}`)
+  }
+  db.pragma('foreign_keys = OFF') // the official schema declares none; keep SQLite's default explicit
+  return db
+}
+
+function defaultSynchronous(): 'FULL' | 'NORMAL' {
+  return process.env.HEARTH_SQLITE_SYNCHRONOUS?.toLowerCase() === 'full' ? 'FULL' : 'NORMAL'
+}
+
+export interface Migration {
+  /** The migration's name; for an official migration exactly the official name (e.g. `001`: Kysely records the keys of the official migration maps). */
+  name: string
+  up(db: Db): void
+}
+
+export interface MigrationSet {
+  /** Migrations the official PDS also runs, tracked in kysely_migration. */
+  official: Migration[]
+  /** Hearth's additions, tracked in hearth_migration. */
+  hearth?: Migration[]
+}
+
+/** Brings a database up to date, in one transaction, creating the tracking tables as Kysely does. */
+export function migrate(db: Db, set: MigrationSet): void {
+  const run = db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS "kysely_migration" ("name" varchar(255) not null primary key, "timestamp" varchar(255) not null)`)
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS "kysely_migration_lock" ("id" varchar(255) not null primary key, "is_locked" integer default 0 not null)`,
+    )
+    db.exec(`INSERT OR IGNORE INTO "kysely_migration_lock" ("id", "is_locked") VALUES ('migration_lock', 0)`)
+    db.exec(`CREATE TABLE IF NOT EXISTS "hearth_migration" ("name" varchar(255) not null primary key, "timestamp" varchar(255) not null)`)
+    apply(db, 'kysely_migration', set.official)
+    if (set.hearth) apply(db, 'hearth_migration', set.hearth)
+  })
+  run.immediate()
+}
+
+function apply(db: Db, table: string, migrations: Migration[]): void {
+  const done = new Set((db.prepare(`SELECT "name" FROM "${table}"`).all() as Array<{ name: string }>).map((r) => r.name))
+  const insert = db.prepare(`INSERT INTO "${table}" ("name", "timestamp") VALUES (?, ?)`)
+  for (const m of migrations) {
+    if (done.has(m.name)) continue
+    m.up(db)
+    insert.run(m.name, new Date().toISOString())
+  }
+}
+
+/** Runs `fn` in an IMMEDIATE transaction (takes the write lock up front: no upgrade deadlocks). */
+export function writeTx<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate()
+}

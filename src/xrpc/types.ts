@@ -1,0 +1,63 @@
+// The contract between the XRPC router and the method handlers in src/api/.
+//
+// A handler file exports a function that takes the few services it uses and returns a
+// XrpcMethod. The router looks the method up by NSID, runs its auth verifier, parses and
+// validates params and input against the method's lexicon, calls the handler, and writes the
+// output (validated too in tests and dev mode).
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { AuthResult } from '../auth/types.ts'
+
+export interface XrpcRequestInfo {
+  nsid: string
+  req: IncomingMessage
+  /** Client address (after trusted-proxy handling). */
+  ip: string
+}
+
+export interface XrpcContext<A extends AuthResult = AuthResult> extends XrpcRequestInfo {
+  /** Query params, validated and coerced (integers, booleans, arrays) per the lexicon. */
+  params: Record<string, unknown>
+  /** A JSON body, parsed and validated; undefined for a binary body or none. */
+  input: unknown
+  /** The request body stream, for methods whose input is not JSON (uploadBlob, importRepo). */
+  body: Readable | null
+  /** The request's content type (without parameters), or null. */
+  encoding: string | null
+  auth: A
+  res: ServerResponse
+}
+
+export type XrpcOutput =
+  | void
+  | { encoding: 'application/json'; body: unknown; headers?: Record<string, string> }
+  | {
+      encoding: string
+      /** Bytes, or a stream / async iterable the router pipes with backpressure. */
+      body: Uint8Array | Readable | AsyncIterable<Uint8Array>
+      headers?: Record<string, string>
+    }
+
+/** Verifies a request's credentials; throws an XrpcError (401/400/403) when it must refuse. */
+export type AuthVerifier<A extends AuthResult = AuthResult> = (info: XrpcRequestInfo) => A | Promise<A>
+
+export interface RateLimit {
+  name: string
+  durationMs: number
+  points: number
+  /** What the limit is keyed on; default the client IP. */
+  key?: (ctx: XrpcContext) => string
+  /** Points a call costs; default 1. */
+  cost?: (ctx: XrpcContext) => number
+}
+
+export interface XrpcMethod<A extends AuthResult = AuthResult> {
+  nsid: string
+  auth: AuthVerifier<A>
+  handler: (ctx: XrpcContext<A>) => XrpcOutput | Promise<XrpcOutput>
+  /** Max JSON body bytes (default 150 KiB, as the official PDS). */
+  jsonLimit?: number
+  /** Max binary body bytes (uploadBlob, importRepo). */
+  blobLimit?: number
+  rateLimits?: RateLimit[]
+}
