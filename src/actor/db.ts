@@ -1,0 +1,56 @@
+// The per-account store.sqlite, with the official PDS's schema (its single migration `001`) so
+// either server opens the other's actor stores. Hearth adds an index for listing records by
+// collection in rkey order, and an outbox that keeps the store and the event log in step.
+import { type Db, type MigrationSet, migrate } from '../storage/sqlite.ts'
+
+export const actorMigrations: MigrationSet = {
+  official: [
+    {
+      name: '001',
+      up(db) {
+        db.exec(`
+          CREATE TABLE "repo_root" ("did" varchar primary key, "cid" varchar not null, "rev" varchar not null, "indexedAt" varchar not null);
+          CREATE TABLE "repo_block" ("cid" varchar primary key, "repoRev" varchar not null, "size" integer not null, "content" blob not null);
+          CREATE INDEX "repo_block_repo_rev_idx" ON "repo_block" ("repoRev", "cid");
+          CREATE TABLE "record" ("uri" varchar primary key, "cid" varchar not null, "collection" varchar not null, "rkey" varchar not null, "repoRev" varchar not null, "indexedAt" varchar not null, "takedownRef" varchar);
+          CREATE INDEX "record_cid_idx" ON "record" ("cid");
+          CREATE INDEX "record_collection_idx" ON "record" ("collection");
+          CREATE INDEX "record_repo_rev_idx" ON "record" ("repoRev");
+          CREATE TABLE "blob" ("cid" varchar primary key, "mimeType" varchar not null, "size" integer not null, "tempKey" varchar, "width" integer, "height" integer, "createdAt" varchar not null, "takedownRef" varchar);
+          CREATE INDEX "blob_tempkey_idx" ON "blob" ("tempKey");
+          CREATE TABLE "record_blob" ("blobCid" varchar not null, "recordUri" varchar not null, constraint "record_blob_pkey" primary key ("blobCid", "recordUri"));
+          CREATE TABLE "backlink" ("uri" varchar not null, "path" varchar not null, "linkTo" varchar not null, constraint "backlinks_pkey" primary key ("uri", "path"));
+          CREATE INDEX "backlink_link_to_idx" ON "backlink" ("path", "linkTo");
+          CREATE TABLE "account_pref" ("id" integer primary key autoincrement, "name" varchar not null, "valueJson" text not null);
+        `)
+      },
+    },
+  ],
+  hearth: [
+    {
+      name: 'hearth-001-record-collection-rkey',
+      up(db) {
+        db.exec(`CREATE INDEX IF NOT EXISTS "hearth_record_collection_rkey_idx" ON "record" ("collection", "rkey")`)
+      },
+    },
+    {
+      // Firehose events written in the same transaction as the commit they describe: if the
+      // process stops between that transaction and the sequencer's, the next open of the store
+      // sequences whatever the log lacks (see ActorStore.pendingEvents).
+      name: 'hearth-002-outbox',
+      up(db) {
+        db.exec(`CREATE TABLE IF NOT EXISTS "hearth_outbox" ("rev" varchar primary key, "eventType" varchar not null, "event" blob not null)`)
+      },
+    },
+    {
+      name: 'hearth-003-record-blob-record-idx',
+      up(db) {
+        db.exec(`CREATE INDEX IF NOT EXISTS "hearth_record_blob_uri_idx" ON "record_blob" ("recordUri")`)
+      },
+    },
+  ],
+}
+
+export function migrateActorDb(db: Db): void {
+  migrate(db, actorMigrations)
+}

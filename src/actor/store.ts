@@ -1,0 +1,244 @@
+// One account's store: its repo blocks, record index, blobs metadata and preferences in
+// store.sqlite, its signing key beside it. Reads are plain synchronous queries; the one write
+// that changes the repo is `applyCommit`, a single transaction.
+import { readFileSync } from 'node:fs'
+import type { BlockSource } from '../repo/block-map.ts'
+import { decodeCbor } from '../repo/cbor.ts'
+import { type Cid, isCid, parseCid } from '../repo/cid.ts'
+import type { CommitData } from '../repo/commit-builder.ts'
+import { Secp256k1Keypair } from '../repo/crypto/index.ts'
+import { Mst, NodeStore } from '../repo/mst/index.ts'
+import type { SeqEvent } from '../sequencer/events.ts'
+import { type Db, openDb } from '../storage/sqlite.ts'
+import { migrateActorDb } from './db.ts'
+
+export interface RepoHeadRow {
+  cid: Cid
+  rev: string
+}
+
+export interface RecordRow {
+  uri: string
+  cid: Cid
+  collection: string
+  rkey: string
+  repoRev: string
+  indexedAt: string
+  takedownRef: string | null
+  content: Uint8Array
+}
+
+/** How a record write changes the index, beside the MST. */
+export interface IndexOp {
+  action: 'create' | 'update' | 'delete'
+  collection: string
+  rkey: string
+  cid: Cid | null
+  /** Backlinks of the new record (follow/block subject, like/repost subject uri). */
+  backlinks?: Array<{ path: string; linkTo: string }>
+}
+
+export interface ListRecordsOptions {
+  limit: number
+  cursor?: string
+  reverse?: boolean
+  includeTakendown?: boolean
+}
+
+const ROW_COLUMNS =
+  'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", b."content"'
+
+type RawRecordRow = Omit<RecordRow, 'cid'> & { cid: string }
+
+function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
+  if (!raw) return null
+  return { ...raw, cid: parseCid(raw.cid) }
+}
+
+export class ActorStore implements BlockSource {
+  readonly db: Db
+  private readonly nodes: NodeStore
+  private cachedTree: Mst | null = null
+  private cachedHead: RepoHeadRow | null | undefined = undefined
+  private keypairCache: Secp256k1Keypair | null = null
+  /** The rev up to which the outbox is known to be sequenced (its rows can go). */
+  sequencedRev: string | null = null
+
+  private readonly st
+
+  constructor(
+    readonly did: string,
+    readonly dbPath: string,
+    readonly keyPath: string,
+    opts: { nodeCacheSize?: number } = {},
+  ) {
+    this.db = openDb(dbPath)
+    migrateActorDb(this.db)
+    const db = this.db
+    this.st = {
+      getBlock: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
+      head: db.prepare('SELECT "cid", "rev" FROM repo_root WHERE "did" = ?'),
+      putBlock: db.prepare('INSERT OR IGNORE INTO repo_block ("cid", "repoRev", "size", "content") VALUES (?, ?, ?, ?)'),
+      deleteBlock: db.prepare('DELETE FROM repo_block WHERE "cid" = ?'),
+      putRoot: db.prepare(
+        'INSERT INTO repo_root ("did", "cid", "rev", "indexedAt") VALUES (?, ?, ?, ?) ON CONFLICT ("did") DO UPDATE SET "cid" = excluded."cid", "rev" = excluded."rev", "indexedAt" = excluded."indexedAt"',
+      ),
+      upsertRecord: db.prepare(
+        'INSERT INTO record ("uri", "cid", "collection", "rkey", "repoRev", "indexedAt") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("uri") DO UPDATE SET "cid" = excluded."cid", "repoRev" = excluded."repoRev", "indexedAt" = excluded."indexedAt"',
+      ),
+      deleteRecord: db.prepare('DELETE FROM record WHERE "uri" = ?'),
+      recordsWithCid: db.prepare('SELECT count(*) FROM record WHERE "cid" = ?').pluck(),
+      deleteBacklinks: db.prepare('DELETE FROM backlink WHERE "uri" = ?'),
+      addBacklink: db.prepare('INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)'),
+      backlinkConflicts: db.prepare(
+        'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
+      ).pluck(),
+      getRecord: db.prepare(
+        `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`,
+      ),
+      listDesc: db.prepare(
+        `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
+      ),
+      listAsc: db.prepare(
+        `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
+      ),
+      collections: db.prepare('SELECT DISTINCT "collection" FROM record ORDER BY "collection"').pluck(),
+      countRecords: db.prepare('SELECT count(*) FROM record').pluck(),
+      countBlocks: db.prepare('SELECT count(*) FROM repo_block').pluck(),
+      putOutbox: db.prepare('INSERT OR REPLACE INTO hearth_outbox ("rev", "eventType", "event") VALUES (?, ?, ?)'),
+      clearOutbox: db.prepare('DELETE FROM hearth_outbox WHERE "rev" <= ?'),
+      outbox: db.prepare('SELECT "rev", "eventType", "event" FROM hearth_outbox ORDER BY "rev" ASC'),
+      blocksSince: db.prepare('SELECT "cid", "content" FROM repo_block WHERE "repoRev" > ? ORDER BY "repoRev" DESC, "cid" DESC'),
+    }
+    this.nodes = new NodeStore(this, { cacheSize: opts.nodeCacheSize ?? 2000, validateKeys: false })
+  }
+
+  // ---- blocks and the repo head ----
+
+  getBlock(cid: Cid): Uint8Array | undefined {
+    return (this.st.getBlock.get(cid.$link) as Uint8Array | undefined) ?? undefined
+  }
+
+  head(): RepoHeadRow | null {
+    if (this.cachedHead === undefined) {
+      const row = this.st.head.get(this.did) as { cid: string; rev: string } | undefined
+      this.cachedHead = row ? { cid: parseCid(row.cid), rev: row.rev } : null
+    }
+    return this.cachedHead
+  }
+
+  /** The MST at the current head (cached between writes; nodes are shared and immutable). */
+  tree(): Mst {
+    if (this.cachedTree) return this.cachedTree
+    const head = this.head()
+    if (!head) return Mst.create(this.nodes)
+    const commitBytes = this.getBlock(head.cid)
+    if (!commitBytes) throw new Error(`repo of ${this.did} lacks its commit block ${head.cid.$link}`)
+    // Only `data` is needed: avoid a full decode dependency cycle with commit validation.
+    const data = commitData(commitBytes)
+    this.cachedTree = Mst.load(this.nodes, data)
+    return this.cachedTree
+  }
+
+  keypair(): Secp256k1Keypair {
+    if (!this.keypairCache) this.keypairCache = Secp256k1Keypair.import(new Uint8Array(readFileSync(this.keyPath)))
+    return this.keypairCache
+  }
+
+  /** Blocks added after `rev` (for getRepo with `since`), newest first as the official PDS. */
+  *blocksSince(rev: string): Generator<[Cid, Uint8Array]> {
+    for (const row of this.st.blocksSince.iterate(rev) as Iterable<{ cid: string; content: Uint8Array }>) {
+      yield [parseCid(row.cid), row.content]
+    }
+  }
+
+  // ---- records ----
+
+  getRecord(collection: string, rkey: string): RecordRow | null {
+    return toRecordRow(this.st.getRecord.get(`at://${this.did}/${collection}/${rkey}`) as RawRecordRow | undefined)
+  }
+
+  listRecords(collection: string, opts: ListRecordsOptions): RecordRow[] {
+    const incl = opts.includeTakendown ? 1 : 0
+    const rows = opts.reverse
+      ? this.st.listAsc.all(collection, opts.cursor ?? '', incl, opts.limit)
+      : this.st.listDesc.all(collection, opts.cursor ?? '\u{10ffff}', incl, opts.limit)
+    return (rows as RawRecordRow[]).map((r) => toRecordRow(r) as RecordRow)
+  }
+
+  collections(): string[] {
+    return this.st.collections.all() as string[]
+  }
+
+  counts(): { records: number; blocks: number } {
+    return { records: this.st.countRecords.get() as number, blocks: this.st.countBlocks.get() as number }
+  }
+
+  /** Records of `collection` whose backlink `path` points at `linkTo` (duplicate follows, likes…). */
+  backlinkConflicts(collection: string, path: string, linkTo: string): string[] {
+    return this.st.backlinkConflicts.all(path, linkTo, collection) as string[]
+  }
+
+  // ---- the write ----
+
+  /**
+   * Stores a commit in one transaction: its blocks, the removal of blocks it no longer uses,
+   * the record index and backlinks, the new head, the firehose events for the outbox, and any
+   * `extra` work the caller needs atomically (blob links). On success the cached tree moves on.
+   */
+  applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: (db: Db) => void): void {
+    const now = new Date().toISOString()
+    const did = this.did
+    const st = this.st
+    this.db
+      .transaction(() => {
+        for (const [cid, bytes] of commit.newBlocks) st.putBlock.run(cid.$link, commit.rev, bytes.length, bytes)
+        for (const cid of commit.removedCids) st.deleteBlock.run(cid.$link)
+        for (const op of ops) {
+          const uri = `at://${did}/${op.collection}/${op.rkey}`
+          if (op.action === 'delete') {
+            st.deleteRecord.run(uri)
+            st.deleteBacklinks.run(uri)
+            continue
+          }
+          st.upsertRecord.run(uri, (op.cid as Cid).$link, op.collection, op.rkey, commit.rev, now)
+          if (op.action === 'update') st.deleteBacklinks.run(uri)
+          if (op.backlinks) for (const b of op.backlinks) st.addBacklink.run(uri, b.path, b.linkTo)
+        }
+        // A record block may be shared by identical records; drop it only when none is left.
+        for (const cid of commit.removedRecordCids) {
+          if ((st.recordsWithCid.get(cid.$link) as number) === 0) st.deleteBlock.run(cid.$link)
+        }
+        st.putRoot.run(did, commit.cid.$link, commit.rev, now)
+        if (this.sequencedRev) st.clearOutbox.run(this.sequencedRev)
+        for (const e of events) st.putOutbox.run(commit.rev, e.eventType, e.event)
+        extra?.(this.db)
+      })
+      .immediate()
+    commit.tree.markStored()
+    this.cachedTree = commit.tree
+    this.cachedHead = { cid: commit.cid, rev: commit.rev }
+  }
+
+  /** Outbox events not yet known to be sequenced, oldest first. */
+  outbox(): Array<{ rev: string; eventType: string; event: Uint8Array }> {
+    return this.st.outbox.all() as Array<{ rev: string; eventType: string; event: Uint8Array }>
+  }
+
+  /** Forgets cached state (after an import or a change made through another handle). */
+  invalidate(): void {
+    this.cachedTree = null
+    this.cachedHead = undefined
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
+
+
+function commitData(bytes: Uint8Array): Cid {
+  const value = decodeCbor(bytes) as { data?: unknown }
+  if (!value || !isCid(value.data)) throw new Error('stored commit has no data CID')
+  return value.data
+}

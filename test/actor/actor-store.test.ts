@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { verifyRepoCar } from '@atproto/repo'
+import { ActorStoreManager } from '../../src/actor/manager.ts'
+import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
+import { carToBytes, readCar } from '../../src/repo/car/index.ts'
+import { decodeCbor } from '../../src/repo/cbor.ts'
+import type { Cid } from '../../src/repo/cid.ts'
+import { buildCommit, prepareWrite, type RecordWrite } from '../../src/repo/commit-builder.ts'
+import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
+import { repoBlocks } from '../../src/repo/export.ts'
+import { checkInversion, type RepoOp } from '../../src/repo/inversion.ts'
+import { commitEvent } from '../../src/sequencer/events.ts'
+import { Sequencer } from '../../src/sequencer/sequencer.ts'
+
+const dirs: string[] = []
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-actor-'))
+  dirs.push(dir)
+  const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
+  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
+  return { dir, sequencer, actors }
+}
+
+const DID = 'did:plc:actorstoretest00000000000'
+
+function post(i: number): RecordWrite {
+  return {
+    action: 'create',
+    collection: 'app.bsky.feed.post',
+    rkey: `3k${(500000 + i).toString(36)}aaaa`,
+    record: { $type: 'app.bsky.feed.post', text: `hello ${i}`, createdAt: new Date(1_700_000_000_000 + i).toISOString() },
+  }
+}
+
+test('actor store: layout, writes, reads, events that invert, export that verifies, restart', async () => {
+  const { dir, sequencer, actors } = setup()
+  const keypair = Secp256k1Keypair.create()
+  const store = actors.create(DID, keypair)
+  const loc = actors.location(DID)
+  assert.match(loc.directory, /actors\/[0-9a-f]{2}\/did:plc:actorstoretest/)
+  assert.equal(statSync(loc.keyLocation).size, 32)
+  assert.equal(statSync(loc.keyLocation).mode & 0o777, 0o600)
+  const first = initRepo(store)
+  assert.equal(store.head()?.rev, first.rev)
+
+  for (let i = 0; i < 50; i++) commitWrites(store, sequencer, { writes: [prepareWrite(post(i))] })
+  const upd = post(3)
+  commitWrites(store, sequencer, {
+    writes: [
+      prepareWrite({ ...upd, action: 'update', record: { ...(upd as { record: object }).record, text: 'edited' } }),
+      prepareWrite({ action: 'delete', collection: 'app.bsky.feed.post', rkey: post(4).rkey }),
+    ],
+  })
+  assert.equal(store.getRecord('app.bsky.feed.post', post(4).rkey), null)
+  const edited = store.getRecord('app.bsky.feed.post', post(3).rkey)
+  assert.equal((decodeCbor(edited?.content as Uint8Array) as { text: string }).text, 'edited')
+  const listed = store.listRecords('app.bsky.feed.post', { limit: 100 })
+  assert.equal(listed.length, 49)
+  assert.ok(listed[0].rkey > listed[1].rkey, 'newest first by default')
+  const page = store.listRecords('app.bsky.feed.post', { limit: 10, reverse: true, cursor: listed[40].rkey })
+  assert.deepEqual(
+    page.map((r) => r.rkey),
+    listed.slice(0, 40).reverse().slice(0, 10).map((r) => r.rkey),
+  )
+  assert.deepEqual(store.collections(), ['app.bsky.feed.post'])
+
+  // Every sequenced commit event carries blocks that invert its ops onto prevData.
+  const events = sequencer.range(0, 1000)
+  assert.equal(events.length, 51)
+  for (const row of events) {
+    const evt = decodeCbor(row.event) as { blocks: { buf: Uint8Array }; ops: RepoOp[]; prevData: Cid; commit: Cid }
+    const { blocks } = readCar(evt.blocks.buf)
+    const commit = decodeCbor(blocks.get(evt.commit) as Uint8Array) as { data: Cid }
+    checkInversion(blocks, commit.data, evt.ops, evt.prevData)
+  }
+
+  // The stored repo exports to a CAR the reference verifies, with no leftover blocks.
+  const head = store.head() as { cid: Cid }
+  const car = carToBytes(head.cid, repoBlocks(store, head.cid))
+  const verified = await verifyRepoCar(car, DID, keypair.did())
+  assert.equal(verified.creates.length, 49)
+  assert.equal(store.counts().blocks, readCar(car).blocks.size, 'no orphaned blocks remain in repo_block')
+
+  // Restart: a fresh manager sees the same repo.
+  actors.closeAll()
+  sequencer.close()
+  const again = new ActorStoreManager(join(dir, 'actors'), new Sequencer(join(dir, 'sequencer.sqlite')))
+  const reopened = again.get(DID)
+  assert.ok(reopened)
+  assert.equal(reopened.head()?.cid.$link, head.cid.$link)
+  assert.equal(reopened.keypair().did(), keypair.did())
+  assert.equal(reopened.listRecords('app.bsky.feed.post', { limit: 100 }).length, 49)
+  assert.equal(again.get('did:plc:nobody'), null)
+  again.closeAll()
+})
+
+test('actor store: a commit whose event append was interrupted is sequenced on the next open', () => {
+  const { dir, sequencer, actors } = setup()
+  const store = actors.create(DID, Secp256k1Keypair.create())
+  initRepo(store)
+  commitWrites(store, sequencer, { writes: [prepareWrite(post(1))] })
+  // Simulate a stop between the actor transaction and the sequencer append.
+  const commit = buildCommit(
+    { did: DID, commitCid: store.head()?.cid ?? null, rev: store.head()?.rev ?? null },
+    store.tree(),
+    [prepareWrite(post(2))],
+    store.keypair(),
+  )
+  store.applyCommit(commit, [{ action: 'create', collection: 'app.bsky.feed.post', rkey: post(2).rkey, cid: commit.ops[0].cid }], [commitEvent(commit)])
+  assert.equal(sequencer.range(0, 10).length, 1)
+  actors.closeAll()
+  const again = new ActorStoreManager(join(dir, 'actors'), sequencer)
+  again.get(DID)
+  const events = sequencer.range(0, 10)
+  assert.equal(events.length, 2)
+  assert.equal((decodeCbor(events[1].event) as { rev: string }).rev, commit.rev)
+  // Opening again does not sequence it twice.
+  again.closeAll()
+  new ActorStoreManager(join(dir, 'actors'), sequencer).get(DID)
+  assert.equal(sequencer.range(0, 10).length, 2)
+})
+
+test('actor store: swapCommit mismatch is InvalidSwap and leaves the repo unchanged; cache evicts', () => {
+  const { sequencer, actors } = setup()
+  const store = actors.create(DID, Secp256k1Keypair.create())
+  const first = initRepo(store)
+  commitWrites(store, sequencer, { writes: [prepareWrite(post(1))] })
+  const before = store.head()?.cid.$link
+  assert.throws(
+    () => commitWrites(store, sequencer, { writes: [prepareWrite(post(2))], swapCommit: first.cid }),
+    (err: { error?: string }) => err.error === 'InvalidSwap',
+  )
+  assert.equal(store.head()?.cid.$link, before)
+  assert.equal(store.getRecord('app.bsky.feed.post', post(2).rkey), null)
+  for (let i = 0; i < 15; i++) {
+    const s = actors.create(`did:plc:evict${i.toString().padStart(19, '0')}`, Secp256k1Keypair.create())
+    initRepo(s)
+  }
+  // The first store was evicted and closed; get() reopens it intact.
+  assert.equal(actors.get(DID)?.head()?.cid.$link, before)
+})
