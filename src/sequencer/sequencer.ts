@@ -21,6 +21,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
   private readonly rangeStmt
   private readonly lastForDidStmt
   private readonly deleteForDidStmt
+  private readonly firstAfterTimeStmt
 
   constructor(path: string) {
     super()
@@ -35,6 +36,9 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     )
     this.lastForDidStmt = this.db.prepare(
       'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = ? AND "eventType" = ? ORDER BY "seq" DESC LIMIT 1',
+    )
+    this.firstAfterTimeStmt = this.db.prepare(
+      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "sequencedAt" >= ? AND "invalidated" = 0 ORDER BY "seq" ASC LIMIT 1',
     )
     this.deleteForDidStmt = this.db.prepare('DELETE FROM repo_seq WHERE "did" = ? AND "seq" < ?')
   }
@@ -62,6 +66,11 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
   /** Events with seq > after, in order. */
   range(after: number, limit: number): SeqRow[] {
     return this.rangeStmt.all(after, limit) as SeqRow[]
+  }
+
+  /** The first event sequenced at or after `iso` (for cursors older than the backfill window). */
+  firstAfterTime(iso: string): SeqRow | null {
+    return (this.firstAfterTimeStmt.get(iso) as SeqRow | undefined) ?? null
   }
 
   lastOfType(did: string, eventType: EventType): SeqRow | null {
