@@ -14,10 +14,18 @@ export type AuthResult =
       kind: 'access'
       did: string
       scope: AccessScope
-      /** Set when the session came from an app password. */
+      /** The app password the session came from, when known: always for Hearth-issued tokens; null for a token the official PDS issued (its scope still tells an app-password session apart). */
       appPasswordName: string | null
     }
-  | { kind: 'refresh'; did: string; tokenId: string; appPasswordName: string | null; expiresAt: number }
+  | {
+      kind: 'refresh'
+      did: string
+      /** The refresh token's id (its `jti`, the refresh_token row key). */
+      tokenId: string
+      appPasswordName: string | null
+      /** The token's exp, in milliseconds since the epoch. */
+      expiresAt: number
+    }
   | { kind: 'admin' }
   | { kind: 'service'; iss: string; did: string; aud: string; lxm: string | null }
 

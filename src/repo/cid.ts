@@ -46,6 +46,12 @@ export function cidForRaw(bytes: Uint8Array): Cid {
   return fromDigest(CODEC_RAW, sha256(bytes))
 }
 
+/** CID of raw bytes from their sha-256 digest, for blobs hashed as they stream in. */
+export function cidForRawDigest(digest: Uint8Array): Cid {
+  if (digest.length !== 32) throw new TypeError('a sha-256 digest is 32 bytes')
+  return fromDigest(CODEC_RAW, digest)
+}
+
 /** Parses a base32 CIDv1 string; only the dag-cbor and raw codecs with sha-256 are atproto CIDs. */
 export function parseCid(str: string): Cid {
   const cid = parseBase32Cid(str)

@@ -13,6 +13,11 @@ export interface XrpcRequestInfo {
   req: IncomingMessage
   /** Client address (after trusted-proxy handling). */
   ip: string
+  /**
+   * The validated query params, when the router has them: set for registered methods (params
+   * are checked before auth, as in the official PDS), absent for the fallback.
+   */
+  params?: Record<string, unknown>
 }
 
 export interface XrpcContext<A extends AuthResult = AuthResult> extends XrpcRequestInfo {
@@ -45,9 +50,13 @@ export interface RateLimit {
   name: string
   durationMs: number
   points: number
-  /** What the limit is keyed on; default the client IP. */
-  key?: (ctx: XrpcContext) => string
-  /** Points a call costs; default 1. */
+  /**
+   * What the limit is keyed on; default the client IP. Null skips this limit for the call.
+   * Limits with the same name share one counter across methods (the official's shared
+   * `repo-write-hour` / `repo-write-day`); they must agree on durationMs and points.
+   */
+  key?: (ctx: XrpcContext) => string | null
+  /** Points a call costs; default 1; below 1 skips this limit for the call. */
   cost?: (ctx: XrpcContext) => number
 }
 

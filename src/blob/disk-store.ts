@@ -1,0 +1,476 @@
+// Blob files on local disk, in the official PDS's layout so either server runs on the other's
+// data directory:
+//   permanent   <location>/<did>/<cid>
+//   temporary   <tempLocation>/<did>/<key>         (tempLocation defaults to <location>/tempt)
+//   quarantine  <quarantineLocation>/<did>/<cid>   (defaults to <location>/quarantine)
+//
+// Durability: an upload is fsynced (file and directory) before putTemp returns, since the client
+// is told the blob exists once uploadBlob answers. Nothing is ever written in place at a permanent
+// path: a temp file is renamed there (atomic), or, across filesystems, copied to a staging name
+// beside it, fsynced and renamed. A crash leaves either the whole file or none at that path.
+import { createHash, randomBytes } from 'node:crypto'
+import * as fsp from 'node:fs/promises'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { toBase32 } from '@atcute/multibase'
+import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
+import { isValidDid } from '../repo/syntax.ts'
+import { XrpcError } from '../xrpc/errors.ts'
+import { MimeSniffer } from './sniff.ts'
+
+export class BlobNotFoundError extends Error {
+  override name = 'BlobNotFoundError'
+  constructor(message = 'Blob not found') {
+    super(message)
+  }
+}
+
+/**
+ * The upload exceeded its limit. As the official PDS (xrpc-server's blob limit): 413
+ * `PayloadTooLarge`, "request entity too large".
+ */
+export class BlobTooLargeError extends XrpcError {
+  constructor(readonly maxSize: number) {
+    super(413, 'PayloadTooLarge', 'request entity too large')
+  }
+}
+
+export interface DiskBlobStoreOptions {
+  /** PDS_BLOBSTORE_DISK_LOCATION */
+  location: string
+  /** PDS_BLOBSTORE_DISK_TMP_LOCATION; default `<location>/tempt` (sic, as the official). */
+  tempLocation?: string
+  /** Default `<location>/quarantine`. */
+  quarantineLocation?: string
+}
+
+export interface PutTempOptions {
+  /** Largest accepted size in bytes (PDS_BLOB_UPLOAD_LIMIT); more is a BlobTooLargeError. */
+  maxSize?: number
+}
+
+export interface TempBlob {
+  /** Name of the temp file, kept in `blob.tempKey` until the blob is made permanent. */
+  key: string
+  /** CIDv1, raw codec, sha-256 of the bytes. */
+  cid: Cid
+  size: number
+  /** Type detected from magic bytes; undefined when unknown (fall back to Content-Type). */
+  sniffedMime: string | undefined
+}
+
+export interface FileEntry {
+  /** The file name: a temp key, or a CID string for stored files. */
+  name: string
+  size: number
+  mtimeMs: number
+}
+
+// Bytes gathered before each write: an HTTP body arrives in chunks of a few KiB, and one writev
+// per chunk would cost a thread-pool round trip each.
+const WRITE_BATCH_BYTES = 256 * 1024
+const DELETE_CONCURRENCY = 32
+const KEY_RE = /^[A-Za-z0-9_-]{1,128}$/
+
+export class DiskBlobStore {
+  readonly location: string
+  readonly tempLocation: string
+  readonly quarantineLocation: string
+  private readonly queues = new Map<string, Promise<void>>()
+
+  constructor(opts: DiskBlobStoreOptions) {
+    this.location = path.resolve(opts.location)
+    this.tempLocation = path.resolve(opts.tempLocation ?? path.join(this.location, 'tempt'))
+    this.quarantineLocation = path.resolve(opts.quarantineLocation ?? path.join(this.location, 'quarantine'))
+  }
+
+  /**
+   * Runs `fn` once every earlier call for the same account has settled, in call order. The
+   * place in line is taken synchronously, when serialize is called: call it in the same tick as
+   * the database change whose file work `fn` does, so file work runs in the order of the
+   * decisions (see apply.ts). Calling serialize for the same account from inside `fn` and
+   * awaiting it deadlocks.
+   */
+  serialize<T>(did: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(did) ?? Promise.resolve()
+    const run = prev.then(fn)
+    const tail = run.then(noop, noop)
+    this.queues.set(did, tail)
+    void tail.then(() => {
+      if (this.queues.get(did) === tail) this.queues.delete(did)
+    })
+    return run
+  }
+
+  storedPath(did: string, cid: Cid | string): string {
+    return path.join(this.storedDir(did), cidName(cid))
+  }
+
+  tempPath(did: string, key: string): string {
+    return path.join(this.tempDir(did), checkKey(key))
+  }
+
+  quarantinePath(did: string, cid: Cid | string): string {
+    return path.join(this.quarantineDir(did), cidName(cid))
+  }
+
+  /**
+   * Streams an upload to a new temp file, computing its CID, size and type on the way, with the
+   * size limit enforced as the bytes arrive. On any failure the temp file is removed. The source
+   * is not destroyed on failure: the caller owns it (an HTTP request body may need draining, or
+   * its connection closing, after a 413).
+   */
+  async putTemp(did: string, source: AsyncIterable<Uint8Array> | Readable, opts: PutTempOptions = {}): Promise<TempBlob> {
+    const maxSize = opts.maxSize ?? Number.POSITIVE_INFINITY
+    const dir = this.tempDir(did)
+    await fsp.mkdir(dir, { recursive: true })
+    const key = genKey()
+    const file = path.join(dir, key)
+    const handle = await fsp.open(file, 'wx')
+    const hash = createHash('sha256')
+    const sniffer = new MimeSniffer()
+    let size = 0
+    let ok = false
+    let closeError: unknown
+    try {
+      let batch: Uint8Array[] = []
+      let batchBytes = 0
+      for await (const chunk of iterate(source)) {
+        size += chunk.byteLength
+        if (size > maxSize) throw new BlobTooLargeError(maxSize)
+        hash.update(chunk)
+        const sniffing = sniffer.push(chunk)
+        batch.push(chunk)
+        batchBytes += chunk.byteLength
+        if (batchBytes >= WRITE_BATCH_BYTES) {
+          await writeFully(handle, batch)
+          batch = []
+          batchBytes = 0
+        }
+        if (sniffing) await sniffing
+      }
+      if (batch.length > 0) await writeFully(handle, batch)
+      await handle.sync()
+      ok = true
+    } finally {
+      await handle.close().catch((err) => {
+        closeError = err
+        ok = false
+      })
+      if (!ok) {
+        sniffer.abort()
+        await fsp.rm(file, { force: true })
+      }
+    }
+    if (closeError !== undefined) throw closeError
+    await fsyncDir(dir)
+    const sniffedMime = await sniffer.finish()
+    return { key, cid: cidForRawDigest(hash.digest()), size, sniffedMime }
+  }
+
+  /**
+   * Moves a temp upload to its permanent path. Idempotent: if the permanent file already exists
+   * (an earlier call, or the same bytes uploaded again), the temp file is just removed.
+   * BlobNotFoundError when neither exists.
+   */
+  async makePermanent(did: string, key: string, cid: Cid | string): Promise<void> {
+    const src = this.tempPath(did, key)
+    const dir = this.storedDir(did)
+    const dst = path.join(dir, cidName(cid))
+    await fsp.mkdir(dir, { recursive: true })
+    if (await exists(dst)) {
+      await fsp.rm(src, { force: true })
+      return
+    }
+    try {
+      await fsp.rename(src, dst)
+    } catch (err) {
+      const code = errCode(err)
+      if (code === 'ENOENT') {
+        if (await exists(dst)) return // a concurrent call got there first
+        throw new BlobNotFoundError(`temp blob not found: ${key}`)
+      }
+      if (code !== 'EXDEV') throw err
+      await copyDurably(src, dst)
+      await fsp.rm(src, { force: true })
+    }
+    await fsyncDir(dir)
+  }
+
+  /** Writes bytes straight to their permanent path (imports, tests); the CID must match them. */
+  async putPermanent(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
+    if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
+    const dir = this.storedDir(did)
+    await fsp.mkdir(dir, { recursive: true })
+    const staging = path.join(dir, stagingName())
+    try {
+      const handle = await fsp.open(staging, 'wx')
+      try {
+        await handle.writeFile(bytes)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await fsp.rename(staging, path.join(dir, cidName(cid)))
+    } catch (err) {
+      await fsp.rm(staging, { force: true })
+      throw err
+    }
+    await fsyncDir(dir)
+  }
+
+  async hasStored(did: string, cid: Cid | string): Promise<boolean> {
+    return exists(this.storedPath(did, cid))
+  }
+
+  async hasTemp(did: string, key: string): Promise<boolean> {
+    return exists(this.tempPath(did, key))
+  }
+
+  /** A read stream of a permanent blob; BlobNotFoundError if absent (or quarantined). */
+  async getStream(did: string, cid: Cid | string): Promise<Readable> {
+    // Opening first (rather than checking, then opening) leaves no window for a delete between.
+    let handle: fsp.FileHandle
+    try {
+      handle = await fsp.open(this.storedPath(did, cid), 'r')
+    } catch (err) {
+      throw translate(err)
+    }
+    return handle.createReadStream()
+  }
+
+  async getBytes(did: string, cid: Cid | string): Promise<Uint8Array> {
+    try {
+      return await fsp.readFile(this.storedPath(did, cid))
+    } catch (err) {
+      throw translate(err)
+    }
+  }
+
+  /** Size of a permanent blob file, or undefined if absent. */
+  async storedSize(did: string, cid: Cid | string): Promise<number | undefined> {
+    try {
+      return (await fsp.stat(this.storedPath(did, cid))).size
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  async delete(did: string, cid: Cid | string): Promise<void> {
+    await fsp.rm(this.storedPath(did, cid), { force: true })
+  }
+
+  async deleteTemp(did: string, key: string): Promise<void> {
+    await fsp.rm(this.tempPath(did, key), { force: true })
+  }
+
+  /** Deletes every given blob, even if some fail; then throws an AggregateError of the failures. */
+  async deleteMany(did: string, cids: Iterable<Cid | string>): Promise<void> {
+    const paths = Array.from(cids, (cid) => this.storedPath(did, cid))
+    await removeAll(paths)
+  }
+
+  /** Moves a permanent blob aside, where reads no longer find it. */
+  async quarantine(did: string, cid: Cid | string): Promise<void> {
+    const dir = this.quarantineDir(did)
+    await fsp.mkdir(dir, { recursive: true })
+    try {
+      await fsp.rename(this.storedPath(did, cid), path.join(dir, cidName(cid)))
+    } catch (err) {
+      throw translate(err)
+    }
+    await fsyncDir(dir)
+  }
+
+  async unquarantine(did: string, cid: Cid | string): Promise<void> {
+    const dir = this.storedDir(did)
+    await fsp.mkdir(dir, { recursive: true })
+    try {
+      await fsp.rename(this.quarantinePath(did, cid), path.join(dir, cidName(cid)))
+    } catch (err) {
+      throw translate(err)
+    }
+    await fsyncDir(dir)
+  }
+
+  async isQuarantined(did: string, cid: Cid | string): Promise<boolean> {
+    return exists(this.quarantinePath(did, cid))
+  }
+
+  /** Removes every file of an account: permanent, temporary and quarantined. */
+  async deleteAll(did: string): Promise<void> {
+    await fsp.rm(this.storedDir(did), { recursive: true, force: true })
+    await fsp.rm(this.tempDir(did), { recursive: true, force: true })
+    await fsp.rm(this.quarantineDir(did), { recursive: true, force: true })
+  }
+
+  /** Temp files of an account, with their ages (mtime), for garbage collection. */
+  async listTemp(did: string): Promise<FileEntry[]> {
+    return listFiles(this.tempDir(did))
+  }
+
+  /** Files in an account's permanent folder (CIDs, and any staging leftovers of a crash). */
+  async listStored(did: string): Promise<FileEntry[]> {
+    return listFiles(this.storedDir(did))
+  }
+
+  /** Removes a file from an account's permanent folder by name, for garbage collection. */
+  async deleteStoredFile(did: string, name: string): Promise<void> {
+    if (name.includes('/') || name.includes('\\') || name === '.' || name === '..' || name.length === 0) {
+      throw new Error('not a file name')
+    }
+    await fsp.rm(path.join(this.storedDir(did), name), { force: true })
+  }
+
+  private storedDir(did: string): string {
+    return path.join(this.location, checkDid(did))
+  }
+
+  private tempDir(did: string): string {
+    return path.join(this.tempLocation, checkDid(did))
+  }
+
+  private quarantineDir(did: string): string {
+    return path.join(this.quarantineLocation, checkDid(did))
+  }
+}
+
+/** Name prefix of the files putPermanent and cross-device moves write before renaming. */
+export const STAGING_PREFIX = '.staging-'
+
+function noop(): void {}
+
+function stagingName(): string {
+  return `${STAGING_PREFIX}${genKey()}`
+}
+
+function genKey(): string {
+  // As the official: 32 random bytes in lower-case base32 (52 characters).
+  return toBase32(randomBytes(32))
+}
+
+// Every path segment comes from a DID, a CID or a key; none may climb out of its folder.
+function checkDid(did: string): string {
+  if (!isValidDid(did)) throw new TypeError('invalid DID')
+  return did
+}
+
+function checkKey(key: string): string {
+  if (!KEY_RE.test(key)) throw new TypeError('invalid blob temp key')
+  return key
+}
+
+function cidName(cid: Cid | string): string {
+  const s = typeof cid === 'string' ? cid : cid.$link
+  if (!/^[a-z2-7]+$/.test(s.slice(1)) || s[0] !== 'b') throw new TypeError('invalid blob CID')
+  return s
+}
+
+function iterate(source: AsyncIterable<Uint8Array> | Readable): AsyncIterable<Uint8Array> {
+  const readable = source as Readable
+  // A Readable's default iterator destroys it when the loop stops early; the caller owns it.
+  if (typeof readable.iterator === 'function') return readable.iterator({ destroyOnReturn: false })
+  return source
+}
+
+async function writeFully(handle: fsp.FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let total = 0
+  for (const c of chunks) total += c.byteLength
+  let { bytesWritten } = await handle.writev(chunks)
+  // writev may stop short; continue from where it did.
+  while (bytesWritten < total) {
+    let skip = bytesWritten
+    const rest: Uint8Array[] = []
+    for (const c of chunks) {
+      if (skip >= c.byteLength) {
+        skip -= c.byteLength
+        continue
+      }
+      rest.push(skip > 0 ? c.subarray(skip) : c)
+      skip = 0
+    }
+    const more = await handle.writev(rest)
+    if (more.bytesWritten === 0) throw new Error('short write')
+    bytesWritten += more.bytesWritten
+  }
+}
+
+async function copyDurably(src: string, dst: string): Promise<void> {
+  const staging = path.join(path.dirname(dst), stagingName())
+  try {
+    await fsp.copyFile(src, staging)
+    const handle = await fsp.open(staging, 'r+')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await fsp.rename(staging, dst)
+  } catch (err) {
+    await fsp.rm(staging, { force: true })
+    throw translate(err)
+  }
+}
+
+/** fsync a folder so a file created or renamed in it survives a power loss. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined
+  try {
+    handle = await fsp.open(dir, 'r')
+    await handle.sync()
+  } catch (err) {
+    // Some platforms and filesystems cannot fsync a directory; the file itself was synced.
+    const code = errCode(err)
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err
+  } finally {
+    await handle?.close()
+  }
+}
+
+async function removeAll(paths: string[]): Promise<void> {
+  const errors: unknown[] = []
+  for (let i = 0; i < paths.length; i += DELETE_CONCURRENCY) {
+    const slice = paths.slice(i, i + DELETE_CONCURRENCY)
+    await Promise.all(slice.map((p) => fsp.rm(p, { force: true }).catch((err) => errors.push(err))))
+  }
+  if (errors.length > 0) throw new AggregateError(errors, `could not delete ${errors.length} blob file(s)`)
+}
+
+async function listFiles(dir: string): Promise<FileEntry[]> {
+  let names: string[]
+  try {
+    names = await fsp.readdir(dir)
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return []
+    throw err
+  }
+  const out: FileEntry[] = []
+  for (const name of names) {
+    try {
+      const st = await fsp.stat(path.join(dir, name))
+      if (st.isFile()) out.push({ name, size: st.size, mtimeMs: st.mtimeMs })
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw err // removed meanwhile
+    }
+  }
+  return out
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.access(p)
+    return true
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false
+    throw err
+  }
+}
+
+function translate(err: unknown): unknown {
+  return errCode(err) === 'ENOENT' ? new BlobNotFoundError() : err
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code
+}

@@ -1,0 +1,152 @@
+// Request bodies: presence, content type, content-encoding decoders and byte limits, with the
+// official router's errors (400 for a missing/unexpected body or a bad content length, 413
+// PayloadTooLarge "request entity too large", 415 UnsupportedMediaType for an unknown
+// content-encoding). Limits count decoded bytes, so a compressed body cannot smuggle more
+// than the limit past the check.
+import type { IncomingMessage } from 'node:http'
+import { type Readable, Transform, type TransformCallback } from 'node:stream'
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+import { XrpcError, invalidRequest } from './errors.ts'
+
+export type BodyPresence = 'present' | 'empty' | 'missing'
+
+/** As the official router: a transfer-encoding or a non-zero content-length means a body. */
+export function bodyPresence(req: IncomingMessage): BodyPresence {
+  if (req.headers['transfer-encoding'] !== undefined) return 'present'
+  const length = req.headers['content-length']
+  if (length === '0') return 'empty'
+  if (length !== undefined) return 'present'
+  return 'missing'
+}
+
+/** The request's content type without parameters, lower-cased; null when absent or unreadable. */
+export function requestEncoding(req: IncomingMessage): string | null {
+  const header = req.headers['content-type']
+  if (!header) return null
+  const bare = header.split(';')[0].trim().toLowerCase()
+  return /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/.test(bare) ? bare : null
+}
+
+/** The declared content length, null when there is none; 400 when it is not a number. */
+export function declaredLength(req: IncomingMessage): number | null {
+  const raw = req.headers['content-length']
+  if (raw === undefined) return null
+  const n = parseInt(raw, 10)
+  if (Number.isNaN(n)) throw invalidRequest('invalid content-length')
+  return n
+}
+
+/** The client went away before its body was read: nobody is left to answer. */
+export class RequestAbortedError extends Error {
+  override name = 'RequestAbortedError'
+  readonly code = 'ECONNRESET'
+  constructor() {
+    super('request aborted')
+  }
+}
+
+export const payloadTooLarge = (): XrpcError => new XrpcError(413, 'PayloadTooLarge', 'request entity too large')
+
+function decodersFor(header: string | undefined): Transform[] {
+  if (!header) return []
+  const codings = header
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity')
+  // Codings are listed in the order they were applied: undo the last one first.
+  return codings.reverse().map((coding) => {
+    switch (coding) {
+      case 'gzip':
+      case 'x-gzip':
+        return createGunzip()
+      case 'deflate':
+        return createInflate()
+      case 'br':
+        return createBrotliDecompress()
+      default:
+        throw new XrpcError(415, 'UnsupportedMediaType', 'unsupported content-encoding')
+    }
+  })
+}
+
+/** Fails the stream with 413 once more than `limit` bytes went through. */
+export class ByteLimit extends Transform {
+  private seen = 0
+
+  constructor(private readonly limit: number) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length
+    if (this.seen > this.limit) callback(payloadTooLarge())
+    else callback(null, chunk)
+  }
+
+  get bytes(): number {
+    return this.seen
+  }
+}
+
+/**
+ * The request body, decoded (content-encoding) and limited to `limit` bytes: a declared length
+ * over the limit fails at once, a body that grows past it fails the stream with 413.
+ *
+ * The request itself is never destroyed here (that would kill the socket before the error
+ * response is written): on failure it is only unpiped, and the router drains or closes it.
+ */
+export function limitedBodyStream(req: IncomingMessage, limit: number): Readable {
+  const length = declaredLength(req)
+  if (length !== null && length > limit) throw payloadTooLarge()
+  const stages: Transform[] = [...decodersFor(req.headers['content-encoding']), new ByteLimit(limit)]
+  const out = stages[stages.length - 1]
+  for (let i = 0; i < stages.length - 1; i++) {
+    stages[i].pipe(stages[i + 1])
+    stages[i].on('error', (err) => out.destroy(decodeError(err)))
+  }
+  const onAbort = () => {
+    if (!req.complete) out.destroy(new RequestAbortedError())
+  }
+  req.on('close', onAbort)
+  req.on('error', onAbort)
+  out.on('close', () => {
+    req.unpipe(stages[0])
+    req.off('close', onAbort)
+  })
+  req.pipe(stages[0])
+  return out
+}
+
+// A corrupt compressed body is the client's fault.
+function decodeError(err: unknown): Error {
+  if (err instanceof XrpcError) return err
+  return invalidRequest(`could not decode the request body: ${(err as Error).message}`)
+}
+
+/** Reads the whole body (decoded, at most `limit` bytes). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const stream = limitedBodyStream(req, limit)
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    chunks.push(chunk)
+    total += chunk.length
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
+}
+
+/**
+ * Reads and parses a JSON body. An empty body is `{}` (as express's body parser reads it);
+ * invalid JSON is 400 InvalidRequest with the parser's message.
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const buf = await readBody(req, limit)
+  let text = buf.toString('utf8')
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw invalidRequest((err as Error).message)
+  }
+}

@@ -1,0 +1,33 @@
+// CORS as the official PDS sends it (the `cors` express middleware, default options plus
+// `maxAge: 86400`): every response allows any origin; every OPTIONS request is answered as a
+// preflight with 204, the default method list, the requested headers echoed, and a one-day max age.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+export const CORS_MAX_AGE_SECONDS = 86400
+const ALLOWED_METHODS = 'GET,HEAD,PUT,PATCH,POST,DELETE'
+
+export function setCorsHeaders(res: ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Origin', '*')
+}
+
+/** Answers a preflight request in full. */
+export function answerPreflight(req: IncomingMessage, res: ServerResponse): void {
+  setCorsHeaders(res)
+  res.setHeader('Access-Control-Allow-Methods', ALLOWED_METHODS)
+  appendVary(res, 'Access-Control-Request-Headers')
+  const requested = req.headers['access-control-request-headers']
+  if (requested) res.setHeader('Access-Control-Allow-Headers', requested)
+  res.setHeader('Access-Control-Max-Age', String(CORS_MAX_AGE_SECONDS))
+  res.statusCode = 204
+  res.setHeader('Content-Length', '0')
+  res.end()
+}
+
+/** Adds a field to the Vary header unless it (or `*`) is already there. */
+export function appendVary(res: ServerResponse, field: string): void {
+  const current = res.getHeader('Vary')
+  const list = current === undefined ? [] : (Array.isArray(current) ? current : [String(current)]).flatMap((v) => v.split(','))
+  const names = list.map((v) => v.trim().toLowerCase())
+  if (names.includes('*') || names.includes(field.toLowerCase())) return
+  res.setHeader('Vary', [...list.map((v) => v.trim()).filter(Boolean), field].join(', '))
+}

@@ -1,0 +1,245 @@
+// The lexicon schemas (every document @atproto/api ships) and the checks the router and the
+// write path run against them, with the error shapes of the official PDS:
+// - bad params: 400 InvalidRequest, message `Error: <detail>` (the official formats the
+//   validation error with String(), prefix included), e.g. `Error: Params must have the property "rkey"`;
+// - bad input: 400 InvalidRequest, e.g. `Input/password must be a string`;
+// - bad output: 500 (a handler bug; the client only sees "Internal Server Error");
+// - bad record: 400 InvalidRequest, `Invalid app.bsky.feed.post record: Record/text must be a string`.
+//
+// Values cross this module in their JSON form (`{"$link"}`, `{"$bytes"}`, blob objects), or as
+// Hearth's in-memory data model for records; @atproto/lexicon's own value classes (its CID,
+// BlobRef) stay inside.
+import { schemas } from '@atproto/api'
+import {
+  jsonToLex,
+  lexToJson,
+  Lexicons,
+  type LexiconDoc,
+  type LexUserType,
+  type LexXrpcProcedure,
+  type LexXrpcQuery,
+  type LexXrpcSubscription,
+} from '@atproto/lexicon'
+import { lexToJson as dataModelToJson } from '../repo/data-model.ts'
+import { XrpcError, invalidRequest } from './errors.ts'
+
+let lexiconSet: Lexicons | null = null
+// Only NSIDs that have a definition are cached: the set is bounded by the lexicons, whereas
+// remembering misses would let any client grow it with made-up NSIDs.
+const methodDefs = new Map<string, MethodDef>()
+
+/** The lexicon set, built on first use (about 400 documents, a few milliseconds). */
+export function lexicons(): Lexicons {
+  if (lexiconSet === null) lexiconSet = new Lexicons(schemas as LexiconDoc[])
+  return lexiconSet
+}
+
+/** Adds documents @atproto/api does not ship (a document already present is replaced). */
+export function addLexicons(docs: LexiconDoc[]): void {
+  const lex = lexicons()
+  for (const doc of docs) {
+    if (lex.get(doc.id)) lex.remove(doc.id)
+    lex.add(doc)
+  }
+  methodDefs.clear()
+}
+
+export type MethodType = 'query' | 'procedure' | 'subscription'
+
+export interface MethodDef {
+  nsid: string
+  type: MethodType
+  def: LexXrpcQuery | LexXrpcProcedure | LexXrpcSubscription
+  /** Accepted request body types (`application/json`, `*\/*`, ...); null when the method takes no body. */
+  inputEncodings: string[] | null
+  /** True when the input is JSON: the router parses it (and validates it when the lexicon has a schema). */
+  jsonInput: boolean
+  /** Response body types; null when the method returns no body. */
+  outputEncodings: string[] | null
+  /** `GET` for queries (and subscriptions), `POST` for procedures. */
+  httpMethod: 'GET' | 'POST'
+}
+
+/** The method definition of an NSID, or null when no lexicon defines it as a query/procedure/subscription. */
+export function getMethodDef(nsid: string): MethodDef | null {
+  const cached = methodDefs.get(nsid)
+  if (cached !== undefined) return cached
+  let def: LexUserType | undefined
+  try {
+    def = lexicons().getDef(nsid)
+  } catch {
+    def = undefined
+  }
+  if (def && (def.type === 'query' || def.type === 'procedure' || def.type === 'subscription')) {
+    const input = def.type === 'procedure' ? def.input : undefined
+    const output = def.type === 'subscription' ? undefined : def.output
+    const inputEncodings = input?.encoding ? splitEncodings(input.encoding) : null
+    const methodDef: MethodDef = {
+      nsid,
+      type: def.type,
+      def,
+      inputEncodings,
+      jsonInput: inputEncodings !== null && inputEncodings.length === 1 && inputEncodings[0] === 'application/json',
+      outputEncodings: output?.encoding ? splitEncodings(output.encoding) : null,
+      httpMethod: def.type === 'procedure' ? 'POST' : 'GET',
+    }
+    methodDefs.set(nsid, methodDef)
+    return methodDef
+  }
+  return null
+}
+
+function splitEncodings(encoding: string): string[] {
+  return encoding
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter(Boolean)
+}
+
+/** Whether `encoding` (a bare mime type) is one of `allowed` (which may hold `*\/*` or `type/*`). */
+export function encodingMatches(allowed: string[], encoding: string): boolean {
+  for (const entry of allowed) {
+    if (entry === '*/*' || entry === encoding) return true
+    if (entry.endsWith('/*') && encoding.startsWith(entry.slice(0, -1))) return true
+  }
+  return false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Params
+
+type ParamProperty = { type: string; items?: { type: string } }
+
+/**
+ * Turns query-string values into the types the lexicon declares, as the official router does:
+ * repeated keys make arrays, integers go through parseInt (a non-number becomes 0, which the
+ * validator then refuses if the lexicon has a minimum), booleans are `true` only for "true",
+ * empty values are absent, and names the lexicon does not declare are dropped.
+ */
+export function parseQueryParams(nsid: string, searchParams: URLSearchParams): Record<string, unknown> {
+  if (searchParams.has('__proto__')) {
+    throw new XrpcError(400, 'InvalidQueryParameter', 'Invalid query parameter: __proto__')
+  }
+  const method = getMethodDef(nsid)
+  const properties = (method?.def.parameters?.properties ?? {}) as Record<string, ParamProperty>
+  const out: Record<string, unknown> = {}
+  for (const key of new Set(searchParams.keys())) {
+    if (!Object.hasOwn(properties, key)) continue
+    const property = properties[key]
+    const values = searchParams.getAll(key)
+    if (property.type === 'array') {
+      if (values.length === 1 && values[0] === '') continue
+      const itemType = property.items?.type ?? 'string'
+      const decoded: unknown[] = []
+      for (const value of values) {
+        const v = decodeParam(itemType, value)
+        if (v !== undefined) decoded.push(v)
+      }
+      out[key] = decoded
+    } else {
+      // A scalar given twice is read as the official does: the values joined by commas.
+      const v = decodeParam(property.type, values.length === 1 ? values[0] : values.join(','))
+      if (v !== undefined) out[key] = v
+    }
+  }
+  return out
+}
+
+function decodeParam(type: string, value: string): unknown {
+  if (value === '') return undefined
+  switch (type) {
+    case 'string':
+    case 'datetime':
+      return value
+    case 'float':
+      return Number(value)
+    case 'integer':
+      return parseInt(value, 10) || 0
+    case 'boolean':
+      return value === 'true'
+    default:
+      return undefined
+  }
+}
+
+/** Validates decoded params and returns them with the lexicon's defaults applied. */
+export function assertValidXrpcParams(nsid: string, params: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return lexicons().assertValidXrpcParams(nsid, params) ?? {}
+  } catch (err) {
+    throw invalidRequest(String(err))
+  }
+}
+
+/** `parseQueryParams` then `assertValidXrpcParams` (subscriptions use this on their upgrade URL). */
+export function validateQueryParams(nsid: string, searchParams: URLSearchParams): Record<string, unknown> {
+  return assertValidXrpcParams(nsid, parseQueryParams(nsid, searchParams))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input, output, records
+
+/**
+ * Validates a parsed JSON body; returns it (in JSON form) with the lexicon's defaults applied.
+ * `$link` / `$bytes` / blob objects that do not convert are refused like schema errors.
+ */
+export function assertValidXrpcInput(nsid: string, json: unknown): unknown {
+  let lexValue: unknown
+  let result: unknown
+  try {
+    lexValue = jsonToLex(json)
+    result = lexicons().assertValidXrpcInput(nsid, lexValue)
+  } catch (err) {
+    throw invalidRequest(messageOf(err))
+  }
+  // Validation copies the value only when it filled in defaults.
+  return result === lexValue ? json : lexToJson(result)
+}
+
+/** Validates a handler's JSON output (as it will be serialized); a failure is a 500. */
+export function assertValidXrpcOutput(nsid: string, body: unknown): void {
+  let json: unknown
+  try {
+    json = JSON.parse(JSON.stringify(body))
+  } catch (err) {
+    throw new XrpcError(500, 'InternalServerError', `Output is not serializable: ${messageOf(err)}`)
+  }
+  try {
+    lexicons().assertValidXrpcOutput(nsid, jsonToLex(json))
+  } catch (err) {
+    throw new XrpcError(500, 'InternalServerError', messageOf(err))
+  }
+}
+
+/** Whether a record lexicon exists for this collection. */
+export function hasRecordSchema(collection: string): boolean {
+  try {
+    return lexicons().getDef(collection)?.type === 'record'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Validates a record (JSON form or Hearth's data model) against its collection's lexicon:
+ * 400 InvalidRequest `Invalid <collection> record: <detail>`, or `Lexicon not found: lex:<nsid>`
+ * when there is no schema (callers decide first whether an unknown collection is acceptable).
+ */
+export function assertValidRecord(collection: string, record: unknown): void {
+  if (!hasRecordSchema(collection)) throw invalidRequest(`Lexicon not found: lex:${collection}`)
+  let lexValue: unknown
+  try {
+    lexValue = jsonToLex(dataModelToJson(record))
+  } catch (err) {
+    throw invalidRequest(`Invalid ${collection} record: ${messageOf(err)}`)
+  }
+  try {
+    lexicons().assertValidRecord(collection, lexValue)
+  } catch (err) {
+    throw invalidRequest(`Invalid ${collection} record: ${messageOf(err)}`)
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

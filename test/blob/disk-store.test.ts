@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { BlobNotFoundError, BlobTooLargeError, DiskBlobStore } from '../../src/blob/disk-store.ts'
+import { cidForRaw } from '../../src/repo/cid.ts'
+import { XrpcError } from '../../src/xrpc/errors.ts'
+import { chunked, DID, fixture } from './helpers.ts'
+
+async function* randomChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  let i = 0
+  while (i < bytes.length) {
+    const n = 1 + Math.floor(Math.random() * 100_000)
+    yield bytes.subarray(i, Math.min(i + n, bytes.length))
+    i += n
+  }
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const c of stream) parts.push(c as Buffer)
+  return Buffer.concat(parts)
+}
+
+test('streamed uploads of 1 MiB and 10 MiB get the CID of the whole buffer, and land intact', async () => {
+  const f = fixture()
+  try {
+    for (const size of [1024 * 1024, 10 * 1024 * 1024]) {
+      const bytes = randomBytes(size)
+      const temp = await f.store.putTemp(DID, randomChunks(bytes))
+      assert.equal(temp.cid.$link, cidForRaw(bytes).$link)
+      assert.equal(temp.size, size)
+      assert.equal(temp.sniffedMime, undefined)
+      assert.match(temp.key, /^[a-z2-7]{52}$/)
+      assert.ok(readFileSync(f.store.tempPath(DID, temp.key)).equals(bytes))
+      await f.store.makePermanent(DID, temp.key, temp.cid)
+      assert.ok(Buffer.from(await f.store.getBytes(DID, temp.cid)).equals(bytes))
+      assert.ok((await readAll(await f.store.getStream(DID, temp.cid))).equals(bytes))
+    }
+  } finally {
+    f.close()
+  }
+})
+
+test('a Node Readable is accepted as the source, and an empty upload is a valid blob', async () => {
+  const f = fixture()
+  try {
+    const bytes = randomBytes(300_000)
+    const temp = await f.store.putTemp(DID, Readable.from(chunked(bytes, 65536)))
+    assert.equal(temp.cid.$link, cidForRaw(bytes).$link)
+    const empty = await f.store.putTemp(DID, chunked(new Uint8Array(0), 1))
+    assert.equal(empty.size, 0)
+    assert.equal(empty.cid.$link, cidForRaw(new Uint8Array(0)).$link)
+  } finally {
+    f.close()
+  }
+})
+
+test('the official on-disk layout: <loc>/<did>/<cid>, <loc>/tempt/<did>/<key>, <loc>/quarantine/<did>/<cid>', async () => {
+  const f = fixture()
+  try {
+    const loc = join(f.dir, 'blocks')
+    const bytes = Buffer.from('layout')
+    const temp = await f.store.putTemp(DID, chunked(bytes, 3))
+    assert.ok(existsSync(join(loc, 'tempt', DID, temp.key)))
+    await f.store.makePermanent(DID, temp.key, temp.cid)
+    assert.ok(existsSync(join(loc, DID, temp.cid.$link)))
+    assert.ok(!existsSync(join(loc, 'tempt', DID, temp.key)))
+    await f.store.quarantine(DID, temp.cid)
+    assert.ok(existsSync(join(loc, 'quarantine', DID, temp.cid.$link)))
+    assert.ok(!existsSync(join(loc, DID, temp.cid.$link)))
+  } finally {
+    f.close()
+  }
+})
+
+test('the size limit: exactly the limit passes; one byte more aborts mid-stream and leaves no temp file', async () => {
+  const f = fixture()
+  try {
+    const limit = 1_000_000
+    const ok = await f.store.putTemp(DID, chunked(randomBytes(limit), 10_000), { maxSize: limit })
+    assert.equal(ok.size, limit)
+    assert.equal((await f.store.listTemp(DID)).length, 1)
+
+    let pulled = 0
+    async function* tooBig(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 1000; i++) {
+        pulled++
+        yield randomBytes(10_000)
+      }
+    }
+    await assert.rejects(
+      f.store.putTemp(DID, tooBig(), { maxSize: limit }),
+      (err: unknown) =>
+        err instanceof BlobTooLargeError && err instanceof XrpcError && err.status === 413 && err.error === 'PayloadTooLarge',
+    )
+    assert.equal(pulled, 101, 'stopped at the chunk that crossed the limit')
+    const left = await f.store.listTemp(DID)
+    assert.deepEqual(
+      left.map((e) => e.name),
+      [ok.key],
+    )
+  } finally {
+    f.close()
+  }
+})
+
+test('on a size error the caller keeps its Readable: it is not destroyed', async () => {
+  const f = fixture()
+  try {
+    const source = Readable.from(chunked(randomBytes(200_000), 50_000))
+    await assert.rejects(f.store.putTemp(DID, source, { maxSize: 120_000 }), BlobTooLargeError)
+    assert.equal(source.destroyed, false)
+    assert.deepEqual(await f.store.listTemp(DID), [])
+  } finally {
+    f.close()
+  }
+})
+
+test('a source that fails mid-stream leaves no temp file', async () => {
+  const f = fixture()
+  try {
+    async function* broken(): AsyncGenerator<Uint8Array> {
+      yield randomBytes(300_000)
+      yield randomBytes(300_000)
+      throw new Error('connection reset')
+    }
+    await assert.rejects(f.store.putTemp(DID, broken()), /connection reset/)
+    assert.deepEqual(await f.store.listTemp(DID), [])
+  } finally {
+    f.close()
+  }
+})
+
+test('makePermanent is idempotent, and BlobNotFound when neither file exists', async () => {
+  const f = fixture()
+  try {
+    const bytes = randomBytes(5000)
+    const a = await f.store.putTemp(DID, chunked(bytes, 1000))
+    await f.store.makePermanent(DID, a.key, a.cid)
+    await f.store.makePermanent(DID, a.key, a.cid) // again: temp gone, permanent there
+    assert.equal(await f.store.hasStored(DID, a.cid), true)
+    // The same bytes uploaded again: the new temp file is dropped, the permanent one kept.
+    const b = await f.store.putTemp(DID, chunked(bytes, 777))
+    assert.equal(b.cid.$link, a.cid.$link)
+    await f.store.makePermanent(DID, b.key, b.cid)
+    assert.equal(await f.store.hasTemp(DID, b.key), false)
+    assert.ok(Buffer.from(await f.store.getBytes(DID, a.cid)).equals(bytes))
+    const other = cidForRaw(Buffer.from('never uploaded'))
+    await assert.rejects(f.store.makePermanent(DID, 'nosuchkey', other), BlobNotFoundError)
+    await assert.rejects(f.store.getBytes(DID, other), BlobNotFoundError)
+    await assert.rejects(f.store.getStream(DID, other), BlobNotFoundError)
+  } finally {
+    f.close()
+  }
+})
+
+test('makePermanent across filesystems copies durably and leaves no staging file', async () => {
+  // /dev/shm is a tmpfs on Linux, a different device from the temp dir; elsewhere the same
+  // assertions hold for the plain rename.
+  const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/hearth-blob-tmp-') : mkdtempSync(join(tmpdir(), 'hearth-blob-tmp-'))
+  const f = fixture({ tempLocation: shm })
+  try {
+    const bytes = randomBytes(700_000)
+    const temp = await f.store.putTemp(DID, chunked(bytes, 65536))
+    assert.ok(existsSync(join(shm, DID, temp.key)))
+    await f.store.makePermanent(DID, temp.key, temp.cid)
+    assert.ok(Buffer.from(await f.store.getBytes(DID, temp.cid)).equals(bytes))
+    assert.equal(existsSync(join(shm, DID, temp.key)), false)
+    assert.deepEqual(
+      (await f.store.listStored(DID)).map((e) => e.name),
+      [temp.cid.$link],
+    )
+  } finally {
+    f.close()
+    rmSync(shm, { recursive: true, force: true })
+  }
+})
+
+test('a process killed mid-upload leaves a partial temp file only, never a file at a permanent path', async () => {
+  const f = fixture()
+  const script = join(f.dir, 'upload-forever.mts')
+  const storeModule = fileURLToPath(new URL('../../src/blob/disk-store.ts', import.meta.url))
+  writeFileSync(
+    script,
+    `import { DiskBlobStore } from ${JSON.stringify(storeModule)}
+const store = new DiskBlobStore({ location: ${JSON.stringify(join(f.dir, 'blocks'))} })
+let sent = 0
+async function* forever() {
+  for (;;) {
+    yield new Uint8Array(64 * 1024).fill(sent & 0xff)
+    sent += 64 * 1024
+    if (sent === 2 * 1024 * 1024) process.stdout.write('written\\n')
+    await new Promise((r) => setTimeout(r, 1))
+  }
+}
+await store.putTemp(${JSON.stringify(DID)}, forever())
+`,
+  )
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('close', (code) => resolve(code))
+      child.once('error', reject)
+    })
+    let killed = false
+    child.stdout.on('data', (d: Buffer) => {
+      if (!killed && d.toString().includes('written')) {
+        killed = true
+        child.kill('SIGKILL')
+      }
+    })
+    await exited
+    assert.equal(killed, true, 'the upload was under way when the process died')
+    const temp = await f.store.listTemp(DID)
+    assert.equal(temp.length, 1)
+    assert.ok(temp[0].size > 0, 'some bytes had reached the temp file')
+    assert.deepEqual(await f.store.listStored(DID), [], 'nothing at a permanent path')
+  } finally {
+    f.close()
+  }
+})
+
+test('quarantine hides a blob from reads; unquarantine brings it back', async () => {
+  const f = fixture()
+  try {
+    const bytes = Buffer.from('taken down content')
+    const cid = cidForRaw(bytes)
+    await f.store.putPermanent(DID, cid, bytes)
+    await f.store.quarantine(DID, cid)
+    assert.equal(await f.store.hasStored(DID, cid), false)
+    assert.equal(await f.store.isQuarantined(DID, cid), true)
+    await assert.rejects(f.store.getStream(DID, cid), BlobNotFoundError)
+    await assert.rejects(f.store.getBytes(DID, cid), BlobNotFoundError)
+    await assert.rejects(f.store.quarantine(DID, cid), BlobNotFoundError)
+    await f.store.unquarantine(DID, cid)
+    assert.ok(Buffer.from(await f.store.getBytes(DID, cid)).equals(bytes))
+    assert.equal(await f.store.isQuarantined(DID, cid), false)
+    await assert.rejects(f.store.unquarantine(DID, cid), BlobNotFoundError)
+  } finally {
+    f.close()
+  }
+})
+
+test('putPermanent refuses bytes that do not match the CID', async () => {
+  const f = fixture()
+  try {
+    await assert.rejects(f.store.putPermanent(DID, cidForRaw(Buffer.from('a')), Buffer.from('b')), /do not hash/)
+    assert.deepEqual(await f.store.listStored(DID), [])
+  } finally {
+    f.close()
+  }
+})
+
+test('delete, deleteMany, deleteAll, and listTemp with file ages', async () => {
+  const f = fixture()
+  try {
+    const cids = []
+    for (let i = 0; i < 5; i++) {
+      const bytes = Buffer.from(`blob ${i}`)
+      const cid = cidForRaw(bytes)
+      await f.store.putPermanent(DID, cid, bytes)
+      cids.push(cid)
+    }
+    await f.store.delete(DID, cids[0])
+    await f.store.delete(DID, cids[0]) // deleting a missing blob is fine
+    await f.store.deleteMany(DID, [cids[1], cids[2].$link])
+    assert.deepEqual(
+      (await f.store.listStored(DID)).map((e) => e.name).sort(),
+      [cids[3].$link, cids[4].$link].sort(),
+    )
+    const before = Date.now()
+    const temp = await f.store.putTemp(DID, chunked(Buffer.from('pending'), 2))
+    const [entry] = await f.store.listTemp(DID)
+    assert.equal(entry.name, temp.key)
+    assert.equal(entry.size, 7)
+    assert.ok(Math.abs(entry.mtimeMs - before) < 60_000)
+    await f.store.quarantine(DID, cids[3])
+    await f.store.deleteAll(DID)
+    assert.equal(existsSync(join(f.dir, 'blocks', DID)), false)
+    assert.equal(existsSync(join(f.dir, 'blocks', 'tempt', DID)), false)
+    assert.equal(existsSync(join(f.dir, 'blocks', 'quarantine', DID)), false)
+    assert.deepEqual(await f.store.listTemp(DID), [])
+  } finally {
+    f.close()
+  }
+})
+
+test('paths cannot leave their folders: bad DIDs, keys and CIDs are refused', async () => {
+  const f = fixture()
+  try {
+    const cid = cidForRaw(Buffer.from('x'))
+    assert.throws(() => f.store.storedPath('../etc', cid), TypeError)
+    assert.throws(() => f.store.storedPath('did:plc:a/../../x', cid), TypeError)
+    assert.throws(() => f.store.tempPath(DID, '../../passwd'), TypeError)
+    assert.throws(() => f.store.tempPath(DID, '..'), TypeError)
+    assert.throws(() => f.store.storedPath(DID, '../x'), TypeError)
+    await assert.rejects(f.store.putTemp('did:web:../x', chunked(Buffer.from('x'), 1)), TypeError)
+    await assert.rejects(f.store.deleteStoredFile(DID, '../x'))
+    assert.equal(statSync(f.dir).isDirectory(), true)
+  } finally {
+    f.close()
+  }
+})
+
+test('the temp location may be configured apart; its default is <location>/tempt', () => {
+  const a = new DiskBlobStore({ location: '/data/blocks' })
+  assert.equal(a.tempLocation, '/data/blocks/tempt')
+  assert.equal(a.quarantineLocation, '/data/blocks/quarantine')
+  const b = new DiskBlobStore({ location: '/data/blocks', tempLocation: '/scratch/tmp' })
+  assert.equal(b.tempPath(DID, 'abc'), `/scratch/tmp/${DID}/abc`)
+})
