@@ -6,4 +6,5 @@ import { register } from 'tsx/esm/api'
 
 register()
 const { main } = await import('../src/cli/main.ts')
-process.exitCode = main(process.argv.slice(2))
+const code = main(process.argv.slice(2))
+if (code >= 0) process.exitCode = code

@@ -10,7 +10,7 @@ const USAGE = `Usage: hearth <command> [options]
 Hearth: an AT Protocol Personal Data Server (PDS).
 
 Commands:
-  serve            run the PDS (not built yet: prints a notice and exits)
+  serve            run the PDS (configured by PDS_* variables or ./.env; none needed locally)
   help             print this help
 
 Options:
@@ -24,6 +24,44 @@ function version(): string {
   return pkg.version ?? 'unknown'
 }
 
+async function serve(io: Io): Promise<void> {
+  const { loadConfig, ConfigError } = await import('../config.ts')
+  const { configureLogging } = await import('../logger.ts')
+  const { startServer } = await import('../server.ts')
+  let config
+  try {
+    config = loadConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`configuration error: ${err.message}`)
+    throw err
+  }
+  configureLogging(config.log)
+  for (const w of config.warnings) io.err(`warning: ${w}\n`)
+  const host = process.env.HEARTH_LISTEN_HOST ?? (config.service.localMode ? '127.0.0.1' : '0.0.0.0')
+  const server = await startServer(config, { host })
+  io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
+  if (config.secrets.generated.length > 0) {
+    io.out(`Generated secrets (${config.secrets.generated.join(', ')}) are kept in ${config.secrets.file}\n`)
+  }
+  if (config.identity.localPlc) io.out(`Local did:plc directory: ${config.identity.plcUrl}\n`)
+  io.out(
+    'Create the first account with the Bluesky client library, e.g.\n' +
+      `  new AtpAgent({ service: '${server.url}' }).createAccount({ handle: 'alice${config.identity.serviceHandleDomains[0]}', email, password${config.invites.required ? ', inviteCode' : ''} })\n`,
+  )
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    io.out(`${signal}: shutting down\n`)
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
 export interface Io {
   out: (text: string) => void
   err: (text: string) => void
@@ -34,7 +72,7 @@ const stdio: Io = {
   err: (text) => process.stderr.write(text),
 }
 
-/** Runs the CLI with the given arguments (without `node` and the script) and returns the exit code. */
+/** Runs the CLI with the given arguments (without `node` and the script); returns the exit code, or -1 while `serve` keeps running. */
 export function main(argv: string[], io: Io = stdio): number {
   const [command, ...rest] = argv
   switch (command) {
@@ -49,15 +87,14 @@ export function main(argv: string[], io: Io = stdio): number {
       return 0
     case 'serve':
       if (rest.includes('--help') || rest.includes('-h')) {
-        io.out('Usage: hearth serve\n\nRuns the PDS. Not built yet: issue 3 builds the server.\n')
+        io.out('Usage: hearth serve\n\nRuns the PDS. With no configuration: http://localhost:2583, data in ./data.\n')
         return 0
       }
-      io.out(
-        `Hearth ${version()} (Node ${process.versions.node})\n` +
-          'The PDS server is not built yet: the repository core comes first, and the server is\n' +
-          'the next milestone (issue 3). Nothing is listening; exiting.\n',
-      )
-      return 0
+      void serve(io).catch((err) => {
+        io.err(`hearth: ${err instanceof Error ? err.message : String(err)}\n`)
+        process.exit(1)
+      })
+      return -1
     case undefined:
       io.err(USAGE)
       return 2
@@ -78,5 +115,6 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  process.exitCode = main(process.argv.slice(2))
+  const code = main(process.argv.slice(2))
+  if (code >= 0) process.exitCode = code
 }

@@ -1,0 +1,3 @@
+import type { MethodFactory } from '../../../index.ts'
+
+export const methods: MethodFactory[] = []

@@ -1,0 +1,25 @@
+// Every XRPC method Hearth serves, one file per method under src/api/<nsid path>.ts; each group
+// lists its methods in its own index.ts.
+import type { Services } from '../services.ts'
+import type { XrpcMethod } from '../xrpc/types.ts'
+import type { AuthResult } from '../auth/types.ts'
+
+export type MethodFactory = (s: Services) => XrpcMethod<AuthResult>
+
+export async function allMethods(s: Services): Promise<XrpcMethod<AuthResult>[]> {
+  const out: XrpcMethod<AuthResult>[] = []
+  for (const load of GROUP_LOADERS) {
+    const { methods } = await load()
+    for (const make of methods) out.push(make(s))
+  }
+  return out
+}
+
+// Each entry is a group's index module exporting `methods: MethodFactory[]`.
+const GROUP_LOADERS: Array<() => Promise<{ methods: MethodFactory[] }>> = [
+  () => import('./com/atproto/server/index.ts'),
+  () => import('./com/atproto/repo/index.ts'),
+  () => import('./com/atproto/sync/index.ts'),
+  () => import('./com/atproto/identity/index.ts'),
+  () => import('./app/bsky/actor/index.ts'),
+]

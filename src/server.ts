@@ -1,0 +1,56 @@
+// The composition root: builds the services from the config, registers every route and
+// method, listens, and shuts down in order (stop accepting, finish requests, close databases).
+import { allMethods } from './api/index.ts'
+import { type ServerConfig, withListenPort } from './config.ts'
+import { registerBasicRoutes } from './http/basic-routes.ts'
+import { registerWellKnown } from './http/well-known.ts'
+import { createServices, type Services } from './services.ts'
+import { createXrpcServer, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
+
+export interface Hearth {
+  /** The base URL clients reach (after listening, with the real port). */
+  url: string
+  port: number
+  config: ServerConfig
+  services: Services
+  xrpc: XrpcServer
+  close(): Promise<void>
+}
+
+export async function startServer(config: ServerConfig, opts: { host?: string } = {}): Promise<Hearth> {
+  const xrpc = createXrpcServer(xrpcOptionsFromConfig(config))
+  // The port may be 0 (tests): listen first, then build everything with the real public URL.
+  const addr = await xrpc.listen(config.service.port, opts.host ?? '127.0.0.1')
+  const cfg = config.service.port === 0 ? withListenPort(config, addr.port) : config
+  const services = createServices(cfg)
+  registerBasicRoutes(xrpc, {
+    version: cfg.service.version,
+    check: () => services.checkHealth(),
+  })
+  registerWellKnown(xrpc, services)
+  if (services.localPlc && cfg.identity.localPlcPath) {
+    const route = services.localPlc.route(cfg.identity.localPlcPath)
+    xrpc.addRoute(['GET', 'POST'], `${cfg.identity.localPlcPath}/*`, ({ req, res }) => {
+      if (!route(req, res)) res.writeHead(404).end()
+    })
+  }
+  for (const method of await allMethods(services)) xrpc.register(method)
+  xrpc.addSubscription('com.atproto.sync.subscribeRepos', (req, socket, head) => {
+    services.firehose.handleUpgrade(req, socket, head)
+  })
+  let closed = false
+  return {
+    url: cfg.service.publicUrl,
+    port: addr.port,
+    config: cfg,
+    services,
+    xrpc,
+    async close() {
+      if (closed) return
+      closed = true
+      services.firehose.close()
+      await xrpc.close(cfg.hearth.shutdownTimeoutMs)
+      services.close()
+    },
+  }
+}

@@ -1,0 +1,117 @@
+// The stores and clients a running PDS is made of, built once from the config. Handlers take
+// a `Services` and use the few members they need; nothing here knows about HTTP.
+import { AccountStore } from './account/store.ts'
+import { openAccountDb } from './account/db.ts'
+import { ActorStoreManager } from './actor/manager.ts'
+import { AuthVerifiers, didDocSigningKeyResolver } from './auth/verifier.ts'
+import { SessionManager } from './auth/session.ts'
+import { DiskBlobStore } from './blob/disk-store.ts'
+import type { ServerConfig } from './config.ts'
+import { FirehoseHub } from './firehose/hub.ts'
+import { DidCache } from './identity/did-cache.ts'
+import { DidResolver } from './identity/did-resolver.ts'
+import { HandleResolver } from './identity/handle-resolver.ts'
+import { PlcClient, type PlcDirectory } from './identity/plc-client.ts'
+import { type Logger, subsystemLogger } from './logger.ts'
+import { createLocalPlc, type LocalPlc } from './plc/index.ts'
+import { Secp256k1Keypair } from './repo/crypto/index.ts'
+import { Sequencer } from './sequencer/sequencer.ts'
+
+export interface Services {
+  config: ServerConfig
+  logger: Logger
+  accounts: AccountStore
+  sessions: SessionManager
+  auth: AuthVerifiers
+  actors: ActorStoreManager
+  sequencer: Sequencer
+  blobs: DiskBlobStore
+  /** The PLC directory this PDS registers DIDs with (the embedded one in local mode). */
+  plc: PlcDirectory
+  /** PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: signs every PLC operation for hosted DIDs. */
+  plcRotationKey: Secp256k1Keypair
+  didCache: DidCache
+  didResolver: DidResolver
+  handleResolver: HandleResolver
+  /** The embedded did:plc directory (local mode), or null. */
+  localPlc: LocalPlc | null
+  firehose: FirehoseHub
+  /** Throws when the server cannot serve (for /xrpc/_health). */
+  checkHealth(): void
+  close(): void
+}
+
+export function createServices(config: ServerConfig): Services {
+  const logger = subsystemLogger('pds')
+  const accountDb = openAccountDb(config.db.accountDbLocation)
+  const accounts = new AccountStore(accountDb, { hostname: config.service.hostname })
+  const sequencer = new Sequencer(config.db.sequencerDbLocation)
+  const actors = new ActorStoreManager(config.actorStore.directory, sequencer, config.actorStore.cacheSize)
+  const blobs = new DiskBlobStore(config.blobstore)
+  const localPlc = config.identity.localPlc ? createLocalPlc({ dbPath: config.identity.localPlcDbLocation }) : null
+  // In local mode the PDS talks to its own directory in-process; clients reach it over HTTP.
+  const plc: PlcDirectory = localPlc
+    ? localPlc.directory
+    : new PlcClient({ url: config.identity.plcUrl, timeoutMs: config.identity.resolverTimeoutMs })
+  const allowPrivate = config.service.devMode || config.fetch.disableSsrfProtection || config.service.localMode
+  const didCache = DidCache.open(config.db.didCacheDbLocation, {
+    staleTtlMs: config.identity.cacheStaleTtlMs,
+    maxTtlMs: config.identity.cacheMaxTtlMs,
+  })
+  const didResolver = new DidResolver({
+    plc,
+    timeoutMs: config.identity.resolverTimeoutMs,
+    cache: didCache,
+    allowPrivate,
+    onRefreshError: (did, err) => logger.warn({ did, err: String(err) }, 'DID document refresh failed'),
+  })
+  const handleResolver = new HandleResolver({
+    timeoutMs: config.identity.resolverTimeoutMs,
+    allowPrivate,
+    backupNameservers: config.identity.handleBackupNameservers,
+  })
+  const sessions = new SessionManager(accounts, { jwtSecret: config.secrets.jwtSecret, serviceDid: config.service.did })
+  const auth = new AuthVerifiers({
+    jwtSecret: config.secrets.jwtSecret,
+    serviceDid: config.service.did,
+    adminPassword: config.secrets.adminPassword,
+    store: accounts,
+    resolveSigningKey: didDocSigningKeyResolver(didResolver),
+    modServiceDid: config.modService?.did ?? null,
+    sessions,
+  })
+  const firehose = new FirehoseHub(sequencer, {
+    maxBuffer: config.subscription.maxBuffer,
+    backfillLimitMs: config.subscription.repoBackfillLimitMs,
+  })
+  const plcRotationKey = Secp256k1Keypair.import(config.secrets.plcRotationKeyK256PrivateKeyHex)
+  return {
+    config,
+    logger,
+    accounts,
+    sessions,
+    auth,
+    actors,
+    sequencer,
+    blobs,
+    plc,
+    plcRotationKey,
+    didCache,
+    didResolver,
+    handleResolver,
+    localPlc,
+    firehose,
+    checkHealth() {
+      accountDb.prepare('SELECT 1').get()
+    },
+    close() {
+      firehose.close()
+      actors.closeAll()
+      sequencer.close()
+      didCache.close()
+      localPlc?.close()
+      accountDb.close()
+    },
+  }
+}
+
