@@ -17,15 +17,26 @@ import { commitEvent } from '../../src/sequencer/events.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
 
 const dirs: string[] = []
+// Every database is closed before exit: better-sqlite3 on Node 24 aborts when statements of a
+// still-open database are finalized during process teardown.
+const closers: Array<() => void> = []
 after(() => {
+  for (const c of closers.reverse()) c()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
+
+function track<T extends { closeAll?: () => void; close?: () => void }>(x: T): T {
+  closers.push(() => (x.closeAll ? x.closeAll() : x.close?.()))
+  return x
+}
 
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-actor-'))
   dirs.push(dir)
   const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
   const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
+  track(actors)
+  closers.push(() => sequencer.db.open && sequencer.close())
   return { dir, sequencer, actors }
 }
 
@@ -92,7 +103,9 @@ test('actor store: layout, writes, reads, events that invert, export that verifi
   // Restart: a fresh manager sees the same repo.
   actors.closeAll()
   sequencer.close()
-  const again = new ActorStoreManager(join(dir, 'actors'), new Sequencer(join(dir, 'sequencer.sqlite')))
+  const seq2 = new Sequencer(join(dir, 'sequencer.sqlite'))
+  closers.push(() => seq2.close())
+  const again = track(new ActorStoreManager(join(dir, 'actors'), seq2))
   const reopened = again.get(DID)
   assert.ok(reopened)
   assert.equal(reopened.head()?.cid.$link, head.cid.$link)
@@ -117,14 +130,14 @@ test('actor store: a commit whose event append was interrupted is sequenced on t
   store.applyCommit(commit, [{ action: 'create', collection: 'app.bsky.feed.post', rkey: post(2).rkey, cid: commit.ops[0].cid }], [commitEvent(commit)])
   assert.equal(sequencer.range(0, 10).length, 1)
   actors.closeAll()
-  const again = new ActorStoreManager(join(dir, 'actors'), sequencer)
+  const again = track(new ActorStoreManager(join(dir, 'actors'), sequencer))
   again.get(DID)
   const events = sequencer.range(0, 10)
   assert.equal(events.length, 2)
   assert.equal((decodeCbor(events[1].event) as { rev: string }).rev, commit.rev)
   // Opening again does not sequence it twice.
   again.closeAll()
-  new ActorStoreManager(join(dir, 'actors'), sequencer).get(DID)
+  track(new ActorStoreManager(join(dir, 'actors'), sequencer)).get(DID)
   assert.equal(sequencer.range(0, 10).length, 2)
 })
 

@@ -1,0 +1,77 @@
+// Creating a hosted account, end to end: a signing key and an empty signed repo, the did:plc
+// genesis operation (or an existing DID moving in), the account row with its first session, and
+// the firehose events that announce it — in an order where a failure leaves nothing behind.
+import { initRepo } from '../actor/transactor.ts'
+import { hashPassword } from '../auth/password.ts'
+import type { SessionTokens } from '../auth/session.ts'
+import { createGenesisOp } from '../identity/plc-ops.ts'
+import { Secp256k1Keypair } from '../repo/crypto/index.ts'
+import { accountEvent, commitEvent, identityEvent, syncEvent } from '../sequencer/events.ts'
+import type { Services } from '../services.ts'
+
+export interface NewAccount {
+  handle: string
+  email: string
+  password: string
+  inviteCode?: string | null
+  /** An existing DID moving in (the caller has checked its service auth). */
+  did?: string
+  /** A did:key the user keeps as a PLC rotation key. */
+  recoveryKey?: string
+}
+
+export interface CreatedAccount extends SessionTokens {
+  did: string
+  handle: string
+  signingKey: string
+}
+
+export async function createHostedAccount(s: Services, input: NewAccount): Promise<CreatedAccount> {
+  const keypair = Secp256k1Keypair.create()
+  let did = input.did
+  let genesis: Awaited<ReturnType<typeof createGenesisOp>>['op'] | null = null
+  if (!did) {
+    const recoveryKeys = [input.recoveryKey, s.config.identity.recoveryDidKey].filter((k): k is string => !!k)
+    const created = await createGenesisOp({
+      signingKey: keypair.did(),
+      handle: input.handle,
+      pdsEndpoint: s.config.service.publicUrl,
+      rotationKey: s.plcRotationKey,
+      recoveryKeys,
+    })
+    did = created.did
+    genesis = created.op
+  }
+  if (s.actors.exists(did)) throw new Error(`an actor store for ${did} already exists`)
+  const passwordHash = await hashPassword(input.password)
+  const store = s.actors.create(did, keypair)
+  try {
+    const commit = initRepo(store)
+    if (genesis) await s.plc.sendOperation(did, genesis)
+    const { refreshToken, ...tokens } = s.sessions.prepareAccountSession(did)
+    s.accounts.createAccount({
+      did,
+      handle: input.handle,
+      email: input.email,
+      passwordHash,
+      repoCid: commit.cid.$link,
+      repoRev: commit.rev,
+      inviteCode: input.inviteCode ?? null,
+      deactivated: !genesis,
+      refreshToken,
+    })
+    if (genesis) {
+      s.sequencer.append([
+        identityEvent(did, input.handle),
+        accountEvent(did, 'active'),
+        commitEvent(commit),
+        syncEvent(did, commit.rev, commit.cid, commit.bytes),
+      ])
+    }
+    s.didCache.clear(did)
+    return { did, handle: input.handle, signingKey: keypair.did(), ...tokens }
+  } catch (err) {
+    s.actors.destroy(did)
+    throw err
+  }
+}
