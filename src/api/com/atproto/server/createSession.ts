@@ -1,0 +1,41 @@
+// com.atproto.server.createSession: log in with a handle, email or DID and a password or app
+// password.
+import type { Services } from '../../../../services.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+import { sessionView } from './util.ts'
+
+export default function createSession(s: Services): XrpcMethod {
+  return {
+    nsid: 'com.atproto.server.createSession',
+    auth: s.auth.none,
+    rateLimits: [
+      {
+        name: 'create-session-5m',
+        durationMs: 5 * 60_000,
+        points: 30,
+        key: (ctx) => `${String((ctx.input as { identifier?: unknown })?.identifier ?? '')}-${ctx.ip}`,
+      },
+      {
+        name: 'create-session-day',
+        durationMs: 24 * 60 * 60_000,
+        points: 300,
+        key: (ctx) => `${String((ctx.input as { identifier?: unknown })?.identifier ?? '')}-${ctx.ip}`,
+      },
+    ],
+    handler: async ({ input }) => {
+      const body = input as { identifier: string; password: string; allowTakendown?: boolean }
+      const login = await s.sessions.login({
+        identifier: body.identifier,
+        password: body.password,
+        allowTakendown: body.allowTakendown,
+      })
+      const tokens = s.sessions.createSession(login.account.did, login.appPassword, { takendown: login.takendown })
+      const out: Record<string, unknown> = { ...sessionView(login.account), ...tokens }
+      if (s.config.identity.enableDidDocWithSession) {
+        const doc = await s.didResolver.resolve(login.account.did).catch(() => null)
+        if (doc) out.didDoc = doc
+      }
+      return { encoding: 'application/json', body: out }
+    },
+  }
+}

@@ -1,0 +1,17 @@
+// com.atproto.server.refreshSession: rotate the refresh token, issue a new pair.
+import type { Services } from '../../../../services.ts'
+import { XrpcError } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+import { sessionView } from './util.ts'
+
+export default function refreshSession(s: Services): XrpcMethod {
+  return {
+    nsid: 'com.atproto.server.refreshSession',
+    auth: s.auth.refresh(),
+    handler: ({ auth }) => {
+      if (auth.kind !== 'refresh') throw new XrpcError(401, 'AuthMissing', 'Authentication Required')
+      const { account, ...tokens } = s.sessions.refreshSession(auth.did, auth.tokenId)
+      return { encoding: 'application/json', body: { ...sessionView(account), ...tokens } }
+    },
+  }
+}
