@@ -7,11 +7,21 @@
 // started on an official one skips what is already there. Hearth's own additions (extra tables
 // and indexes, never a changed official column) are tracked apart in `hearth_migration`, because
 // Kysely refuses to run when its table names a migration it does not know.
-import Database from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 
-export type Db = Database.Database
+export type Db = BetterSqlite3.Database
+
+// better-sqlite3 12 is the last to run on Node 20, but on Node 24 its statements can abort the
+// process when the garbage collector finalizes them (WiseLibs/better-sqlite3#1515: node 24's
+// ObjectWrap teardown). 13 is built on Node-API, ships prebuilt binaries, and needs Node 22: so
+// Node 22+ loads 13 (installed under the alias better-sqlite3-napi) and Node 20 loads 12.
+const require = createRequire(import.meta.url)
+const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+const Database: typeof BetterSqlite3 =
+  NODE_MAJOR >= 22 ? require('better-sqlite3-napi') : require('better-sqlite3')
 
 export interface OpenOptions {
   readonly?: boolean
