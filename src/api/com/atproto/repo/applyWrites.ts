@@ -1,0 +1,85 @@
+// com.atproto.repo.applyWrites: up to 200 creates, updates and deletes in one commit. Results
+// keep the order of the writes. No record swaps and no backlink dedupe, as the official.
+import {
+  prepareCreate,
+  prepareDelete,
+  type PreparedRepoWrite,
+  prepareUpdate,
+} from '../../../../actor/prepare.ts'
+import type { AccessAuth } from '../../../../auth/types.ts'
+import type { Services } from '../../../../services.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
+import type { XrpcContext, XrpcMethod } from '../../../../xrpc/types.ts'
+import { commitPrepared, optionalCid, repoWriteLimits, writableRepo } from './util.ts'
+
+export const MAX_WRITES = 200
+
+const CREATE = 'com.atproto.repo.applyWrites#create'
+const UPDATE = 'com.atproto.repo.applyWrites#update'
+const DELETE = 'com.atproto.repo.applyWrites#delete'
+
+interface WriteOp {
+  $type?: string
+  collection: string
+  rkey?: string
+  value?: unknown
+}
+
+interface Input {
+  repo: string
+  validate?: boolean
+  writes: WriteOp[]
+  swapCommit?: string
+}
+
+function points(ctx: XrpcContext): number {
+  const writes = (ctx.input as Input | undefined)?.writes
+  if (!Array.isArray(writes)) return 1
+  let total = 0
+  for (const w of writes) total += w?.$type === CREATE ? 3 : w?.$type === UPDATE ? 2 : 1
+  return total
+}
+
+export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
+  return {
+    nsid: 'com.atproto.repo.applyWrites',
+    auth: s.auth.accessStandard,
+    rateLimits: repoWriteLimits(points),
+    handler: ({ input, auth }) => {
+      const body = input as Input
+      const { did, store } = writableRepo(s, auth, body.repo)
+      if (body.writes.length > MAX_WRITES) throw invalidRequest(`Too many writes. Max: ${MAX_WRITES}`)
+      const prepared: PreparedRepoWrite[] = body.writes.map((w) => {
+        const base = { did, collection: w.collection, record: w.value, validate: body.validate }
+        switch (w.$type) {
+          case CREATE:
+            return prepareCreate({ ...base, rkey: w.rkey })
+          case UPDATE:
+            return prepareUpdate({ ...base, rkey: w.rkey as string })
+          case DELETE:
+            return prepareDelete({ did, collection: w.collection, rkey: w.rkey as string })
+          default:
+            throw invalidRequest(`Action not supported: ${String(w.$type)}`)
+        }
+      })
+      const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
+      const { commit } = commitPrepared(s, did, store, prepared, swapCommit)
+      return {
+        encoding: 'application/json',
+        body: {
+          commit: { cid: commit.cid.$link, rev: commit.rev },
+          results: prepared.map((w) =>
+            w.action === 'delete'
+              ? { $type: 'com.atproto.repo.applyWrites#deleteResult' }
+              : {
+                  $type: `com.atproto.repo.applyWrites#${w.action}Result`,
+                  uri: w.uri,
+                  cid: w.cid.$link,
+                  validationStatus: w.validationStatus,
+                },
+          ),
+        },
+      }
+    },
+  }
+}

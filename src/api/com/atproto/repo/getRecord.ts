@@ -1,0 +1,32 @@
+// com.atproto.repo.getRecord: a record of a repo hosted here. For a repo hosted elsewhere the
+// official proxies to the AppView; Hearth answers as the official does without one configured.
+import type { Services } from '../../../../services.ts'
+import { lexToJson } from '../../../../repo/data-model.ts'
+import { decodeCbor } from '../../../../repo/cbor.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+
+export default function getRecord(s: Services): XrpcMethod {
+  return {
+    nsid: 'com.atproto.repo.getRecord',
+    auth: s.auth.none,
+    handler: ({ params }) => {
+      const repo = params.repo as string
+      const collection = params.collection as string
+      const rkey = params.rkey as string
+      const cid = params.cid as string | undefined
+      const account = s.accounts.getAccount(repo)
+      const store = account ? s.actors.get(account.did) : null
+      if (!account || !store) throw invalidRequest('Could not locate record')
+      const uri = `at://${account.did}/${collection}/${rkey}`
+      const row = store.getRecord(collection, rkey)
+      if (!row || row.takedownRef !== null || (cid !== undefined && row.cid.$link !== cid)) {
+        throw invalidRequest(`Could not locate record: ${uri}`, 'RecordNotFound')
+      }
+      return {
+        encoding: 'application/json',
+        body: { uri, cid: row.cid.$link, value: lexToJson(decodeCbor(row.content)) },
+      }
+    },
+  }
+}

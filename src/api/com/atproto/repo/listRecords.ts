@@ -1,0 +1,32 @@
+// com.atproto.repo.listRecords: a collection's records by rkey, newest first (or oldest first
+// with `reverse`); the cursor is the last rkey returned.
+import type { Services } from '../../../../services.ts'
+import { decodeCbor } from '../../../../repo/cbor.ts'
+import { lexToJson } from '../../../../repo/data-model.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+
+export default function listRecords(s: Services): XrpcMethod {
+  return {
+    nsid: 'com.atproto.repo.listRecords',
+    auth: s.auth.none,
+    handler: ({ params }) => {
+      const repo = params.repo as string
+      const collection = params.collection as string
+      const limit = (params.limit as number | undefined) ?? 50
+      const cursor = params.cursor as string | undefined
+      const reverse = (params.reverse as boolean | undefined) ?? false
+      const account = s.accounts.getAccount(repo)
+      const store = account ? s.actors.get(account.did) : null
+      if (!account || !store) throw invalidRequest(`Could not find repo: ${repo}`)
+      const rows = store.listRecords(collection, { limit, cursor, reverse })
+      return {
+        encoding: 'application/json',
+        body: {
+          records: rows.map((r) => ({ uri: r.uri, cid: r.cid.$link, value: lexToJson(decodeCbor(r.content)) })),
+          cursor: rows.length > 0 ? rows[rows.length - 1].rkey : undefined,
+        },
+      }
+    },
+  }
+}

@@ -1,0 +1,46 @@
+// com.atproto.repo.putRecord: create or replace the record at a key. Identical content is a
+// no-op (no commit; `commit` left out of the response), as the official.
+import { prepareCreate, prepareUpdate } from '../../../../actor/prepare.ts'
+import type { AccessAuth } from '../../../../auth/types.ts'
+import { cidEquals } from '../../../../repo/cid.ts'
+import type { Services } from '../../../../services.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+import { checkCommitSwap, checkRecordSwap, commitPrepared, optionalCid, repoWriteLimits, writableRepo } from './util.ts'
+
+interface Input {
+  repo: string
+  collection: string
+  rkey: string
+  validate?: boolean
+  record: unknown
+  swapRecord?: string | null
+  swapCommit?: string
+}
+
+export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
+  return {
+    nsid: 'com.atproto.repo.putRecord',
+    auth: s.auth.accessStandard,
+    rateLimits: repoWriteLimits(() => 2),
+    handler: ({ input, auth }) => {
+      const body = input as Input
+      const { did, store } = writableRepo(s, auth, body.repo)
+      const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
+      const swapRecord = body.swapRecord === null ? null : optionalCid(body.swapRecord, 'swapRecord')
+      const current = store.getRecord(body.collection, body.rkey)
+      const opts = { did, collection: body.collection, rkey: body.rkey, record: body.record, validate: body.validate }
+      const write = current ? prepareUpdate(opts) : prepareCreate(opts)
+      let commit: { cid: string; rev: string } | undefined
+      if (!current || !cidEquals(current.cid, write.cid)) {
+        checkCommitSwap(store, swapCommit)
+        checkRecordSwap(write.action, current?.cid ?? null, swapRecord)
+        const result = commitPrepared(s, did, store, [write], swapCommit)
+        commit = { cid: result.commit.cid.$link, rev: result.commit.rev }
+      }
+      return {
+        encoding: 'application/json',
+        body: { uri: write.uri, cid: write.cid.$link, commit, validationStatus: write.validationStatus },
+      }
+    },
+  }
+}
