@@ -2,6 +2,7 @@
 // method, listens, and shuts down in order (stop accepting, finish requests, close databases).
 import { allMethods } from './api/index.ts'
 import { type ServerConfig, withListenPort } from './config.ts'
+import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
 import { createServices, type Services } from './services.ts'
@@ -14,6 +15,7 @@ export interface Hearth {
   config: ServerConfig
   services: Services
   xrpc: XrpcServer
+  blobSweep: BlobSweep
   close(): Promise<void>
 }
 
@@ -38,6 +40,8 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   xrpc.addSubscription('com.atproto.sync.subscribeRepos', (req, socket, head) => {
     services.firehose.handleUpgrade(req, socket, head)
   })
+  // Sweep unused uploads a few times per grace period, at most hourly.
+  const sweep = startBlobSweep(services, Math.max(1000, Math.min(cfg.hearth.blobGcGraceMs / 4, 60 * 60_000)))
   let closed = false
   return {
     url: cfg.service.publicUrl,
@@ -45,9 +49,11 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
     config: cfg,
     services,
     xrpc,
+    blobSweep: sweep,
     async close() {
       if (closed) return
       closed = true
+      sweep.stop()
       services.firehose.close()
       await xrpc.close(cfg.hearth.shutdownTimeoutMs)
       services.close()

