@@ -153,7 +153,7 @@ describe('repo refusals', () => {
     await rawRefused(post(writes[2], JSON.stringify({ repo: alice.did, collection: POST, rkey: existingRkey, swapRecord: 5 })), 400, 'InvalidRequest')
     await rawRefused(post(writes[3], JSON.stringify({ repo: alice.did, writes: [{ $type: 'com.example.op', collection: POST }] })), 400, 'InvalidRequest')
     await rawRefused(post(writes[3], JSON.stringify({ repo: alice.did, writes: [{ $type: 'com.atproto.repo.applyWrites#create', collection: POST }] })), 400, 'InvalidRequest')
-    const huge = JSON.stringify({ repo: alice.did, collection: 'com.example.free', record: { big: 'x'.repeat(200 * 1024) } })
+    const huge = JSON.stringify({ repo: alice.did, collection: 'com.example.free', record: { big: 'x'.repeat(1_000_001) } })
     await rawRefused(post(writes[0], huge), 413, 'PayloadTooLarge')
 
     // Reads.

@@ -10,7 +10,7 @@ import type { AccessAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcContext, XrpcMethod } from '../../../../xrpc/types.ts'
-import { commitPrepared, optionalCid, repoWriteLimits, writableRepo } from './util.ts'
+import { commitPrepared, optionalCid, repoWriteLimits, writableRepo, WRITE_JSON_LIMIT } from './util.ts'
 
 export const MAX_WRITES = 200
 
@@ -43,6 +43,8 @@ function points(ctx: XrpcContext): number {
 export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.applyWrites',
+    // Records may be large: the official PDS (0.5) accepts write bodies up to 1,000,000 bytes.
+    jsonLimit: WRITE_JSON_LIMIT,
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(points),
     handler: ({ input, auth }) => {

@@ -4,7 +4,7 @@ import { prepareCreate, prepareDelete, type PreparedRepoWrite } from '../../../.
 import type { AccessAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { commitPrepared, optionalCid, repoWriteLimits, writableRepo } from './util.ts'
+import { commitPrepared, optionalCid, repoWriteLimits, writableRepo, WRITE_JSON_LIMIT } from './util.ts'
 
 interface Input {
   repo: string
@@ -18,6 +18,8 @@ interface Input {
 export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.createRecord',
+    // Records may be large: the official PDS (0.5) accepts write bodies up to 1,000,000 bytes.
+    jsonLimit: WRITE_JSON_LIMIT,
     // Takedown and deactivation are checked in the handler, where `repo` is resolved.
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(() => 3),

@@ -5,7 +5,7 @@ import type { AccessAuth } from '../../../../auth/types.ts'
 import { cidEquals } from '../../../../repo/cid.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { checkCommitSwap, checkRecordSwap, commitPrepared, optionalCid, repoWriteLimits, writableRepo } from './util.ts'
+import { checkCommitSwap, checkRecordSwap, commitPrepared, optionalCid, repoWriteLimits, writableRepo, WRITE_JSON_LIMIT } from './util.ts'
 
 interface Input {
   repo: string
@@ -20,6 +20,8 @@ interface Input {
 export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.putRecord',
+    // Records may be large: the official PDS (0.5) accepts write bodies up to 1,000,000 bytes.
+    jsonLimit: WRITE_JSON_LIMIT,
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(() => 2),
     handler: ({ input, auth }) => {

@@ -122,3 +122,6 @@ export function checkRecordSwap(action: 'create' | 'update' | 'delete', current:
   if (action !== 'create' && swap === null) throw fail()
   if ((current || swap) && !(swap && current && swap.$link === current.$link)) throw fail()
 }
+
+/** JSON body limit of the record-writing methods. */
+export const WRITE_JSON_LIMIT = 1_000_000
