@@ -347,6 +347,7 @@ export const HEARTH_VARIABLES: readonly string[] = [
   'HEARTH_SHUTDOWN_TIMEOUT_MS',
   'HEARTH_CRYPTO_BACKEND', // src/repo/crypto/curve.ts
   'HEARTH_SQLITE_SYNCHRONOUS', // src/storage/sqlite.ts
+  'HEARTH_LISTEN_HOST', // src/cli/main.ts
 ]
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The composition root: builds the services from the config, registers every route and
 // method, listens, and shuts down in order (stop accepting, finish requests, close databases).
-import { allMethods } from './api/index.ts'
+import { loadMethodFactories } from './api/index.ts'
 import { type ServerConfig, withListenPort } from './config.ts'
 import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
@@ -21,7 +21,10 @@ export interface Hearth {
 
 export async function startServer(config: ServerConfig, opts: { host?: string } = {}): Promise<Hearth> {
   const xrpc = createXrpcServer(xrpcOptionsFromConfig(config))
+  const factories = await loadMethodFactories()
   // The port may be 0 (tests): listen first, then build everything with the real public URL.
+  // Everything from here to the end of registration is synchronous, so no request is served
+  // before every method is registered.
   const addr = await xrpc.listen(config.service.port, opts.host ?? '127.0.0.1')
   const cfg = config.service.port === 0 ? withListenPort(config, addr.port) : config
   const services = createServices(cfg)
@@ -36,7 +39,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
       if (!route(req, res)) res.writeHead(404).end()
     })
   }
-  for (const method of await allMethods(services)) xrpc.register(method)
+  for (const make of factories) xrpc.register(make(services))
   xrpc.addSubscription('com.atproto.sync.subscribeRepos', (req, socket, head) => {
     services.firehose.handleUpgrade(req, socket, head)
   })

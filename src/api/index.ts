@@ -6,12 +6,10 @@ import type { AuthResult } from '../auth/types.ts'
 
 export type MethodFactory = (s: Services) => XrpcMethod<AuthResult>
 
-export async function allMethods(s: Services): Promise<XrpcMethod<AuthResult>[]> {
-  const out: XrpcMethod<AuthResult>[] = []
-  for (const load of GROUP_LOADERS) {
-    const { methods } = await load()
-    for (const make of methods) out.push(make(s))
-  }
+/** Loads every method module (before the server listens, so that none answers 501 meanwhile). */
+export async function loadMethodFactories(): Promise<MethodFactory[]> {
+  const out: MethodFactory[] = []
+  for (const load of GROUP_LOADERS) out.push(...(await load()).methods)
   return out
 }
 

@@ -9,7 +9,9 @@
 // Values cross this module in their JSON form (`{"$link"}`, `{"$bytes"}`, blob objects), or as
 // Hearth's in-memory data model for records; @atproto/lexicon's own value classes (its CID,
 // BlobRef) stay inside.
-import { schemas } from '@atproto/api'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import {
   jsonToLex,
   lexToJson,
@@ -22,6 +24,15 @@ import {
 } from '@atproto/lexicon'
 import { lexToJson as dataModelToJson } from '../repo/data-model.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
+
+
+// The schema set @atproto/api ships, loaded from its generated lexicons module alone: importing
+// the whole client package for it costs about 60 MB more resident memory. The package's exports
+// map hides the module, so it is located beside the package's entry point.
+const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
+const { schemas } = (await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)) as {
+  schemas: unknown[]
+}
 
 let lexiconSet: Lexicons | null = null
 // Only NSIDs that have a definition are cached: the set is bounded by the lexicons, whereas

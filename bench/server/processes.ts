@@ -1,0 +1,147 @@
+// Starts each PDS of the server benchmark in a child process of its own (so that its memory
+// is measured alone) on a free loopback port, with its data in a fresh temp directory.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { OFFICIAL_DIR } from './official.ts'
+
+export interface PdsProcess {
+  name: string
+  url: string
+  pid: number
+  /** Resident set size in MB, from /proc/<pid>/status (null where /proc is missing). */
+  rssMb(): number | null
+  stop(): Promise<void>
+}
+
+export interface PdsSecrets {
+  jwtSecret: string
+  adminPassword: string
+  rotationKeyHex: string
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+function readRssMb(pid: number): number | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
+    return m ? Number(m[1]) / 1024 : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The one public hostname of both servers. Not `localhost`: the official PDS then refuses to
+ * start outside dev mode (its OAuth routes want an https public URL), and dev mode would turn on
+ * its response validation. Clients still reach each server at http://localhost:<port>; nothing
+ * in the benchmark resolves this name.
+ */
+export const BENCH_HOSTNAME = 'pds.bench.test'
+
+/** Environment shared by both servers: the same settings under the official PDS's names. */
+function commonEnv(port: number, dataDir: string, plcUrl: string, secrets: PdsSecrets): Record<string, string> {
+  return {
+    PDS_HOSTNAME: BENCH_HOSTNAME,
+    PDS_PORT: String(port),
+    PDS_DATA_DIRECTORY: dataDir,
+    PDS_BLOBSTORE_DISK_LOCATION: join(dataDir, 'blocks'),
+    PDS_DID_PLC_URL: plcUrl,
+    PDS_JWT_SECRET: secrets.jwtSecret,
+    PDS_ADMIN_PASSWORD: secrets.adminPassword,
+    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: secrets.rotationKeyHex,
+    PDS_INVITE_REQUIRED: 'false',
+    PDS_RATE_LIMITS_ENABLED: 'false',
+    PDS_DEV_MODE: 'false',
+    PDS_CRAWLERS: '',
+    LOG_ENABLED: 'false',
+  }
+}
+
+async function launch(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  port: number,
+  dataDir: string,
+  timeoutMs: number,
+): Promise<PdsProcess> {
+  // Only what the servers need from the parent's environment: no stray PDS_* or LOG_* settings.
+  const base: Record<string, string> = {}
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS']) if (process.env[k]) base[k] = process.env[k] as string
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
+  const url = `http://127.0.0.1:${port}`
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const cleanup = () => rmSync(dataDir, { recursive: true, force: true })
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+    cleanup()
+  }
+  // Ready once describeServer answers: Hearth listens before its methods are registered (the
+  // port may be 0), so an earlier health check could still meet 501s.
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      cleanup()
+      throw new Error(`${name} exited before it was ready: ${output.trim().split('\n').slice(-8).join(' / ')}`)
+    }
+    try {
+      const res = await fetch(`${url}/xrpc/com.atproto.server.describeServer`)
+      await res.arrayBuffer()
+      if (res.ok) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`${name} did not answer describeServer within ${timeoutMs} ms: ${output.trim().split('\n').slice(-8).join(' / ')}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const pid = child.pid as number
+  return { name, url, pid, rssMb: () => readRssMb(pid), stop }
+}
+
+export async function startOfficialProcess(plcUrl: string, secrets: PdsSecrets): Promise<PdsProcess> {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-official-'))
+  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), HEARTH_BENCH_OFFICIAL_DIR: OFFICIAL_DIR }
+  const main = fileURLToPath(new URL('./official-main.cjs', import.meta.url))
+  return launch('official PDS', [main], env, port, dataDir, 60_000)
+}
+
+export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets): Promise<PdsProcess> {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
+  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), HEARTH_LISTEN_HOST: '127.0.0.1' }
+  return launch('Hearth', ['--import', 'tsx', 'src/cli/main.ts', 'serve'], env, port, dataDir, 60_000)
+}

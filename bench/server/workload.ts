@@ -1,0 +1,191 @@
+// The request sequence of the server benchmark, run against one PDS at a time. Every server
+// gets exactly the same requests (same accounts, records, blobs, counts, order); only the
+// timings differ. Counts are fixed (not durations) so that both servers end with the same
+// data; BENCH_SERVER_SCALE scales them all.
+import { createHash } from 'node:crypto'
+import { type XrpcClient, xrpcClient } from './client.ts'
+
+const SCALE = Number(process.env.BENCH_SERVER_SCALE ?? 1)
+const n = (count: number) => Math.max(1, Math.round(count * SCALE))
+
+export const COUNTS = {
+  warmup: n(50),
+  sequential: n(400),
+  concurrentClients: 8,
+  concurrentPerClient: n(100),
+  applyWrites: n(60),
+  applyWritesBatch: 10,
+  getRecord: n(2000),
+  listRecords: n(300),
+  uploadBlob: n(40),
+  blobBytes: 1024 * 1024,
+}
+
+export interface ServerResults {
+  createSeqOps: number
+  createSeqP50: number
+  createSeqP99: number
+  createConcOps: number
+  createConcP99: number
+  applyWritesOps: number
+  getRecordOps: number
+  listRecordsOps: number
+  uploadBlobOps: number
+  uploadBlobMBps: number
+}
+
+interface Account {
+  did: string
+  token: string
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0
+  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
+  return sorted[Math.max(0, i)] as number
+}
+
+const BASE_TIME = Date.UTC(2024, 0, 1)
+let postCounter = 0
+function post(label: string): Record<string, unknown> {
+  const i = postCounter++
+  return {
+    $type: 'app.bsky.feed.post',
+    text: `benchmark post ${label} ${i}: a sentence or two of ordinary length, like most posts are.`,
+    createdAt: new Date(BASE_TIME + i * 1000).toISOString(),
+  }
+}
+
+/** Deterministic, incompressible bytes: the same blob for the same index on every server. */
+function blobBytes(index: number, size: number): Uint8Array {
+  const out = new Uint8Array(size)
+  let offset = 0
+  let counter = 0
+  while (offset < size) {
+    const block = createHash('sha256').update(`blob ${index} ${counter++}`).digest()
+    out.set(block.subarray(0, Math.min(block.length, size - offset)), offset)
+    offset += block.length
+  }
+  return out
+}
+
+async function createAccount(client: XrpcClient, name: string): Promise<Account> {
+  const res = (await client.call('POST', 'com.atproto.server.createAccount', {
+    json: { handle: `${name}.pds.bench.test`, email: `${name}@bench.test`, password: `password-${name}` },
+  })) as { did: string; accessJwt: string }
+  return { did: res.did, token: res.accessJwt }
+}
+
+function createRecord(client: XrpcClient, acct: Account, label: string): Promise<unknown> {
+  return client.call('POST', 'com.atproto.repo.createRecord', {
+    token: acct.token,
+    json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post(label) },
+  })
+}
+
+export async function runWorkload(baseUrl: string, log: (line: string) => void): Promise<ServerResults> {
+  postCounter = 0
+  const client = xrpcClient(baseUrl)
+  try {
+    const main = await createAccount(client, 'bench-main')
+    const others: Account[] = []
+    for (let i = 0; i < COUNTS.concurrentClients; i++) others.push(await createAccount(client, `bench-c${i}`))
+    const warm = await createAccount(client, 'bench-warm')
+
+    // Warm-up on an account of its own: JIT, statement caches, first-write paths.
+    for (let i = 0; i < COUNTS.warmup; i++) await createRecord(client, warm, 'warm')
+    for (let i = 0; i < COUNTS.warmup; i++) {
+      await client.call('GET', 'com.atproto.repo.getRecord', {
+        params: { repo: warm.did, collection: 'app.bsky.feed.post', rkey: 'nonexistent' },
+      }).catch(() => undefined)
+    }
+
+    // createRecord, one client, one request at a time.
+    const rkeys: string[] = []
+    const seqLat: number[] = []
+    let t0 = performance.now()
+    for (let i = 0; i < COUNTS.sequential; i++) {
+      const s = performance.now()
+      const res = (await createRecord(client, main, 'seq')) as { uri: string }
+      seqLat.push(performance.now() - s)
+      rkeys.push(res.uri.slice(res.uri.lastIndexOf('/') + 1))
+    }
+    const seqMs = performance.now() - t0
+    seqLat.sort((a, b) => a - b)
+    log(`  createRecord sequential: ${COUNTS.sequential} in ${seqMs.toFixed(0)} ms`)
+
+    // createRecord, 8 clients at once, each on its own account (separate repos, so the servers
+    // may write them in parallel).
+    const concLat: number[] = []
+    t0 = performance.now()
+    await Promise.all(
+      others.map(async (acct) => {
+        for (let i = 0; i < COUNTS.concurrentPerClient; i++) {
+          const s = performance.now()
+          await createRecord(client, acct, 'conc')
+          concLat.push(performance.now() - s)
+        }
+      }),
+    )
+    const concMs = performance.now() - t0
+    concLat.sort((a, b) => a - b)
+    log(`  createRecord x${COUNTS.concurrentClients}: ${concLat.length} in ${concMs.toFixed(0)} ms`)
+
+    // applyWrites with 10 creates per call.
+    t0 = performance.now()
+    for (let i = 0; i < COUNTS.applyWrites; i++) {
+      const writes = []
+      for (let j = 0; j < COUNTS.applyWritesBatch; j++) {
+        writes.push({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post('batch') })
+      }
+      await client.call('POST', 'com.atproto.repo.applyWrites', { token: main.token, json: { repo: main.did, writes } })
+    }
+    const applyMs = performance.now() - t0
+    log(`  applyWrites: ${COUNTS.applyWrites} calls in ${applyMs.toFixed(0)} ms`)
+
+    // getRecord of the records written above, unauthenticated, as an AppView or client would.
+    t0 = performance.now()
+    for (let i = 0; i < COUNTS.getRecord; i++) {
+      await client.call('GET', 'com.atproto.repo.getRecord', {
+        params: { repo: main.did, collection: 'app.bsky.feed.post', rkey: rkeys[(i * 7919) % rkeys.length] as string },
+      })
+    }
+    const getMs = performance.now() - t0
+    log(`  getRecord: ${COUNTS.getRecord} in ${getMs.toFixed(0)} ms`)
+
+    // listRecords, 100 at a time, of a repo holding ~1000 records.
+    t0 = performance.now()
+    for (let i = 0; i < COUNTS.listRecords; i++) {
+      const res = (await client.call('GET', 'com.atproto.repo.listRecords', {
+        params: { repo: main.did, collection: 'app.bsky.feed.post', limit: '100' },
+      })) as { records: unknown[] }
+      if (res.records.length !== 100) throw new Error(`listRecords returned ${res.records.length} records, expected 100`)
+    }
+    const listMs = performance.now() - t0
+    log(`  listRecords: ${COUNTS.listRecords} in ${listMs.toFixed(0)} ms`)
+
+    // uploadBlob of 1 MiB, distinct incompressible bytes each time.
+    const blobs = Array.from({ length: COUNTS.uploadBlob }, (_, i) => blobBytes(i, COUNTS.blobBytes))
+    t0 = performance.now()
+    for (const body of blobs) {
+      await client.call('POST', 'com.atproto.repo.uploadBlob', { token: main.token, body, contentType: 'application/octet-stream' })
+    }
+    const blobMs = performance.now() - t0
+    log(`  uploadBlob: ${COUNTS.uploadBlob} in ${blobMs.toFixed(0)} ms`)
+
+    return {
+      createSeqOps: (COUNTS.sequential * 1000) / seqMs,
+      createSeqP50: percentile(seqLat, 50),
+      createSeqP99: percentile(seqLat, 99),
+      createConcOps: (concLat.length * 1000) / concMs,
+      createConcP99: percentile(concLat, 99),
+      applyWritesOps: (COUNTS.applyWrites * 1000) / applyMs,
+      getRecordOps: (COUNTS.getRecord * 1000) / getMs,
+      listRecordsOps: (COUNTS.listRecords * 1000) / listMs,
+      uploadBlobOps: (COUNTS.uploadBlob * 1000) / blobMs,
+      uploadBlobMBps: (COUNTS.uploadBlob * COUNTS.blobBytes) / (1024 * 1024) / (blobMs / 1000),
+    }
+  } finally {
+    client.close()
+  }
+}
