@@ -8,6 +8,10 @@ import {
   buildTree,
   decodeNode,
   diffTrees,
+  encodeNode,
+  Leaf,
+  type MstNode,
+  SubRef,
   keyHeight,
   Mst,
   MstKeyExistsError,
@@ -326,3 +330,39 @@ test('MST: key heights are spread as fanout 4 predicts', () => {
 })
 
 void fromRefCid
+
+test('MST: the direct node encoder writes exactly what the generic DAG-CBOR encoder writes', () => {
+  const rand = prng(77)
+  const t = Mst.create(new BlockMap())
+  for (let i = 0; i < 2000; i++) t.add(randomKey(rand), valueCid(i))
+  t.rootCid()
+  const enc = new TextEncoder()
+  let checked = 0
+  const visit = (node: MstNode) => {
+    // The wire form built independently: leftmost subtree, then leaves with prefix-compressed
+    // keys and their right subtrees, through the generic encoder.
+    const entries = node.entries
+    let i = 0
+    let l: Cid | null = null
+    if (entries[0] instanceof SubRef) {
+      l = entries[0].cid
+      i = 1
+    }
+    const e: unknown[] = []
+    let prev = ''
+    for (; i < entries.length; i++) {
+      const leaf = entries[i] as Leaf
+      let right: Cid | null = null
+      if (entries[i + 1] instanceof SubRef) right = (entries[++i] as SubRef).cid
+      let p = 0
+      while (p < prev.length && p < leaf.key.length && prev[p] === leaf.key[p]) p++
+      e.push({ k: new BytesWrapperRef(enc.encode(leaf.key.slice(p))), p, t: right, v: leaf.value })
+      prev = leaf.key
+    }
+    assert.deepEqual(encodeNode(node), encodeCbor({ e, l }))
+    checked++
+    for (const x of entries) if (x instanceof SubRef && x.node) visit(x.node)
+  }
+  visit(t.root)
+  assert.ok(checked > 100)
+})

@@ -54,55 +54,14 @@ export class MstNodeError extends Error {
   }
 }
 
-interface WireEntry {
-  p: number
-  k: BytesWrapper
-  v: Cid
-  t: Cid | null
-}
-interface WireNode {
-  l: Cid | null
-  e: WireEntry[]
-}
-
-const ascii = new TextEncoder()
-
 function subCid(ref: SubRef): Cid {
   if (!ref.cid) throw new Error('subtree not serialized before its parent')
   return ref.cid
 }
 
-/** Builds the wire form of a node whose subtrees all have CIDs. */
-export function nodeToWire(node: MstNode): WireNode {
-  const entries = node.entries
-  let i = 0
-  let l: Cid | null = null
-  if (entries.length > 0 && entries[0] instanceof SubRef) {
-    l = subCid(entries[0])
-    i = 1
-  }
-  const e: WireEntry[] = []
-  let prevKey = ''
-  for (; i < entries.length; i++) {
-    const leaf = entries[i]
-    if (!(leaf instanceof Leaf)) throw new Error('MST invariant broken: two adjacent subtrees')
-    const next = entries[i + 1]
-    let t: Cid | null = null
-    if (next instanceof SubRef) {
-      t = subCid(next)
-      i++
-    }
-    const p = commonPrefixLength(prevKey, leaf.key)
-    e.push({ p, k: new BytesWrapper(ascii.encode(leaf.key.slice(p))), v: leaf.value, t })
-    prevKey = leaf.key
-  }
-  return { l, e }
-}
-
 // MST nodes have one fixed shape, so they are written straight into an exactly-sized buffer
 // rather than through the generic encoder: the bytes are the canonical DAG-CBOR that
-// `encodeCbor(nodeToWire(node))` gives (the tests compare the two), several times faster.
-const CID_FIELD = 2 + 2 + 1 + 36 // tag 42, bytes(37) header, 0x00 multibase prefix, CID bytes
+// the generic encoder gives for `{ l, e: [{ k, p, t, v }] }` (test/repo/mst.test.ts compares them), several times faster.
 
 function headerSize(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
