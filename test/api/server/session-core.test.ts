@@ -4,7 +4,12 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { type DidDocument, getSigningKey } from '../../../src/identity/did-doc.ts'
+import { createServiceJwt } from '../../../src/auth/jwt.ts'
+import { PlcClient } from '../../../src/identity/plc-client.ts'
+import { createGenesisOp } from '../../../src/identity/plc-ops.ts'
+import { Secp256k1Keypair } from '../../../src/repo/crypto/index.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
+import { call } from './helpers.ts'
 
 let pds: TestPds
 before(async () => {
@@ -85,7 +90,58 @@ test('createAccount refuses bad and taken handles and emails with the official e
     const errBody = (await res.json()) as { error: string; message: string }
     assert.equal(errBody.error, error, `${JSON.stringify(input)} → ${errBody.message}`)
   }
+  // Handles and emails are stored lower-cased; the email is then taken in any case.
+  const mixed = await call(pds, 'com.atproto.server.createAccount', {
+    json: { handle: 'MixedCase.TEST', email: 'Mixed@Example.com', password: 'pw-mixed' },
+  })
+  assert.equal(mixed.status, 200)
+  assert.equal(mixed.body.handle, 'mixedcase.test')
+  const sameEmail = await call(pds, 'com.atproto.server.createAccount', {
+    json: { handle: 'mixedtwo.test', email: 'MIXED@example.com', password: 'pw-mixed' },
+  })
+  assert.equal(sameEmail.status, 400)
+  assert.match(sameEmail.body.message, /Email already taken/)
   const desc = await agent.com.atproto.server.describeServer()
   assert.deepEqual(desc.data.availableUserDomains, ['.test'])
   assert.equal(desc.data.inviteCodeRequired, false)
+})
+
+test('an existing DID moves in with a service-auth token from itself, deactivated', async () => {
+  // A did:plc made elsewhere: its own key signs the service-auth token asking to move here.
+  const key = Secp256k1Keypair.create()
+  const { did, op } = await createGenesisOp({
+    signingKey: key.did(),
+    handle: 'mover.elsewhere.example',
+    pdsEndpoint: 'https://elsewhere.example',
+    rotationKey: key,
+  })
+  await new PlcClient({ url: pds.plcUrl }).sendOperation(did, op)
+  const serviceDid = pds.hearth.services.config.service.did
+  const input = { handle: 'mover.test', email: 'mover@example.com', password: 'pw-mover', did }
+
+  const unauthed = await call(pds, 'com.atproto.server.createAccount', { json: input })
+  assert.equal(unauthed.status, 401)
+  assert.equal(unauthed.body.error, 'AuthenticationRequired')
+  const wrongLxm = createServiceJwt({ iss: did, aud: serviceDid, lxm: 'com.atproto.server.getSession', keypair: key })
+  assert.equal((await call(pds, 'com.atproto.server.createAccount', { json: input, bearer: wrongLxm })).body.error, 'BadJwtLexiconMethod')
+  const otherKey = createServiceJwt({ iss: did, aud: serviceDid, lxm: 'com.atproto.server.createAccount', keypair: Secp256k1Keypair.create() })
+  assert.equal((await call(pds, 'com.atproto.server.createAccount', { json: input, bearer: otherKey })).status, 401)
+
+  const token = createServiceJwt({ iss: did, aud: serviceDid, lxm: 'com.atproto.server.createAccount', keypair: key })
+  const created = await call(pds, 'com.atproto.server.createAccount', { json: input, bearer: token })
+  assert.equal(created.status, 200, JSON.stringify(created.body))
+  assert.equal(created.body.did, did)
+  const session = await call(pds, 'com.atproto.server.getSession', { bearer: created.body.accessJwt })
+  assert.equal(session.body.active, false)
+  assert.equal(session.body.status, 'deactivated')
+  // Its DID document still points at the old PDS and key.
+  const status = await call(pds, 'com.atproto.server.checkAccountStatus', { bearer: created.body.accessJwt })
+  assert.equal(status.body.activated, false)
+  assert.equal(status.body.validDid, false)
+  // A second attempt for the same DID is refused.
+  const again = await call(pds, 'com.atproto.server.createAccount', {
+    json: { ...input, handle: 'mover2.test', email: 'mover2@example.com' },
+    bearer: createServiceJwt({ iss: did, aud: serviceDid, lxm: 'com.atproto.server.createAccount', keypair: key }),
+  })
+  assert.equal(again.status, 400)
 })

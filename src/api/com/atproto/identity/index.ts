@@ -1,3 +1,4 @@
 import type { MethodFactory } from '../../../index.ts'
+import resolveHandle from './resolveHandle.ts'
 
-export const methods: MethodFactory[] = []
+export const methods: MethodFactory[] = [resolveHandle] as MethodFactory[]

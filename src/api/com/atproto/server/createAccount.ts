@@ -3,12 +3,24 @@
 import { AccountConflictError } from '../../../../account/errors.ts'
 import { createHostedAccount } from '../../../../account/create.ts'
 import { NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
+import { parseDidKey } from '../../../../repo/crypto/index.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest, XrpcError } from '../../../../xrpc/errors.ts'
+import { authRequired, invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { normalizeSignupHandle } from './util.ts'
+import { didDocForSession, normalizeSignupHandle } from './util.ts'
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+// One @, no spaces, a dotted domain with a 2+ letter TLD: close to what @hapi/address accepts.
+const EMAIL = /^[^\s@]{1,64}@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i
+
+interface Input {
+  email?: string
+  handle: string
+  did?: string
+  inviteCode?: string
+  password?: string
+  recoveryKey?: string
+  plcOp?: unknown
+}
 
 export default function createAccount(s: Services): XrpcMethod {
   return {
@@ -16,66 +28,74 @@ export default function createAccount(s: Services): XrpcMethod {
     auth: s.auth.userServiceAuthOptional,
     rateLimits: [{ name: 'create-account', durationMs: 5 * 60_000, points: 100 }],
     handler: async ({ input, auth }) => {
-      const body = input as {
-        email?: string
-        handle: string
-        did?: string
-        inviteCode?: string
-        password?: string
-        recoveryKey?: string
-        plcOp?: unknown
-      }
+      const body = input as Input
+      // The official order of checks, so the first error a client sees is the same.
       if (body.plcOp !== undefined) throw invalidRequest('Unsupported input: "plcOp"')
-      if (!body.email) throw invalidRequest('Email is required')
-      if (!EMAIL.test(body.email)) throw invalidRequest('This email address is not supported, please use a different email.')
-      if (!body.password) throw invalidRequest('Password is required')
-      if (body.password.length > NEW_PASSWORD_MAX_LENGTH) {
+      if (body.password !== undefined && body.password.length > NEW_PASSWORD_MAX_LENGTH) {
         throw invalidRequest(`Password too long. Maximum length is ${NEW_PASSWORD_MAX_LENGTH} characters.`)
       }
-      const handle = normalizeSignupHandle(s, body.handle)
+      const inviteRequired = s.config.invites.required
+      if (inviteRequired && !body.inviteCode) throw invalidRequest('No invite code provided', 'InvalidInviteCode')
+      if (!body.email) throw invalidRequest('Email is required')
+      if (!EMAIL.test(body.email)) {
+        throw invalidRequest('This email address is not supported, please use a different email.')
+      }
+      // Accounts without a password are for an entryway's OAuth; Hearth needs one to log in.
+      if (!body.password) throw invalidRequest('Password is required')
+      const handle = await normalizeSignupHandle(s, body.handle, body.did)
+      if (body.recoveryKey !== undefined && !isDidKey(body.recoveryKey)) {
+        throw invalidRequest('Invalid recovery key: expected a did:key')
+      }
+      if (inviteRequired && body.inviteCode) s.accounts.ensureInviteAvailable(body.inviteCode)
+      const all = { includeTakenDown: true, includeDeactivated: true }
+      if (s.accounts.getAccount(handle, all)) throw invalidRequest(`Handle already taken: ${handle}`)
+      if (s.accounts.getAccountByEmail(body.email, all)) throw invalidRequest(`Email already taken: ${body.email}`)
       if (body.did !== undefined) {
-        if (auth.kind !== 'service' || auth.iss !== body.did) {
-          throw new XrpcError(401, 'AuthMissing', 'Missing auth to create account with existing DID')
+        const requester = auth.kind === 'service' ? auth.did : null
+        if (body.did !== requester) throw authRequired(`Missing auth to create account with did: ${body.did}`)
+        if (s.accounts.getAccount(body.did, all) || s.actors.exists(body.did)) {
+          throw invalidRequest(`Account already exists: ${body.did}`)
         }
       }
-      if (s.config.invites.required) {
-        if (!body.inviteCode) throw invalidRequest('No invite code provided', 'InvalidInviteCode')
-        s.accounts.ensureInviteAvailable(body.inviteCode)
-      }
-      if (s.accounts.getAccount(handle, { includeTakenDown: true, includeDeactivated: true })) {
-        throw invalidRequest(`Handle already taken: ${handle}`, 'HandleNotAvailable')
-      }
-      if (s.accounts.getAccountByEmail(body.email, { includeTakenDown: true, includeDeactivated: true })) {
-        throw invalidRequest(`Email already taken: ${body.email}`)
-      }
+      let created
       try {
-        const created = await createHostedAccount(s, {
+        created = await createHostedAccount(s, {
           handle,
           email: body.email.toLowerCase(),
           password: body.password,
-          inviteCode: body.inviteCode ?? null,
+          inviteCode: inviteRequired ? (body.inviteCode ?? null) : null,
           did: body.did,
           recoveryKey: body.recoveryKey,
         })
-        const out: Record<string, unknown> = {
-          handle: created.handle,
-          did: created.did,
-          accessJwt: created.accessJwt,
-          refreshJwt: created.refreshJwt,
-        }
-        if (s.config.identity.enableDidDocWithSession) {
-          const doc = await s.didResolver.resolve(created.did).catch(() => null)
-          if (doc) out.didDoc = doc
-        }
-        return { encoding: 'application/json', body: out }
       } catch (err) {
+        // A concurrent signup took the handle or email between the checks and the insert.
         if (err instanceof AccountConflictError) {
-          if (err.field === 'handle') throw invalidRequest(`Handle already taken: ${handle}`, 'HandleNotAvailable')
+          if (err.field === 'handle') throw invalidRequest(`Handle already taken: ${handle}`)
           if (err.field === 'email') throw invalidRequest(`Email already taken: ${body.email}`)
-          throw invalidRequest(`Account already exists`)
+          throw invalidRequest('Account already exists')
         }
         throw err
       }
+      const didDoc = await didDocForSession(s, created.did)
+      return {
+        encoding: 'application/json',
+        body: {
+          handle: created.handle,
+          did: created.did,
+          ...(didDoc ? { didDoc } : {}),
+          accessJwt: created.accessJwt,
+          refreshJwt: created.refreshJwt,
+        },
+      }
     },
+  }
+}
+
+function isDidKey(value: string): boolean {
+  try {
+    parseDidKey(value)
+    return true
+  } catch {
+    return false
   }
 }

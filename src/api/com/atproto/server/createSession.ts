@@ -2,7 +2,7 @@
 // password.
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { sessionView } from './util.ts'
+import { didDocForSession, sessionView } from './util.ts'
 
 export default function createSession(s: Services): XrpcMethod {
   return {
@@ -30,11 +30,8 @@ export default function createSession(s: Services): XrpcMethod {
         allowTakendown: body.allowTakendown,
       })
       const tokens = s.sessions.createSession(login.account.did, login.appPassword, { takendown: login.takendown })
-      const out: Record<string, unknown> = { ...sessionView(login.account), ...tokens }
-      if (s.config.identity.enableDidDocWithSession) {
-        const doc = await s.didResolver.resolve(login.account.did).catch(() => null)
-        if (doc) out.didDoc = doc
-      }
+      const didDoc = await didDocForSession(s, login.account.did)
+      const out = { ...tokens, ...sessionView(login.account), ...(didDoc ? { didDoc } : {}) }
       return { encoding: 'application/json', body: out }
     },
   }

@@ -9,15 +9,17 @@ export default function describeServer(s: Services): XrpcMethod {
     handler: () => {
       const c = s.config
       const links: Record<string, string> = {}
-      if (c.oauth.branding.privacyPolicyUrl) links.privacyPolicy = c.oauth.branding.privacyPolicyUrl
-      if (c.oauth.branding.termsOfServiceUrl) links.termsOfService = c.oauth.branding.termsOfServiceUrl
+      if (c.service.privacyPolicyUrl) links.privacyPolicy = c.service.privacyPolicyUrl
+      if (c.service.termsOfServiceUrl) links.termsOfService = c.service.termsOfServiceUrl
+      const contact: Record<string, string> = {}
+      if (c.service.contactEmailAddress) contact.email = c.service.contactEmailAddress
       const body: Record<string, unknown> = {
         did: c.service.did,
         availableUserDomains: c.identity.serviceHandleDomains,
         inviteCodeRequired: c.invites.required,
         phoneVerificationRequired: false,
         links,
-        contact: {},
+        contact,
       }
       return { encoding: 'application/json', body }
     },

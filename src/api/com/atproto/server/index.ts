@@ -1,10 +1,18 @@
 import type { MethodFactory } from '../../../index.ts'
+import checkAccountStatus from './checkAccountStatus.ts'
 import createAccount from './createAccount.ts'
+import createAppPassword from './createAppPassword.ts'
+import createInviteCode from './createInviteCode.ts'
+import createInviteCodes from './createInviteCodes.ts'
 import createSession from './createSession.ts'
 import deleteSession from './deleteSession.ts'
 import describeServer from './describeServer.ts'
+import getAccountInviteCodes from './getAccountInviteCodes.ts'
+import getServiceAuth from './getServiceAuth.ts'
 import getSession from './getSession.ts'
+import listAppPasswords from './listAppPasswords.ts'
 import refreshSession from './refreshSession.ts'
+import revokeAppPassword from './revokeAppPassword.ts'
 
 export const methods: MethodFactory[] = [
   describeServer,
@@ -13,4 +21,12 @@ export const methods: MethodFactory[] = [
   getSession,
   refreshSession,
   deleteSession,
+  createAppPassword,
+  listAppPasswords,
+  revokeAppPassword,
+  createInviteCode,
+  createInviteCodes,
+  getAccountInviteCodes,
+  checkAccountStatus,
+  getServiceAuth,
 ] as MethodFactory[]

@@ -2,16 +2,17 @@
 import type { Services } from '../../../../services.ts'
 import { XrpcError } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { sessionView } from './util.ts'
+import { didDocForSession, sessionView } from './util.ts'
 
 export default function refreshSession(s: Services): XrpcMethod {
   return {
     nsid: 'com.atproto.server.refreshSession',
     auth: s.auth.refresh(),
-    handler: ({ auth }) => {
+    handler: async ({ auth }) => {
       if (auth.kind !== 'refresh') throw new XrpcError(401, 'AuthMissing', 'Authentication Required')
       const { account, ...tokens } = s.sessions.refreshSession(auth.did, auth.tokenId)
-      return { encoding: 'application/json', body: { ...sessionView(account), ...tokens } }
+      const didDoc = await didDocForSession(s, account.did)
+      return { encoding: 'application/json', body: { ...tokens, ...sessionView(account), ...(didDoc ? { didDoc } : {}) } }
     },
   }
 }

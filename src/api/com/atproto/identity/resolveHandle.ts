@@ -1,0 +1,27 @@
+// com.atproto.identity.resolveHandle: our own accounts from the database; any other handle by
+// DNS/HTTPS resolution. A handle under one of our domains that we do not host does not exist.
+import type { Services } from '../../../../services.ts'
+import { isValidDid } from '../../../../repo/syntax.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+import { normalizeHandle } from '../server/util.ts'
+
+// As the official PDS (400 InvalidRequest), though the lexicon also names HandleNotFound.
+const unresolved = () => invalidRequest('Unable to resolve handle')
+
+export default function resolveHandle(s: Services): XrpcMethod {
+  return {
+    nsid: 'com.atproto.identity.resolveHandle',
+    auth: s.auth.none,
+    handler: async ({ params }) => {
+      const handle = normalizeHandle(params.handle as string)
+      const account = s.accounts.getAccount(handle)
+      if (account) return { encoding: 'application/json', body: { did: account.did } }
+      const ours = s.config.identity.serviceHandleDomains.some((d) => handle.endsWith(d) || handle === d.slice(1))
+      if (ours) throw unresolved()
+      const did = await s.handleResolver.resolve(handle).catch(() => undefined)
+      if (!did || !isValidDid(did)) throw unresolved()
+      return { encoding: 'application/json', body: { did } }
+    },
+  }
+}
