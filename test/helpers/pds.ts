@@ -74,6 +74,9 @@ export async function startTestPds(opts: TestPdsOptions = {}): Promise<TestPds> 
       // Keep the same port so agents created before the restart still reach it.
       env.PDS_PORT = String(hearth.port)
       hearth = await boot()
+      // Give clients' pooled keep-alive sockets to the old server time to see their close, so
+      // the next request opens a fresh connection instead of writing into a closing one.
+      await new Promise((resolve) => setTimeout(resolve, 50))
     },
     async close() {
       await hearth.close()
