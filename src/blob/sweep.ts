@@ -1,8 +1,9 @@
 // The periodic sweep that removes uploads no record ever used, once their grace period
 // (HEARTH_BLOB_GC_GRACE_MS) has passed — something the official PDS never does (pds#309).
-// Only never-tethered uploads are swept: a permanent blob is removed by the write path with
+// Each pass also finishes blob moves a crash left pending. Only never-tethered uploads are swept: a permanent blob is removed by the write path with
 // its last reference, so a data directory with gaps in its record links loses nothing here.
 import type { Services } from '../services.ts'
+import { finishPendingBlobs } from './apply.ts'
 import { collectUntethered } from './gc.ts'
 
 export interface BlobSweep {
@@ -24,6 +25,8 @@ export function startBlobSweep(s: Services, intervalMs: number): BlobSweep {
         if (!store) continue
         accounts++
         try {
+          // Blob moves a crash interrupted after their commit are finished first.
+          await finishPendingBlobs(store.db, s.blobs, repo.did)
           const res = await collectUntethered(store.db, s.blobs, repo.did, Date.now(), s.config.hearth.blobGcGraceMs, {
             includePermanent: false,
           })

@@ -133,7 +133,9 @@ export class FirehoseHub {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const raw = url.searchParams.get('cursor')
     let cursor: number | null = null
-    if (raw !== null) {
+    // An empty cursor is no cursor, as the official decodes params: @atproto/sync's Firehose
+    // client sends `?cursor=` when it has none.
+    if (raw !== null && raw !== '') {
       if (!/^\d{1,15}$/.test(raw)) return sub.fail('InvalidRequest', 'cursor must be a non-negative integer')
       cursor = Number(raw)
     }

@@ -47,7 +47,7 @@ export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
     jsonLimit: WRITE_JSON_LIMIT,
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(points),
-    handler: ({ input, auth }) => {
+    handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
       if (body.writes.length > MAX_WRITES) throw invalidRequest(`Too many writes. Max: ${MAX_WRITES}`)
@@ -65,7 +65,8 @@ export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
         }
       })
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
-      const { commit } = commitPrepared(s, did, store, prepared, swapCommit)
+      const { commit, blobsSettled } = commitPrepared(s, did, store, prepared, swapCommit)
+      await blobsSettled
       return {
         encoding: 'application/json',
         body: {

@@ -23,7 +23,7 @@ export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
     // Takedown and deactivation are checked in the handler, where `repo` is resolved.
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(() => 3),
-    handler: ({ input, auth }) => {
+    handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
@@ -40,7 +40,8 @@ export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
         }
       }
       writes.push(write)
-      const { commit } = commitPrepared(s, did, store, writes, swapCommit)
+      const { commit, blobsSettled } = commitPrepared(s, did, store, writes, swapCommit)
+      await blobsSettled
       return {
         encoding: 'application/json',
         body: {

@@ -18,7 +18,7 @@ export default function deleteRecord(s: Services): XrpcMethod<AccessAuth> {
     nsid: 'com.atproto.repo.deleteRecord',
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(() => 1),
-    handler: ({ input, auth }) => {
+    handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
@@ -29,6 +29,7 @@ export default function deleteRecord(s: Services): XrpcMethod<AccessAuth> {
         checkCommitSwap(store, swapCommit)
         checkRecordSwap('delete', current.cid, swapRecord)
         const result = commitPrepared(s, did, store, [prepareDelete({ did, collection: body.collection, rkey: body.rkey })], swapCommit)
+        await result.blobsSettled
         commit = { cid: result.commit.cid.$link, rev: result.commit.rev }
       }
       return { encoding: 'application/json', body: { commit } }

@@ -24,7 +24,7 @@ export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
     jsonLimit: WRITE_JSON_LIMIT,
     auth: s.auth.accessStandard,
     rateLimits: repoWriteLimits(() => 2),
-    handler: ({ input, auth }) => {
+    handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
@@ -37,6 +37,7 @@ export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
         checkCommitSwap(store, swapCommit)
         checkRecordSwap(write.action, current?.cid ?? null, swapRecord)
         const result = commitPrepared(s, did, store, [write], swapCommit)
+        await result.blobsSettled
         commit = { cid: result.commit.cid.$link, rev: result.commit.rev }
       }
       return {

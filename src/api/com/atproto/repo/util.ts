@@ -60,7 +60,15 @@ export function optionalCid(value: unknown, name: string): Cid | undefined {
  * bookkeeping (verify, link, unlink) in one transaction and one firehose event; then the blob
  * file moves queued in the same tick (see blob/apply.ts), and the account's repo_root.
  */
-export function commitPrepared(s: Services, did: string, store: ActorStore, writes: PreparedRepoWrite[], swapCommit?: Cid): CommitResult {
+export interface PreparedCommitResult extends CommitResult {
+  /**
+   * Settles once the commit's blob files are in place (never rejects). Handlers await it before
+   * answering, as the official PDS does, so that a blob a client just referenced is served.
+   */
+  blobsSettled: Promise<void>
+}
+
+export function commitPrepared(s: Services, did: string, store: ActorStore, writes: PreparedRepoWrite[], swapCommit?: Cid): PreparedCommitResult {
   const blobWork: { plan?: BlobPlan } = {}
   let result: CommitResult
   try {
@@ -83,8 +91,9 @@ export function commitPrepared(s: Services, did: string, store: ActorStore, writ
     throw err
   }
   const plan = blobWork.plan
+  let blobsSettled: Promise<void> = Promise.resolve()
   if (plan) {
-    applyBlobPlan(store.db, s.blobs, did, plan).then(
+    blobsSettled = applyBlobPlan(store.db, s.blobs, did, plan).then(
       (outcome) => {
         if (outcome.failed.length > 0 || outcome.deleteErrors.length > 0) {
           s.logger.warn({ did, failed: outcome.failed.length, deleteErrors: outcome.deleteErrors.length }, 'blob file work after commit incomplete')
@@ -99,7 +108,7 @@ export function commitPrepared(s: Services, did: string, store: ActorStore, writ
     // As official: the commit stands; the account table's copy is a convenience.
     s.logger.error({ did, err: String(err) }, 'failed to update account root')
   }
-  return result
+  return { ...result, blobsSettled }
 }
 
 /** swapCommit against the current head (400 InvalidSwap "Commit was at <cid>"), for checks made before commitWrites. */

@@ -1,0 +1,55 @@
+// com.atproto.sync.getBlob: a blob's bytes, with the headers that keep a browser from running
+// or rendering it. Unknown and taken-down blobs alike are 400 "Blob not found", as official.
+import { BlobNotFoundError } from '../../../../blob/disk-store.ts'
+import { getBlobMetadata } from '../../../../blob/metadata.ts'
+import { SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
+import type { Services } from '../../../../services.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+import { availableStore, paramCid } from './util.ts'
+
+const blobNotFound = () => invalidRequest('Blob not found')
+
+export default function getBlob(s: Services): XrpcMethod {
+  return {
+    nsid: 'com.atproto.sync.getBlob',
+    auth: s.auth.optional({ additional: [SCOPE_TAKENDOWN] }),
+    handler: async ({ params, auth }) => {
+      const did = params.did as string
+      const store = availableStore(s, auth, did)
+      let cid
+      try {
+        cid = paramCid(params.cid as string)
+      } catch {
+        throw blobNotFound()
+      }
+      const meta = getBlobMetadata(store.db, cid.$link)
+      if (!meta) throw blobNotFound()
+      let body
+      try {
+        body = await s.blobs.getStream(did, cid)
+      } catch (err) {
+        if (!(err instanceof BlobNotFoundError)) throw err
+        // A blob just committed may still be moving from temp storage (the write path queues
+        // that file work per account): wait for the account's queue once, then look again.
+        await s.blobs.serialize(did, async () => {})
+        try {
+          body = await s.blobs.getStream(did, cid)
+        } catch (again) {
+          if (again instanceof BlobNotFoundError) throw blobNotFound()
+          throw again
+        }
+      }
+      return {
+        encoding: meta.mimeType || 'application/octet-stream',
+        body,
+        headers: {
+          'content-length': String(meta.size),
+          'x-content-type-options': 'nosniff',
+          'content-disposition': `attachment; filename="${cid.$link}"`,
+          'content-security-policy': "default-src 'none'; sandbox",
+        },
+      }
+    },
+  }
+}
