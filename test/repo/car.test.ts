@@ -19,6 +19,7 @@ import {
   writeCarToStream,
 } from '../../src/repo/car/index.ts'
 import { decodeVarintAt, encodeVarint, varintEnd, varintLength } from '../../src/repo/car/varint.ts'
+import { prng } from '../helpers/prng.ts'
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -78,17 +79,6 @@ async function* asAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
   for (const x of it) yield x
 }
 
-/** Small seeded PRNG so random-chunk tests are reproducible. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 async function readStreamFully(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,

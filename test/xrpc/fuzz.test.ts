@@ -6,18 +6,8 @@ import { connect } from 'node:net'
 import { test } from 'node:test'
 import { gzipSync } from 'node:zlib'
 import { CID, DID, startFixture } from './fixture.ts'
+import { prng } from '../helpers/prng.ts'
 
-// Deterministic, so a failure can be replayed (the seed is in the failure message).
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240601)
 const rand = prng(SEED)
