@@ -5,6 +5,7 @@ import { type ServerConfig, withListenPort } from './config.ts'
 import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
+import { Crawlers } from './sequencer/crawlers.ts'
 import { createServices, type Services } from './services.ts'
 import { createXrpcServer, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
 
@@ -45,6 +46,8 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   })
   // Sweep unused uploads a few times per grace period, at most hourly.
   const sweep = startBlobSweep(services, Math.max(1000, Math.min(cfg.hearth.blobGcGraceMs / 4, 60 * 60_000)))
+  const crawlers = new Crawlers(cfg.service.hostname, cfg.crawlers, services.sequencer, services.logger)
+  void crawlers.notifyOfUpdate()
   let closed = false
   return {
     url: cfg.service.publicUrl,
@@ -57,6 +60,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
       if (closed) return
       closed = true
       sweep.stop()
+      crawlers.close()
       services.firehose.close()
       await xrpc.close(cfg.hearth.shutdownTimeoutMs)
       services.close()
