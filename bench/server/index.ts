@@ -6,9 +6,10 @@ import { startReferencePlc } from '../../test/identity/helpers.ts'
 import type { Row } from '../harness.ts'
 import { ensureOfficial, OFFICIAL_VERSION } from './official.ts'
 import { type PdsProcess, type PdsSecrets, startHearthProcess, startOfficialProcess } from './processes.ts'
+import { runSyncWorkload, SYNC_COUNTS, type SyncResults } from './sync.ts'
 import { COUNTS, runWorkload, type ServerResults } from './workload.ts'
 
-interface Measured extends ServerResults {
+interface Measured extends ServerResults, SyncResults {
   rssIdleMb: number | null
   rssAfterMb: number | null
 }
@@ -30,7 +31,10 @@ async function measure(start: () => Promise<PdsProcess>): Promise<Measured> {
     const results = await runWorkload(pds.url, log)
     // Let the servers finish background work (blob moves, sequencer) before reading memory.
     await new Promise((r) => setTimeout(r, 500))
-    return { ...results, rssIdleMb, rssAfterMb: pds.rssMb() }
+    const rssAfterMb = pds.rssMb()
+    // After the memory reading, so that rss_after_load keeps meaning the main workload alone.
+    const sync = await runSyncWorkload(pds.url, log)
+    return { ...results, ...sync, rssIdleMb, rssAfterMb }
   } finally {
     await pds.stop()
   }
@@ -90,6 +94,11 @@ export async function serverBenchmarks(): Promise<Row[]> {
     row('get_record', (m) => m.getRecordOps, 'ops/s', true),
     row('list_records_100', (m) => m.listRecordsOps, 'ops/s', true),
     row('upload_blob_1mib', (m) => m.uploadBlobMBps, 'MB/s', true),
+    row('get_repo_10k', (m) => m.getRepoMs, 'ms', false),
+    row('get_repo_10k_mbps', (m) => m.getRepoMBps, 'MB/s', true),
+    row(`firehose_fanout_${SYNC_COUNTS.subscribers}`, (m) => m.firehoseEventsPerSec, 'events/s', true),
+    row(`firehose_fanout_${SYNC_COUNTS.subscribers}_p50`, (m) => m.firehoseP50, 'ms', false),
+    row(`firehose_fanout_${SYNC_COUNTS.subscribers}_p99`, (m) => m.firehoseP99, 'ms', false),
     row('rss_idle', (m) => m.rssIdleMb, 'MB', false),
     row('rss_after_load', (m) => m.rssAfterMb, 'MB', false),
   ]
