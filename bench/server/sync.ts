@@ -6,6 +6,7 @@ import { get } from 'node:http'
 import { WebSocket } from 'ws'
 import { decodeCbor, decodeCborFirst } from '../../src/repo/cbor.ts'
 import { type XrpcClient, xrpcClient } from './client.ts'
+import { percentile } from './workload.ts'
 
 const SCALE = Number(process.env.BENCH_SERVER_SCALE ?? 1)
 const n = (count: number) => Math.max(1, Math.round(count * SCALE))
@@ -27,12 +28,6 @@ export interface SyncResults {
   firehoseEventsPerSec: number
   firehoseP50: number
   firehoseP99: number
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0
-  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
-  return sorted[Math.max(0, i)] as number
 }
 
 const BASE_TIME = Date.UTC(2024, 6, 1)

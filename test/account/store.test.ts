@@ -4,22 +4,13 @@ import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import { AccountConflictError } from '../../src/account/errors.ts'
 import { formatAccountStatus, REFRESH_GRACE_MS } from '../../src/account/store.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
 import { ALICE, BOB, CAROL, CID, addAccount, tempStore } from './helpers.ts'
+import { xrpcError } from '../helpers/xrpc-error.ts'
 
 const MIN = 60_000
 const HOUR = 60 * MIN
 const DAY = 24 * HOUR
 
-function xrpcError(status: number, error: string, message?: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof XrpcError, `expected XrpcError, got ${String(err)}`)
-    assert.equal(err.status, status)
-    assert.equal(err.error, error)
-    if (message !== undefined) assert.equal(err.message, message)
-    return true
-  }
-}
 
 function conflict(field: string) {
   return (err: unknown) => err instanceof AccountConflictError && err.field === field

@@ -4,8 +4,8 @@ import { REFRESH_GRACE_MS } from '../../src/account/store.ts'
 import { hmacKey, signHs256Jwt } from '../../src/auth/jwt.ts'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD } from '../../src/auth/scopes.ts'
 import { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, SessionManager } from '../../src/auth/session.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
 import { ALICE, BOB, CID, tempStore, type TempStore } from '../account/helpers.ts'
+import { xrpcError } from '../helpers/xrpc-error.ts'
 
 const SECRET = 'jwt-secret'
 const SERVICE_DID = 'did:web:pds.example.com'
@@ -18,15 +18,6 @@ function header(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString())
 }
 
-function xrpcError(status: number, error: string, message?: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof XrpcError, `expected XrpcError, got ${String(err)}`)
-    assert.equal(err.status, status)
-    assert.equal(err.error, error)
-    if (message !== undefined) assert.equal(err.message, message)
-    return true
-  }
-}
 
 async function setup(): Promise<{ t: TempStore; sessions: SessionManager }> {
   const t = tempStore()

@@ -6,11 +6,11 @@ import { ACCESS_FULL } from '../../src/auth/scopes.ts'
 import { AuthVerifiers, didDocSigningKeyResolver, parseAuthorization } from '../../src/auth/verifier.ts'
 import type { DidDocument } from '../../src/identity/did-doc.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
 import { createXrpcServer } from '../../src/xrpc/server.ts'
 import type { XrpcRequestInfo } from '../../src/xrpc/types.ts'
 import { listen } from '../helpers/net.ts'
 import { ALICE, BOB, CAROL, addAccount, tempStore, type TempStore } from '../account/helpers.ts'
+import { xrpcError } from '../helpers/xrpc-error.ts'
 
 const SECRET = 'jwt-secret'
 const SERVICE_DID = 'did:web:pds.example.com'
@@ -25,15 +25,6 @@ function info(authorization?: string, nsid = 'com.atproto.server.getSession'): X
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`
 
-function xrpcError(status: number, error: string, message?: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof XrpcError, `expected XrpcError, got ${String(err)}`)
-    assert.equal(err.status, status, `${err.error}: ${err.message}`)
-    assert.equal(err.error, error)
-    if (message !== undefined) assert.equal(err.message, message)
-    return true
-  }
-}
 
 interface Setup {
   t: TempStore

@@ -22,8 +22,8 @@ import {
 import { decodeCbor, encodeCbor } from '../../src/repo/cbor.ts'
 import { type Cid, cidForCbor, cidForRaw } from '../../src/repo/cid.ts'
 import { jsonToLex } from '../../src/repo/data-model.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
 import { DID, fixture } from './helpers.ts'
+import { xrpcError } from '../helpers/xrpc-error.ts'
 
 const cidA = cidForRaw(Buffer.from('image a'))
 const cidB = cidForRaw(Buffer.from('image b'))
@@ -31,9 +31,6 @@ const cidC = cidForRaw(Buffer.from('video c'))
 const uri = (rkey: string) => `at://${DID}/app.bsky.feed.post/${rkey}`
 const blobJson = (cid: Cid, mimeType: string, size: number) => ({ $type: 'blob', ref: { $link: cid.$link }, mimeType, size })
 
-function xrpcError(status: number, name: string) {
-  return (err: unknown) => err instanceof XrpcError && err.status === status && err.error === name
-}
 
 test('blob refs are found in nested records: image embeds, arrays, unions, record-with-media', () => {
   const post = jsonToLex({
