@@ -108,7 +108,6 @@ export class ActorStore implements BlockSource {
       putOutbox: db.prepare('INSERT OR REPLACE INTO hearth_outbox ("rev", "eventType", "event") VALUES (?, ?, ?)'),
       clearOutbox: db.prepare('DELETE FROM hearth_outbox WHERE "rev" <= ?'),
       outbox: db.prepare('SELECT "rev", "eventType", "event" FROM hearth_outbox ORDER BY "rev" ASC'),
-      blocksSince: db.prepare('SELECT "cid", "content" FROM repo_block WHERE "repoRev" > ? ORDER BY "repoRev" DESC, "cid" DESC'),
     }
     this.nodes = new NodeStore(this, { cacheSize: opts.nodeCacheSize ?? 2000, validateKeys: false })
   }
@@ -143,13 +142,6 @@ export class ActorStore implements BlockSource {
   keypair(): Secp256k1Keypair {
     if (!this.keypairCache) this.keypairCache = Secp256k1Keypair.import(new Uint8Array(readFileSync(this.keyPath)))
     return this.keypairCache
-  }
-
-  /** Blocks added after `rev` (for getRepo with `since`), newest first as the official PDS. */
-  *blocksSince(rev: string): Generator<[Cid, Uint8Array]> {
-    for (const row of this.st.blocksSince.iterate(rev) as Iterable<{ cid: string; content: Uint8Array }>) {
-      yield [parseCid(row.cid), row.content]
-    }
   }
 
   // ---- records ----
