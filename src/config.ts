@@ -21,6 +21,7 @@ import { parseDidKey } from './repo/crypto/did-key.ts'
 import { Secp256k1Keypair } from './repo/crypto/keypair.ts'
 import { randomSecp256k1PrivateKey } from './repo/crypto/secp256k1.ts'
 import { isValidDid } from './repo/syntax.ts'
+import { hearthVersion } from './version.ts'
 
 const SECOND = 1000
 const MINUTE = 60 * SECOND
@@ -549,7 +550,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const serviceDid = r.did('PDS_SERVICE_DID') ?? `did:web:${hostname.replace(':', '%3A')}`
   const hostOnly = hostname.replace(/:\d+$/, '')
   const serviceName = r.str('PDS_SERVICE_NAME') ?? `${hostname} PDS`
-  const version = r.str('PDS_VERSION') ?? packageVersion()
+  const version = r.str('PDS_VERSION') ?? hearthVersion()
   const homeUrl = r.url('PDS_HOME_URL') ?? null
   const logoUrl = r.url('PDS_LOGO_URL') ?? null
   const supportUrl = r.url('PDS_SUPPORT_URL') ?? null
@@ -869,18 +870,6 @@ function isIpOrCidr(entry: string): boolean {
   return Number(bits) <= (family === 4 ? 32 : 128)
 }
 
-let cachedVersion: string | null = null
-function packageVersion(): string {
-  if (cachedVersion === null) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }
-      cachedVersion = pkg.version ?? '0.0.0'
-    } catch {
-      cachedVersion = '0.0.0'
-    }
-  }
-  return cachedVersion
-}
 
 // ---------------------------------------------------------------------------------------------
 // Secrets

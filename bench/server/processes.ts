@@ -1,6 +1,6 @@
 // Starts each PDS of the server benchmark in a child process of its own (so that its memory
 // is measured alone) on a free loopback port, with its data in a fresh temp directory.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -143,5 +143,7 @@ export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets): P
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
   const env = { ...commonEnv(port, dataDir, plcUrl, secrets), HEARTH_LISTEN_HOST: '127.0.0.1' }
-  return launch('Hearth', ['--import', 'tsx', 'src/cli/main.ts', 'serve'], env, port, dataDir, 60_000)
+  // As `npm start` runs it: the bundle scripts/build.mjs makes, under plain node.
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
+  return launch('Hearth', ['dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)
 }

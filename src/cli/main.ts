@@ -2,6 +2,7 @@
 //
 // The server itself is not built yet (issue 3 builds it): for now `serve` says so and exits 0,
 // so that `npm start` works from a fresh clone and tells the truth about what is there.
+import { hearthVersion } from '../version.ts'
 import { readFileSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
@@ -19,9 +20,7 @@ Options:
 `
 
 function version(): string {
-  const pkgUrl = new URL('../../package.json', import.meta.url)
-  const pkg = JSON.parse(readFileSync(pkgUrl, 'utf8')) as { version?: string }
-  return pkg.version ?? 'unknown'
+  return hearthVersion()
 }
 
 async function serve(io: Io): Promise<void> {

@@ -9,6 +9,7 @@
 // Values cross this module in their JSON form (`{"$link"}`, `{"$bytes"}`, blob objects), or as
 // Hearth's in-memory data model for records; @atproto/lexicon's own value classes (its CID,
 // BlobRef) stay inside.
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -26,12 +27,20 @@ import { lexToJson as dataModelToJson } from '../repo/data-model.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
 
 
-// The schema set @atproto/api ships, loaded from its generated lexicons module alone: importing
-// the whole client package for it costs about 60 MB more resident memory. The package's exports
-// map hides the module, so it is located beside the package's entry point.
-const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
-const { schemas } = (await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)) as {
-  schemas: unknown[]
+// The schema set @atproto/api ships. The bundle `npm start` runs (scripts/build.mjs) carries
+// it as a JSON file beside itself: parsed JSON costs a few MB where the generated module costs
+// about 25 MB (its source is kept, and it pulls in the package's own Lexicons instance). From
+// source, the generated module is loaded alone: importing the whole client package for it costs
+// about 60 MB more. The package's exports map hides the module, so it is located beside the
+// package's entry point.
+const schemas = await loadSchemas()
+
+async function loadSchemas(): Promise<unknown[]> {
+  const bundled = new URL('./lexicons.json', import.meta.url)
+  if (existsSync(bundled)) return JSON.parse(readFileSync(bundled, 'utf8')) as unknown[]
+  const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
+  const mod = (await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)) as { schemas: unknown[] }
+  return mod.schemas
 }
 
 let lexiconSet: Lexicons | null = null

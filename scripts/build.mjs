@@ -1,0 +1,30 @@
+// Builds the one-file bundle `npm start` runs: dist/hearth.mjs (every module of src/, with the
+// npm packages left as imports) and dist/lexicons.json (the lexicon schemas as plain JSON).
+// Running the bundle with plain `node` instead of through tsx saves about 40 MB of resident
+// memory and the on-the-fly compilation at start; the JSON schemas save about 20 MB more.
+// Takes a fraction of a second, so `npm start` rebuilds every time (npm runs `prestart` first).
+import { build } from 'esbuild'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const out = join(root, 'dist')
+mkdirSync(out, { recursive: true })
+
+await build({
+  entryPoints: [join(root, 'src/cli/main.ts')],
+  outfile: join(out, 'hearth.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+})
+
+const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
+const { schemas } = await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)
+writeFileSync(join(out, 'lexicons.json'), JSON.stringify(schemas))

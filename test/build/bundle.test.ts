@@ -1,0 +1,65 @@
+// `npm start` runs the bundle scripts/build.mjs makes, under plain node: build it and check that
+// it serves, so that a module which only works through tsx cannot slip into the start path.
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const dataDir = mkdtempSync(join(tmpdir(), 'hearth-bundle-'))
+after(() => rmSync(dataDir, { recursive: true, force: true }))
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+test('the bundle npm start runs builds, reports its version and serves XRPC', async () => {
+  execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root })
+  assert.ok(existsSync(join(root, 'dist/hearth.mjs')))
+  assert.ok(existsSync(join(root, 'dist/lexicons.json')))
+
+  const pkgVersion = (await import(join(root, 'package.json'), { with: { type: 'json' } })).default.version as string
+  const printed = execFileSync(process.execPath, [join(root, 'dist/hearth.mjs'), '--version'], { cwd: root }).toString()
+  assert.equal(printed.trim(), `hearth ${pkgVersion}`)
+
+  const port = await freePort()
+  const child = spawn(process.execPath, [join(root, 'dist/hearth.mjs'), 'serve'], {
+    cwd: root,
+    env: { ...process.env, PDS_PORT: String(port), PDS_DATA_DIRECTORY: dataDir, LOG_ENABLED: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  try {
+    let health: Response | null = null
+    for (let i = 0; i < 100 && health === null; i++) {
+      health = await fetch(`http://127.0.0.1:${port}/xrpc/_health`).catch(() => null)
+      if (health === null) await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.ok(health, `the bundle did not serve: ${output}`)
+    assert.equal(health.status, 200)
+    assert.equal(((await health.json()) as { version: string }).version, pkgVersion)
+    // A lexicon-validated call: the schemas came from dist/lexicons.json.
+    const bad = await fetch(`http://127.0.0.1:${port}/xrpc/com.atproto.repo.describeRepo`)
+    assert.equal(bad.status, 400)
+    assert.equal(((await bad.json()) as { error: string }).error, 'InvalidRequest')
+    const described = await fetch(`http://127.0.0.1:${port}/xrpc/com.atproto.server.describeServer`)
+    assert.equal(described.status, 200)
+  } finally {
+    child.kill('SIGTERM')
+    assert.equal(await exited, 0, output)
+  }
+})
