@@ -13,6 +13,16 @@ import getSession from './getSession.ts'
 import listAppPasswords from './listAppPasswords.ts'
 import refreshSession from './refreshSession.ts'
 import revokeAppPassword from './revokeAppPassword.ts'
+import activateAccount from './activateAccount.ts'
+import confirmEmail from './confirmEmail.ts'
+import deactivateAccount from './deactivateAccount.ts'
+import deleteAccount from './deleteAccount.ts'
+import requestAccountDelete from './requestAccountDelete.ts'
+import requestEmailConfirmation from './requestEmailConfirmation.ts'
+import requestEmailUpdate from './requestEmailUpdate.ts'
+import requestPasswordReset from './requestPasswordReset.ts'
+import resetPassword from './resetPassword.ts'
+import updateEmail from './updateEmail.ts'
 
 export const methods: MethodFactory[] = [
   describeServer,
@@ -29,4 +39,14 @@ export const methods: MethodFactory[] = [
   getAccountInviteCodes,
   checkAccountStatus,
   getServiceAuth,
+  requestEmailConfirmation,
+  confirmEmail,
+  requestEmailUpdate,
+  updateEmail,
+  requestPasswordReset,
+  resetPassword,
+  requestAccountDelete,
+  deleteAccount,
+  deactivateAccount,
+  activateAccount,
 ] as MethodFactory[]

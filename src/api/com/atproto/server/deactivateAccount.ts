@@ -1,0 +1,22 @@
+// com.atproto.server.deactivateAccount: the user pauses their account (e.g. while moving it
+// away). Its repo stops being served to others and writes are refused until activateAccount;
+// the firehose hears `#account` {active: false, status: deactivated}.
+import { ACCESS_FULL, SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
+import type { AccessAuth } from '../../../../auth/types.ts'
+import { accountEvent } from '../../../../sequencer/events.ts'
+import type { Services } from '../../../../services.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+
+export default function deactivateAccount(s: Services): XrpcMethod<AccessAuth> {
+  return {
+    nsid: 'com.atproto.server.deactivateAccount',
+    // As official, a taken-down account may deactivate too (its status stays `takendown`).
+    auth: s.auth.access({ scopes: ACCESS_FULL, additional: [SCOPE_TAKENDOWN] }),
+    handler: ({ auth, input }) => {
+      const { deleteAfter } = (input ?? {}) as { deleteAfter?: string }
+      // Recorded as official; nothing deletes the account when the time comes.
+      s.accounts.deactivateAccount(auth.did, deleteAfter ?? null)
+      s.sequencer.append([accountEvent(auth.did, s.accounts.getAccountStatus(auth.did))])
+    },
+  }
+}

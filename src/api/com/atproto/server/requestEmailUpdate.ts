@@ -1,0 +1,26 @@
+// com.atproto.server.requestEmailUpdate: whether changing the email needs a code, and if so
+// (the current address is confirmed) an `update_email` code sent to the current address.
+import type { AccessAuth } from '../../../../auth/types.ts'
+import type { Services } from '../../../../services.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+import { perAccountEmailLimits } from './account-email-limits.ts'
+
+export default function requestEmailUpdate(s: Services): XrpcMethod<AccessAuth> {
+  return {
+    nsid: 'com.atproto.server.requestEmailUpdate',
+    auth: s.auth.access({ checkTakedown: true }),
+    rateLimits: perAccountEmailLimits('request-email-update'),
+    handler: async ({ auth }) => {
+      const account = s.accounts.getAccount(auth.did, { includeDeactivated: true, includeTakenDown: true })
+      if (!account) throw invalidRequest('account not found')
+      if (!account.email) throw invalidRequest('account does not have an email address')
+      const tokenRequired = !!account.emailConfirmedAt
+      if (tokenRequired) {
+        const token = s.accounts.createEmailToken(auth.did, 'update_email')
+        await s.mailer.sendUpdateEmail({ token, handle: account.handle }, { to: account.email })
+      }
+      return { encoding: 'application/json', body: { tokenRequired } }
+    },
+  }
+}
