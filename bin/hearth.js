@@ -6,5 +6,5 @@ import { register } from 'tsx/esm/api'
 
 register()
 const { main } = await import('../src/cli/main.ts')
-const code = main(process.argv.slice(2))
+const code = await main(process.argv.slice(2))
 if (code >= 0) process.exitCode = code

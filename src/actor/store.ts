@@ -158,6 +158,17 @@ export class ActorStore implements BlockSource {
     return (rows as RawRecordRow[]).map((r) => toRecordRow(r) as RecordRow)
   }
 
+  /** A record's moderation state by its AT-URI: null when the record is not indexed. */
+  getRecordTakedown(uri: string): { cid: string; takedownRef: string | null } | null {
+    const row = this.db.prepare('SELECT "cid", "takedownRef" FROM record WHERE "uri" = ?').get(uri)
+    return (row as { cid: string; takedownRef: string | null } | undefined) ?? null
+  }
+
+  /** Sets (a ref) or clears (null) a record's takedown; returns whether the record exists. */
+  setRecordTakedown(uri: string, takedownRef: string | null): boolean {
+    return this.db.prepare('UPDATE record SET "takedownRef" = ? WHERE "uri" = ?').run(takedownRef, uri).changes > 0
+  }
+
   collections(): string[] {
     return this.st.collections.all() as string[]
   }

@@ -1,18 +1,30 @@
-// The `hearth` command. `hearth serve` is what `npm start` runs.
-//
-// The server itself is not built yet (issue 3 builds it): for now `serve` says so and exits 0,
-// so that `npm start` works from a fresh clone and tells the truth about what is there.
-import { hearthVersion } from '../version.ts'
-import { readFileSync, realpathSync } from 'node:fs'
+// The `hearth` command: `hearth serve` (what `npm start` runs) and the operator's commands,
+// which do what the official PDS's pdsadmin does (account, invite, request-crawl) plus backup
+// and restore of the data directory.
+import { createInterface } from 'node:readline/promises'
+import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { hearthVersion } from '../version.ts'
+import { type CliContext, CliError, type Io } from './context.ts'
+
+export type { Io } from './context.ts'
 
 const USAGE = `Usage: hearth <command> [options]
 
 Hearth: an AT Protocol Personal Data Server (PDS).
 
 Commands:
-  serve            run the PDS (configured by PDS_* variables or ./.env; none needed locally)
-  help             print this help
+  serve                        run the PDS (configured by PDS_* variables or ./.env; none needed locally)
+  account list|create|delete|takedown|untakedown|reset-password
+                               manage accounts on the running server (hearth account --help)
+  invite create [--uses <n>]   create an invite code
+  request-crawl [<hosts>]      ask relays (default PDS_CRAWLERS) to crawl this PDS
+  backup <dest-dir>            copy the data directory, safely while the server runs
+  restore <backup-dir>         put a backup in place (server stopped; --force over existing data)
+  help                         print this help
+
+The operator commands read PDS_* from the environment and ./.env as \`serve\` does, and talk to
+the running server with PDS_ADMIN_PASSWORD.
 
 Options:
   -h, --help       print this help
@@ -44,8 +56,7 @@ async function serve(io: Io): Promise<void> {
   }
   if (config.identity.localPlc) io.out(`Local did:plc directory: ${config.identity.plcUrl}\n`)
   io.out(
-    'Create the first account with the Bluesky client library, e.g.\n' +
-      `  new AtpAgent({ service: '${server.url}' }).createAccount({ handle: 'alice${config.identity.serviceHandleDomains[0]}', email, password${config.invites.required ? ', inviteCode' : ''} })\n`,
+    `Create the first account with: hearth account create <email> alice${config.identity.serviceHandleDomains[0]}\n`,
   )
   let stopping = false
   const stop = (signal: string) => {
@@ -61,19 +72,59 @@ async function serve(io: Io): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-export interface Io {
-  out: (text: string) => void
-  err: (text: string) => void
-}
-
 const stdio: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  async confirm(question) {
+    if (!process.stdin.isTTY) return null
+    const rl = createInterface({ input: process.stdin, output: process.stdout })
+    try {
+      return /^y(es)?$/i.test((await rl.question(question)).trim())
+    } finally {
+      rl.close()
+    }
+  },
 }
 
-/** Runs the CLI with the given arguments (without `node` and the script); returns the exit code, or -1 while `serve` keeps running. */
-export function main(argv: string[], io: Io = stdio): number {
+type Command = (args: string[], ctx: CliContext) => Promise<number>
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  account: async () => (await import('./admin-commands.ts')).accountCommand,
+  invite: async () => (await import('./admin-commands.ts')).inviteCommand,
+  'request-crawl': async () => (await import('./admin-commands.ts')).requestCrawlCommand,
+  backup: async () => (await import('./data-commands.ts')).backupCommand,
+  restore: async () => (await import('./data-commands.ts')).restoreCommand,
+}
+
+/**
+ * Runs an operator command (anything but `serve`) with an injectable environment, working
+ * directory and output; resolves to the exit code. Errors are reported, never thrown.
+ */
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const [command, ...rest] = argv
+  const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
+  if (!load) return main(argv, ctx.io)
+  try {
+    return await (await load())(rest, ctx)
+  } catch (err) {
+    if (err instanceof CliError) {
+      ctx.io.err(`hearth: ${err.message}\n`)
+      return err.exitCode
+    }
+    ctx.io.err(`hearth: ${err instanceof Error ? err.message : String(err)}\n`)
+    return 1
+  }
+}
+
+/**
+ * Runs the CLI with the given arguments (without `node` and the script): the exit code, a
+ * promise of it for the operator commands, or -1 while `serve` keeps running.
+ */
+export function main(argv: string[], io: Io = stdio): number | Promise<number> {
+  const [command, ...rest] = argv
+  if (command !== undefined && Object.hasOwn(COMMANDS, command)) {
+    return run(argv, { io, env: process.env, cwd: process.cwd() })
+  }
   switch (command) {
     case 'help':
     case '--help':
@@ -114,6 +165,7 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  const code = main(process.argv.slice(2))
-  if (code >= 0) process.exitCode = code
+  void Promise.resolve(main(process.argv.slice(2))).then((code) => {
+    if (code >= 0) process.exitCode = code
+  })
 }
