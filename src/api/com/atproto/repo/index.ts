@@ -4,6 +4,8 @@ import createRecord from './createRecord.ts'
 import deleteRecord from './deleteRecord.ts'
 import describeRepo from './describeRepo.ts'
 import getRecord from './getRecord.ts'
+import importRepo from './importRepo.ts'
+import listMissingBlobs from './listMissingBlobs.ts'
 import listRecords from './listRecords.ts'
 import putRecord from './putRecord.ts'
 import uploadBlob from './uploadBlob.ts'
@@ -17,4 +19,6 @@ export const methods: MethodFactory[] = [
   listRecords,
   describeRepo,
   uploadBlob,
+  importRepo,
+  listMissingBlobs,
 ] as MethodFactory[]

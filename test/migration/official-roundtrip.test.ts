@@ -1,0 +1,227 @@
+// Account migration with the official client library, following the documented steps
+// (atproto.com "Account Migration"; bluesky-social/pds ACCOUNT_MIGRATION.md): an account moves
+// from an official PDS 0.4.217 to Hearth, then from Hearth to another official PDS. Each hop:
+// service auth from the old host, createAccount with the DID on the new one, importRepo, the
+// missing blobs, preferences, a PLC operation signed by the old host (emailed token) and submitted
+// by the new, activation on the new, deactivation on the old. After each hop the account's
+// records, blobs, logins and writes work on its new host.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { AtpAgent } from '@atproto/api'
+import { readCarWithRoot, verifyRepo } from '@atproto/repo'
+import Database from 'better-sqlite3'
+import { Consumer } from '../firehose/helpers.ts'
+import { startReferencePlc } from '../identity/helpers.ts'
+import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
+import { startTestPds, type TestPds } from '../helpers/pds.ts'
+import { pngBytes } from './helpers.ts'
+
+const HEARTH_DID = 'did:web:hearth.test'
+const FIRST_DID = 'did:web:first.official.test'
+const SECOND_DID = 'did:web:second.official.test'
+const HANDLE = 'mover.test'
+const PASSWORD = 'mover-password'
+const EMAIL = 'mover@example.com'
+
+let plc: { url: string; close(): Promise<void> }
+let plcUrl: string
+const dirs: string[] = []
+let first: OfficialPds
+let second: OfficialPds
+let hearth: TestPds
+let did = ''
+/** uri -> cid of every record, as on the first host. */
+let records = new Map<string, string>()
+/** blob cid -> bytes. */
+const blobs = new Map<string, Uint8Array>()
+let preferences: unknown[] = []
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  dirs.push(dir)
+  return dir
+}
+
+/** The PLC token the old host "emailed": read from its account.sqlite (same table on both). */
+function plcToken(dataDir: string, forDid: string): string {
+  const db = new Database(join(dataDir, 'account.sqlite'), { readonly: true, fileMustExist: true })
+  try {
+    const row = db.prepare(`SELECT "token" FROM "email_token" WHERE "did" = ? AND "purpose" = 'plc_operation'`).get(forDid) as
+      | { token: string }
+      | undefined
+    assert.ok(row, 'no plc_operation token was issued')
+    return row.token
+  } finally {
+    db.close()
+  }
+}
+
+async function login(url: string): Promise<AtpAgent> {
+  const agent = new AtpAgent({ service: url })
+  await agent.login({ identifier: did, password: PASSWORD })
+  return agent
+}
+
+async function snapshotRecords(agent: AtpAgent): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const { data } = await agent.com.atproto.repo.describeRepo({ repo: did })
+  for (const collection of data.collections) {
+    const list = await agent.com.atproto.repo.listRecords({ repo: did, collection, limit: 100 })
+    for (const r of list.data.records) out.set(r.uri, r.cid)
+  }
+  return out
+}
+
+/** The documented migration from `oldUrl` to `newUrl` (whose service DID is `newDid`). */
+async function migrate(oldUrl: string, oldDataDir: string, newUrl: string, newDid: string): Promise<{ oldAgent: AtpAgent; newAgent: AtpAgent }> {
+  const oldAgent = await login(oldUrl)
+  // 1. An account on the new host for the same DID, authorized by the old host.
+  const serviceAuth = await oldAgent.com.atproto.server.getServiceAuth({ aud: newDid, lxm: 'com.atproto.server.createAccount' })
+  const newAgent = new AtpAgent({ service: newUrl })
+  await newAgent.com.atproto.server.createAccount(
+    { handle: HANDLE, email: EMAIL, password: PASSWORD, did },
+    { headers: { authorization: `Bearer ${serviceAuth.data.token}` }, encoding: 'application/json' },
+  )
+  await newAgent.login({ identifier: did, password: PASSWORD })
+  const status0 = await newAgent.com.atproto.server.checkAccountStatus()
+  assert.equal(status0.data.activated, false)
+
+  // 2. The repo, then the blobs its records reference, then the preferences.
+  const car = await oldAgent.com.atproto.sync.getRepo({ did })
+  await newAgent.com.atproto.repo.importRepo(new Uint8Array(car.data), { encoding: 'application/vnd.ipld.car' })
+  let cursor: string | undefined
+  let copied = 0
+  do {
+    const missing = await newAgent.com.atproto.repo.listMissingBlobs({ cursor, limit: 1 })
+    for (const b of missing.data.blobs) {
+      const got = await oldAgent.com.atproto.sync.getBlob({ did, cid: b.cid })
+      await newAgent.com.atproto.repo.uploadBlob(new Uint8Array(got.data), { encoding: got.headers['content-type'] })
+      copied++
+    }
+    cursor = missing.data.cursor
+  } while (cursor)
+  assert.equal(copied, blobs.size)
+  const prefs = await oldAgent.app.bsky.actor.getPreferences()
+  await newAgent.app.bsky.actor.putPreferences({ preferences: prefs.data.preferences })
+
+  // 3. The identity: the new host's credentials, signed by the old host, submitted by the new.
+  const creds = await newAgent.com.atproto.identity.getRecommendedDidCredentials()
+  await oldAgent.com.atproto.identity.requestPlcOperationSignature()
+  const signed = await oldAgent.com.atproto.identity.signPlcOperation({ token: plcToken(oldDataDir, did), ...creds.data })
+  await newAgent.com.atproto.identity.submitPlcOperation({ operation: signed.data.operation })
+
+  // 4. Switch over.
+  await newAgent.com.atproto.server.activateAccount()
+  await oldAgent.com.atproto.server.deactivateAccount({})
+  return { oldAgent, newAgent }
+}
+
+/** What every hop must preserve, checked on the account's new host. */
+async function assertArrived(url: string, opts: { resigned?: boolean } = {}): Promise<void> {
+  const agent = await login(url)
+  const status = await agent.com.atproto.server.checkAccountStatus()
+  assert.equal(status.data.activated, true)
+  assert.equal(status.data.validDid, true)
+  assert.equal(status.data.indexedRecords, records.size)
+  assert.equal(status.data.expectedBlobs, blobs.size)
+  assert.equal(status.data.importedBlobs, blobs.size)
+  assert.deepEqual(await snapshotRecords(agent), records)
+  for (const [cid, bytes] of blobs) {
+    const got = await agent.com.atproto.sync.getBlob({ did, cid })
+    assert.deepEqual(new Uint8Array(got.data), bytes)
+  }
+  const prefs = await agent.app.bsky.actor.getPreferences()
+  assert.deepEqual(prefs.data.preferences, preferences)
+  const data = (await (await fetch(`${plcUrl}/${did}/data`)).json()) as {
+    services: { atproto_pds: { endpoint: string } }
+    verificationMethods: { atproto: string }
+  }
+  assert.equal(data.services.atproto_pds.endpoint, url)
+  if (opts.resigned) {
+    // Hearth re-signs an import with its own key: the repo verifies against the new DID
+    // document before any new write (the official serves the old host's commit until then).
+    const before = await agent.com.atproto.sync.getRepo({ did })
+    const car = await readCarWithRoot(new Uint8Array(before.data))
+    const ok = await verifyRepo(car.blocks, car.root, did, data.verificationMethods.atproto)
+    assert.equal(ok.creates.length, records.size)
+  }
+  // A write on the new host, and the repo verifies against the DID's new key after it.
+  const post = await agent.post({ text: `hello from ${url}` })
+  const carRes = await agent.com.atproto.sync.getRepo({ did })
+  const { root, blocks } = await readCarWithRoot(new Uint8Array(carRes.data))
+  const verified = await verifyRepo(blocks, root, did, data.verificationMethods.atproto)
+  assert.ok(verified.creates.some((c) => post.uri.endsWith(`${c.collection}/${c.rkey}`)))
+  records = await snapshotRecords(agent)
+}
+
+before(async () => {
+  plc = await startReferencePlc()
+  plcUrl = plc.url.replace('127.0.0.1', 'localhost')
+  const [a, b, h] = await Promise.all([
+    startOfficialPds({ dataDir: tempDir('mig-first-'), plcUrl, env: { PDS_SERVICE_DID: FIRST_DID } }),
+    startOfficialPds({ dataDir: tempDir('mig-second-'), plcUrl, env: { PDS_SERVICE_DID: SECOND_DID } }),
+    startTestPds({ env: { PDS_SERVICE_DID: HEARTH_DID, PDS_DID_PLC_URL: plcUrl } }),
+  ])
+  first = a
+  second = b
+  hearth = h
+
+  const agent = new AtpAgent({ service: first.url })
+  await agent.createAccount({ handle: HANDLE, email: EMAIL, password: PASSWORD })
+  did = agent.session?.did as string
+  await agent.post({ text: 'born on the official PDS' })
+  const images = []
+  for (const png of [pngBytes(21), pngBytes(22), pngBytes(23)]) {
+    const up = await agent.uploadBlob(png, { encoding: 'image/png' })
+    blobs.set(up.data.blob.ref.toString(), png)
+    images.push({ image: up.data.blob, alt: 'pixel' })
+  }
+  await agent.post({ text: 'pictures', embed: { $type: 'app.bsky.embed.images', images } })
+  await agent.upsertProfile((p) => ({ ...p, displayName: 'Mover' }))
+  await agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }] })
+  preferences = (await agent.app.bsky.actor.getPreferences()).data.preferences
+  records = await snapshotRecords(agent)
+})
+
+after(async () => {
+  await Promise.all([first?.stop(), second?.stop(), hearth?.close()])
+  await plc?.close()
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+test('official → Hearth: the documented migration steps succeed and everything arrives', async () => {
+  assert.ok(records.size >= 3)
+  const { oldAgent, newAgent } = await migrate(first.url, first.dataDir, hearth.url, HEARTH_DID)
+  // The import sequenced nothing; activation announced the account and its repo (#sync at the
+  // imported head), as the official does.
+  const status = await newAgent.com.atproto.server.checkAccountStatus()
+  const firehose = new Consumer(hearth.url, '?cursor=0')
+  try {
+    await firehose.opened
+    await firehose.until(() => firehose.events().some((f) => f.header.t === '#sync' && f.body.did === did), 10_000, '#sync')
+    const mine = firehose.events().filter((f) => (f.body.did ?? f.body.repo) === did)
+    assert.ok(!mine.some((f) => f.header.t === '#commit'), 'no #commit before the first write')
+    assert.ok(mine.some((f) => f.header.t === '#account' && f.body.active === true))
+    const sync = mine.find((f) => f.header.t === '#sync')
+    assert.equal(sync?.body.rev, status.data.repoRev)
+  } finally {
+    firehose.close()
+  }
+  await assertArrived(hearth.url, { resigned: true })
+  const oldStatus = await oldAgent.com.atproto.server.checkAccountStatus()
+  assert.equal(oldStatus.data.activated, false)
+})
+
+test('Hearth → official: the account moves on with everything it had', async () => {
+  const { oldAgent } = await migrate(hearth.url, hearth.dataDir, second.url, SECOND_DID)
+  await assertArrived(second.url)
+  const oldStatus = await oldAgent.com.atproto.server.checkAccountStatus()
+  assert.equal(oldStatus.data.activated, false)
+  // The deactivated copy on Hearth is no longer served.
+  const res = await fetch(`${hearth.url}/xrpc/com.atproto.sync.getLatestCommit?did=${did}`)
+  assert.equal(res.status, 400)
+  assert.equal(((await res.json()) as { error: string }).error, 'RepoDeactivated')
+})
