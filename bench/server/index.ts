@@ -6,10 +6,11 @@ import { startReferencePlc } from '../../test/identity/helpers.ts'
 import type { Row } from '../harness.ts'
 import { ensureOfficial, OFFICIAL_VERSION } from './official.ts'
 import { type PdsProcess, type PdsSecrets, startHearthProcess, startOfficialProcess } from './processes.ts'
+import { type BenchAppView, PROXY_COUNTS, type ProxyResults, runProxyWorkload, startBenchAppView } from './proxy.ts'
 import { runSyncWorkload, SYNC_COUNTS, type SyncResults } from './sync.ts'
 import { COUNTS, runWorkload, type ServerResults } from './workload.ts'
 
-interface Measured extends ServerResults, SyncResults {
+interface Measured extends ServerResults, SyncResults, ProxyResults {
   rssIdleMb: number | null
   rssAfterMb: number | null
 }
@@ -23,7 +24,7 @@ const SECRETS: PdsSecrets = {
   rotationKeyHex: `${'b'.repeat(63)}1`,
 }
 
-async function measure(start: () => Promise<PdsProcess>): Promise<Measured> {
+async function measure(start: () => Promise<PdsProcess>, appView: BenchAppView): Promise<Measured> {
   const pds = await start()
   try {
     log(`${pds.name} (pid ${pds.pid}) at ${pds.url}`)
@@ -34,7 +35,8 @@ async function measure(start: () => Promise<PdsProcess>): Promise<Measured> {
     const rssAfterMb = pds.rssMb()
     // After the memory reading, so that rss_after_load keeps meaning the main workload alone.
     const sync = await runSyncWorkload(pds.url, log)
-    return { ...results, ...sync, rssIdleMb, rssAfterMb }
+    const proxy = await runProxyWorkload(pds.url, appView, log)
+    return { ...results, ...sync, ...proxy, rssIdleMb, rssAfterMb }
   } finally {
     await pds.stop()
   }
@@ -48,6 +50,8 @@ export async function serverBenchmarks(): Promise<Row[]> {
   if (process.env.BENCH_SERVER === '0') return []
   const started = performance.now()
   const plc = await startReferencePlc()
+  // Both servers proxy app.bsky.* to this one AppView.
+  const appView = await startBenchAppView()
   let official: Measured | null = null
   let hearth: Measured | null = null
   let officialWhy: string | null = null
@@ -56,18 +60,19 @@ export async function serverBenchmarks(): Promise<Row[]> {
     officialWhy = await ensureOfficial(log)
     if (officialWhy === null) {
       try {
-        official = await measure(() => startOfficialProcess(plc.url, SECRETS))
+        official = await measure(() => startOfficialProcess(plc.url, SECRETS, appView.env), appView)
       } catch (err) {
         officialWhy = `official PDS run failed: ${errorText(err)}`
       }
     }
     try {
-      hearth = await measure(() => startHearthProcess(plc.url, SECRETS))
+      hearth = await measure(() => startHearthProcess(plc.url, SECRETS, appView.env), appView)
     } catch (err) {
       hearthWhy = errorText(err)
     }
   } finally {
     await plc.close()
+    await appView.close()
   }
   log(`server benchmark took ${((performance.now() - started) / 1000).toFixed(1)} s`)
   if (officialWhy) log(`server rows: no reference figures (@atproto/pds@${OFFICIAL_VERSION}): ${officialWhy}`)
@@ -99,6 +104,8 @@ export async function serverBenchmarks(): Promise<Row[]> {
     row(`firehose_fanout_${SYNC_COUNTS.subscribers}`, (m) => m.firehoseEventsPerSec, 'events/s', true),
     row(`firehose_fanout_${SYNC_COUNTS.subscribers}_p50`, (m) => m.firehoseP50, 'ms', false),
     row(`firehose_fanout_${SYNC_COUNTS.subscribers}_p99`, (m) => m.firehoseP99, 'ms', false),
+    row(`proxy_get_timeline_${PROXY_COUNTS.clients}_clients`, (m) => m.proxyTimelineOps, 'req/s', true),
+    row(`proxy_get_timeline_${PROXY_COUNTS.clients}_clients_p99_added`, (m) => m.proxyTimelineP99Added, 'ms', false),
     row('rss_idle', (m) => m.rssIdleMb, 'MB', false),
     row('rss_after_load', (m) => m.rssAfterMb, 'MB', false),
   ]

@@ -131,18 +131,18 @@ async function launch(
   return { name, url, pid, rssMb: () => readRssMb(pid), stop }
 }
 
-export async function startOfficialProcess(plcUrl: string, secrets: PdsSecrets): Promise<PdsProcess> {
+export async function startOfficialProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-official-'))
-  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), HEARTH_BENCH_OFFICIAL_DIR: OFFICIAL_DIR }
+  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_BENCH_OFFICIAL_DIR: OFFICIAL_DIR }
   const main = fileURLToPath(new URL('./official-main.cjs', import.meta.url))
   return launch('official PDS', [main], env, port, dataDir, 60_000)
 }
 
-export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets): Promise<PdsProcess> {
+export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
-  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), HEARTH_LISTEN_HOST: '127.0.0.1' }
+  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
   // As `npm start` runs it: the bundle scripts/build.mjs makes, under plain node.
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
   return launch('Hearth', ['dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)

@@ -1,0 +1,48 @@
+// com.atproto.moderation.createReport: forwarded, with a service token, to the moderation
+// service (PDS_REPORT_SERVICE_*, default PDS_MOD_SERVICE_*) or the one `atproto-proxy` names.
+// A registered method rather than the generic proxy because, as in the official PDS, a
+// taken-down account may still report (that is how it appeals).
+import type { AccessAuth } from '../../../../auth/types.ts'
+import { assertRpcPermission } from '../../../../proxy/permissions.ts'
+import { serviceAuthJwt } from '../../../../proxy/pipethrough.ts'
+import { computeProxyTo, resolveProxyTarget } from '../../../../proxy/target.ts'
+import { readResponseBody } from '../../../../proxy/upstream.ts'
+import type { Services } from '../../../../services.ts'
+import { XrpcError } from '../../../../xrpc/errors.ts'
+import type { XrpcMethod } from '../../../../xrpc/types.ts'
+
+const NSID = 'com.atproto.moderation.createReport'
+
+export default function createReport(s: Services): XrpcMethod<AccessAuth> {
+  const access = s.auth.access({ additional: ['com.atproto.takendown'] })
+  return {
+    nsid: NSID,
+    auth: async (info) => {
+      const auth = await access(info)
+      assertRpcPermission(auth, NSID, computeProxyTo(s, info.req, NSID))
+      return auth
+    },
+    handler: async ({ req, auth, input }) => {
+      const target = await resolveProxyTarget(s, req, NSID)
+      const bytes = Buffer.from(JSON.stringify(input))
+      const res = await s.proxy.request(target, {
+        method: 'POST',
+        path: `/xrpc/${NSID}`,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(bytes.byteLength),
+          'accept-encoding': 'identity',
+          authorization: `Bearer ${serviceAuthJwt(s, auth.did, target.did, NSID)}`,
+        },
+        body: bytes,
+      })
+      let body: unknown
+      try {
+        body = JSON.parse((await readResponseBody(res, s.proxy.maxResponseSize)).toString('utf8'))
+      } catch {
+        throw new XrpcError(502, 'UpstreamFailure', 'Upstream service returned an invalid response')
+      }
+      return { encoding: 'application/json', body }
+    },
+  }
+}
