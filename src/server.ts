@@ -5,7 +5,10 @@ import { type ServerConfig, withListenPort } from './config.ts'
 import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
+import { mountOAuth } from './oauth/index.ts'
+import { mountOAuthPages } from './oauth/ui/index.ts'
 import { Crawlers } from './sequencer/crawlers.ts'
+import { proxyFallback } from './proxy/pipethrough.ts'
 import { createServices, type Services } from './services.ts'
 import { createXrpcServer, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
 
@@ -34,6 +37,8 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
     check: () => services.checkHealth(),
   })
   registerWellKnown(xrpc, services)
+  mountOAuth(xrpc, services)
+  mountOAuthPages(xrpc, services)
   if (services.localPlc && cfg.identity.localPlcPath) {
     const route = services.localPlc.route(cfg.identity.localPlcPath)
     xrpc.addRoute(['GET', 'POST'], `${cfg.identity.localPlcPath}/*`, ({ req, res }) => {
@@ -41,6 +46,8 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
     })
   }
   for (const make of factories) xrpc.register(make(services))
+  // Calls no Hearth method takes go to their service (the AppView by default), as official.
+  xrpc.setFallback(proxyFallback(services))
   xrpc.addSubscription('com.atproto.sync.subscribeRepos', (req, socket, head) => {
     services.firehose.handleUpgrade(req, socket, head)
   })

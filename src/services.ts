@@ -13,9 +13,13 @@ import { DidResolver } from './identity/did-resolver.ts'
 import { HandleResolver } from './identity/handle-resolver.ts'
 import { PlcClient, type PlcDirectory } from './identity/plc-client.ts'
 import { type Logger, subsystemLogger } from './logger.ts'
+import { Mailer } from './mail/mailer.ts'
 import { createLocalPlc, type LocalPlc } from './plc/index.ts'
 import { Secp256k1Keypair } from './repo/crypto/index.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
+import { OAuthProvider } from './oauth/provider.ts'
+import { createOAuthVerifier } from './oauth/resource.ts'
+import { ProxyClient } from './proxy/upstream.ts'
 
 export interface Services {
   config: ServerConfig
@@ -36,6 +40,12 @@ export interface Services {
   /** The embedded did:plc directory (local mode), or null. */
   localPlc: LocalPlc | null
   firehose: FirehoseHub
+  /** The OAuth authorization server (and resource-server token checks). */
+  oauth: OAuthProvider | null
+  /** The HTTP client of service proxying (src/proxy). */
+  proxy: ProxyClient
+  /** Account and moderation email (logs instead of sending when no SMTP is configured). */
+  mailer: Mailer
   /** Throws when the server cannot serve (for /xrpc/_health). */
   checkHealth(): void
   close(): void
@@ -71,6 +81,16 @@ export function createServices(config: ServerConfig): Services {
     backupNameservers: config.identity.handleBackupNameservers,
   })
   const sessions = new SessionManager(accounts, { jwtSecret: config.secrets.jwtSecret, serviceDid: config.service.did })
+  const oauth = new OAuthProvider({
+    issuer: config.oauth.issuer,
+    serviceDid: config.service.did,
+    jwtSecret: config.secrets.jwtSecret,
+    dpopSecret: config.secrets.dpopSecret,
+    accounts,
+    trustedClients: config.oauth.trustedClients,
+    allowPrivateClientFetch: allowPrivate,
+    resolveDid: (did) => didResolver.resolve(did),
+  })
   const auth = new AuthVerifiers({
     jwtSecret: config.secrets.jwtSecret,
     serviceDid: config.service.did,
@@ -79,12 +99,26 @@ export function createServices(config: ServerConfig): Services {
     resolveSigningKey: didDocSigningKeyResolver(didResolver),
     modServiceDid: config.modService?.did ?? null,
     sessions,
+    oauth: createOAuthVerifier(() => oauth, accounts),
   })
   const firehose = new FirehoseHub(sequencer, {
     maxBuffer: config.subscription.maxBuffer,
     backfillLimitMs: config.subscription.repoBackfillLimitMs,
   })
+  const proxy = new ProxyClient({
+    allowPrivate: config.proxy.disableSsrfProtection,
+    headersTimeoutMs: config.proxy.headersTimeoutMs,
+    bodyTimeoutMs: config.proxy.bodyTimeoutMs,
+    maxResponseSize: config.proxy.maxResponseSize,
+    logger: subsystemLogger('pds:proxy'),
+  })
   const plcRotationKey = Secp256k1Keypair.import(config.secrets.plcRotationKeyK256PrivateKeyHex)
+  const mailer = new Mailer({
+    email: config.email,
+    moderationEmail: config.moderationEmail,
+    disableConfirmationLink: config.service.emailDisableConfirmationLink,
+    logger: subsystemLogger('mailer'),
+  })
   return {
     config,
     logger,
@@ -101,11 +135,16 @@ export function createServices(config: ServerConfig): Services {
     handleResolver,
     localPlc,
     firehose,
+    oauth,
+    proxy,
+    mailer,
     checkHealth() {
       accountDb.prepare('SELECT 1').get()
     },
     close() {
       firehose.close()
+      proxy.close()
+      mailer.close()
       actors.closeAll()
       sequencer.close()
       didCache.close()

@@ -18,6 +18,10 @@ const GROUP_LOADERS: Array<() => Promise<{ methods: MethodFactory[] }>> = [
   () => import('./com/atproto/server/index.ts'),
   () => import('./com/atproto/repo/index.ts'),
   () => import('./com/atproto/sync/index.ts'),
+  () => import('./com/atproto/admin/index.ts'),
   () => import('./com/atproto/identity/index.ts'),
   () => import('./app/bsky/actor/index.ts'),
+  () => import('./com/atproto/moderation/index.ts'),
+  () => import('./app/bsky/feed/index.ts'),
+  () => import('./app/bsky/notification/index.ts'),
 ]

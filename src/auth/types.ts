@@ -1,4 +1,5 @@
 // What an auth verifier learns about a request. Handlers receive one of these, never a token.
+import type { ScopePermissions } from '@atproto/oauth-scopes'
 
 /** Scopes of the legacy session JWTs, with the official PDS's names. */
 export type AccessScope =
@@ -16,6 +17,8 @@ export type AuthResult =
       scope: AccessScope
       /** The app password the session came from, when known: always for Hearth-issued tokens; null for a token the official PDS issued (its scope still tells an app-password session apart). */
       appPasswordName: string | null
+      /** OAuth (DPoP) sessions only: what the token's scopes allow (see src/auth/permissions.ts). Absent for legacy sessions, which have full rights. */
+      permissions?: ScopePermissions
     }
   | {
       kind: 'refresh'

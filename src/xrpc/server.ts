@@ -360,7 +360,7 @@ export class XrpcServer {
 
     // As the official verifiers: a response that depends on credentials is private to them.
     if (req.headers.authorization !== undefined) setAuthCacheHeaders(res)
-    const auth = await method.auth({ nsid, req, ip, params })
+    const auth = await method.auth({ nsid, req, ip, params, res })
     if (auth.kind !== 'none') setAuthCacheHeaders(res)
 
     let input: unknown

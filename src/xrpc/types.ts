@@ -18,6 +18,8 @@ export interface XrpcRequestInfo {
    * are checked before auth, as in the official PDS), absent for the fallback.
    */
   params?: Record<string, unknown>
+  /** The response, for verifiers that set headers on it (the OAuth verifier's DPoP-Nonce); absent for the fallback. */
+  res?: ServerResponse
 }
 
 export interface XrpcContext<A extends AuthResult = AuthResult> extends XrpcRequestInfo {

@@ -6,6 +6,7 @@ import {
   type PreparedRepoWrite,
   prepareUpdate,
 } from '../../../../actor/prepare.ts'
+import { assertRepoPermission } from '../../../../auth/permissions.ts'
 import type { AccessAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
@@ -51,6 +52,11 @@ export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
       if (body.writes.length > MAX_WRITES) throw invalidRequest(`Too many writes. Max: ${MAX_WRITES}`)
+      // OAuth: every distinct action/collection pair must be granted (as official, before any write).
+      for (const w of body.writes) {
+        const action = w.$type === CREATE ? 'create' : w.$type === UPDATE ? 'update' : w.$type === DELETE ? 'delete' : null
+        if (action) assertRepoPermission(auth, w.collection, action)
+      }
       const prepared: PreparedRepoWrite[] = body.writes.map((w) => {
         const base = { did, collection: w.collection, record: w.value, validate: body.validate }
         switch (w.$type) {

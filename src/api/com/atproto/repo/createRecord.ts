@@ -1,6 +1,7 @@
 // com.atproto.repo.createRecord: one new record (rkey given or a new TID). With validation on,
 // older follows/blocks/likes/reposts of the same subject are deleted in the same commit.
 import { prepareCreate, prepareDelete, type PreparedRepoWrite } from '../../../../actor/prepare.ts'
+import { assertRepoPermission } from '../../../../auth/permissions.ts'
 import type { AccessAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
@@ -26,6 +27,7 @@ export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
     handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
+      assertRepoPermission(auth, body.collection, 'create')
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
       const write = prepareCreate({ did, collection: body.collection, rkey: body.rkey, record: body.record, validate: body.validate })
       const writes: PreparedRepoWrite[] = []

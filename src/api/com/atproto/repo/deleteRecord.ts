@@ -1,5 +1,6 @@
 // com.atproto.repo.deleteRecord: deleting a record that does not exist is a no-op (no commit).
 import { prepareDelete } from '../../../../actor/prepare.ts'
+import { assertRepoPermission } from '../../../../auth/permissions.ts'
 import type { AccessAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
@@ -21,6 +22,7 @@ export default function deleteRecord(s: Services): XrpcMethod<AccessAuth> {
     handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
+      assertRepoPermission(auth, body.collection, 'delete')
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
       const swapRecord = optionalCid(body.swapRecord, 'swapRecord')
       const current = store.getRecord(body.collection, body.rkey)

@@ -1,6 +1,7 @@
 // com.atproto.repo.putRecord: create or replace the record at a key. Identical content is a
 // no-op (no commit; `commit` left out of the response), as the official.
 import { prepareCreate, prepareUpdate } from '../../../../actor/prepare.ts'
+import { assertRepoPermission } from '../../../../auth/permissions.ts'
 import type { AccessAuth } from '../../../../auth/types.ts'
 import { cidEquals } from '../../../../repo/cid.ts'
 import type { Services } from '../../../../services.ts'
@@ -27,6 +28,9 @@ export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
     handler: async ({ input, auth }) => {
       const body = input as Input
       const { did, store } = writableRepo(s, auth, body.repo)
+      // As official: an OAuth put needs both, whether or not the record exists.
+      assertRepoPermission(auth, body.collection, 'create')
+      assertRepoPermission(auth, body.collection, 'update')
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
       const swapRecord = body.swapRecord === null ? null : optionalCid(body.swapRecord, 'swapRecord')
       const current = store.getRecord(body.collection, body.rkey)

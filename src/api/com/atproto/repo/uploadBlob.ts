@@ -2,6 +2,7 @@
 // arrives; the router refuses a too-large Content-Length up front), then records it as an
 // untethered blob until a record references it.
 import { acceptUpload } from '../../../../blob/apply.ts'
+import { assertBlobPermission } from '../../../../auth/permissions.ts'
 import type { AccessAuth, ServiceAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
@@ -19,6 +20,7 @@ export default function uploadBlob(s: Services): XrpcMethod<AccessAuth | Service
     rateLimits: [{ name: 'com.atproto.repo.uploadBlob', durationMs: DAY, points: 1000 }],
     handler: async ({ auth, body, encoding }) => {
       const did = auth.did
+      assertBlobPermission(auth, encoding ?? '*/*')
       const store = s.actors.get(did)
       if (!store) throw invalidRequest(`Could not find repo for DID: ${did}`, 'RepoNotFound')
       if (!body) throw invalidRequest('A request body is expected but none was provided')

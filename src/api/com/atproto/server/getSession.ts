@@ -1,4 +1,5 @@
 // com.atproto.server.getSession: who the access token belongs to.
+import { allowsEmailRead } from '../../../../auth/permissions.ts'
 import type { Services } from '../../../../services.ts'
 import { XrpcError } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
@@ -13,7 +14,13 @@ export default function getSession(s: Services): XrpcMethod {
       const account = s.accounts.getAccount(auth.did, { includeTakenDown: true, includeDeactivated: true })
       if (!account) throw new XrpcError(400, 'InvalidRequest', `Could not find user info for account: ${auth.did}`)
       const didDoc = await didDocForSession(s, account.did)
-      const out = { ...sessionView(account), ...(didDoc ? { didDoc } : {}) }
+      const out: Record<string, unknown> = { ...sessionView(account), ...(didDoc ? { didDoc } : {}) }
+      // An OAuth session sees the email only with the account:email read permission, as official.
+      if (!allowsEmailRead(auth)) {
+        delete out.email
+        delete out.emailConfirmed
+        delete out.emailAuthFactor
+      }
       return { encoding: 'application/json', body: out }
     },
   }

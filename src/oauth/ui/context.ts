@@ -1,0 +1,89 @@
+// What the page handlers share: the services, the provider, the device sessions, the sign-in
+// checker, and the sign-ins made for one pending authorization request without "remember me".
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Services } from '../../services.ts'
+import { OAuthError, type OAuthProvider } from '../provider.ts'
+import { type DeviceAccount } from '../device/store.ts'
+import type { DeviceManager } from '../device/manager.ts'
+import { FormError } from './forms.ts'
+import { sendErrorPage } from './html.ts'
+import type { SignInChecker } from './sign-in.ts'
+
+/** The official AUTHENTICATION_MAX_AGE: a remembered sign-in older than this asks for the password again. */
+export const AUTHENTICATION_MAX_AGE_MS = 7 * 24 * 60 * 60_000
+
+export interface PagesContext {
+  s: Services
+  provider: OAuthProvider
+  devices: DeviceManager
+  signIn: SignInChecker
+  issuerOrigin: string
+  secureCookies: boolean
+  requestSignIns: RequestSignIns
+}
+
+export interface SessionView extends DeviceAccount {
+  loginRequired: boolean
+}
+
+export function deviceSessions(ctx: PagesContext, deviceId: string, forceLogin = false): SessionView[] {
+  const now = Date.now()
+  return ctx.devices.store.listDeviceAccounts(deviceId).map((a) => ({
+    ...a,
+    loginRequired: forceLogin || now - Date.parse(a.updatedAt) > AUTHENTICATION_MAX_AGE_MS,
+  }))
+}
+
+/**
+ * Sign-ins for one authorization request on one device (for accounts not remembered, or a
+ * prompt=login re-authentication), kept in memory until the request is answered or expires.
+ */
+export class RequestSignIns {
+  readonly #entries = new Map<string, { deviceId: string; did: string; expiresAt: number }>()
+
+  set(requestUri: string, deviceId: string, did: string, expiresAt: Date): void {
+    const now = Date.now()
+    for (const [k, v] of this.#entries) if (v.expiresAt <= now) this.#entries.delete(k)
+    this.#entries.set(requestUri, { deviceId, did, expiresAt: expiresAt.getTime() })
+  }
+
+  has(requestUri: string, deviceId: string, did: string): boolean {
+    const e = this.#entries.get(requestUri)
+    return e !== undefined && e.expiresAt > Date.now() && e.deviceId === deviceId && e.did === did
+  }
+
+  delete(requestUri: string): void {
+    this.#entries.delete(requestUri)
+  }
+}
+
+/** Runs a page handler: FormError becomes an error page; anything else is logged and a 500 page. */
+export async function guard(ctx: PagesContext, res: ServerResponse, req: IncomingMessage, fn: () => Promise<void>): Promise<void> {
+  // As the official pages (helmet's default), on an https issuer only.
+  if (ctx.secureCookies) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
+  try {
+    await fn()
+  } catch (err) {
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    if (err instanceof FormError) {
+      req.resume()
+      return sendErrorPage(res, err.status, 'Request refused', err.message)
+    }
+    if (err instanceof OAuthError) {
+      // E.g. the request expired between showing the page and pressing Accept.
+      const status = err.status >= 400 && err.status < 600 ? err.status : 400
+      return sendErrorPage(res, status, 'Authorization failed', `${err.error}: ${err.description}`)
+    }
+    ctx.s.logger.error({ err: err instanceof Error ? err.message : String(err), path: req.url?.split('?')[0] }, 'oauth page failed')
+    sendErrorPage(res, 500, 'Something went wrong', 'The server could not complete this request. Try again later.')
+  }
+}
+
+/** GET pages are documents: refuse being fetched as a subresource or from a script (when the browser says so). */
+export function checkNavigation(req: IncomingMessage): void {
+  const dest = req.headers['sec-fetch-dest']
+  if (typeof dest === 'string' && dest !== 'document') throw new FormError(403, 'This page cannot be embedded.')
+}

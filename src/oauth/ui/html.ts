@@ -1,0 +1,162 @@
+// Server-rendered HTML for the sign-in, consent and account pages: one inline stylesheet, no
+// external assets, no script (but the one-line auto-submit of a form_post response), every
+// interpolated value escaped. Security headers forbid
+// framing, loading anything, and posting forms anywhere but here (and, on authorization
+// pages, the client's redirect URI, because browsers apply form-action to the redirect that
+// follows a form post).
+import type { ServerResponse } from 'node:http'
+import { createHash } from 'node:crypto'
+
+/** Escapes text for HTML element content and double- or single-quoted attribute values. */
+export function esc(value: string | number | null | undefined): string {
+  return String(value ?? '').replace(
+    /[&<>"'`]/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' })[c] as string,
+  )
+}
+
+/** Trusted markup, so it is not escaped again. */
+export class Html {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value
+  }
+}
+
+/** A template tag: interpolations are escaped unless they are Html (or arrays of Html). */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0] as string
+  for (let i = 0; i < values.length; i++) {
+    out += render(values[i]) + (strings[i + 1] as string)
+  }
+  return new Html(out)
+}
+
+function render(v: unknown): string {
+  if (v instanceof Html) return v.value
+  if (Array.isArray(v)) return v.map(render).join('')
+  if (v === null || v === undefined || v === false) return ''
+  return esc(String(v))
+}
+
+const STYLE = `
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f4f6;color:#1b1b1f}
+main{max-width:30rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin:0 0 1rem}
+h2{font-size:1.1rem;margin:1.25rem 0 .5rem}
+p{margin:.5rem 0}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input[type=text],input[type=password],input[type=email]{width:100%;padding:.6rem;border:1px solid #8a8a93;border-radius:8px;font:inherit}
+.check label{display:inline;font-weight:400;margin-left:.25rem}
+button{font:inherit;padding:.6rem 1.1rem;border-radius:8px;border:1px solid #0a58ca;background:#0a58ca;color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:#0a58ca}
+button.link{background:none;border:none;color:#0a58ca;padding:.2rem;text-decoration:underline}
+button:focus-visible,input:focus-visible{outline:3px solid #f0a500;outline-offset:2px}
+.actions{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.25rem}
+.error{background:#fde8e8;border:1px solid #c81e1e;color:#8a1010;padding:.6rem;border-radius:8px}
+.notice{background:#eef4ff;border:1px solid #a7c1f5;padding:.6rem;border-radius:8px}
+ul.plain{list-style:none;padding:0;margin:0}
+ul.perms{padding-left:1.2rem}
+.account{display:flex;align-items:center;gap:.75rem;padding:.5rem 0;border-bottom:1px solid #e4e4e8}
+.account form{margin:0}
+.initials{display:inline-flex;align-items:center;justify-content:center;width:2.25rem;height:2.25rem;border-radius:50%;background:#dfe7f7;color:#1d3f8a;font-weight:700;flex:none}
+.grow{flex:1;min-width:0;overflow-wrap:anywhere}
+.muted{color:#5b5b66;font-size:.9rem}
+code{overflow-wrap:anywhere}
+`
+const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`
+
+export interface PageOptions {
+  title: string
+  body: Html
+  status?: number
+  /** Origins (or `scheme:`) forms may post to besides this server, because the post redirects there. */
+  formTargets?: string[]
+  /** One inline script (allowed by its hash); pages work without it. */
+  script?: string
+}
+
+export function setSecurityHeaders(res: ServerResponse, formTargets: string[] = [], script?: string): void {
+  const formAction = ["'self'", ...formTargets].join(' ')
+  const scriptSrc = script === undefined ? '' : `; script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'`
+  res.setHeader(
+    'Content-Security-Policy',
+    `default-src 'none'; style-src ${STYLE_HASH}; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'${scriptSrc}`,
+  )
+  res.setHeader('X-Frame-Options', 'DENY')
+  res.setHeader('X-Content-Type-Options', 'nosniff')
+  res.setHeader('Referrer-Policy', 'same-origin')
+  res.setHeader('Cache-Control', 'no-store')
+  res.setHeader('Pragma', 'no-cache')
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin')
+  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin')
+  res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()')
+}
+
+export function sendPage(res: ServerResponse, opts: PageOptions): void {
+  const doc = html`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
+<title>${opts.title}</title>
+<style>${new Html(STYLE)}</style>
+</head>
+<body>
+<main>
+${opts.body}
+</main>
+${opts.script === undefined ? '' : html`<script>${new Html(opts.script)}</script>`}
+</body>
+</html>
+`.value
+  setSecurityHeaders(res, opts.formTargets, opts.script)
+  res.statusCode = opts.status ?? 200
+  res.setHeader('Content-Type', 'text/html; charset=utf-8')
+  res.setHeader('Content-Length', Buffer.byteLength(doc))
+  res.end(doc)
+}
+
+/** 303 See Other: a form post's answer the browser follows with a GET. */
+export function sendRedirect(res: ServerResponse, location: string, formTargets: string[] = []): void {
+  setSecurityHeaders(res, formTargets)
+  res.statusCode = 303
+  res.setHeader('Location', location)
+  res.setHeader('Content-Length', 0)
+  res.end()
+}
+
+export function sendErrorPage(res: ServerResponse, status: number, title: string, message: string): void {
+  sendPage(res, {
+    title,
+    status,
+    body: html`<h1>${title}</h1><p class="error" role="alert">${message}</p>`,
+  })
+}
+
+/** One or two letters standing in for an avatar: from the first label of the handle. */
+export function initials(handle: string | null, did: string): string {
+  const first = (handle ?? did.replace(/^did:[a-z]+:/, '')).split('.')[0] ?? ''
+  const parts = first.split(/[-_]/).filter(Boolean)
+  const letters = parts.length > 1 ? `${parts[0]![0]}${parts[1]![0]}` : first.slice(0, 1)
+  return letters.toUpperCase() || '?'
+}
+
+/** A hidden form field. */
+export function hidden(name: string, value: string): Html {
+  return html`<input type="hidden" name="${name}" value="${value}">`
+}
+
+/** The form-action source a redirect URI needs: its origin, or `scheme:` for a private-use scheme. */
+export function formTargetFor(redirectUri: string | undefined): string[] {
+  if (!redirectUri) return []
+  try {
+    const url = new URL(redirectUri)
+    if (url.protocol === 'http:' || url.protocol === 'https:') return [url.origin]
+    return /^[a-z][a-z0-9+.-]*:$/i.test(url.protocol) ? [url.protocol] : []
+  } catch {
+    return []
+  }
+}

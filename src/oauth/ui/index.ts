@@ -1,0 +1,37 @@
+// Mounts the user-facing OAuth pages: the authorization endpoint (GET/POST /oauth/authorize)
+// and the account page (GET/POST /account). Without CORS: they are documents and form posts
+// for this site only.
+import type { Services } from '../../services.ts'
+import type { XrpcServer } from '../../xrpc/server.ts'
+import { DeviceManager } from '../device/manager.ts'
+import { DeviceStore } from '../device/store.ts'
+import { accountGet, accountPost } from './account.ts'
+import { authorizeGet, authorizePost } from './authorize.ts'
+import { type PagesContext, RequestSignIns } from './context.ts'
+import { DEFAULT_SIGN_IN_LIMITS, SignInChecker, type SignInLimits } from './sign-in.ts'
+
+export interface OAuthPagesOptions {
+  /** Sign-in attempt limits (tests lower them). */
+  signInLimits?: SignInLimits
+}
+
+export function mountOAuthPages(xrpc: XrpcServer, s: Services, opts: OAuthPagesOptions = {}): void {
+  // s.oauth is null when OAuth is off.
+  const provider = s.oauth
+  if (!provider) return
+  const issuer = new URL(s.config.oauth.issuer)
+  const secureCookies = issuer.protocol === 'https:'
+  const ctx: PagesContext = {
+    s,
+    provider,
+    devices: new DeviceManager(new DeviceStore(s.accounts.db), { secure: secureCookies }),
+    signIn: new SignInChecker(s, opts.signInLimits ?? DEFAULT_SIGN_IN_LIMITS),
+    issuerOrigin: issuer.origin,
+    secureCookies,
+    requestSignIns: new RequestSignIns(),
+  }
+  xrpc.addRoute('GET', '/oauth/authorize', authorizeGet(ctx), { cors: false })
+  xrpc.addRoute('POST', '/oauth/authorize', authorizePost(ctx), { cors: false })
+  xrpc.addRoute('GET', '/account', accountGet(ctx), { cors: false })
+  xrpc.addRoute('POST', '/account', accountPost(ctx), { cors: false })
+}
