@@ -7,7 +7,10 @@
 // needs to look further in (an ID3 tag before an MP3 frame, PNG chunks before IDAT) sees exactly
 // what the official's stream tokenizer sees. It stops being fed as soon as it has an answer.
 import { PassThrough } from 'node:stream'
-import { FileTypeParser } from 'file-type'
+
+// Loaded with the first upload: file-type and its detectors are several MB of resident memory
+// that a server which only serves reads never needs. The branch buffers meanwhile.
+let fileType: Promise<typeof import('file-type')> | null = null
 
 const DEFAULT_MIME = 'application/octet-stream'
 
@@ -25,8 +28,9 @@ export class MimeSniffer {
     // The branch is destroyed by the parser once it is done; later writes are skipped, but an
     // error event on a destroyed branch must not become an uncaught exception.
     this.branch.on('error', () => {})
-    this.result = new FileTypeParser()
-      .fromStream(this.branch)
+    fileType ??= import('file-type')
+    this.result = fileType
+      .then(({ FileTypeParser }) => new FileTypeParser().fromStream(this.branch))
       .then(
         (type) => type?.mime,
         () => undefined, // a detector that chokes on malformed input means "unknown", as upstream

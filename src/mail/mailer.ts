@@ -7,7 +7,6 @@
 // whole message at debug level, token included; Hearth logs one warning the first time instead,
 // naming neither the recipient nor the token (a token in a log is a password reset for whoever
 // reads the log).
-import nodemailer from 'nodemailer'
 import type { SendMailOptions, Transporter } from 'nodemailer'
 import type { EmailConfig } from '../config.ts'
 import type { Logger } from '../logger.ts'
@@ -52,8 +51,12 @@ export class Mailer {
   readonly configured: boolean
   /** Whether moderation mail really leaves the server. */
   readonly moderationConfigured: boolean
-  readonly #transport: Transporter
-  readonly #moderationTransport: Transporter
+  // Built on first use: nodemailer is loaded only when a mail is sent (a few MB of resident
+  // memory a server that never mails does not pay).
+  readonly #smtpUrl: string | null
+  readonly #moderationSmtpUrl: string | null
+  #transport: Promise<Transporter> | null = null
+  #moderationTransport: Promise<Transporter> | null = null
   readonly #from: string | undefined
   readonly #moderationFrom: string | undefined
   readonly #disableConfirmationLink: boolean
@@ -64,8 +67,8 @@ export class Mailer {
   constructor(opts: MailerOptions) {
     this.configured = opts.email !== null
     this.moderationConfigured = (opts.moderationEmail ?? null) !== null
-    this.#transport = opts.email ? smtpTransport(opts.email.smtpUrl) : jsonTransport()
-    this.#moderationTransport = opts.moderationEmail ? smtpTransport(opts.moderationEmail.smtpUrl) : jsonTransport()
+    this.#smtpUrl = opts.email?.smtpUrl ?? null
+    this.#moderationSmtpUrl = opts.moderationEmail?.smtpUrl ?? null
     this.#from = opts.email?.fromAddress
     this.#moderationFrom = opts.moderationEmail?.fromAddress
     this.#disableConfirmationLink = opts.disableConfirmationLink ?? false
@@ -100,6 +103,7 @@ export class Mailer {
         'moderation email is not configured (PDS_MODERATION_EMAIL_SMTP_URL / PDS_MODERATION_EMAIL_ADDRESS): moderation mail is not sent',
       )
     }
+    this.#moderationTransport ??= createTransport(this.#moderationSmtpUrl)
     await this.#deliver(this.#moderationTransport, 'moderation', {
       to: mail.to,
       from: this.#moderationFrom,
@@ -110,8 +114,9 @@ export class Mailer {
   }
 
   close(): void {
-    this.#transport.close()
-    this.#moderationTransport.close()
+    for (const transport of [this.#transport, this.#moderationTransport]) {
+      transport?.then((t) => t.close(), () => {})
+    }
   }
 
   async #send(kind: string, mail: RenderedMail, target: MailTarget): Promise<void> {
@@ -121,6 +126,7 @@ export class Mailer {
         'email is not configured (PDS_EMAIL_SMTP_URL / PDS_EMAIL_FROM_ADDRESS): account emails such as confirmation and password-reset codes are not sent',
       )
     }
+    this.#transport ??= createTransport(this.#smtpUrl)
     await this.#deliver(this.#transport, kind, {
       to: target.to,
       from: this.#from,
@@ -130,9 +136,9 @@ export class Mailer {
     })
   }
 
-  async #deliver(transport: Transporter, kind: string, message: SendMailOptions): Promise<void> {
+  async #deliver(transport: Promise<Transporter>, kind: string, message: SendMailOptions): Promise<void> {
     try {
-      await transport.sendMail(message)
+      await (await transport).sendMail(message)
     } catch (err) {
       // The SMTP server's reply can quote the message; log only what kind of mail failed and why.
       const reason = err instanceof Error ? ((err as { code?: string }).code ?? err.name) : 'unknown'
@@ -143,14 +149,13 @@ export class Mailer {
 }
 
 /**
- * nodemailer's own timeouts (2 minutes to connect, 10 of socket silence) would hold an API
- * request that long when the mail server is down; these fail it sooner. Parameters in the URL
- * (e.g. `?connectionTimeout=`) still win.
+ * SMTP when a URL is configured, else nodemailer's JSON transport (builds the message, sends
+ * nothing). nodemailer's own SMTP timeouts (2 minutes to connect, 10 of socket silence) would
+ * hold an API request that long when the mail server is down; these fail it sooner. Parameters
+ * in the URL (e.g. `?connectionTimeout=`) still win.
  */
-function smtpTransport(url: string): Transporter {
-  return nodemailer.createTransport({ url, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 })
-}
-
-function jsonTransport(): Transporter {
-  return nodemailer.createTransport({ jsonTransport: true })
+async function createTransport(smtpUrl: string | null): Promise<Transporter> {
+  const { default: nodemailer } = await import('nodemailer')
+  if (smtpUrl === null) return nodemailer.createTransport({ jsonTransport: true })
+  return nodemailer.createTransport({ url: smtpUrl, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 })
 }
