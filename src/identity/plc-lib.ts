@@ -5,7 +5,7 @@
 //
 // Types are declared here rather than taken from the package's .d.ts: those are inferred from
 // zod schemas and depend on whichever zod version the tree happens to hoist.
-import * as plcLib from '@did-plc/lib'
+import { createRequire } from 'node:module'
 import { cidForCbor, parseCid } from '../repo/cid.ts'
 import { encodeCbor } from '../repo/cbor.ts'
 
@@ -125,11 +125,20 @@ interface PlcLib {
   PlcError: { is(obj: unknown): boolean }
 }
 
-export const plc = plcLib as unknown as PlcLib
+// Loaded on first use, synchronously (the package is CommonJS): it and its zod schemas are
+// several MB of resident memory that a PDS which is not creating or changing a DID (or serving
+// the embedded directory) never needs.
+const require = createRequire(import.meta.url)
+let loaded: PlcLib | null = null
+
+/** @did-plc/lib, typed. */
+export function plc(): PlcLib {
+  return (loaded ??= require('@did-plc/lib') as PlcLib)
+}
 
 /** True for the errors @did-plc/lib throws for an invalid operation (the directory answers 400). */
 export function isPlcLibError(err: unknown): err is Error {
-  return plc.PlcError.is(err)
+  return plc().PlcError.is(err)
 }
 
 export function isTombstone(op: PlcAnyOp): op is PlcTombstone {

@@ -61,7 +61,7 @@ export function genesisRotationKeys(rotationKeyDid: string, recoveryKeys: string
 
 /** Creates and signs a genesis operation; returns it with the DID it defines. */
 export async function createGenesisOp(input: GenesisOpInput): Promise<{ did: string; op: PlcOperation }> {
-  return plc.createOp({
+  return plc().createOp({
     signingKey: input.signingKey,
     handle: input.handle,
     pds: input.pdsEndpoint,
@@ -72,7 +72,7 @@ export async function createGenesisOp(input: GenesisOpInput): Promise<{ did: str
 
 /** The DID a genesis operation defines (24 base32 characters of its hash). */
 export function didForGenesisOp(op: PlcCompatibleOp): Promise<string> {
-  return plc.didForCreateOp(op)
+  return plc().didForCreateOp(op)
 }
 
 export type PlcChanges = Partial<Pick<PlcUnsignedOperation, 'rotationKeys' | 'alsoKnownAs' | 'verificationMethods' | 'services'>>
@@ -88,7 +88,7 @@ function assertNotTombstone(lastOp: PlcAnyOp): asserts lastOp is PlcCompatibleOp
  */
 export async function updateOp(lastOp: PlcAnyOp, signer: Keypair, changes: PlcChanges): Promise<PlcOperation> {
   assertNotTombstone(lastOp)
-  return plc.createUpdateOp(lastOp, plcSigner(signer), (normalized) => ({
+  return plc().createUpdateOp(lastOp, plcSigner(signer), (normalized) => ({
     ...normalized,
     rotationKeys: changes.rotationKeys ?? normalized.rotationKeys,
     alsoKnownAs: changes.alsoKnownAs ?? normalized.alsoKnownAs,
@@ -100,40 +100,40 @@ export async function updateOp(lastOp: PlcAnyOp, signer: Keypair, changes: PlcCh
 /** Replaces the first `at://` alias (or prepends one) with the new handle. */
 export async function updateHandleOp(lastOp: PlcAnyOp, signer: Keypair, handle: string): Promise<PlcOperation> {
   assertNotTombstone(lastOp)
-  return plc.updateHandleOp(lastOp, plcSigner(signer), handle)
+  return plc().updateHandleOp(lastOp, plcSigner(signer), handle)
 }
 
 /** Points `verificationMethods.atproto` at a new repo signing key. */
 export async function updateSigningKeyOp(lastOp: PlcAnyOp, signer: Keypair, signingKey: string): Promise<PlcOperation> {
   assertNotTombstone(lastOp)
-  return plc.updateAtprotoKeyOp(lastOp, plcSigner(signer), signingKey)
+  return plc().updateAtprotoKeyOp(lastOp, plcSigner(signer), signingKey)
 }
 
 /** Points `services.atproto_pds` at a new PDS endpoint. */
 export async function updatePdsEndpointOp(lastOp: PlcAnyOp, signer: Keypair, endpoint: string): Promise<PlcOperation> {
   assertNotTombstone(lastOp)
-  return plc.updatePdsOp(lastOp, plcSigner(signer), endpoint)
+  return plc().updatePdsOp(lastOp, plcSigner(signer), endpoint)
 }
 
 export async function updateRotationKeysOp(lastOp: PlcAnyOp, signer: Keypair, rotationKeys: string[]): Promise<PlcOperation> {
   assertNotTombstone(lastOp)
-  return plc.updateRotationKeysOp(lastOp, plcSigner(signer), rotationKeys)
+  return plc().updateRotationKeysOp(lastOp, plcSigner(signer), rotationKeys)
 }
 
 /** Permanently deactivates the DID whose last operation is `lastOp`. */
 export async function tombstoneOp(lastOp: PlcAnyOp, signer: Keypair): Promise<PlcTombstone> {
   assertNotTombstone(lastOp)
-  return plc.tombstoneOp({ toString: () => opCid(lastOp) }, plcSigner(signer))
+  return plc().tombstoneOp({ toString: () => opCid(lastOp) }, plcSigner(signer))
 }
 
 /** The DID state an operation leaves (null for a tombstone). */
 export function documentDataForOp(did: string, op: PlcAnyOp): PlcDocumentData | null {
-  return plc.opToData(did, op)
+  return plc().opToData(did, op)
 }
 
 /** The legacy genesis format rewritten as a `plc_operation` (other operations unchanged). */
 export function normalizeOp(op: PlcCompatibleOp): PlcOperation {
-  return plc.normalizeOp(op)
+  return plc().normalizeOp(op)
 }
 
 /**
@@ -142,19 +142,19 @@ export function normalizeOp(op: PlcCompatibleOp): PlcOperation {
  */
 export async function operationSigner(op: PlcAnyOp, keys: string[]): Promise<string | null> {
   try {
-    return await plc.assureValidSig(keys, op)
+    return await plc().assureValidSig(keys, op)
   } catch (err) {
-    if (plc.PlcError.is(err)) return null
+    if (plc().PlcError.is(err)) return null
     throw err
   }
 }
 
 /** Throws @did-plc/lib's error when `op` is malformed: unsupported keys, 0 or more than 5 rotation keys. */
 export async function assureValidOp(op: PlcOperation | PlcTombstone): Promise<void> {
-  await plc.assureValidOp(op)
+  await plc().assureValidOp(op)
 }
 
 /** Structural check of an incoming operation (shape only, no signature). */
 export function isOperationOrTombstone(value: unknown): value is PlcOperation | PlcTombstone {
-  return plc.def.opOrTombstone.safeParse(value).success
+  return plc().def.opOrTombstone.safeParse(value).success
 }

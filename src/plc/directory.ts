@@ -41,7 +41,7 @@ export class LocalPlcDirectory implements PlcDirectory {
   }
 
   data(did: string): PlcDocumentData {
-    const data = plc.opToData(did, this.lastOp(did))
+    const data = plc().opToData(did, this.lastOp(did))
     if (data === null) throw new PlcServerError(404, `DID not available: ${did}`)
     return data
   }
@@ -99,7 +99,7 @@ export class LocalPlcDirectory implements PlcDirectory {
     }))
     let nullified: string[]
     try {
-      const result = await plc.assureValidNextOp(did, indexed, op)
+      const result = await plc().assureValidNextOp(did, indexed, op)
       nullified = result.nullified.map((c) => c.toString())
     } catch (err) {
       if (isPlcLibError(err)) throw new PlcServerError(400, err.message)
