@@ -110,6 +110,7 @@ export function createServices(config: ServerConfig): Services {
     headersTimeoutMs: config.proxy.headersTimeoutMs,
     bodyTimeoutMs: config.proxy.bodyTimeoutMs,
     maxResponseSize: config.proxy.maxResponseSize,
+    maxRetries: Math.max(0, config.proxy.maxRetries),
     logger: subsystemLogger('pds:proxy'),
   })
   const plcRotationKey = Secp256k1Keypair.import(config.secrets.plcRotationKeyK256PrivateKeyHex)

@@ -10,14 +10,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Readable } from 'node:stream'
 import { createServiceJwt } from '../auth/jwt.ts'
+import { isOAuth } from '../auth/permissions.ts'
 import type { AccessAuth, AuthResult } from '../auth/types.ts'
+import type { AccessOptions } from '../auth/verifier.ts'
 import type { Services } from '../services.ts'
 import { invalidRequest, XrpcError } from '../xrpc/errors.ts'
 import { setAuthCacheHeaders, type XrpcFallback } from '../xrpc/server.ts'
 import type { XrpcContext, XrpcOutput } from '../xrpc/types.ts'
 import { isPrivilegedMethod, isProtectedMethod } from './methods.ts'
 import { assertRpcPermission } from './permissions.ts'
-import { computeProxyTo, resolveProxyTarget } from './target.ts'
+import { computeProxyTo, proxyHeader, resolveProxyTarget } from './target.ts'
 import { forwardedResponseHeaders, type UpstreamResponse, type UpstreamTarget } from './upstream.ts'
 
 type ProxyServices = Pick<Services, 'config' | 'auth' | 'actors' | 'didResolver' | 'proxy' | 'logger'>
@@ -27,6 +29,20 @@ export function serviceAuthJwt(s: Pick<Services, 'actors'>, did: string, aud: st
   const store = s.actors.get(did)
   if (!store) throw invalidRequest(`Could not find repo for DID: ${did}`)
   return createServiceJwt({ iss: did, aud, lxm, keypair: store.keypair() })
+}
+
+/**
+ * Aborted when the client's connection closes before its response was sent, so that the
+ * upstream request is dropped with it rather than left running for nobody.
+ */
+export function clientSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController()
+  if (res.destroyed && !res.writableFinished) controller.abort()
+  else
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort()
+    })
+  return controller.signal
 }
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
@@ -72,6 +88,7 @@ export function proxyFallback(s: ProxyServices): XrpcFallback {
         authorization: `Bearer ${serviceAuthJwt(s, auth.did, target.did, nsid)}`,
       },
       body: isPost ? req : null,
+      signal: clientSignal(res),
     })
     res.statusCode = upstream.statusCode ?? 200
     for (const [name, value] of Object.entries(forwardedResponseHeaders(upstream.headers))) res.setHeader(name, value)
@@ -109,7 +126,11 @@ export interface PipethroughResult {
 }
 
 /** A GET/HEAD call forwarded from a registered handler; the caller reads or returns the stream. */
-export async function pipethrough(s: ProxyServices, ctx: Pick<XrpcContext, 'req' | 'nsid'>, opts: PipethroughOptions = {}): Promise<PipethroughResult> {
+export async function pipethrough(
+  s: ProxyServices,
+  ctx: Pick<XrpcContext, 'req' | 'nsid'> & { res?: ServerResponse },
+  opts: PipethroughOptions = {},
+): Promise<PipethroughResult> {
   const verb = (ctx.req.method ?? 'GET').toUpperCase()
   if (verb !== 'GET' && verb !== 'HEAD') throw new XrpcError(500, 'InternalServerError', `Proxying of ${verb} requests is not supported`)
   const target = await resolveProxyTarget(s, ctx.req, ctx.nsid)
@@ -125,6 +146,7 @@ export async function pipethrough(s: ProxyServices, ctx: Pick<XrpcContext, 'req'
       'accept-encoding': 'identity',
       authorization: opts.iss ? `Bearer ${serviceAuthJwt(s, opts.iss, opts.aud ?? target.did, lxm)}` : undefined,
     },
+    signal: ctx.res ? clientSignal(ctx.res) : undefined,
   })
   const headers = forwardedResponseHeaders(upstream.headers)
   return { encoding: headers['content-type'] ?? 'application/json', headers, response: upstream, target }
@@ -147,4 +169,30 @@ export function proxiedAccessAuth(s: ProxyServices, nsid: string) {
     assertRpcPermission(auth, nsid, aud)
     return auth
   }
+}
+
+/**
+ * The auth of the methods served here unless `atproto-proxy` names another service (the
+ * preferences): the session first, then, for OAuth, `rpc:<nsid>?aud=<proxy-to>`. Without an
+ * AppView the official has no such methods at all; legacy sessions are served here regardless,
+ * OAuth ones get the official's "No service configured" when no audience can be named.
+ */
+export function locallyServedAuth(s: ProxyServices, nsid: string, opts: AccessOptions) {
+  const access = s.auth.access(opts)
+  return async (info: Parameters<Services['auth']['accessStandard']>[0]): Promise<AccessAuth> => {
+    const auth = await access(info)
+    if (isOAuth(auth)) assertRpcPermission(auth, nsid, computeProxyTo(s, info.req, nsid))
+    return auth
+  }
+}
+
+/**
+ * The service an `atproto-proxy` header names when it is not the configured AppView (whose
+ * methods this PDS answers itself), else null.
+ */
+export function otherServiceAudience(s: Pick<Services, 'config'>, req: IncomingMessage): string | null {
+  const value = proxyHeader(req)
+  if (!value) return null
+  const appView = s.config.bskyAppView
+  return appView && value === `${appView.did}#bsky_appview` ? null : value
 }

@@ -32,6 +32,8 @@ export interface UpstreamRequest {
   /** Undefined values are left out. */
   headers: Record<string, string | undefined>
   body?: Readable | Uint8Array | null
+  /** Aborted when the client that asked went away: the upstream request is dropped too. */
+  signal?: AbortSignal
 }
 
 export interface ProxyClientOptions {
@@ -46,7 +48,41 @@ export interface ProxyClientOptions {
   logger: Logger
   /** DNS for guarded hosts (tests). */
   resolve?: AddressResolver
+  /**
+   * PDS_PROXY_MAX_RETRIES: as the official (undici RetryAgent with no status codes), GET and
+   * HEAD requests that fail on a socket error before any response are sent again, this many
+   * times at most, after 0.5 s, 1 s, 2 s… (capped at 30 s). Default 0.
+   */
+  maxRetries?: number
+  /** The first retry delay (tests); default 500 ms. */
+  retryDelayMs?: number
 }
+
+// The socket errors undici's RetryHandler retries by default (the official sets no others).
+const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'EPIPE',
+])
+
+/** A request that got no response: why, and whether sending it again may help. */
+class SendFailure extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly aborted = false,
+  ) {
+    super(message)
+  }
+}
+
+/** The client went away before the upstream answered (nothing is left to answer). */
+export const clientGone = (): XrpcError => new XrpcError(499, 'ClientClosedRequest', 'The client closed the request')
 
 /** Response headers the official PDS passes back (besides the content headers). */
 const FORWARDED_RESPONSE_HEADERS = ['atproto-repo-rev', 'atproto-content-labelers', 'retry-after'] as const
@@ -142,12 +178,30 @@ export class ProxyClient {
    * refused destination or a network failure with 502 UpstreamFailure.
    */
   async request(target: UpstreamTarget, req: UpstreamRequest): Promise<UpstreamResponse> {
-    const { outgoing, res } = await this.#send(target, req)
+    const retries = req.method === 'GET' || req.method === 'HEAD' ? (this.#opts.maxRetries ?? 0) : 0
+    let sent: { outgoing: http.ClientRequest; res: IncomingMessage }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        sent = await this.#send(target, req)
+        break
+      } catch (err) {
+        if (!(err instanceof SendFailure)) throw err
+        if (err.aborted) throw clientGone()
+        if (!err.retryable || attempt >= retries) {
+          // The reason only: the request carries a token that must not reach the logs.
+          this.#opts.logger.warn({ service: target.did, reason: err.message, attempts: attempt + 1 }, 'Upstream service unreachable')
+          throw upstreamUnreachable()
+        }
+        const delay = Math.min((this.#opts.retryDelayMs ?? 500) * 2 ** attempt, 30_000)
+        if (!(await sleep(delay, req.signal))) throw clientGone()
+      }
+    }
+    const { outgoing, res } = sent
     if (res.statusCode === undefined || res.statusCode >= 400) {
       const status = res.statusCode ?? 502
       throw new UpstreamError(status, res.headers, await readErrorPayload(res))
     }
-    return { statusCode: res.statusCode, headers: res.headers, body: this.#limitBody(outgoing, res) }
+    return { statusCode: res.statusCode, headers: res.headers, body: this.#limitBody(outgoing, res, req.signal) }
   }
 
   #send(target: UpstreamTarget, req: UpstreamRequest): Promise<{ outgoing: http.ClientRequest; res: IncomingMessage }> {
@@ -162,8 +216,10 @@ export class ProxyClient {
       }
     } catch (err) {
       this.#opts.logger.warn({ service: target.did, reason: (err as Error).message }, 'proxy destination refused')
-      return Promise.reject(upstreamUnreachable())
+      return Promise.reject(new SendFailure((err as Error).message, false))
     }
+    const signal = req.signal
+    if (signal?.aborted) return Promise.reject(new SendFailure('client closed the request', false, true))
     const agents = target.trusted ? this.#trusted : this.#guarded
     const agent = url.protocol === 'https:' ? agents.https : agents.http
     const headers: Record<string, string> = {}
@@ -171,17 +227,21 @@ export class ProxyClient {
     return new Promise((resolve, reject) => {
       const outgoing = (url.protocol === 'https:' ? https : http).request(url, { method: req.method, headers, agent })
       let settled = false
-      const fail = (err: Error) => {
+      const fail = (failure: SendFailure) => {
         if (settled) return
         settled = true
         clearTimeout(headersTimer)
-        // The reason only: the request carries a token that must not reach the logs.
-        this.#opts.logger.warn({ service: target.did, host: url.host, reason: err.message }, 'Upstream service unreachable')
+        signal?.removeEventListener('abort', onAbort)
         outgoing.destroy()
-        reject(upstreamUnreachable())
+        reject(failure)
       }
-      const headersTimer = setTimeout(() => fail(new Error('upstream headers timeout')), this.#opts.headersTimeoutMs)
-      outgoing.on('error', fail)
+      const onAbort = () => fail(new SendFailure('client closed the request', false, true))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const headersTimer = setTimeout(() => fail(new SendFailure('upstream headers timeout', false)), this.#opts.headersTimeoutMs)
+      outgoing.on('error', (err: NodeJS.ErrnoException) => {
+        // A request body that already went out cannot be sent again.
+        fail(new SendFailure(err.message, req.body == null && err.code !== undefined && RETRYABLE_CODES.has(err.code)))
+      })
       outgoing.on('response', (res) => {
         if (settled) {
           res.destroy()
@@ -189,23 +249,30 @@ export class ProxyClient {
         }
         settled = true
         clearTimeout(headersTimer)
+        signal?.removeEventListener('abort', onAbort)
         resolve({ outgoing, res })
       })
       const body = req.body
       if (body == null) outgoing.end()
       else if (body instanceof Uint8Array) outgoing.end(body)
       else {
-        body.on('error', (err) => fail(err))
+        body.on('error', (err) => fail(new SendFailure(err.message, false)))
         body.pipe(outgoing)
       }
     })
   }
 
   /** Idle and size limits on a response body: either one ends the body with an error. */
-  #limitBody(outgoing: http.ClientRequest, res: IncomingMessage): Readable {
+  #limitBody(outgoing: http.ClientRequest, res: IncomingMessage, signal: AbortSignal | undefined): Readable {
     const limited = new SizeLimit(this.#opts.maxResponseSize)
     outgoing.setTimeout(this.#opts.bodyTimeoutMs, () => res.destroy(new Error('upstream body timeout')))
-    pipeline(res, limited, () => outgoing.setTimeout(0))
+    // A client that leaves while the body streams (or before a handler read it) ends it here too.
+    const onAbort = () => res.destroy(new Error('client closed the request'))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    pipeline(res, limited, () => {
+      outgoing.setTimeout(0)
+      signal?.removeEventListener('abort', onAbort)
+    })
     return limited
   }
 
@@ -270,6 +337,21 @@ export async function readResponseBody(res: UpstreamResponse, limit: number): Pr
     throw new XrpcError(502, 'UpstreamFailure', 'unable to decode request body')
   }
   return Buffer.concat(chunks, total)
+}
+
+/** Waits `ms`; false when the signal aborted first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      resolve(ok)
+    }
+    const onAbort = () => done(false)
+    const timer = setTimeout(() => done(true), ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 function joinPath(base: string, path: string): string {

@@ -341,7 +341,9 @@ export class XrpcServer {
     const searchParams = new URLSearchParams(query)
     this.applyRateLimits(req, res, ip, [], null)
     const def = getMethodDef(nsid)
-    if (def && def.type !== 'subscription' && def.httpMethod !== verb) {
+    // HEAD is never "incorrect": the official's catch-all (the proxy) takes every HEAD that no
+    // GET route served, whatever the lexicon says.
+    if (def && def.type !== 'subscription' && def.httpMethod !== verb && verb !== 'HEAD') {
       throw invalidRequest(`Incorrect HTTP method (${verb}) expected ${def.httpMethod}`)
     }
     await this.fallback({ nsid, req, res, ip, searchParams })

@@ -50,6 +50,10 @@ describe('service proxying', () => {
   let indexedRev: string | undefined
   let knownThread: Record<string, unknown> | undefined
   let authorFeed: unknown[] = []
+  let hangTimeline = false
+  // One account for the tests that need nothing of their own (creating one costs a scrypt).
+  let shared: ReturnType<TestPds['createAccount']> | undefined
+  const sharedAccount = () => (shared ??= pds.createAccount('sam'))
 
   before(async () => {
     appView = await startTestService({
@@ -58,7 +62,7 @@ describe('service proxying', () => {
         // An endpoint nothing listens on (the port of a closed server, filled below).
         { id: 'dead_service', type: 'BskyAppView', endpoint: 'http://127.0.0.1:1' },
       ],
-      publicMethods: ['com.atproto.repo.getRecord'],
+      publicMethods: ['com.atproto.repo.getRecord', 'com.atproto.identity.resolveHandle'],
       expectToken: (nsid) => (nsid === 'app.bsky.feed.getFeed' ? { aud: FEEDGEN_DID, lxm: 'app.bsky.feed.getFeedSkeleton' } : undefined),
     })
     chat = await startTestService({ services: [{ id: 'bsky_chat', type: 'BskyChatService' }] })
@@ -76,6 +80,7 @@ describe('service proxying', () => {
     appView.setHandler((call, q): ReturnType<CannedHandler> => {
       switch (call.nsid) {
         case 'app.bsky.feed.getTimeline':
+          if (hangTimeline) return { hang: true }
           return { body: { feed: [{ post: otherPost }], cursor: 'c1' }, headers: { ...revHeaders(), 'content-language': 'en', 'x-not-forwarded': '1' } }
         case 'app.bsky.actor.getProfile':
           return { body: { did: q.get('actor'), handle: 'someone.test', displayName: 'Old Name' }, headers: revHeaders() }
@@ -92,6 +97,12 @@ describe('service proxying', () => {
           return { body: { feed: q.get('actor') === OTHER_DID ? [{ post: otherPost }] : authorFeed }, headers: revHeaders() }
         case 'app.bsky.notification.registerPush':
           return { body: {} }
+        case 'app.bsky.unspecced.hang':
+          return { hang: true }
+        case 'com.atproto.identity.resolveHandle':
+          if (q.get('handle') === 'someone.example.com') return { body: { did: OTHER_DID } }
+          if (q.get('handle') === 'bad-answer.example.com') return { body: { did: 'not a did' } }
+          return { status: 400, body: { error: 'InvalidRequest', message: 'Unable to resolve handle' } }
         case 'app.bsky.unspecced.broken':
           return { status: 500, body: { error: 'InternalServerError', message: 'appview broke' } }
         default:
@@ -100,6 +111,7 @@ describe('service proxying', () => {
     })
     chat.setHandler((call) => {
       if (call.nsid === 'chat.bsky.convo.listConvos') return { body: { convos: [] } }
+      if (call.nsid === 'app.bsky.actor.getPreferences') return { body: { preferences: [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }] } }
       if (call.nsid === 'chat.bsky.convo.sendMessage') {
         const input = JSON.parse(call.body) as { convoId: string; message: { text: string } }
         return { body: { id: 'm1', rev: '1', text: input.message.text, sender: { did: call.jwt?.iss ?? '' }, sentAt: new Date().toISOString() } }
@@ -312,6 +324,124 @@ describe('service proxying', () => {
     const timeline = await fetch(`${pds.url}/xrpc/app.bsky.feed.getTimeline`, { headers: { authorization: `Bearer ${accessJwt}` } })
     assert.equal(timeline.status, 400)
     assert.equal(((await timeline.json()) as { error: string }).error, 'InvalidToken')
+  })
+
+  it('getRecord of a repo not hosted here is piped through to the AppView, unauthenticated', async () => {
+    const ana = await sharedAccount()
+    const before = appView.calls.length
+    const uri = `at://${OTHER_DID}/app.bsky.feed.generator/hot`
+    const res = await fetch(`${pds.url}/xrpc/com.atproto.repo.getRecord?repo=${OTHER_DID}&collection=app.bsky.feed.generator&rkey=hot`)
+    assert.equal(res.status, 200)
+    assert.equal(((await res.json()) as { uri: string }).uri, uri)
+    const call = last(appView)
+    assert.equal(appView.calls.length, before + 1)
+    assert.equal(call.nsid, 'com.atproto.repo.getRecord')
+    assert.equal(call.headers.authorization, undefined)
+    assert.match(call.url, /rkey=hot/)
+    // A repo hosted here never reaches the AppView, found or not.
+    const own = await ana.agent.post({ text: 'mine' })
+    const rkey = own.uri.split('/').pop() as string
+    const local = await ana.agent.com.atproto.repo.getRecord({ repo: ana.handle, collection: 'app.bsky.feed.post', rkey })
+    assert.equal(local.data.uri, own.uri)
+    await rejectsWith(ana.agent.com.atproto.repo.getRecord({ repo: ana.did, collection: 'app.bsky.feed.post', rkey: '3kzzzzzzzzz22' }), 400, 'RecordNotFound')
+    assert.equal(appView.calls.length, before + 1)
+  })
+
+  it('resolveHandle: local handles from the database, others from the AppView (official order)', async () => {
+    const ben = await sharedAccount()
+    const resolve = (handle: string) => fetch(`${pds.url}/xrpc/com.atproto.identity.resolveHandle?handle=${handle}`)
+    const before = appView.calls.length
+    assert.deepEqual(await (await resolve(ben.handle)).json(), { did: ben.did })
+    // Under our own domain but unknown: no such handle, without asking anyone.
+    const ours = await resolve('nobody-here.test')
+    assert.equal(ours.status, 400)
+    assert.deepEqual(await ours.json(), { error: 'InvalidRequest', message: 'Unable to resolve handle' })
+    assert.equal(appView.calls.length, before)
+    assert.deepEqual(await (await resolve('someone.example.com')).json(), { did: OTHER_DID })
+    assert.equal(last(appView).nsid, 'com.atproto.identity.resolveHandle')
+    assert.equal(last(appView).headers.authorization, undefined)
+    // The AppView's refusal or a malformed answer: the official error.
+    for (const handle of ['unknown.example.com', 'bad-answer.example.com']) {
+      const r = await resolve(handle)
+      assert.equal(r.status, 400, handle)
+      assert.deepEqual(await r.json(), { error: 'InvalidRequest', message: 'Unable to resolve handle' })
+    }
+    assert.equal(appView.calls.length, before + 3)
+  })
+
+  it('getPreferences is served here unless atproto-proxy names another service; putPreferences then refuses as official', async () => {
+    const cat = await sharedAccount()
+    await cat.agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#savedFeedsPref', pinned: [], saved: [] }] })
+    const chatBefore = chat.calls.length
+    const local = await cat.agent.app.bsky.actor.getPreferences({})
+    assert.deepEqual(local.data.preferences.map((p) => p.$type), ['app.bsky.actor.defs#savedFeedsPref'])
+    const viaAppView = await cat.agent.app.bsky.actor.getPreferences({}, { headers: { 'atproto-proxy': `${appView.did}#bsky_appview` } })
+    assert.deepEqual(viaAppView.data.preferences.map((p) => p.$type), ['app.bsky.actor.defs#savedFeedsPref'])
+    const viaChat = await cat.agent.app.bsky.actor.getPreferences({}, { headers: { 'atproto-proxy': `${chat.did}#bsky_chat` } })
+    assert.deepEqual(viaChat.data.preferences, [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }])
+    assert.equal(chat.calls.length, chatBefore + 1)
+    const call = last(chat)
+    // As official, the token's audience is the header's `did#service_id`.
+    assert.deepEqual(call.jwt && [call.jwt.iss, call.jwt.aud, call.jwt.lxm], [cat.did, `${chat.did}#bsky_chat`, 'app.bsky.actor.getPreferences'])
+    const put = await fetch(`${pds.url}/xrpc/app.bsky.actor.putPreferences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${cat.agent.session?.accessJwt}`, 'atproto-proxy': `${chat.did}#bsky_chat` },
+      body: JSON.stringify({ preferences: [] }),
+    })
+    assert.equal(put.status, 500)
+    // The official's pipethrough refuses procedures; 500 details are not shown.
+    assert.deepEqual(await put.json(), { error: 'InternalServerError', message: 'Internal Server Error' })
+    assert.equal(chat.calls.length, chatBefore + 1)
+    assert.equal((await cat.agent.app.bsky.actor.getPreferences({})).data.preferences.length, 1, 'nothing was replaced')
+  })
+
+  it('HEAD is taken where GET is: registered queries and proxied ones', async () => {
+    const dot = await sharedAccount()
+    const auth = { authorization: `Bearer ${dot.agent.session?.accessJwt}` }
+    const proxied = await fetch(`${pds.url}/xrpc/app.bsky.graph.getFollows?actor=${OTHER_DID}`, { method: 'HEAD', headers: auth })
+    assert.equal(proxied.status, 200)
+    assert.equal(await proxied.text(), '')
+    assert.equal(last(appView).nsid, 'app.bsky.graph.getFollows')
+    assert.equal(last(appView).method, 'HEAD')
+    assert.equal(last(appView).jwt?.lxm, 'app.bsky.graph.getFollows')
+    const registered = await fetch(`${pds.url}/xrpc/app.bsky.feed.getTimeline`, { method: 'HEAD', headers: auth })
+    assert.equal(registered.status, 200)
+    assert.equal(last(appView).method, 'HEAD')
+    // As official (checked against 0.4.217): a HEAD no GET route takes goes to the proxy even
+    // when the lexicon says POST; never "Incorrect HTTP method".
+    const procedure = await fetch(`${pds.url}/xrpc/app.bsky.notification.registerPush`, { method: 'HEAD', headers: auth })
+    assert.equal(procedure.status, 200)
+    assert.deepEqual([last(appView).method, last(appView).nsid], ['HEAD', 'app.bsky.notification.registerPush'])
+    const anon = await fetch(`${pds.url}/xrpc/app.bsky.notification.registerPush`, { method: 'HEAD' })
+    assert.equal(anon.status, 401)
+  })
+
+  it('a client that leaves takes the upstream request with it (fallback and handlers)', async () => {
+    const eve = await sharedAccount()
+    const auth = { authorization: `Bearer ${eve.agent.session?.accessJwt}` }
+    const leaveEarly = async (path: string, nsid: string) => {
+      const controller = new AbortController()
+      const before = appView.calls.length
+      const pending = fetch(`${pds.url}${path}`, { headers: auth, signal: controller.signal }).catch((err: Error) => err)
+      let call: ReceivedCall | undefined
+      for (let i = 0; i < 200 && !call; i++) {
+        call = appView.calls.slice(before).find((c) => c.nsid === nsid)
+        if (!call) await new Promise((r) => setTimeout(r, 10))
+      }
+      assert.ok(call, `${nsid} reached the AppView`)
+      controller.abort()
+      assert.ok((await pending) instanceof Error)
+      // Well before the 10 s headers timeout: the PDS dropped its request when the client left.
+      for (let i = 0; i < 200 && !call.aborted; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(call.aborted, true, `${nsid}: the upstream request was closed`)
+    }
+    await leaveEarly('/xrpc/app.bsky.unspecced.hang', 'app.bsky.unspecced.hang')
+    hangTimeline = true
+    try {
+      await leaveEarly('/xrpc/app.bsky.feed.getTimeline', 'app.bsky.feed.getTimeline')
+    } finally {
+      hangTimeline = false
+    }
   })
 
   it('the test services refuse forged, expired and wrong-audience tokens', async () => {

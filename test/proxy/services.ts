@@ -21,6 +21,8 @@ export interface ReceivedCall {
   jwt: { iss: string; aud: string; lxm?: string; exp: number } | null
   /** Why the token was refused. */
   refused?: string
+  /** The caller closed the connection before this service answered. */
+  aborted?: boolean
 }
 
 export interface CannedResponse {
@@ -61,6 +63,11 @@ export interface TestServiceOptions {
   /** Skip token verification (the bench's AppView measures the proxy, not verifyJwt). */
   verifyTokens?: boolean
   plcUrl?: string
+  /**
+   * Its DID when it is only reached as a configured service, never resolved (OAuth rpc scopes
+   * cannot name a `did:web` with an encoded port: the scope parser decodes the `%3A`).
+   */
+  did?: string
 }
 
 export async function startTestService(opts: TestServiceOptions): Promise<TestService> {
@@ -75,8 +82,12 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
     if (!resolver) return { ok: false, error: 'no PLC directory' }
     const r = resolver
     const expected = opts.expectToken?.(nsid) ?? { aud: did, lxm: nsid }
+    // As the real services: the audience is the DID, or the DID with one of its service ids
+    // (what the official PDS mints when it proxies getPreferences to an atproto-proxy service).
+    const claimed = claimedAud(token)
+    const audOk = claimed === expected.aud || (claimed !== undefined && opts.services.some((svc) => claimed === `${expected.aud}#${svc.id}`))
     try {
-      const claims = await verifyJwt(token, expected.aud, expected.lxm, async (iss, forceRefresh) => r.did.resolveAtprotoKey(iss.split('#')[0], forceRefresh))
+      const claims = await verifyJwt(token, audOk ? (claimed as string) : expected.aud, expected.lxm, async (iss, forceRefresh) => r.did.resolveAtprotoKey(iss.split('#')[0], forceRefresh))
       return { ok: true, claims: { iss: claims.iss, aud: claims.aud, lxm: claims.lxm, exp: claims.exp } }
     } catch (err) {
       return { ok: false, error: (err as { error?: string }).error ?? (err as Error).message }
@@ -109,6 +120,9 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk)
     const call: ReceivedCall = { nsid, method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), jwt: null }
     calls.push(call)
+    res.on('close', () => {
+      if (!res.writableFinished) call.aborted = true
+    })
     if (opts.verifyTokens !== false && !opts.publicMethods?.includes(nsid)) {
       const auth = req.headers.authorization ?? ''
       if (!auth.startsWith('Bearer ')) {
@@ -130,7 +144,7 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  did = `did:web:localhost%3A${port}`
+  did = opts.did ?? `did:web:localhost%3A${port}`
   url = `http://127.0.0.1:${port}`
   return {
     did,
@@ -151,6 +165,15 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
       for (const socket of sockets) socket.destroy()
       return new Promise((resolve) => server.close(() => resolve()))
     },
+  }
+}
+
+function claimedAud(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud?: unknown }
+    return typeof payload.aud === 'string' ? payload.aud : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -1,5 +1,8 @@
-// com.atproto.identity.resolveHandle: our own accounts from the database; any other handle by
-// DNS/HTTPS resolution. A handle under one of our domains that we do not host does not exist.
+// com.atproto.identity.resolveHandle, in the official order: our own accounts from the database;
+// a handle under one of our domains that we do not host does not exist; any other handle is
+// asked of the AppView when one is configured (its answer, or its failure, is final), else
+// resolved here by DNS/HTTPS.
+import { appViewQuery } from '../../../../proxy/appview.ts'
 import type { Services } from '../../../../services.ts'
 import { isValidDid } from '../../../../repo/syntax.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
@@ -19,8 +22,14 @@ export default function resolveHandle(s: Services): XrpcMethod {
       if (account) return { encoding: 'application/json', body: { did: account.did } }
       const ours = s.config.identity.serviceHandleDomains.some((d) => handle.endsWith(d) || handle === d.slice(1))
       if (ours) throw unresolved()
-      const did = await s.handleResolver.resolve(handle).catch(() => undefined)
-      if (!did || !isValidDid(did)) throw unresolved()
+      let did: unknown
+      if (s.config.bskyAppView) {
+        const answer = await appViewQuery(s, 'com.atproto.identity.resolveHandle', { handle }).catch(() => null)
+        did = answer?.did
+      } else {
+        did = await s.handleResolver.resolve(handle).catch(() => undefined)
+      }
+      if (typeof did !== 'string' || !isValidDid(did)) throw unresolved()
       return { encoding: 'application/json', body: { did } }
     },
   }

@@ -1,5 +1,6 @@
-// com.atproto.repo.getRecord: a record of a repo hosted here. For a repo hosted elsewhere the
-// official proxies to the AppView; Hearth answers as the official does without one configured.
+// com.atproto.repo.getRecord: a record of a repo hosted here; for a repo hosted elsewhere the
+// call goes on to the AppView (or the `atproto-proxy` service), unauthenticated, as official.
+import { pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
 import { lexToJson } from '../../../../repo/data-model.ts'
 import { decodeCbor } from '../../../../repo/cbor.ts'
@@ -10,16 +11,20 @@ export default function getRecord(s: Services): XrpcMethod {
   return {
     nsid: 'com.atproto.repo.getRecord',
     auth: s.auth.none,
-    handler: ({ params }) => {
+    handler: async (ctx) => {
+      const { params } = ctx
       const repo = params.repo as string
       const collection = params.collection as string
       const rkey = params.rkey as string
       const cid = params.cid as string | undefined
       const account = s.accounts.getAccount(repo)
-      const store = account ? s.actors.get(account.did) : null
-      if (!account || !store) throw invalidRequest('Could not locate record')
+      if (!account) {
+        if (!s.config.bskyAppView) throw invalidRequest('Could not locate record')
+        return streamOutput(await pipethrough(s, ctx))
+      }
+      const store = s.actors.get(account.did)
       const uri = `at://${account.did}/${collection}/${rkey}`
-      const row = store.getRecord(collection, rkey)
+      const row = store?.getRecord(collection, rkey)
       if (!row || row.takedownRef !== null || (cid !== undefined && row.cid.$link !== cid)) {
         throw invalidRequest(`Could not locate record: ${uri}`, 'RecordNotFound')
       }
