@@ -14,11 +14,13 @@ import {
   errors as joseErrors,
   exportJWK,
   type JSONWebKeySet,
-  type JWTVerifyGetKey,
+  type JWK,
   jwtVerify,
+  UnsecuredJWT,
 } from 'jose'
 import { safeFetch, type SafeFetchOptions } from '../identity/safe-fetch.ts'
 import { invalidClient, invalidClientMetadata, invalidGrant, invalidRequest, OAuthError, VERIFY_ALGOS } from './errors.ts'
+import { JwtError, jwtAlg, verifyK256JwtWithKeys } from './jwt.ts'
 import { ReplayCache } from './replay.ts'
 
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -26,6 +28,8 @@ export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-as
 export const CLIENT_METADATA_MAX_BYTES = 100 * 1024
 export const CLIENT_METADATA_TIMEOUT_MS = 5_000
 const CLIENT_ASSERTION_MAX_AGE_S = 60
+/** The official JAR_MAX_AGE. */
+export const JAR_MAX_AGE_S = 59
 const CACHE_TTL_MS = 10 * 60_000
 const CACHE_MAX = 500
 
@@ -51,6 +55,14 @@ export interface ClientManagerOptions {
   allowPrivate?: boolean
   /** Replaces the SSRF-guarded fetch (tests). */
   fetch?: MetadataFetch
+}
+
+interface VerifiedClientJwt {
+  payload: Record<string, unknown>
+  alg: string
+  kid: string | undefined
+  /** The public key that verified it. */
+  jwk: JWK
 }
 
 /** Credentials from a PAR/token/revoke request body. */
@@ -132,16 +144,81 @@ export class ClientManager {
     return parsed.data
   }
 
-  async #clientKeys(client: OAuthClient): Promise<JWTVerifyGetKey> {
+  /** The client's public keys (its jwks, or the cached jwks_uri document). */
+  async #clientKeys(client: OAuthClient): Promise<JSONWebKeySet> {
     const { jwks, jwks_uri } = client.metadata
-    if (jwks) return createLocalJWKSet(jwks as JSONWebKeySet)
-    if (!jwks_uri) return createLocalJWKSet({ keys: [] })
+    if (jwks) return jwks as JSONWebKeySet
+    if (!jwks_uri) return { keys: [] }
     const cached = this.#jwksCache.get(jwks_uri)
-    if (cached && cached.until > Date.now()) return createLocalJWKSet(cached.jwks)
+    if (cached && cached.until > Date.now()) return cached.jwks
     const json = (await this.#fetchJson(jwks_uri, 'client jwks')) as JSONWebKeySet
     if (!json || !Array.isArray(json.keys)) throw invalidClientMetadata('Invalid client jwks')
     this.#jwksCache.set(jwks_uri, { jwks: json, until: Date.now() + CACHE_TTL_MS })
-    return createLocalJWKSet(json)
+    return json
+  }
+
+  /**
+   * Verifies a JWT the client signed (a client assertion or a request object) with its keys:
+   * jose for the WebCrypto algorithms, node:crypto (jwt.ts) for ES256K.
+   */
+  async #verifyClientJwt(
+    client: OAuthClient,
+    jwt: string,
+    checks: { subject?: string; audience: string; maxTokenAgeS: number; requiredClaims: string[]; algorithms: readonly string[] },
+  ): Promise<VerifiedClientJwt> {
+    const jwks = await this.#clientKeys(client)
+    if (jwtAlg(jwt) === 'ES256K' && checks.algorithms.includes('ES256K')) {
+      const { header, payload, jwk } = verifyK256JwtWithKeys(jwt, jwks.keys, {
+        issuer: client.id,
+        subject: checks.subject,
+        audience: checks.audience,
+        maxTokenAgeS: checks.maxTokenAgeS,
+        requiredClaims: checks.requiredClaims,
+      })
+      return { payload, alg: 'ES256K', kid: typeof header.kid === 'string' ? header.kid : undefined, jwk }
+    }
+    const verified = await jwtVerify(jwt, createLocalJWKSet(jwks), {
+      issuer: client.id,
+      subject: checks.subject,
+      audience: checks.audience,
+      requiredClaims: checks.requiredClaims,
+      maxTokenAge: checks.maxTokenAgeS,
+      algorithms: checks.algorithms.filter((a) => a !== 'ES256K'),
+    })
+    const jwk = await exportJWK(verified.key as Parameters<typeof exportJWK>[0])
+    return { payload: verified.payload as Record<string, unknown>, alg: verified.protectedHeader.alg, kid: verified.protectedHeader.kid, jwk }
+  }
+
+  /**
+   * Decodes a JAR request object (RFC 9101) as the official does: signed with the client's keys
+   * (the algorithm its metadata names, or any), or unsigned when its metadata says
+   * request_object_signing_alg "none"; iss (when present) the client, aud this server, at most
+   * 59 seconds old. Throws invalid_request.
+   */
+  async decodeRequestObject(client: OAuthClient, jar: string): Promise<Record<string, unknown>> {
+    const declared = client.metadata.request_object_signing_alg
+    try {
+      if (declared === 'none') {
+        const { payload } = UnsecuredJWT.decode(jar, { maxTokenAge: JAR_MAX_AGE_S })
+        if (payload.iss != null && payload.iss !== client.id) throw new JwtError(`Invalid "iss" claim "${String(payload.iss)}"`)
+        if (payload.aud != null) {
+          const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
+          if (!aud.includes(this.#opts.issuer)) throw new JwtError(`Invalid "aud" claim "${String(payload.aud)}"`)
+        }
+        return payload as Record<string, unknown>
+      }
+      const { payload } = await this.#verifyClientJwt(client, jar, {
+        audience: this.#opts.issuer,
+        maxTokenAgeS: JAR_MAX_AGE_S,
+        requiredClaims: [],
+        algorithms: declared ? [declared] : VERIFY_ALGOS,
+      })
+      return payload
+    } catch (err) {
+      if (err instanceof OAuthError) throw err
+      const known = err instanceof joseErrors.JOSEError || err instanceof JwtError
+      throw invalidRequest(known ? `Invalid "request" object: ${(err as Error).message}` : 'Invalid "request" object')
+    }
   }
 
   /** Authenticates the client as its metadata requires (RFC 7523 for private_key_jwt). */
@@ -158,32 +235,30 @@ export class ClientManager {
     if (creds.client_assertion_type !== CLIENT_ASSERTION_TYPE_JWT_BEARER) {
       throw invalidClient(`Unsupported client_assertion_type "${creds.client_assertion_type}"`)
     }
-    const keys = await this.#clientKeys(client)
-    let verified: Awaited<ReturnType<typeof jwtVerify>>
+    let verified: VerifiedClientJwt
     try {
-      verified = await jwtVerify(creds.client_assertion, keys, {
-        issuer: client.id,
+      verified = await this.#verifyClientJwt(client, creds.client_assertion, {
         subject: client.id,
         audience: this.#opts.issuer,
         requiredClaims: ['jti', 'iat'],
-        maxTokenAge: CLIENT_ASSERTION_MAX_AGE_S,
-        algorithms: [...VERIFY_ALGOS],
+        maxTokenAgeS: CLIENT_ASSERTION_MAX_AGE_S,
+        algorithms: VERIFY_ALGOS,
       })
     } catch (err) {
       if (err instanceof OAuthError) throw err
-      const detail = err instanceof joseErrors.JOSEError ? `: ${err.message}` : ''
+      const detail = err instanceof joseErrors.JOSEError || err instanceof JwtError ? `: ${err.message}` : ''
       throw invalidClient(`Validation of "client_assertion" failed${detail}`)
     }
-    const kid = verified.protectedHeader.kid
+    const { kid, payload } = verified
     if (!kid) throw invalidClient('"kid" required in client_assertion')
-    const jti = String(verified.payload.jti)
-    const exp = verified.payload.exp ?? (verified.payload.iat as number) + CLIENT_ASSERTION_MAX_AGE_S
+    const jti = String(payload.jti)
+    const exp = typeof payload.exp === 'number' ? payload.exp : (payload.iat as number) + CLIENT_ASSERTION_MAX_AGE_S
     if (!this.#assertionReplay.unique(`${client.id}:${jti}`, CLIENT_ASSERTION_MAX_AGE_S * 1000 + 60_000)) {
       throw invalidGrant('private_key_jwt jti reused')
     }
     // As official: the key is remembered by a SHA-512 thumbprint so a session stays tied to it.
-    const jkt = await calculateJwkThumbprint(await exportJWK(verified.key as Parameters<typeof exportJWK>[0]), 'sha512')
-    return { method: 'private_key_jwt', jti, exp, jkt, alg: verified.protectedHeader.alg, kid }
+    const jkt = await calculateJwkThumbprint(verified.jwk, 'sha512')
+    return { method: 'private_key_jwt', jti, exp, jkt, alg: verified.alg, kid }
   }
 }
 

@@ -2,10 +2,11 @@
 // the official one (HMAC-SHA256 of a rotation counter under PDS_DPOP_SECRET, one-minute
 // rotation, previous/current/next accepted), so nonces stay valid across a switch between the
 // two implementations sharing a secret.
-import { createHash, createHmac, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, type JWK, jwtVerify } from 'jose'
 import { invalidDpopProof, UseDpopNonceError, VERIFY_ALGOS } from './errors.ts'
+import { checkClaims, decodeJwt, type EcAlg, ecJwkThumbprint, isEcAlg, isEcPublicJwk, JwtError, jwtAlg, normalizeTyp, verifyEcSignature } from './jwt.ts'
 import { ReplayCache } from './replay.ts'
 
 /** How long a nonce (and so a proof) stays acceptable: 3 minutes, as official. */
@@ -86,8 +87,9 @@ export class DpopVerifier {
     let payload: Record<string, unknown>
     let jwk: JWK
     try {
-      if (jwsAlg(header) === 'ES256K') {
-        ;({ payload, jwk } = verifyEs256kProof(header, DPOP_NONCE_MAX_AGE_MS / 1000))
+      const alg = jwtAlg(header)
+      if (isEcAlg(alg)) {
+        ;({ payload, jwk } = verifyEcProof(header, alg, DPOP_NONCE_MAX_AGE_MS / 1000))
       } else {
         const verified = await jwtVerify(header, EmbeddedJWK, {
           typ: 'dpop+jwt',
@@ -100,7 +102,7 @@ export class DpopVerifier {
         jwk = verified.protectedHeader.jwk as JWK
       }
     } catch (err) {
-      const detail = err instanceof joseErrors.JOSEError || err instanceof ProofError ? `: ${err.message}` : ''
+      const detail = err instanceof joseErrors.JOSEError || err instanceof JwtError ? `: ${err.message}` : ''
       throw invalidDpopProof(`Failed to verify DPoP proof${detail}`)
     }
     const { jti, htm, htu, nonce, ath } = payload
@@ -126,9 +128,12 @@ export class DpopVerifier {
     } else if (ath !== undefined) {
       throw invalidDpopProof('DPoP "ath" claim not allowed')
     }
-    const jkt = await calculateJwkThumbprint(jwk, 'sha256').catch(() => {
-      throw invalidDpopProof('Failed to calculate jkt')
-    })
+    const jkt =
+      jwk.kty === 'EC'
+        ? ecJwkThumbprint(jwk)
+        : await calculateJwkThumbprint(jwk, 'sha256').catch(() => {
+            throw invalidDpopProof('Failed to calculate jkt')
+          })
     // Replays are checked last so a proof refused for its nonce can be retried with another
     // jti without tripping this; the jti is unique per key, as the proof is signed by it.
     if (!this.#replay.unique(`${jkt}:${jti}`, DPOP_NONCE_MAX_AGE_MS + 10_000)) throw invalidDpopProof('DPoP proof replayed')
@@ -136,58 +141,22 @@ export class DpopVerifier {
   }
 }
 
-class ProofError extends Error {}
-
-function decodePart(part: string | undefined): Record<string, unknown> {
-  if (!part) throw new ProofError('malformed JWT')
-  let value: unknown
-  try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
-  } catch {
-    throw new ProofError('malformed JWT')
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ProofError('malformed JWT')
-  return value as Record<string, unknown>
-}
-
-function jwsAlg(jwt: string): unknown {
-  try {
-    return decodePart(jwt.split('.')[0]).alg
-  } catch {
-    return undefined
-  }
-}
-
 /**
- * ES256K proofs (what the official client library picks first) checked with node:crypto, since
- * jose on WebCrypto has no secp256k1; the same rules as the jose path: typ, an embedded public
- * key, iat at most 10 s old within the clock tolerance, exp/nbf honoured when present.
+ * EC proofs (ES256K, which the official client library picks first and jose on WebCrypto cannot
+ * verify, and ES256/384/512), checked with node:crypto (see jwt.ts) by the same rules as the
+ * jose path: typ, an embedded public key on the algorithm's curve, no `crit`, iat at most 10 s
+ * old within the clock tolerance, exp/nbf honoured when present.
  */
-function verifyEs256kProof(jwt: string, toleranceS: number): { payload: Record<string, unknown>; jwk: JWK } {
-  const parts = jwt.split('.')
-  if (parts.length !== 3) throw new ProofError('malformed JWT')
-  const header = decodePart(parts[0])
-  const payload = decodePart(parts[1])
-  if (header.typ !== 'dpop+jwt') throw new ProofError('unexpected "typ" JWT header value')
-  const jwk = header.jwk as JWK | undefined
-  if (!jwk || typeof jwk !== 'object' || jwk.kty !== 'EC' || jwk.crv !== 'secp256k1' || 'd' in jwk) {
-    throw new ProofError('"jwk" (JSON Web Key) Header Parameter must be a public secp256k1 key')
-  }
-  let key: ReturnType<typeof createPublicKey>
-  try {
-    key = createPublicKey({ key: { kty: 'EC', crv: 'secp256k1', x: jwk.x, y: jwk.y }, format: 'jwk' })
-  } catch {
-    throw new ProofError('invalid "jwk"')
-  }
-  const sig = Buffer.from(parts[2], 'base64url')
-  const ok = sig.length === 64 && cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: 'ieee-p1363' }, sig)
-  if (!ok) throw new ProofError('signature verification failed')
-  const now = Date.now() / 1000
-  const { iat, exp, nbf } = payload
-  if (typeof iat !== 'number') throw new ProofError('"iat" claim must be a number')
-  if (iat > now + toleranceS) throw new ProofError('"iat" claim timestamp check failed (in the future)')
-  if (now - iat > 10 + toleranceS) throw new ProofError('"iat" claim timestamp check failed (too far in the past)')
-  if (exp !== undefined && (typeof exp !== 'number' || exp <= now - toleranceS)) throw new ProofError('"exp" claim timestamp check failed')
-  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + toleranceS)) throw new ProofError('"nbf" claim timestamp check failed')
+function verifyEcProof(jwt: string, alg: EcAlg, toleranceS: number): { payload: Record<string, unknown>; jwk: JWK } {
+  const decoded = decodeJwt(jwt)
+  const { header, payload } = decoded
+  if (header.alg !== alg) throw new JwtError('unexpected "alg"')
+  if (normalizeTyp(header.typ) !== 'dpop+jwt') throw new JwtError('unexpected "typ" JWT header value')
+  if (header.crit !== undefined) throw new JwtError('Extension Header Parameter "crit" is not supported')
+  const jwk = header.jwk
+  if (!isEcPublicJwk(jwk, alg)) throw new JwtError('"jwk" (JSON Web Key) Header Parameter must be a public key of the algorithm\'s curve')
+  if (!verifyEcSignature(decoded, alg, jwk)) throw new JwtError('signature verification failed')
+  if (typeof payload.iat !== 'number') throw new JwtError('"iat" claim must be a number')
+  checkClaims(payload, { toleranceS, maxTokenAgeS: 10 })
   return { payload, jwk }
 }

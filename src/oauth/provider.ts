@@ -2,7 +2,7 @@
 // official PDS's tables in account.sqlite, following the official provider step by step (its
 // errors, lifetimes and id formats). The pages (src/oauth/ui) drive the authorize step through
 // the contract methods; the protocol endpoints (src/oauth/index.ts) drive the rest.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { isAtprotoOauthScope } from '@atproto/oauth-scopes'
 import {
@@ -17,7 +17,7 @@ import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import type { AccountStore } from '../account/store.ts'
 import type { DidDocument } from '../identity/did-doc.ts'
 import { isValidDid, isValidHandle } from '../repo/syntax.ts'
-import { type ClientAuth, ClientManager, type ClientCredentials, compareRedirectUri, type MetadataFetch, type OAuthClient } from './client.ts'
+import { type ClientAuth, ClientManager, type ClientCredentials, compareRedirectUri, JAR_MAX_AGE_S, type MetadataFetch, type OAuthClient } from './client.ts'
 import { type DpopProof, DpopVerifier } from './dpop.ts'
 import {
   accessDenied,
@@ -55,6 +55,7 @@ export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:'
 const hexId = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).toString('hex')}`
 const isCode = (v: string) => v.length === 4 + 64 && v.startsWith('cod-')
 const isRefreshToken = (v: string) => v.length === 4 + 64 && v.startsWith('ref-')
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
 const isTokenId = (v: string) => v.length === 4 + 32 && v.startsWith('tok-')
 
 export interface AuthorizationRequestView {
@@ -117,8 +118,10 @@ export class OAuthProvider {
   readonly dpop: DpopVerifier
   readonly #accounts: AccountStore
   readonly #serviceDid: string
-  readonly #key: Uint8Array
+  /** PDS_JWT_SECRET imported once (jose would import a raw secret on every call). */
+  readonly #key: Promise<webcrypto.CryptoKey>
   readonly #challenges = new ReplayCache()
+  readonly #jars = new ReplayCache()
   readonly #permissionSets: PermissionSets | null
 
   constructor(opts: OAuthProviderOptions) {
@@ -126,7 +129,7 @@ export class OAuthProvider {
     this.store = new OAuthStore(opts.accounts.db)
     this.#accounts = opts.accounts
     this.#serviceDid = opts.serviceDid
-    this.#key = new TextEncoder().encode(opts.jwtSecret)
+    this.#key = webcrypto.subtle.importKey('raw', new TextEncoder().encode(opts.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
     this.dpop = new DpopVerifier(opts.dpopSecret)
     this.clients = new ClientManager({
       issuer: this.issuer,
@@ -217,11 +220,12 @@ export class OAuthProvider {
   async pushedAuthorizationRequest(payload: Record<string, unknown>, proof: DpopProof | null): Promise<{ request_uri: string; expires_in: number }> {
     const creds = oauthClientCredentialsSchema.safeParse(payload)
     if (!creds.success) throw invalidClient('Client credentials missing')
-    if ('request' in payload) throw invalidRequest('Request objects (JAR) are not supported')
+    // As the official's union schema: plain parameters first, else a JAR `request` object.
     const parsed = oauthAuthorizationRequestParametersSchema.safeParse(stripCredentials(payload))
-    if (!parsed.success) throw invalidRequest(`Invalid authorization request: ${describeZod(parsed.error)}`)
+    const jar = !parsed.success && typeof payload.request === 'string' && JWT_SHAPE.test(payload.request) ? payload.request : null
+    if (!parsed.success && !jar) throw invalidRequest(`Invalid authorization request: ${describeZod(parsed.error)}`)
     const { client, clientAuth } = await this.#authenticateClient(creds.data as ClientCredentials, proof, true)
-    let parameters: RequestParams = parsed.data
+    let parameters: RequestParams = jar ? await this.#decodeJar(client, jar) : (parsed.data as RequestParams)
     if (!parameters.dpop_jkt) {
       if (client.metadata.dpop_bound_access_tokens && proof) parameters = { ...parameters, dpop_jkt: proof.jkt }
     } else {
@@ -234,6 +238,17 @@ export class OAuthProvider {
     const expiresAt = new Date(Date.now() + PAR_EXPIRES_IN_MS)
     this.store.createRequest({ id, did: null, deviceId: null, clientId: client.id, clientAuth, parameters, expiresAt, code: null })
     return { request_uri: REQUEST_URI_PREFIX + id, expires_in: Math.round(PAR_EXPIRES_IN_MS / 1000) }
+  }
+
+  /** A request object's parameters (RFC 9101), verified with the client's keys, once only. */
+  async #decodeJar(client: OAuthClient, jar: string): Promise<RequestParams> {
+    const payload = await this.clients.decodeRequestObject(client, jar)
+    const { jti } = payload
+    if (typeof jti !== 'string' || !jti) throw invalidRequest('Request object payload must contain a "jti" claim')
+    if (!this.#jars.unique(`${client.id}:${jti}`, Math.ceil(JAR_MAX_AGE_S * 1000 * 1.1))) throw invalidRequest('Request object was replayed')
+    const parsed = oauthAuthorizationRequestParametersSchema.safeParse(payload)
+    if (!parsed.success) throw invalidRequest(`Invalid parameters in JAR: ${describeZod(parsed.error)}`)
+    return parsed.data as RequestParams
   }
 
   #validateRequest(client: OAuthClient, input: RequestParams): RequestParams {
@@ -298,6 +313,38 @@ export class OAuthProvider {
   }
 
   // --- authorize (the pages' side) -------------------------------------------
+
+  /**
+   * GET /oauth/authorize without PAR, as the official still allows: the parameters in the query,
+   * or in a JAR `request` object verified with the client's keys. Stores the request for this
+   * device (no client authentication, as official) and returns its request_uri; throws OAuthError.
+   */
+  async createRequestFromQuery(query: URLSearchParams, deviceId: string): Promise<string> {
+    const input: Record<string, string> = {}
+    for (const [k, v] of query) {
+      if (Object.hasOwn(input, k)) throw invalidRequest(`Duplicate "${k}" parameter`)
+      input[k] = v
+    }
+    if (!input.client_id) throw invalidRequest('client_id is required')
+    const client = await this.clients.getClient(input.client_id)
+    let parameters: RequestParams
+    if ('request' in input) {
+      parameters = await this.#decodeJar(client, input.request as string)
+    } else {
+      const parsed = oauthAuthorizationRequestParametersSchema.safeParse(input)
+      if (!parsed.success) throw invalidRequest(`Invalid authorization request: ${describeZod(parsed.error)}`)
+      parameters = parsed.data as RequestParams
+    }
+    if (parameters.dpop_jkt && !client.metadata.dpop_bound_access_tokens) {
+      throw invalidRequest('DPoP bound access tokens are not enabled for this client')
+    }
+    parameters = this.#validateRequest(client, parameters)
+    await this.#permissionSets?.check(parameters.scope)
+    const id = hexId('req-', 16)
+    const expiresAt = new Date(Date.now() + PAR_EXPIRES_IN_MS)
+    this.store.createRequest({ id, did: null, deviceId, clientId: client.id, clientAuth: null, parameters, expiresAt, code: null })
+    return REQUEST_URI_PREFIX + id
+  }
 
   #requestId(requestUri: string): string {
     if (!requestUri.startsWith(REQUEST_URI_PREFIX)) throw invalidRequest('Invalid request_uri')
@@ -426,6 +473,12 @@ export class OAuthProvider {
   revokeAuthorizedClient(did: string, clientId: string): void {
     this.store.deleteClientTokens(did, clientId)
     this.store.deleteAuthorizedClient(did, clientId)
+  }
+
+  /** Revokes one OAuth session (a token row) of the account, at once; false when the account has no such session. */
+  revokeSession(did: string, tokenId: string): boolean {
+    if (!isTokenId(tokenId)) return false
+    return this.store.deleteAccountToken(did, tokenId)
   }
 
   // --- token endpoint ----------------------------------------------------------
@@ -575,7 +628,7 @@ export class OAuthProvider {
       .setExpirationTime(Math.floor(exp.getTime() / 1000))
       .setAudience(this.#serviceDid)
       .setIssuer(this.issuer)
-      .sign(this.#key)
+      .sign(await this.#key)
   }
 
   async #refreshGrant(client: OAuthClient, clientAuth: ClientAuth, refreshToken: string, proof: DpopProof | null): Promise<TokenResponse> {
@@ -640,7 +693,7 @@ export class OAuthProvider {
     if (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(value)) {
       try {
         // Revoking an expired access token still works: the signature is what matters.
-        const { payload } = await jwtVerify(value, this.#key, { issuer: this.issuer, typ: 'at+jwt', clockTolerance: Number.MAX_SAFE_INTEGER })
+        const { payload } = await jwtVerify(value, await this.#key, { issuer: this.issuer, typ: 'at+jwt', clockTolerance: Number.MAX_SAFE_INTEGER })
         return typeof payload.jti === 'string' ? this.store.readToken(payload.jti) : null
       } catch {
         return null
@@ -672,7 +725,7 @@ export class OAuthProvider {
     if (!proof) throw invalidDpopProof('DPoP proof required')
     let payload: Record<string, unknown>
     try {
-      ;({ payload } = await jwtVerify(token, this.#key, {
+      ;({ payload } = await jwtVerify(token, await this.#key, {
         issuer: this.issuer,
         audience: this.#serviceDid,
         typ: 'at+jwt',

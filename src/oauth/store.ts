@@ -197,6 +197,11 @@ export class OAuthStore {
     this.db.prepare(`DELETE FROM "token" WHERE "tokenId" = ?`).run(tokenId)
   }
 
+  /** Deletes one of the account's tokens; false when it has no such token. */
+  deleteAccountToken(did: string, tokenId: string): boolean {
+    return this.db.prepare(`DELETE FROM "token" WHERE "did" = ? AND "tokenId" = ?`).run(did, tokenId).changes > 0
+  }
+
   deleteClientTokens(did: string, clientId: string): void {
     this.db.prepare(`DELETE FROM "token" WHERE "did" = ? AND "clientId" = ?`).run(did, clientId)
   }

@@ -20,6 +20,14 @@ export function makeK256DpopKey(): DpopKey {
   return { privateKey: undefined as unknown as PrivateKey, jwk: { kty, crv, x, y }, k256: privateKey }
 }
 
+/** A compact ES256K JWS (jose on WebCrypto cannot sign with secp256k1). */
+export function signK256Jwt(key: KeyObject, header: Record<string, unknown>, payload: Record<string, unknown>): string {
+  const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const input = `${enc(header)}.${enc(payload)}`
+  const sig = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+  return `${input}.${sig.toString('base64url')}`
+}
+
 export async function makeDpopKey(alg = 'ES256'): Promise<DpopKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
   return { privateKey, jwk: await exportJWK(publicKey) }
@@ -38,17 +46,14 @@ export interface ProofOptions {
 
 export async function dpopProof(key: DpopKey, o: ProofOptions): Promise<string> {
   if (key.k256) {
-    const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
-    const input = `${enc({ alg: 'ES256K', typ: o.typ ?? 'dpop+jwt', jwk: key.jwk })}.${enc({
+    return signK256Jwt(key.k256, { alg: 'ES256K', typ: o.typ ?? 'dpop+jwt', jwk: key.jwk }, {
       htm: o.htm,
       htu: o.htu,
       ...(o.nonce !== undefined ? { nonce: o.nonce } : {}),
       ...(o.ath !== undefined ? { ath: o.ath } : {}),
       jti: o.jti ?? randomUUID(),
       iat: o.iat ?? Math.floor(Date.now() / 1000),
-    })}`
-    const sig = cryptoSign('sha256', Buffer.from(input), { key: key.k256, dsaEncoding: 'ieee-p1363' })
-    return `${input}.${sig.toString('base64url')}`
+    })
   }
   return new SignJWT({
     htm: o.htm,

@@ -90,6 +90,14 @@ class FakeProvider {
       }))
   }
 
+  readonly revokedSessions: Array<{ did: string; tokenId: string }> = []
+
+  revokeSession(did: string, tokenId: string): boolean {
+    const deleted = pdsDb().prepare(`DELETE FROM "token" WHERE "did" = ? AND "tokenId" = ?`).run(did, tokenId).changes > 0
+    if (deleted) this.revokedSessions.push({ did, tokenId })
+    return deleted
+  }
+
   revokeAuthorizedClient(did: string, clientId: string): void {
     this.revoked.push({ did, clientId })
     this.grants.delete(`${did}|${clientId}`)
@@ -157,6 +165,7 @@ const CLIENT = 'https://app.example.com/client-metadata.json'
 const HOSTILE = '<script>alert("x")</script>'
 
 let pds: TestPds
+const pdsDb = () => pds.hearth.services.accounts.db
 let pages: XrpcServer
 let base: string
 let origin: string
@@ -548,5 +557,52 @@ describe('account page', () => {
     const r = await post(base, '/account', jar, { csrf: jar.csrf(), action: 'revoke', did: bob.did, client_id: CLIENT }, { origin })
     assert.equal(r.res.status, 403)
     assert.equal(fake.revoked.length, n)
+  })
+
+  it('lists the app sessions and the devices signed in, revokes one session and signs another device out', async () => {
+    const dana = await pds.createAccount('dana')
+    const laptop = new CookieJar()
+    const phone = new CookieJar()
+    for (const [jar, ua] of [[laptop, 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36'], [phone, 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1']] as const) {
+      await get(base, '/account', jar, { 'user-agent': ua })
+      const r = await post(base, '/account', jar, { csrf: jar.csrf(), action: 'sign-in', identifier: dana.handle, password: dana.password }, { origin, 'user-agent': ua })
+      assert.equal(r.res.status, 303)
+    }
+    const now = new Date().toISOString()
+    const later = new Date(Date.now() + 3_600_000).toISOString()
+    const tokenId = 'tok-' + 'b'.repeat(32)
+    pdsDb()
+      .prepare(`INSERT INTO "token" ("did", "tokenId", "createdAt", "updatedAt", "expiresAt", "clientId", "clientAuth", "parameters", "scope") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(dana.did, tokenId, now, now, later, CLIENT, '{"method":"none"}', '{"scope":"atproto"}', 'atproto')
+    const page = await get(base, '/account', laptop, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36' })
+    assert.match(page.body, /App sessions/)
+    assert.ok(page.body.includes(`value="${tokenId}"`), 'the session can be revoked by its id')
+    assert.match(page.body, /Chrome on Linux<\/strong> <span class="muted">\(this device\)/)
+    assert.match(page.body, /Safari on iOS/)
+    const phoneDevice = decodeURIComponent(phone.cookies.get('dev-id') ?? '')
+    assert.ok(page.body.includes(`value="${phoneDevice}"`))
+
+    // Without the CSRF field, nothing happens.
+    const forged = await post(base, '/account', laptop, { action: 'revoke-session', did: dana.did, token_id: tokenId }, { origin })
+    assert.equal(forged.res.status, 403)
+    const unknown = await post(base, '/account', laptop, { csrf: laptop.csrf(), action: 'revoke-session', did: dana.did, token_id: 'tok-' + 'c'.repeat(32) }, { origin })
+    assert.equal(unknown.res.status, 400)
+    const revoked = await post(base, '/account', laptop, { csrf: laptop.csrf(), action: 'revoke-session', did: dana.did, token_id: tokenId }, { origin })
+    assert.equal(revoked.res.status, 303)
+    assert.deepEqual(fake.revokedSessions.at(-1), { did: dana.did, tokenId })
+    const after = await get(base, revoked.res.headers.get('location') ?? '/account', laptop)
+    assert.match(after.body, /Session revoked/)
+    assert.ok(!after.body.includes(tokenId))
+
+    const out = await post(base, '/account', laptop, { csrf: laptop.csrf(), action: 'sign-out-device', did: dana.did, device_id: phoneDevice }, { origin })
+    assert.equal(out.res.status, 303)
+    const phonePage = await get(base, '/account', phone)
+    assert.match(phonePage.body, /Sign in to see/, 'the phone is signed out')
+    assert.doesNotMatch((await get(base, '/account', laptop)).body, /Safari on iOS/)
+    // The signed-out phone can no longer act for the account.
+    const denied = await post(base, '/account', phone, { csrf: phone.csrf(), action: 'sign-out-device', did: dana.did, device_id: decodeURIComponent(laptop.cookies.get('dev-id') ?? '') }, { origin })
+    assert.equal(denied.res.status, 403)
+    const notThere = await post(base, '/account', laptop, { csrf: laptop.csrf(), action: 'sign-out-device', did: dana.did, device_id: phoneDevice }, { origin })
+    assert.equal(notThere.res.status, 400)
   })
 })

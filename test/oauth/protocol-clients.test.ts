@@ -4,7 +4,7 @@
 // the client's hostname to a private address), the atproto profile's metadata rules, and
 // confidential clients' private_key_jwt assertions at PAR and token.
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
@@ -15,7 +15,7 @@ import { OAuthError } from '../../src/oauth/errors.ts'
 import { createLexiconFetcher, nsidAuthorityDomain } from '../../src/oauth/lexicons.ts'
 import { OAuthProvider } from '../../src/oauth/provider.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
-import { codeFrom, dpopProof, makeDpopKey, pkce } from './helpers.ts'
+import { codeFrom, dpopProof, makeDpopKey, pkce, signK256Jwt } from './helpers.ts'
 
 const CLIENT_HOST = 'client.example.com'
 const docs = new Map<string, { status?: number; body: string }>()
@@ -48,6 +48,17 @@ function webMetadata(clientId: string, extra: Record<string, unknown> = {}): Rec
     dpop_bound_access_tokens: true,
     ...extra,
   }
+}
+
+function newProvider(): OAuthProvider {
+  return new OAuthProvider({
+    issuer: pds.url,
+    serviceDid: pds.hearth.config.service.did,
+    jwtSecret: 'jwt-secret-for-tests-0123456789abcdef',
+    dpopSecret: null,
+    accounts: pds.hearth.services.accounts,
+    fetchClientMetadata: redirectedFetch,
+  })
 }
 
 async function expectOAuthError(p: Promise<unknown>, error: string, pattern?: RegExp): Promise<void> {
@@ -302,5 +313,135 @@ describe('lexicon fetcher', () => {
     assert.equal((found?.lexicon as { id: string }).id, nsid)
     assert.deepEqual(lookups, ['_lexicon.calendar.example.com'])
     assert.equal(await fetcher('org.unknown.thing'), null)
+  })
+})
+
+describe('ES256K client assertions and signed request objects (JAR)', () => {
+  it('authenticates a secp256k1 client key at PAR and token, and refuses another key', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp256k1' })
+    const { kty, crv, x, y } = publicKey.export({ format: 'jwk' })
+    const clientId = `https://${CLIENT_HOST}/k256.json`
+    serve('/k256.json', webMetadata(clientId, { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256K', jwks: { keys: [{ kty, crv, x, y, kid: 'k256', alg: 'ES256K', use: 'sig' }] } }))
+    const provider = newProvider()
+    const { did } = await pds.createAccount('kay')
+    const assertion = (key = privateKey, claims: Record<string, unknown> = {}) =>
+      signK256Jwt(key, { alg: 'ES256K', kid: 'k256' }, { iss: clientId, sub: clientId, aud: pds.url, jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
+    const key = await makeDpopKey()
+    const proofFor = async (path: string) => {
+      const url = new URL(path, pds.url)
+      return provider.dpop.check('POST', url, { dpop: await dpopProof(key, { htm: 'POST', htu: url.href, nonce: provider.dpop.nonces.next() }) })
+    }
+    const { verifier, challenge } = pkce()
+    const parBody = {
+      client_id: clientId,
+      client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER,
+      response_type: 'code',
+      redirect_uri: `https://${CLIENT_HOST}/callback`,
+      scope: 'atproto transition:generic',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }
+    const par = await provider.pushedAuthorizationRequest({ ...parBody, client_assertion: assertion() }, await proofFor('/oauth/par'))
+    assert.match(par.request_uri, /^urn:ietf:params:oauth:request_uri:req-/)
+    const other = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey
+    await expectOAuthError(provider.pushedAuthorizationRequest({ ...parBody, client_assertion: assertion(other) }, await proofFor('/oauth/par')), 'invalid_client', /signature/)
+    await expectOAuthError(
+      provider.pushedAuthorizationRequest({ ...parBody, client_assertion: assertion(privateKey, { aud: 'https://elsewhere.example' }) }, await proofFor('/oauth/par')),
+      'invalid_client',
+      /aud/,
+    )
+    await expectOAuthError(
+      provider.pushedAuthorizationRequest({ ...parBody, client_assertion: assertion(privateKey, { iat: Math.floor(Date.now() / 1000) - 600 }) }, await proofFor('/oauth/par')),
+      'invalid_client',
+      /iat/,
+    )
+    const code = codeFrom(await provider.acceptAuthorization(par.request_uri, did, 'dev-kay'))
+    const tokens = await provider.token(
+      { client_id: clientId, client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER, client_assertion: assertion(), grant_type: 'authorization_code', code, redirect_uri: `https://${CLIENT_HOST}/callback`, code_verifier: verifier },
+      await proofFor('/oauth/token'),
+    )
+    assert.equal(tokens.sub, did)
+    const refreshed = await provider.token(
+      { client_id: clientId, client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER, client_assertion: assertion(), grant_type: 'refresh_token', refresh_token: tokens.refresh_token as string },
+      await proofFor('/oauth/token'),
+    )
+    assert.ok(refreshed.access_token)
+  })
+
+  it('accepts a request object signed with the client key (ES256 and ES256K), once, and refuses a forged, stale or invalid one', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+    const k256 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' })
+    const { kty, crv, x, y } = k256.publicKey.export({ format: 'jwk' })
+    const clientId = `https://${CLIENT_HOST}/jar.json`
+    serve('/jar.json', webMetadata(clientId, {
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'ES256',
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'p256', alg: 'ES256', use: 'sig' }, { kty, crv, x, y, kid: 'k256', alg: 'ES256K', use: 'sig' }] },
+    }))
+    const provider = newProvider()
+    const assertion = () =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'p256' }).setIssuer(clientId).setSubject(clientId).setAudience(pds.url).setJti(randomUUID()).setIssuedAt().sign(privateKey)
+    const { challenge } = pkce()
+    const params = (extra: Record<string, unknown> = {}) => ({
+      client_id: clientId,
+      response_type: 'code',
+      redirect_uri: `https://${CLIENT_HOST}/callback`,
+      scope: 'atproto transition:generic',
+      state: 'jar-state',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      iss: clientId,
+      aud: pds.url,
+      jti: randomUUID(),
+      iat: Math.floor(Date.now() / 1000),
+      ...extra,
+    })
+    const signP256 = (payload: Record<string, unknown>, key = privateKey) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'p256' }).sign(key)
+    const par = async (request: string) =>
+      provider.pushedAuthorizationRequest({ client_id: clientId, client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER, client_assertion: await assertion(), request }, null)
+
+    const payload = params()
+    const jar = await signP256(payload)
+    const ok = await par(jar)
+    const view = await provider.loadAuthorizationRequest(clientId, ok.request_uri)
+    assert.equal(view.parameters.state, 'jar-state', 'the parameters come from the request object')
+    assert.equal(view.parameters.redirect_uri, `https://${CLIENT_HOST}/callback`)
+    await expectOAuthError(par(jar), 'invalid_request', /replayed/)
+    const viaK256 = await par(signK256Jwt(k256.privateKey, { alg: 'ES256K', kid: 'k256' }, params()))
+    assert.match(viaK256.request_uri, /^urn:ietf:params:oauth:request_uri:req-/)
+
+    const forged = await signP256(params(), (await generateKeyPair('ES256')).privateKey)
+    await expectOAuthError(par(forged), 'invalid_request', /Invalid "request" object/)
+    await expectOAuthError(par(await signP256(params({ aud: 'https://elsewhere.example' }))), 'invalid_request', /aud/)
+    await expectOAuthError(par(await signP256(params({ iss: 'https://other.example.com/x.json' }))), 'invalid_request', /iss/)
+    await expectOAuthError(par(await signP256(params({ iat: Math.floor(Date.now() / 1000) - 120 }))), 'invalid_request', /iat/)
+    await expectOAuthError(par(await signP256(params({ jti: undefined }))), 'invalid_request', /jti/)
+    await expectOAuthError(par(await signP256(params({ redirect_uri: 'https://evil.example/cb' }))), 'invalid_request', /redirect_uri/)
+    await expectOAuthError(par(await signP256(params({ client_id: 'https://other.example.com/x.json' }))), 'invalid_request', /client_id/)
+    // An unsigned request object from a client that did not declare request_object_signing_alg "none".
+    const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify(params())).toString('base64url')}.`
+    await expectOAuthError(par(unsigned), 'invalid_request', /Invalid "request" object/)
+  })
+
+  it('accepts an unsigned request object only from a client declaring request_object_signing_alg "none"', async () => {
+    const clientId = `https://${CLIENT_HOST}/jar-none.json`
+    serve('/jar-none.json', webMetadata(clientId, { request_object_signing_alg: 'none' }))
+    const provider = newProvider()
+    const { challenge } = pkce()
+    const unsigned = (p: Record<string, unknown>) =>
+      `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify(p)).toString('base64url')}.`
+    const body = {
+      client_id: clientId,
+      response_type: 'code',
+      redirect_uri: `https://${CLIENT_HOST}/callback`,
+      scope: 'atproto',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      iat: Math.floor(Date.now() / 1000),
+    }
+    const res = await provider.pushedAuthorizationRequest({ client_id: clientId, request: unsigned({ ...body, jti: randomUUID() }) }, null)
+    assert.match(res.request_uri, /^urn:ietf:params:oauth:request_uri:req-/)
+    await expectOAuthError(provider.pushedAuthorizationRequest({ client_id: clientId, request: unsigned({ ...body, jti: randomUUID(), aud: 'https://elsewhere.example' }) }, null), 'invalid_request', /aud/)
+    await expectOAuthError(provider.pushedAuthorizationRequest({ client_id: clientId, request: 'not-a-jwt' }, null), 'invalid_request')
   })
 })

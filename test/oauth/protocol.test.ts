@@ -329,3 +329,229 @@ describe('permissions', () => {
     assert.equal(upload.status, 200)
   })
 })
+
+describe('bad input at the authorization server', () => {
+  const requestId = (uri: string) => uri.slice('urn:ietf:params:oauth:request_uri:'.length)
+
+  it('refuses an authorization request past its lifetime, on the page and at accept', async () => {
+    const client = await newClient('atproto')
+    const expire = (uri: string) => provider.store.updateRequest(requestId(uri), { expiresAt: new Date(Date.now() - 1000) })
+    const a = (await client.par('atproto')).res.body.request_uri as string
+    expire(a)
+    await assert.rejects(provider.loadAuthorizationRequest(client.clientId, a), (e: { error?: string }) => e.error === 'access_denied')
+    const b = (await client.par('atproto')).res.body.request_uri as string
+    expire(b)
+    await assert.rejects(provider.acceptAuthorization(b, alice.did, 'dev-test'), (e: { error?: string }) => e.error === 'access_denied')
+    assert.equal(provider.store.readRequest(requestId(b)), null, 'the expired request is gone')
+    const c = (await client.par('atproto')).res.body.request_uri as string
+    expire(c)
+    const page = await fetch(`${pds.url}/oauth/authorize?client_id=${encodeURIComponent(client.clientId)}&request_uri=${encodeURIComponent(c)}`)
+    assert.equal(page.status, 400)
+    assert.match(await page.text(), /expired/)
+  })
+
+  it('refuses a code redeemed by another client, or after its lifetime, or with another redirect_uri', async () => {
+    const scope = 'atproto transition:generic'
+    const owner = await newClient(scope)
+    const thief = await newClient('atproto') // another loopback client id
+    {
+      const { res, verifier } = await owner.par(scope)
+      const code = codeFrom(await provider.acceptAuthorization(res.body.request_uri as string, alice.did, 'dev-test'))
+      const stolen = await thief.exchange(code, verifier)
+      assert.equal(stolen.status, 400)
+      assert.equal(stolen.body.error, 'invalid_grant')
+      assert.match(stolen.body.error_description as string, /not issued to this client/)
+    }
+    {
+      const { res, verifier } = await owner.par(scope)
+      const uri = res.body.request_uri as string
+      const code = codeFrom(await provider.acceptAuthorization(uri, alice.did, 'dev-test'))
+      provider.store.updateRequest(requestId(uri), { expiresAt: new Date(Date.now() - 1000) })
+      const late = await owner.exchange(code, verifier)
+      assert.equal(late.body.error, 'invalid_grant')
+      assert.match(late.body.error_description as string, /expired/)
+    }
+    {
+      const { res, verifier } = await owner.par(scope)
+      const code = codeFrom(await provider.acceptAuthorization(res.body.request_uri as string, alice.did, 'dev-test'))
+      const moved = await owner.exchange(code, verifier, { redirect_uri: 'http://127.0.0.1/elsewhere' })
+      assert.equal(moved.body.error, 'invalid_grant')
+      assert.match(moved.body.error_description as string, /redirect_uri/)
+    }
+  })
+
+  it('refuses a replayed proof and a wrong htm/htu at the authorization server', async () => {
+    const client = await newClient('atproto')
+    await client.par('atproto') // learns a nonce
+    const url = `${pds.url}/oauth/par`
+    const fixed = await dpopProof(client.key, { htm: 'POST', htu: url, nonce: client.nonce })
+    const first = await client.post('/oauth/par', { client_id: client.clientId }, { proof: async () => fixed, retry: false })
+    assert.equal(first.body.error, 'invalid_request', 'the proof passed; the body is what is wrong')
+    const replay = await client.post('/oauth/par', { client_id: client.clientId }, { proof: async () => fixed, retry: false })
+    assert.equal(replay.status, 401)
+    assert.equal(replay.body.error, 'invalid_dpop_proof')
+    assert.match(replay.body.error_description as string, /replayed/)
+    const wrongHtu = await client.post('/oauth/token', { client_id: client.clientId, grant_type: 'refresh_token', refresh_token: 'ref-x' }, {
+      proof: (p) => dpopProof(client.key, { ...p, htu: `${pds.url}/oauth/par` }),
+    })
+    assert.equal(wrongHtu.body.error, 'invalid_dpop_proof')
+    const wrongHtm = await client.post('/oauth/token', { client_id: client.clientId, grant_type: 'refresh_token', refresh_token: 'ref-x' }, {
+      proof: (p) => dpopProof(client.key, { ...p, htm: 'PUT' }),
+    })
+    assert.equal(wrongHtm.body.error, 'invalid_dpop_proof')
+  })
+
+  it('nonces go stale after their lifetime (3 minutes), as official', async () => {
+    const { DpopVerifier } = await import('../../src/oauth/dpop.ts')
+    let now = Date.now()
+    const verifier = new DpopVerifier('ab'.repeat(32), () => now)
+    const key = await makeDpopKey()
+    const url = new URL('/oauth/par', pds.url)
+    const nonce = verifier.nonces.next()
+    const fresh = await verifier.check('POST', url, { dpop: await dpopProof(key, { htm: 'POST', htu: url.href, nonce }) })
+    assert.ok(fresh?.jkt)
+    now += 4 * 60_000
+    await assert.rejects(
+      verifier.check('POST', url, { dpop: await dpopProof(key, { htm: 'POST', htu: url.href, nonce }) }),
+      (e: { error?: string }) => e.error === 'use_dpop_nonce',
+    )
+  })
+})
+
+describe('DPoP proof verification (node:crypto for EC keys)', () => {
+  it('accepts ES256/ES384/ES512 proofs and refuses a tampered one, a key off the curve, a private key and crit', async () => {
+    const { DpopVerifier } = await import('../../src/oauth/dpop.ts')
+    const { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } = await import('jose')
+    const verifier = new DpopVerifier(null)
+    const url = new URL('/oauth/token', pds.url)
+    const proof = async (alg: string, o: { jwkFrom?: string; header?: Record<string, unknown>; privateJwk?: boolean } = {}) => {
+      const pair = await generateKeyPair(alg, { extractable: true })
+      const jwk = o.privateJwk ? await exportJWK(pair.privateKey) : await exportJWK(o.jwkFrom ? (await generateKeyPair(o.jwkFrom, { extractable: true })).publicKey : pair.publicKey)
+      const jwt = await new SignJWT({ htm: 'POST', htu: url.href, nonce: verifier.nonces.next() })
+        .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk, ...o.header })
+        .setJti(crypto.randomUUID())
+        .setIssuedAt()
+        .sign(pair.privateKey)
+      return { jwt, jwk }
+    }
+    const refused = async (jwt: string) =>
+      assert.rejects(verifier.check('POST', url, { dpop: jwt }), (e: { error?: string }) => e.error === 'invalid_dpop_proof')
+    for (const alg of ['ES256', 'ES384', 'ES512']) {
+      const { jwt, jwk } = await proof(alg)
+      const checked = await verifier.check('POST', url, { dpop: jwt })
+      assert.equal(checked?.jkt, await calculateJwkThumbprint(jwk, 'sha256'), `${alg}: the thumbprint is jose's`)
+    }
+    const { jwt } = await proof('ES256')
+    const [h, p, sig] = jwt.split('.')
+    const body = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>
+    await refused(`${h}.${Buffer.from(JSON.stringify({ ...body, htm: 'POST', jti: 'other' })).toString('base64url')}.${sig}`)
+    await refused((await proof('ES256', { jwkFrom: 'ES384' })).jwt)
+    await refused((await proof('ES256', { privateJwk: true })).jwt)
+    await refused((await proof('ES256', { header: { crit: ['b64'], b64: true } })).jwt)
+    const appTyp = await proof('ES256', { header: { typ: 'application/dpop+jwt' } })
+    assert.ok(await verifier.check('POST', url, { dpop: appTyp.jwt }), 'typ compares as jose does')
+    const rsa = await generateKeyPair('PS256', { extractable: true })
+    const rsaProof = await new SignJWT({ htm: 'POST', htu: url.href, nonce: verifier.nonces.next() })
+      .setProtectedHeader({ alg: 'PS256', typ: 'dpop+jwt', jwk: await exportJWK(rsa.publicKey) })
+      .setJti(crypto.randomUUID())
+      .setIssuedAt()
+      .sign(rsa.privateKey)
+    assert.ok(await verifier.check('POST', url, { dpop: rsaProof }), 'RSA proofs still go through jose')
+  })
+})
+
+describe('authorization requests not pushed', () => {
+  it('stores a query request for the device and shows it through its request_uri; refuses an invalid one or an unverifiable JAR', async () => {
+    const scope = 'atproto transition:generic'
+    const client = await newClient(scope)
+    const query = new URLSearchParams({
+      client_id: client.clientId,
+      response_type: 'code',
+      redirect_uri: client.redirectUri,
+      scope,
+      state: 'plain-state',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    })
+    const res = await fetch(`${pds.url}/oauth/authorize?${query}`, { redirect: 'manual' })
+    assert.equal(res.status, 303)
+    const location = new URL(res.headers.get('location') ?? '', pds.url)
+    const requestUri = location.searchParams.get('request_uri') ?? ''
+    assert.match(requestUri, /^urn:ietf:params:oauth:request_uri:req-/)
+    const row = provider.store.readRequest(requestUri.slice('urn:ietf:params:oauth:request_uri:'.length))
+    assert.ok(row?.deviceId?.startsWith('dev-'), 'bound to the browser that made it')
+    assert.equal(row?.parameters.state, 'plain-state')
+    assert.equal(row?.clientAuth, null)
+    const badRedirect = new URLSearchParams(query)
+    badRedirect.set('redirect_uri', 'https://evil.example/cb')
+    const refused = await fetch(`${pds.url}/oauth/authorize?${badRedirect}`, { redirect: 'manual' })
+    assert.equal(refused.status, 400)
+    assert.match(await refused.text(), /invalid_request/)
+    // A loopback client has no keys: its request objects cannot verify.
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ ...Object.fromEntries(query), jti: 'j1', iat: Math.floor(Date.now() / 1000) })).toString('base64url')}.`
+    const jar = await fetch(`${pds.url}/oauth/authorize?${new URLSearchParams({ client_id: client.clientId, request: unsigned })}`, { redirect: 'manual' })
+    assert.equal(jar.status, 400)
+    assert.match(await jar.text(), /request&quot; object|request" object/)
+  })
+})
+
+describe('revocation', () => {
+  it('an access token dies at once when its refresh token is revoked', async () => {
+    const client = await newClient('atproto transition:generic')
+    const tokens = await signIn(client, 'atproto transition:generic')
+    assert.equal((await client.xrpc('GET', 'com.atproto.server.getSession', tokens.access_token)).status, 200)
+    assert.equal((await client.revoke(tokens.refresh_token)).status, 200)
+    const res = await client.xrpc('GET', 'com.atproto.server.getSession', tokens.access_token)
+    assert.equal(res.status, 401)
+    assert.equal(res.body.error, 'invalid_token')
+  })
+
+  it('the account page revokes one session, or a whole client, at once', async () => {
+    const scope = 'atproto transition:generic'
+    const client = await newClient(scope)
+    const one = await signIn(client, scope)
+    const two = await signIn(client, scope)
+    // A browser signed in to the account page.
+    const cookies = new Map<string, string>()
+    const keep = (res: Response) => {
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';')
+        const eq = pair!.indexOf('=')
+        cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
+      }
+    }
+    const cookie = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    const page = async () => {
+      const res = await fetch(`${pds.url}/account`, { headers: { cookie: cookie() }, redirect: 'manual' })
+      keep(res)
+      return res.text()
+    }
+    const send = async (fields: Record<string, string>) => {
+      const res = await fetch(`${pds.url}/account`, {
+        method: 'POST',
+        headers: { cookie: cookie(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: decodeURIComponent(cookies.get('hearth-csrf') ?? ''), did: alice.did, ...fields }).toString(),
+        redirect: 'manual',
+      })
+      keep(res)
+      return res
+    }
+    await page()
+    assert.equal((await send({ action: 'sign-in', identifier: alice.handle, password: 'pw-alice-secret' })).status, 303)
+    const html = await page()
+    const tokenOne = (await provider.verifyResourceRequest('GET', new URL(`${pds.url}/xrpc/com.atproto.server.getSession`), {
+      authorization: `DPoP ${one.access_token}`,
+      dpop: await dpopProof(client.key, { htm: 'GET', htu: `${pds.url}/xrpc/com.atproto.server.getSession`, nonce: provider.dpop.nonces.next(), ath: ath(one.access_token) }),
+    })).tokenId
+    assert.ok(html.includes(tokenOne), 'the session is listed with its id')
+    assert.equal((await send({ action: 'revoke-session', token_id: tokenOne })).status, 303)
+    const dead = await client.xrpc('GET', 'com.atproto.server.getSession', one.access_token)
+    assert.equal(dead.status, 401)
+    assert.equal(dead.body.error, 'invalid_token')
+    assert.equal((await client.xrpc('GET', 'com.atproto.server.getSession', two.access_token)).status, 200, 'the other session lives on')
+    assert.equal((await send({ action: 'revoke', client_id: client.clientId })).status, 303)
+    const gone = await client.xrpc('GET', 'com.atproto.server.getSession', two.access_token)
+    assert.equal(gone.status, 401)
+    assert.equal((await client.refresh(two.refresh_token)).body.error, 'invalid_grant')
+  })
+})

@@ -22,6 +22,16 @@ export interface DeviceAccount {
   deactivated: boolean
 }
 
+/** A device where an account is signed in (the official account-sessions entry). */
+export interface AccountDevice {
+  deviceId: string
+  userAgent: string | null
+  ipAddress: string
+  lastSeenAt: string
+  /** When the account last signed in there. */
+  signedInAt: string
+}
+
 export class DeviceStore {
   constructor(private readonly db: Db) {}
 
@@ -79,5 +89,16 @@ export class DeviceStore {
       updatedAt: r.updatedAt,
       deactivated: r.deactivatedAt !== null,
     }))
+  }
+
+  /** The devices where an account is signed in, most recently seen first. */
+  listAccountDevices(did: string): AccountDevice[] {
+    return this.db
+      .prepare(
+        `SELECT d."id" AS "deviceId", d."userAgent", d."ipAddress", d."lastSeenAt", ad."updatedAt" AS "signedInAt"
+         FROM "account_device" ad JOIN "device" d ON d."id" = ad."deviceId"
+         WHERE ad."did" = ? ORDER BY d."lastSeenAt" DESC, d."id"`,
+      )
+      .all(did) as AccountDevice[]
   }
 }

@@ -1,16 +1,17 @@
-// GET/POST /account: the apps each account remembered on this browser has authorized or that
-// hold a session, with a button to revoke one (its grant and every token at once), sign-in and
-// sign-out. The HTML
-// equivalent of the official /account page and its ~api/oauth-sessions and
-// ~api/revoke-oauth-session endpoints; like them, it only acts for accounts signed in on the
-// device within the last 7 days.
+// GET/POST /account: for each account remembered on this browser, the apps it has authorized or
+// that hold a session (revoke one: its grant and every token at once), each OAuth session (revoke
+// one token), and the devices where the account is signed in (sign one out); sign-in and
+// sign-out. The HTML equivalent of the official /account page and its ~api/oauth-sessions,
+// ~api/revoke-oauth-session, ~api/account-sessions and ~api/revoke-account-session endpoints;
+// it only acts for accounts signed in on this device within the last 7 days (the official's
+// revoke-account-session asks for no sign-in at all: here it does).
 import type { ServerResponse } from 'node:http'
 import type { RouteContext } from '../../xrpc/server.ts'
 import { checkNavigation, deviceSessions, guard, type PagesContext, type SessionView } from './context.ts'
 import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
 import { hidden, html, type Html, initials, sendPage, sendRedirect } from './html.ts'
 import { describeScopes } from './scopes.ts'
-import { listAppAccess } from './sessions.ts'
+import { listAppAccess, listOAuthSessions } from './sessions.ts'
 
 export function accountGet(ctx: PagesContext) {
   return ({ req, res, ip, searchParams }: RouteContext) =>
@@ -18,7 +19,8 @@ export function accountGet(ctx: PagesContext) {
       checkNavigation(req)
       const { deviceId } = ctx.devices.load(req, res, ip)
       const csrf = csrfToken(req, res, ctx.secureCookies)
-      const notice = searchParams.get('revoked') === '1' ? 'Access revoked.' : null
+      const done = searchParams.get('revoked') === '1' ? 'revoked' : (searchParams.get('done') ?? '')
+      const notice = Object.hasOwn(NOTICES, done) ? (NOTICES[done] as string) : null
       accountPage(ctx, res, deviceId, csrf, { notice })
     })
 }
@@ -47,12 +49,27 @@ export function accountPost(ctx: PagesContext) {
           ctx.devices.store.removeDeviceAccount(deviceId, did)
           return sendRedirect(res, '/account')
         case 'revoke': {
-          const sess = deviceSessions(ctx, deviceId).find((x) => x.did === did && !x.loginRequired)
-          if (!sess) throw new FormError(403, 'Sign in to this account on this device first.')
+          requireSignedIn(ctx, deviceId, did)
           const clientId = form.get('client_id')
           if (!clientId) throw new FormError(400, 'The form is missing client_id.')
           ctx.provider.revokeAuthorizedClient(did, clientId)
           return sendRedirect(res, '/account?revoked=1')
+        }
+        case 'revoke-session': {
+          requireSignedIn(ctx, deviceId, did)
+          const tokenId = form.get('token_id') ?? ''
+          // As official: another account's token is reported as not found.
+          if (!ctx.provider.revokeSession(did, tokenId)) throw new FormError(400, 'No such session (it may have been refreshed or revoked already). Reload the page.')
+          return sendRedirect(res, '/account?done=session-revoked')
+        }
+        case 'sign-out-device': {
+          requireSignedIn(ctx, deviceId, did)
+          const target = form.get('device_id') ?? ''
+          if (!ctx.devices.store.listAccountDevices(did).some((d) => d.deviceId === target)) {
+            throw new FormError(400, 'This account is not signed in on that device.')
+          }
+          ctx.devices.store.removeDeviceAccount(target, did)
+          return sendRedirect(res, target === deviceId ? '/account' : '/account?done=device-signed-out')
         }
         default:
           throw new FormError(400, 'Unknown action.')
@@ -60,11 +77,23 @@ export function accountPost(ctx: PagesContext) {
     })
 }
 
+const NOTICES: Record<string, string> = {
+  revoked: 'Access revoked.',
+  'session-revoked': 'Session revoked.',
+  'device-signed-out': 'Signed out of that device.',
+}
+
 interface AccountPageOptions {
   error?: string
   status?: number
   identifier?: string
   notice?: string | null
+}
+
+function requireSignedIn(ctx: PagesContext, deviceId: string, did: string): void {
+  if (!deviceSessions(ctx, deviceId).some((x) => x.did === did && !x.loginRequired)) {
+    throw new FormError(403, 'Sign in to this account on this device first.')
+  }
 }
 
 function accountPage(ctx: PagesContext, res: ServerResponse, deviceId: string, csrf: string, o: AccountPageOptions): void {
@@ -75,33 +104,70 @@ function accountPage(ctx: PagesContext, res: ServerResponse, deviceId: string, c
     status: o.status ?? 200,
     body: html`<h1>Your accounts</h1>
 ${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
-${sessions.map((sess) => accountSection(ctx, csrf, sess))}
+${sessions.map((sess) => accountSection(ctx, csrf, sess, deviceId))}
 ${sessions.length === 0 ? html`<p>Sign in to see and manage the apps you have authorized.</p>${signIn}` : html`<details${o.error ? html` open` : ''}><summary>Sign in with another account</summary>${signIn}</details>`}`,
   })
 }
 
-function accountSection(ctx: PagesContext, csrf: string, sess: SessionView): Html {
+function hostOf(clientId: string): string {
+  try {
+    return new URL(clientId).host || clientId
+  } catch {
+    return clientId
+  }
+}
+
+const day = (iso: string) => iso.slice(0, 10)
+const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ') + ' UTC'
+
+function accountSection(ctx: PagesContext, csrf: string, sess: SessionView, currentDeviceId: string): Html {
   const label = sess.handle ? `@${sess.handle}` : sess.did
   const clients = listAppAccess(ctx.s.accounts.db, ctx.provider, sess.did)
+  const form = (fields: Html, button: Html) =>
+    html`<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', sess.did)}${fields}${button}</form>`
   const items = clients.map((c) => {
-    let host = c.clientId
-    try {
-      host = new URL(c.clientId).host || c.clientId
-    } catch {
-      // Not a URL: shown as is.
-    }
+    const host = hostOf(c.clientId)
     const perms = describeScopes(c.scope, { blobLimit: ctx.s.config.service.blobUploadLimit })
     const named = c.clientName !== null && c.clientName !== host
     return html`<li class="account"><span class="grow"><strong>${c.clientName ?? host}</strong>${named ? html` <span class="muted">(${host})</span>` : ''}
-<br><span class="muted">Authorized ${c.createdAt.slice(0, 10)}, last used ${c.updatedAt.slice(0, 10)}</span>
+<br><span class="muted">Authorized ${day(c.createdAt)}, last used ${day(c.updatedAt)}</span>
 <details><summary>Permissions</summary><ul class="perms">${perms.map((p) => html`<li>${p}</li>`)}</ul></details></span>
-<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', sess.did)}${hidden('client_id', c.clientId)}<button type="submit" class="secondary" name="action" value="revoke" aria-label="Revoke access of ${c.clientName ?? host}">Revoke</button></form></li>`
+${form(hidden('client_id', c.clientId), html`<button type="submit" class="secondary" name="action" value="revoke" aria-label="Revoke access of ${c.clientName ?? host}">Revoke</button>`)}</li>`
+  })
+  // As official, every token row is listed (one whose access token lapsed can still refresh).
+  const oauthSessions = listOAuthSessions(ctx.s.accounts.db, sess.did, clients)
+  const sessionItems = oauthSessions.map((t) => {
+    const name = t.clientName ?? hostOf(t.clientId)
+    return html`<li class="account"><span class="grow"><strong>${name}</strong>
+<br><span class="muted">Signed in ${minute(t.createdAt)}, refreshed ${minute(t.updatedAt)}</span></span>
+${form(hidden('token_id', t.tokenId), html`<button type="submit" class="secondary" name="action" value="revoke-session" aria-label="Revoke the session of ${name} from ${minute(t.createdAt)}">Revoke</button>`)}</li>`
+  })
+  const devices = ctx.devices.store.listAccountDevices(sess.did)
+  const deviceItems = devices.map((d) => {
+    const current = d.deviceId === currentDeviceId
+    const what = d.userAgent ? describeUserAgent(d.userAgent) : 'Unknown browser'
+    return html`<li class="account"><span class="grow"><strong>${what}</strong>${current ? html` <span class="muted">(this device)</span>` : ''}
+<br><span class="muted">${d.ipAddress}, last seen ${minute(d.lastSeenAt)}</span></span>
+${form(hidden('device_id', d.deviceId), html`<button type="submit" class="secondary" name="action" value="sign-out-device" aria-label="Sign ${label} out of ${what}${current ? ' (this device)' : ''}">Sign out</button>`)}</li>`
   })
   return html`<section aria-label="${label}">
 <h2><span class="initials" aria-hidden="true">${initials(sess.handle, sess.did)}</span> ${label}</h2>
+<h3>Apps</h3>
 ${clients.length > 0 ? html`<ul class="plain">${items}</ul>` : html`<p class="muted">No authorized apps.</p>`}
-<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', sess.did)}<button type="submit" class="link" name="action" value="sign-out">Sign out ${label} on this device</button></form>
+<h3>App sessions</h3>
+${oauthSessions.length > 0 ? html`<ul class="plain" aria-label="App sessions">${sessionItems}</ul>` : html`<p class="muted">No app sessions.</p>`}
+<h3>Signed in on</h3>
+<ul class="plain" aria-label="Devices">${deviceItems}</ul>
+${form(html``, html`<button type="submit" class="link" name="action" value="sign-out">Sign out ${label} on this device</button>`)}
 </section>`
+}
+
+/** A short, readable name for a browser from its user agent (just for display). */
+function describeUserAgent(ua: string): string {
+  const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : null
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS' : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : null
+  if (browser && os) return `${browser} on ${os}`
+  return browser ?? os ?? ua.slice(0, 60)
 }
 
 function signInForm(csrf: string, o: AccountPageOptions): Html {

@@ -1,5 +1,7 @@
 // The authorization endpoint's pages: GET /oauth/authorize?client_id=…&request_uri=… shows the
-// account chooser, the sign-in form or the consent page for a pushed authorization request;
+// account chooser, the sign-in form or the consent page for a pushed authorization request (a
+// request not pushed, in the query or as a JAR `request` object, is first stored for the device
+// and redirected to its request_uri, as the official accepts those too);
 // every button posts back to POST /oauth/authorize, so the whole flow works without
 // JavaScript. prompt and login_hint are honoured as the official provider does:
 // - none: no page at all; the remembered, fresh, already-consented account matching the hint
@@ -35,8 +37,14 @@ export function authorizeGet(ctx: PagesContext) {
       checkNavigation(req)
       const clientId = searchParams.get('client_id')
       const requestUri = searchParams.get('request_uri')
+      if (clientId && !requestUri && (searchParams.has('request') || searchParams.has('response_type'))) {
+        // Not pushed: stored for this device (as official), then shown through its request_uri.
+        const { deviceId } = ctx.devices.load(req, res, ip)
+        const created = await ctx.provider.createRequestFromQuery(searchParams, deviceId)
+        return sendRedirect(res, `/oauth/authorize?${new URLSearchParams({ client_id: clientId, request_uri: created })}`)
+      }
       if (!clientId || !requestUri) {
-        return sendErrorPage(res, 400, 'Invalid authorization request', 'The request is missing client_id or request_uri (requests must be pushed first).')
+        return sendErrorPage(res, 400, 'Invalid authorization request', 'The request is missing client_id or request_uri.')
       }
       const { deviceId } = ctx.devices.load(req, res, ip)
       const csrf = csrfToken(req, res, ctx.secureCookies)

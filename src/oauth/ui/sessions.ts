@@ -33,3 +33,25 @@ export function listAppAccess(db: Db, provider: OAuthProvider, did: string, now 
   }
   return [...byClient.values()].sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0))
 }
+
+export interface OAuthSession {
+  tokenId: string
+  clientId: string
+  clientName: string | null
+  scope: string
+  createdAt: string
+  updatedAt: string
+  expiresAt: string
+}
+
+/** The account's OAuth sessions (one per token row, as the official ~api/oauth-sessions lists them), newest first. */
+export function listOAuthSessions(db: Db, did: string, apps: readonly AppAccess[]): OAuthSession[] {
+  const names = new Map(apps.map((a) => [a.clientId, a.clientName]))
+  const rows = db
+    .prepare(
+      `SELECT "tokenId", "clientId", coalesce("scope", json_extract("parameters", '$.scope')) AS "scope", "createdAt", "updatedAt", "expiresAt"
+       FROM "token" WHERE "did" = ? ORDER BY "updatedAt" DESC, "id" DESC`,
+    )
+    .all(did) as Array<Omit<OAuthSession, 'clientName'> & { scope: string | null }>
+  return rows.map((r) => ({ ...r, scope: r.scope ?? '', clientName: names.get(r.clientId) ?? null }))
+}
