@@ -8,6 +8,7 @@ import { createGenesisOp } from '../identity/plc-ops.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { accountEvent, commitEvent, identityEvent, syncEvent } from '../sequencer/events.ts'
 import type { Services } from '../services.ts'
+import { AccountConflictError } from './errors.ts'
 
 export interface NewAccount {
   handle: string
@@ -42,8 +43,10 @@ export async function createHostedAccount(s: Services, input: NewAccount): Promi
     did = created.did
     genesis = created.op
   }
-  if (s.actors.exists(did)) throw new Error(`an actor store for ${did} already exists`)
   const passwordHash = await hashPassword(input.password)
+  // No await between this check and the store's creation: of two signups racing for one DID
+  // (a retried migration step), the second gets the conflict, not a failed create.
+  if (s.actors.exists(did)) throw new AccountConflictError('did')
   const store = s.actors.create(did, keypair)
   try {
     const commit = initRepo(store)

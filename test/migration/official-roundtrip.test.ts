@@ -17,7 +17,7 @@ import { Consumer } from '../firehose/helpers.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
 import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
-import { pngBytes } from './helpers.ts'
+import { pngBytes, type SeqEventView, sequencedEvents } from './helpers.ts'
 
 const HEARTH_DID = 'did:web:hearth.test'
 const FIRST_DID = 'did:web:first.official.test'
@@ -157,6 +157,26 @@ async function assertArrived(url: string, opts: { resigned?: boolean } = {}): Pr
   records = await snapshotRecords(agent)
 }
 
+/** What a host's firehose said about the migrating DID, in order: #account events with their status. */
+function told(dataDir: string): string[] {
+  return sequencedEvents(join(dataDir, 'sequencer.sqlite'), did).map(describeEvent)
+}
+
+function describeEvent(e: SeqEventView): string {
+  if (e.type === '#account') return e.body.active ? '#account active' : `#account ${e.body.status}`
+  return e.type
+}
+
+/** The repo status a host reports for the DID to anyone (what relays check). */
+async function repoStatus(url: string): Promise<{ active: boolean; status?: string; rev?: string }> {
+  const res = await fetch(`${url}/xrpc/com.atproto.sync.getRepoStatus?did=${did}`)
+  assert.equal(res.status, 200)
+  return (await res.json()) as { active: boolean; status?: string; rev?: string }
+}
+
+/** Events of one PLC submission + activation on the new host: the official's order. */
+const ARRIVAL = ['#identity', '#account active', '#identity', '#sync']
+
 before(async () => {
   plc = await startReferencePlc()
   plcUrl = plc.url.replace('127.0.0.1', 'localhost')
@@ -210,14 +230,47 @@ test('official → Hearth: the documented migration steps succeed and everything
   } finally {
     firehose.close()
   }
+  // Each firehose tells the truth. The old host: the account's birth (identity, account, the
+  // empty repo's commit and sync), one commit per record written, then its deactivation.
+  assert.deepEqual(told(first.dataDir), [
+    '#identity',
+    '#account active',
+    '#commit',
+    '#sync',
+    ...[...records.keys()].map(() => '#commit'),
+    '#account deactivated',
+  ])
+  // The new host: nothing while the account was deactivated there (createAccount, importRepo,
+  // blobs, preferences); the PLC submission's #identity, then activation's account/identity/sync.
+  const arrival = sequencedEvents(join(hearth.dataDir, 'sequencer.sqlite'), did)
+  assert.deepEqual(arrival.map(describeEvent), ARRIVAL)
+  assert.equal(arrival[2].body.handle, HANDLE)
+  assert.equal(arrival[3].body.rev, status.data.repoRev)
+  assert.equal((await repoStatus(hearth.url)).active, true)
+  assert.deepEqual(await repoStatus(first.url), { did, active: false, status: 'deactivated' })
+
   await assertArrived(hearth.url, { resigned: true })
   const oldStatus = await oldAgent.com.atproto.server.checkAccountStatus()
   assert.equal(oldStatus.data.activated, false)
+  // The write on the new host is a #commit there, and only there.
+  assert.deepEqual(told(hearth.dataDir), [...ARRIVAL, '#commit'])
+  assert.equal(told(first.dataDir).at(-1), '#account deactivated')
 })
 
 test('Hearth → official: the account moves on with everything it had', async () => {
   const { oldAgent } = await migrate(hearth.url, hearth.dataDir, second.url, SECOND_DID)
+  // Hearth, now the old host, adds only the deactivation; the second official only the arrival.
+  assert.deepEqual(told(hearth.dataDir), [...ARRIVAL, '#commit', '#account deactivated'])
+  const arrival = sequencedEvents(join(second.dataDir, 'sequencer.sqlite'), did)
+  assert.deepEqual(arrival.map(describeEvent), ARRIVAL)
+  const secondStatus = await repoStatus(second.url)
+  assert.deepEqual(secondStatus, { did, active: true, rev: arrival[3].body.rev })
+  assert.deepEqual(await repoStatus(hearth.url), { did, active: false, status: 'deactivated' })
   await assertArrived(second.url)
+  assert.deepEqual(told(second.dataDir), [...ARRIVAL, '#commit'])
+  // Nothing more from the hosts the account left.
+  assert.deepEqual(told(hearth.dataDir), [...ARRIVAL, '#commit', '#account deactivated'])
+  assert.equal(told(first.dataDir).at(-1), '#account deactivated')
   const oldStatus = await oldAgent.com.atproto.server.checkAccountStatus()
   assert.equal(oldStatus.data.activated, false)
   // The deactivated copy on Hearth is no longer served.

@@ -2,12 +2,14 @@
 // in (with a service-auth token from that DID), created deactivated until it is activated.
 import { AccountConflictError } from '../../../../account/errors.ts'
 import { createHostedAccount } from '../../../../account/create.ts'
+import { normalizeAndValidateHandle } from '../../../../account/handle.ts'
+import type { AccountRow } from '../../../../account/store.ts'
 import { NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
 import { parseDidKey } from '../../../../repo/crypto/index.ts'
 import type { Services } from '../../../../services.ts'
 import { authRequired, invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { didDocForSession, normalizeSignupHandle } from './util.ts'
+import { didDocForSession } from './util.ts'
 
 // One @, no spaces, a dotted domain with a 2+ letter TLD: close to what @hapi/address accepts.
 const EMAIL = /^[^\s@]{1,64}@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i
@@ -42,19 +44,27 @@ export default function createAccount(s: Services): XrpcMethod {
       }
       // Accounts without a password are for an entryway's OAuth; Hearth needs one to log in.
       if (!body.password) throw invalidRequest('Password is required')
-      const handle = await normalizeSignupHandle(s, body.handle, body.did)
+      // The same rules as updateHandle (reserved names included); another domain only for a
+      // DID moving in whose handle already resolves to it.
+      const handle = await normalizeAndValidateHandle(s, body.handle, { did: body.did })
       if (body.recoveryKey !== undefined && !isDidKey(body.recoveryKey)) {
         throw invalidRequest('Invalid recovery key: expected a did:key')
       }
       if (inviteRequired && body.inviteCode) s.accounts.ensureInviteAvailable(body.inviteCode)
       const all = { includeTakenDown: true, includeDeactivated: true }
-      if (s.accounts.getAccount(handle, all)) throw invalidRequest(`Handle already taken: ${handle}`)
-      if (s.accounts.getAccountByEmail(body.email, all)) throw invalidRequest(`Email already taken: ${body.email}`)
+      // An interrupted migration retried: the inactive account this DID already has here does not
+      // hold its own handle and email against it (the official's checks do not see deactivated or
+      // taken-down accounts), so the answer is the official "Repo already exists" below and the
+      // client logs in to the account instead.
+      const takenBy = (holder: AccountRow | null) =>
+        !!holder && !(holder.did === body.did && (holder.deactivatedAt !== null || holder.takedownRef !== null))
+      if (takenBy(s.accounts.getAccount(handle, all))) throw invalidRequest(`Handle already taken: ${handle}`)
+      if (takenBy(s.accounts.getAccountByEmail(body.email, all))) throw invalidRequest(`Email already taken: ${body.email}`)
       if (body.did !== undefined) {
         const requester = auth.kind === 'service' ? auth.did : null
         if (body.did !== requester) throw authRequired(`Missing auth to create account with did: ${body.did}`)
         if (s.accounts.getAccount(body.did, all) || s.actors.exists(body.did)) {
-          throw invalidRequest(`Account already exists: ${body.did}`)
+          throw invalidRequest('Repo already exists', 'AlreadyExists')
         }
       }
       let created
@@ -72,7 +82,7 @@ export default function createAccount(s: Services): XrpcMethod {
         if (err instanceof AccountConflictError) {
           if (err.field === 'handle') throw invalidRequest(`Handle already taken: ${handle}`)
           if (err.field === 'email') throw invalidRequest(`Email already taken: ${body.email}`)
-          throw invalidRequest('Account already exists')
+          throw invalidRequest('Repo already exists', 'AlreadyExists')
         }
         throw err
       }

@@ -1,12 +1,10 @@
-// Shared by the server methods: the session view of an account, handle checks at signup, and
-// the DID document returned with a session.
-import { isValidTld } from '@atproto/syntax'
+// Shared by the server methods: the session view of an account, handle syntax (the signup rules
+// are account/handle.ts's normalizeAndValidateHandle) and the DID document returned with a session.
+import { normalizeHandleSyntax } from '../../../../account/handle.ts'
 import type { AccountRow } from '../../../../account/store.ts'
 import { formatAccountStatus } from '../../../../account/store.ts'
 import { getPdsEndpoint, getSigningKey } from '../../../../identity/did-doc.ts'
-import { isValidHandle } from '../../../../repo/syntax.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
 
 /** did, handle, email fields, active and status as createSession/getSession return them. */
 export function sessionView(account: AccountRow): Record<string, unknown> {
@@ -24,37 +22,7 @@ export function sessionView(account: AccountRow): Record<string, unknown> {
 }
 
 /** Lower-cases and checks handle syntax (400 InvalidHandle), as the official baseNormalizeAndValidate. */
-export function normalizeHandle(raw: string): string {
-  const handle = raw.toLowerCase()
-  if (!isValidHandle(handle)) throw invalidRequest('Handle is invalid', 'InvalidHandle')
-  return handle
-}
-
-export function isServiceDomain(s: Services, handle: string): boolean {
-  return s.config.identity.serviceHandleDomains.some((d) => handle.endsWith(d))
-}
-
-/**
- * The official rules for a handle at signup: valid syntax and TLD; under a service domain as
- * `<3–18 chars, no dots>.<domain>`; any other domain only for an existing DID moving in, and
- * only when the handle already resolves to that DID.
- */
-export async function normalizeSignupHandle(s: Services, raw: string, did?: string): Promise<string> {
-  const handle = normalizeHandle(raw)
-  if (!isValidTld(handle)) throw invalidRequest('Handle TLD is invalid or disallowed', 'InvalidHandle')
-  const domain = s.config.identity.serviceHandleDomains.find((d) => handle.endsWith(d))
-  if (domain !== undefined) {
-    const front = handle.slice(0, handle.length - domain.length)
-    if (front.includes('.')) throw invalidRequest('Invalid characters in handle', 'InvalidHandle')
-    if (front.length < 3) throw invalidRequest('Handle too short', 'InvalidHandle')
-    if (front.length > 18) throw invalidRequest('Handle too long', 'InvalidHandle')
-    return handle
-  }
-  if (did === undefined) throw invalidRequest('Not a supported handle domain', 'UnsupportedDomain')
-  const resolved = await s.handleResolver.resolve(handle).catch(() => null)
-  if (resolved !== did) throw invalidRequest('External handle did not resolve to DID')
-  return handle
-}
+export const normalizeHandle = normalizeHandleSyntax
 
 /** The DID document to return with a session, when PDS_ENABLE_DID_DOC_WITH_SESSION is on. */
 export async function didDocForSession(s: Services, did: string): Promise<unknown> {
