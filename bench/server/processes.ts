@@ -75,6 +75,59 @@ function commonEnv(port: number, dataDir: string, plcUrl: string, secrets: PdsSe
   }
 }
 
+export interface SpawnedPds {
+  child: ChildProcess
+  /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts a PDS process and waits until it serves: ready once describeServer answers (Hearth
+ * listens before its methods are registered, so an earlier health check could still meet
+ * 501s). If the process exits first or the deadline passes, it is stopped and the error quotes
+ * the end of its output. Only PATH, HOME, TMPDIR (and NODE_OPTIONS) of the parent's
+ * environment are passed on: no stray PDS_* or LOG_* settings.
+ */
+export async function spawnPds(o: { name: string; node?: string; args: string[]; env: Record<string, string>; url: string; timeoutMs: number }): Promise<SpawnedPds> {
+  const base: Record<string, string> = {}
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS']) if (process.env[k]) base[k] = process.env[k] as string
+  const child: ChildProcess = spawn(o.node ?? process.execPath, o.args, {
+    cwd: REPO_ROOT,
+    env: { ...base, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
+  const tail = () => output.trim().split('\n').slice(-8).join(' / ')
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+  const deadline = Date.now() + o.timeoutMs
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${o.name} exited before it was ready: ${tail()}`)
+    try {
+      const res = await fetch(`${o.url}/xrpc/com.atproto.server.describeServer`)
+      await res.arrayBuffer()
+      if (res.ok) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`${o.name} did not answer describeServer within ${o.timeoutMs} ms: ${tail()}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return { child, stop }
+}
+
 async function launch(
   name: string,
   args: string[],
@@ -83,51 +136,20 @@ async function launch(
   dataDir: string,
   timeoutMs: number,
 ): Promise<PdsProcess> {
-  // Only what the servers need from the parent's environment: no stray PDS_* or LOG_* settings.
-  const base: Record<string, string> = {}
-  for (const k of ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS']) if (process.env[k]) base[k] = process.env[k] as string
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
   const url = `http://127.0.0.1:${port}`
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true })
+  let spawned: SpawnedPds
+  try {
+    spawned = await spawnPds({ name, args, env, url, timeoutMs })
+  } catch (err) {
+    cleanup()
+    throw err
+  }
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    }
+    await spawned.stop()
     cleanup()
   }
-  // Ready once describeServer answers: Hearth listens before its methods are registered (the
-  // port may be 0), so an earlier health check could still meet 501s.
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      cleanup()
-      throw new Error(`${name} exited before it was ready: ${output.trim().split('\n').slice(-8).join(' / ')}`)
-    }
-    try {
-      const res = await fetch(`${url}/xrpc/com.atproto.server.describeServer`)
-      await res.arrayBuffer()
-      if (res.ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`${name} did not answer describeServer within ${timeoutMs} ms: ${output.trim().split('\n').slice(-8).join(' / ')}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  const pid = child.pid as number
+  const pid = spawned.child.pid as number
   return { name, url, pid, rssMb: () => readRssMb(pid), stop }
 }
 

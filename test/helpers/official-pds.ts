@@ -5,13 +5,13 @@
 // bench/server/official-main.cjs, its production start path. 0.4.217 is meant for Node 20: when
 // the tests run under another Node, HEARTH_OFFICIAL_NODE names a Node 20 binary to run it (and
 // to build its better-sqlite3 with); the default is the Node running the tests.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ensureOfficial, OFFICIAL_DIR } from '../../bench/server/official.ts'
-import { freePort } from '../../bench/server/processes.ts'
+import { freePort, spawnPds } from '../../bench/server/processes.ts'
 
 export interface OfficialPds {
   url: string
@@ -128,44 +128,16 @@ export async function startOfficialPds(opts: OfficialPdsOptions): Promise<Offici
   await ensureOfficialInstalled()
   const port = opts.port ?? (await freePort())
   const env = { ...officialEnv({ port, dataDir: opts.dataDir, plcUrl: opts.plcUrl }), ...opts.env }
-  const base: Record<string, string> = {}
-  for (const k of ['PATH', 'HOME', 'TMPDIR']) if (process.env[k]) base[k] = process.env[k] as string
-  const child: ChildProcess = spawn(officialNode(), [MAIN], {
-    cwd: REPO_ROOT,
-    env: { ...base, ...env, HEARTH_BENCH_OFFICIAL_DIR: OFFICIAL_DIR },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    }
-  }
   const url = `http://localhost:${port}`
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`official PDS exited before it was ready: ${output.trim().split('\n').slice(-8).join(' / ')}`)
-    }
-    try {
-      const res = await fetch(`${url}/xrpc/com.atproto.server.describeServer`)
-      await res.arrayBuffer()
-      if (res.ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`official PDS did not answer within 60 s: ${output.trim().split('\n').slice(-8).join(' / ')}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  const { child, stop } = await spawnPds({
+    name: 'official PDS',
+    node: officialNode(),
+    args: [MAIN],
+    // NODE_OPTIONS is cleared: the official runs under its own Node, not the tests' flags.
+    env: { ...env, HEARTH_BENCH_OFFICIAL_DIR: OFFICIAL_DIR, NODE_OPTIONS: '' },
+    url,
+    timeoutMs: 60_000,
+  })
   return { url, port, pid: child.pid as number, dataDir: opts.dataDir, env, stop }
 }
 

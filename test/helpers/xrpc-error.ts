@@ -1,4 +1,5 @@
-// An `assert.throws` / `assert.rejects` matcher for the XRPC error a call must raise.
+// The XRPC error a call must raise: an `assert.throws` / `assert.rejects` matcher for Hearth's
+// own errors, and what a client call (@atproto/api) rejected with.
 import assert from 'node:assert/strict'
 import { XrpcError } from '../../src/xrpc/errors.ts'
 
@@ -10,4 +11,15 @@ export function xrpcError(status: number, error: string, message?: string) {
     if (message !== undefined) assert.equal(err.message, message)
     return true
   }
+}
+
+/** The XRPC error a client call rejects with (fails the test if the call succeeds). */
+export async function clientFailure(p: Promise<unknown>): Promise<{ status: number; error: string; message: string }> {
+  try {
+    await p
+  } catch (err) {
+    const e = err as { status?: number; error?: string; message?: string }
+    return { status: e.status ?? 0, error: e.error ?? '', message: e.message ?? '' }
+  }
+  assert.fail('expected the call to fail')
 }

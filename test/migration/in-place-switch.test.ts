@@ -15,6 +15,7 @@ import { Consumer } from '../firehose/helpers.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
 import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
 import { pngBytes } from './helpers.ts'
+import { snapshotRecords } from './migration-client.ts'
 
 interface Snapshot {
   did: string
@@ -33,15 +34,6 @@ let alice: Snapshot
 let bob: Snapshot
 let appPassword = ''
 
-async function snapshotRecords(agent: AtpAgent, did: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  const { data } = await agent.com.atproto.repo.describeRepo({ repo: did })
-  for (const collection of data.collections) {
-    const list = await agent.com.atproto.repo.listRecords({ repo: did, collection, limit: 100 })
-    for (const r of list.data.records) out.set(r.uri, r.cid)
-  }
-  return out
-}
 
 before(async () => {
   plc = await startReferencePlc()

@@ -92,15 +92,7 @@ export async function snapshotRecords(agent: AtpAgent, did: string): Promise<Map
   return out
 }
 
-export async function xrpcError(p: Promise<unknown>): Promise<{ status: number; error: string; message: string }> {
-  try {
-    await p
-  } catch (err) {
-    const e = err as { status?: number; error?: string; message?: string }
-    return { status: e.status ?? 0, error: e.error ?? '', message: e.message ?? '' }
-  }
-  throw new Error('expected the call to fail')
-}
+export { clientFailure as xrpcError } from '../helpers/xrpc-error.ts'
 
 export async function plcData(plcUrl: string, did: string): Promise<{ services: { atproto_pds: { endpoint: string } }; verificationMethods: { atproto: string } }> {
   return (await (await fetch(`${plcUrl}/${did}/data`)).json()) as never

@@ -18,6 +18,7 @@ import { startReferencePlc } from '../identity/helpers.ts'
 import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { pngBytes, type SeqEventView, sequencedEvents } from './helpers.ts'
+import { snapshotRecords } from './migration-client.ts'
 
 const HEARTH_DID = 'did:web:hearth.test'
 const FIRST_DID = 'did:web:first.official.test'
@@ -65,15 +66,6 @@ async function login(url: string): Promise<AtpAgent> {
   return agent
 }
 
-async function snapshotRecords(agent: AtpAgent): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  const { data } = await agent.com.atproto.repo.describeRepo({ repo: did })
-  for (const collection of data.collections) {
-    const list = await agent.com.atproto.repo.listRecords({ repo: did, collection, limit: 100 })
-    for (const r of list.data.records) out.set(r.uri, r.cid)
-  }
-  return out
-}
 
 /** The documented migration from `oldUrl` to `newUrl` (whose service DID is `newDid`). */
 async function migrate(oldUrl: string, oldDataDir: string, newUrl: string, newDid: string): Promise<{ oldAgent: AtpAgent; newAgent: AtpAgent }> {
@@ -128,7 +120,7 @@ async function assertArrived(url: string, opts: { resigned?: boolean } = {}): Pr
   assert.equal(status.data.indexedRecords, records.size)
   assert.equal(status.data.expectedBlobs, blobs.size)
   assert.equal(status.data.importedBlobs, blobs.size)
-  assert.deepEqual(await snapshotRecords(agent), records)
+  assert.deepEqual(await snapshotRecords(agent, did), records)
   for (const [cid, bytes] of blobs) {
     const got = await agent.com.atproto.sync.getBlob({ did, cid })
     assert.deepEqual(new Uint8Array(got.data), bytes)
@@ -154,7 +146,7 @@ async function assertArrived(url: string, opts: { resigned?: boolean } = {}): Pr
   const { root, blocks } = await readCarWithRoot(new Uint8Array(carRes.data))
   const verified = await verifyRepo(blocks, root, did, data.verificationMethods.atproto)
   assert.ok(verified.creates.some((c) => post.uri.endsWith(`${c.collection}/${c.rkey}`)))
-  records = await snapshotRecords(agent)
+  records = await snapshotRecords(agent, did)
 }
 
 /** What a host's firehose said about the migrating DID, in order: #account events with their status. */
@@ -203,7 +195,7 @@ before(async () => {
   await agent.upsertProfile((p) => ({ ...p, displayName: 'Mover' }))
   await agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }] })
   preferences = (await agent.app.bsky.actor.getPreferences()).data.preferences
-  records = await snapshotRecords(agent)
+  records = await snapshotRecords(agent, did)
 })
 
 after(async () => {

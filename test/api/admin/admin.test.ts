@@ -8,6 +8,7 @@ import { AtpAgent } from '@atproto/api'
 import { createServiceJwt } from '../../../src/auth/jwt.ts'
 import { decodeCbor } from '../../../src/repo/cbor.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
+import { clientFailure } from '../../helpers/xrpc-error.ts'
 
 let pds: TestPds
 let admin: AtpAgent
@@ -25,16 +26,6 @@ function adminAgent(password: string): AtpAgent {
   return agent
 }
 
-/** The XRPC error a client call rejects with. */
-async function failure(p: Promise<unknown>): Promise<{ status: number; error: string; message: string }> {
-  try {
-    await p
-  } catch (err) {
-    const e = err as { status: number; error: string; message: string }
-    return { status: e.status, error: e.error, message: e.message }
-  }
-  assert.fail('expected the call to fail')
-}
 
 function lastAccountEvent(did: string): { did: string; active: boolean; status?: string } {
   const row = pds.hearth.services.sequencer.lastOfType(did, 'account')
@@ -54,18 +45,18 @@ after(async () => {
 describe('auth', () => {
   test('a wrong admin password, no credentials and a user token are all refused', async () => {
     const alice = await pds.createAccount('authcheck')
-    const wrong = await failure(adminAgent('not-the-password').com.atproto.admin.getAccountInfo({ did: alice.did }))
+    const wrong = await clientFailure(adminAgent('not-the-password').com.atproto.admin.getAccountInfo({ did: alice.did }))
     assert.equal(wrong.status, 401)
     assert.equal(wrong.error, 'AuthenticationRequired')
-    const none = await failure(pds.agent().com.atproto.admin.getAccountInfo({ did: alice.did }))
+    const none = await clientFailure(pds.agent().com.atproto.admin.getAccountInfo({ did: alice.did }))
     assert.deepEqual([none.status, none.error], [401, 'AuthenticationRequired'])
     // A user's own access token: the moderator methods take Bearer only from the mod service.
-    const asUser = await failure(alice.agent.com.atproto.admin.getAccountInfo({ did: alice.did }))
+    const asUser = await clientFailure(alice.agent.com.atproto.admin.getAccountInfo({ did: alice.did }))
     assert.deepEqual([asUser.status, asUser.error], [401, 'UntrustedIss'])
     // Admin-only methods refuse it too, and nothing changed.
-    const reset = await failure(alice.agent.com.atproto.admin.updateAccountPassword({ did: alice.did, password: 'hijacked-pw' }))
+    const reset = await clientFailure(alice.agent.com.atproto.admin.updateAccountPassword({ did: alice.did, password: 'hijacked-pw' }))
     assert.deepEqual([reset.status, reset.error], [401, 'AuthenticationRequired'])
-    const takedown = await failure(
+    const takedown = await clientFailure(
       alice.agent.com.atproto.admin.updateSubjectStatus({
         subject: { $type: 'com.atproto.admin.defs#repoRef', did: alice.did },
         takedown: { applied: true },
@@ -97,9 +88,9 @@ describe('auth', () => {
       })
       assert.equal(second.hearth.services.accounts.getAccountStatus(target.did), 'takendown')
       // A token for one method does not open another.
-      const wrongLxm = await failure(asMod('com.atproto.admin.getAccountInfo').com.atproto.admin.getAccountInfos({ dids: [target.did] }))
+      const wrongLxm = await clientFailure(asMod('com.atproto.admin.getAccountInfo').com.atproto.admin.getAccountInfos({ dids: [target.did] }))
       assert.equal(wrongLxm.status, 401)
-      const adminOnly = await failure(
+      const adminOnly = await clientFailure(
         asMod('com.atproto.admin.updateAccountPassword').com.atproto.admin.updateAccountPassword({ did: target.did, password: 'by-the-mod' }),
       )
       assert.deepEqual([adminOnly.status, adminOnly.error], [401, 'AuthenticationRequired'])
@@ -109,7 +100,7 @@ describe('auth', () => {
         'authorization',
         `Bearer ${createServiceJwt({ iss: target.did, aud, lxm: 'com.atproto.admin.getAccountInfo', keypair: second.hearth.services.actors.get(target.did)!.keypair() })}`,
       )
-      const refused = await failure(impostor.com.atproto.admin.getAccountInfo({ did: target.did }))
+      const refused = await clientFailure(impostor.com.atproto.admin.getAccountInfo({ did: target.did }))
       assert.deepEqual([refused.status, refused.error], [401, 'UntrustedIss'])
     } finally {
       await second.close()
@@ -127,7 +118,7 @@ describe('account info', () => {
     assert.equal(data.invitesDisabled, false)
     assert.deepEqual(data.invites, [])
     assert.ok(!Number.isNaN(Date.parse(data.indexedAt)))
-    const missing = await failure(admin.com.atproto.admin.getAccountInfo({ did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
+    const missing = await clientFailure(admin.com.atproto.admin.getAccountInfo({ did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
     assert.deepEqual([missing.status, missing.error], [400, 'NotFound'])
     const bob = await pds.createAccount('info')
     const many = await admin.com.atproto.admin.getAccountInfos({ dids: [alice.did, bob.did, 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'] })
@@ -147,13 +138,13 @@ describe('account takedown', () => {
       takedown: { applied: true, ref: 'case-17' },
     })
     assert.equal(res.data.takedown?.applied, true)
-    const login = await failure(pds.agent().login({ identifier: alice.handle, password: alice.password }))
+    const login = await clientFailure(pds.agent().login({ identifier: alice.handle, password: alice.password }))
     assert.deepEqual([login.status, login.error], [401, 'AccountTakedown'])
-    const refresh = await failure(alice.agent.com.atproto.server.refreshSession(undefined, {
+    const refresh = await clientFailure(alice.agent.com.atproto.server.refreshSession(undefined, {
       headers: { authorization: `Bearer ${alice.agent.session?.refreshJwt}` },
     }))
     assert.ok(refresh.status === 400 || refresh.status === 401, `refresh refused (${refresh.status} ${refresh.error})`)
-    const sync = await failure(pds.agent().com.atproto.sync.getLatestCommit({ did: alice.did }))
+    const sync = await clientFailure(pds.agent().com.atproto.sync.getLatestCommit({ did: alice.did }))
     assert.deepEqual([sync.status, sync.error], [400, 'RepoTakendown'])
     assert.deepEqual(lastAccountEvent(alice.did), { did: alice.did, active: false, status: 'takendown' })
     const status = await admin.com.atproto.admin.getSubjectStatus({ did: alice.did })
@@ -203,7 +194,7 @@ describe('record and blob takedown', () => {
       subject: { $type: 'com.atproto.repo.strongRef', uri: hidden.data.uri, cid: hidden.data.cid },
       takedown: { applied: true },
     })
-    const get = await failure(pds.agent().com.atproto.repo.getRecord({ repo: alice.did, collection: COL, rkey }))
+    const get = await clientFailure(pds.agent().com.atproto.repo.getRecord({ repo: alice.did, collection: COL, rkey }))
     assert.deepEqual([get.status, get.error], [400, 'RecordNotFound'])
     const list = await pds.agent().com.atproto.repo.listRecords({ repo: alice.did, collection: COL })
     assert.deepEqual(list.data.records.map((r) => r.uri), [kept.data.uri])
@@ -216,7 +207,7 @@ describe('record and blob takedown', () => {
     })
     const back = await pds.agent().com.atproto.repo.getRecord({ repo: alice.did, collection: COL, rkey })
     assert.equal(back.data.cid, hidden.data.cid)
-    const unknown = await failure(admin.com.atproto.admin.getSubjectStatus({ uri: `at://${alice.did}/${COL}/nosuchrecord` }))
+    const unknown = await clientFailure(admin.com.atproto.admin.getSubjectStatus({ uri: `at://${alice.did}/${COL}/nosuchrecord` }))
     assert.deepEqual([unknown.status, unknown.error], [400, 'NotFound'])
   })
 
@@ -235,7 +226,7 @@ describe('record and blob takedown', () => {
       subject: { $type: 'com.atproto.admin.defs#repoBlobRef', did: alice.did, cid },
       takedown: { applied: true },
     })
-    const refused = await failure(pds.agent().com.atproto.sync.getBlob({ did: alice.did, cid }))
+    const refused = await clientFailure(pds.agent().com.atproto.sync.getBlob({ did: alice.did, cid }))
     assert.deepEqual([refused.status, refused.message], [400, 'Blob not found'])
     assert.ok(existsSync(pds.hearth.services.blobs.quarantinePath(alice.did, cid)), 'the file is in quarantine')
     const status = await admin.com.atproto.admin.getSubjectStatus({ did: alice.did, blob: cid })
@@ -243,14 +234,14 @@ describe('record and blob takedown', () => {
     // listBlobs still lists it, as official.
     const listed = await pds.agent().com.atproto.sync.listBlobs({ did: alice.did })
     assert.deepEqual(listed.data.cids, [cid])
-    const reupload = await failure(alice.agent.com.atproto.repo.uploadBlob(bytes, { encoding: 'text/plain' }))
+    const reupload = await clientFailure(alice.agent.com.atproto.repo.uploadBlob(bytes, { encoding: 'text/plain' }))
     assert.equal(reupload.status, 400)
     await admin.com.atproto.admin.updateSubjectStatus({
       subject: { $type: 'com.atproto.admin.defs#repoBlobRef', did: alice.did, cid },
       takedown: { applied: false },
     })
     assert.deepEqual(await getBlob(), { status: 200, bytes })
-    const noDid = await failure(admin.com.atproto.admin.getSubjectStatus({ blob: cid }))
+    const noDid = await clientFailure(admin.com.atproto.admin.getSubjectStatus({ blob: cid }))
     assert.equal(noDid.status, 400)
   })
 })
@@ -259,14 +250,14 @@ describe('admin updates', () => {
   test('updateAccountPassword ends sessions and the new password logs in', async () => {
     const alice = await pds.createAccount('pw')
     await admin.com.atproto.admin.updateAccountPassword({ did: alice.did, password: 'brand-new-password' })
-    const refresh = await failure(alice.agent.com.atproto.server.refreshSession(undefined, {
+    const refresh = await clientFailure(alice.agent.com.atproto.server.refreshSession(undefined, {
       headers: { authorization: `Bearer ${alice.agent.session?.refreshJwt}` },
     }))
     assert.equal(refresh.status, 400)
-    const old = await failure(pds.agent().login({ identifier: alice.handle, password: alice.password }))
+    const old = await clientFailure(pds.agent().login({ identifier: alice.handle, password: alice.password }))
     assert.equal(old.status, 401)
     await pds.agent().login({ identifier: alice.handle, password: 'brand-new-password' })
-    const tooLong = await failure(admin.com.atproto.admin.updateAccountPassword({ did: alice.did, password: 'x'.repeat(257) }))
+    const tooLong = await clientFailure(admin.com.atproto.admin.updateAccountPassword({ did: alice.did, password: 'x'.repeat(257) }))
     assert.deepEqual([tooLong.status, tooLong.message], [400, 'Invalid password length.'])
   })
 
@@ -275,7 +266,7 @@ describe('admin updates', () => {
     await admin.com.atproto.admin.updateAccountEmail({ account: alice.handle, email: 'New@Example.com' })
     const info = await admin.com.atproto.admin.getAccountInfo({ did: alice.did })
     assert.equal(info.data.email, 'new@example.com')
-    const missing = await failure(admin.com.atproto.admin.updateAccountEmail({ account: 'nobody.test', email: 'x@example.com' }))
+    const missing = await clientFailure(admin.com.atproto.admin.updateAccountEmail({ account: 'nobody.test', email: 'x@example.com' }))
     assert.equal(missing.status, 400)
     const handle = `renamed${Date.now() % 100000}.test`
     await admin.com.atproto.admin.updateAccountHandle({ did: alice.did, handle })
@@ -286,19 +277,19 @@ describe('admin updates', () => {
     const identity = pds.hearth.services.sequencer.lastOfType(alice.did, 'identity')
     assert.deepEqual(decodeCbor(identity!.event), { did: alice.did, handle })
     const bob = await pds.createAccount('upd')
-    const taken = await failure(admin.com.atproto.admin.updateAccountHandle({ did: bob.did, handle }))
+    const taken = await clientFailure(admin.com.atproto.admin.updateAccountHandle({ did: bob.did, handle }))
     assert.deepEqual([taken.status, taken.message], [400, `Handle already taken: ${handle}`])
     // The operator may hand out names users may not take; the length rules still hold.
     await admin.com.atproto.admin.updateAccountHandle({ did: bob.did, handle: 'support.test' })
     assert.equal((await admin.com.atproto.admin.getAccountInfo({ did: bob.did })).data.handle, 'support.test')
-    const short = await failure(admin.com.atproto.admin.updateAccountHandle({ did: bob.did, handle: 'ab.test' }))
+    const short = await clientFailure(admin.com.atproto.admin.updateAccountHandle({ did: bob.did, handle: 'ab.test' }))
     assert.deepEqual([short.status, short.error], [400, 'InvalidHandle'])
   })
 
   test('deleteAccount removes the account and its repo', async () => {
     const alice = await pds.createAccount('del')
     await admin.com.atproto.admin.deleteAccount({ did: alice.did })
-    const gone = await failure(admin.com.atproto.admin.getAccountInfo({ did: alice.did }))
+    const gone = await clientFailure(admin.com.atproto.admin.getAccountInfo({ did: alice.did }))
     assert.equal(gone.error, 'NotFound')
     assert.equal(pds.hearth.services.actors.exists(alice.did), false)
     assert.deepEqual(lastAccountEvent(alice.did), { did: alice.did, active: false, status: 'deleted' })
@@ -316,12 +307,12 @@ describe('invites and email', () => {
     assert.equal(code.disabled, false)
     const byUsage = await admin.com.atproto.admin.getInviteCodes({ sort: 'usage' })
     assert.ok(byUsage.data.codes.length >= 1)
-    const badSort = await failure(admin.com.atproto.admin.getInviteCodes({ sort: 'oldest' }))
+    const badSort = await clientFailure(admin.com.atproto.admin.getInviteCodes({ sort: 'oldest' }))
     assert.deepEqual([badSort.status, badSort.message], [400, 'unknown sort method: oldest'])
     await admin.com.atproto.admin.disableInviteCodes({ codes: [data.code] })
     const after = await admin.com.atproto.admin.getAccountInfo({ did: alice.did })
     assert.equal(after.data.invites?.find((c) => c.code === data.code)?.disabled, true)
-    const adminCodes = await failure(admin.com.atproto.admin.disableInviteCodes({ accounts: ['admin'] }))
+    const adminCodes = await clientFailure(admin.com.atproto.admin.disableInviteCodes({ accounts: ['admin'] }))
     assert.deepEqual([adminCodes.status, adminCodes.message], [400, 'cannot disable admin invite codes'])
     await admin.com.atproto.admin.disableAccountInvites({ account: alice.did })
     assert.equal((await admin.com.atproto.admin.getAccountInfo({ did: alice.did })).data.invitesDisabled, true)
@@ -337,7 +328,7 @@ describe('invites and email', () => {
       content: '<p>Hello from your PDS</p>',
     })
     assert.equal(sent.data.sent, true)
-    const unknown = await failure(
+    const unknown = await clientFailure(
       admin.com.atproto.admin.sendEmail({ recipientDid: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', senderDid: 'did:example:m', content: 'x' }),
     )
     assert.deepEqual([unknown.status, unknown.message], [400, 'Recipient not found'])

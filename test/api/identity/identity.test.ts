@@ -15,6 +15,7 @@ import { updateAccountHandle } from '../../../src/account/handle.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { xrpcError } from '../../helpers/xrpc-error.ts'
 import { startServer, type TestServer } from '../../identity/helpers.ts'
+import { clientFailure } from '../../helpers/xrpc-error.ts'
 
 let pds: TestPds
 let wellKnown: TestServer
@@ -28,15 +29,6 @@ const noTxt: TxtResolver = async () => {
   throw Object.assign(new Error('no TXT'), { code: 'ENODATA' })
 }
 
-async function failure(p: Promise<unknown>): Promise<{ status: number; error: string; message: string }> {
-  try {
-    await p
-  } catch (err) {
-    const e = err as { status: number; error: string; message: string }
-    return { status: e.status, error: e.error, message: e.message }
-  }
-  assert.fail('expected the call to fail')
-}
 
 const services = () => pds.hearth.services
 /** An operation as the client's `unknown` body type. */
@@ -103,7 +95,7 @@ describe('updateHandle', () => {
 
     const resolved = await pds.agent().com.atproto.identity.resolveHandle({ handle: newHandle })
     assert.equal(resolved.data.did, alice.did)
-    const old = await failure(pds.agent().com.atproto.identity.resolveHandle({ handle: alice.handle }))
+    const old = await clientFailure(pds.agent().com.atproto.identity.resolveHandle({ handle: alice.handle }))
     assert.equal(old.status, 400)
     const session = await alice.agent.com.atproto.server.getSession()
     assert.equal(session.data.handle, newHandle)
@@ -122,7 +114,7 @@ describe('updateHandle', () => {
 
   test('a handle another account holds', async () => {
     const bob = accounts.bob
-    const err = await failure(alice.agent.com.atproto.identity.updateHandle({ handle: bob.handle }))
+    const err = await clientFailure(alice.agent.com.atproto.identity.updateHandle({ handle: bob.handle }))
     assert.deepEqual(err, { status: 400, error: 'InvalidRequest', message: `Handle already taken: ${bob.handle}` })
     assert.equal(services().accounts.getAccount(alice.did)?.handle, alice.handle)
   })
@@ -136,10 +128,10 @@ describe('updateHandle', () => {
       ['alice.local', 'InvalidHandle', 'Handle TLD is invalid or disallowed'],
     ]
     for (const [handle, error, message] of cases) {
-      const err = await failure(alice.agent.com.atproto.identity.updateHandle({ handle }))
+      const err = await clientFailure(alice.agent.com.atproto.identity.updateHandle({ handle }))
       assert.deepEqual(err, { status: 400, error, message }, handle)
     }
-    const syntax = await failure(alice.agent.com.atproto.identity.updateHandle({ handle: 'not a handle' }))
+    const syntax = await clientFailure(alice.agent.com.atproto.identity.updateHandle({ handle: 'not a handle' }))
     assert.equal(syntax.status, 400)
     assert.equal(services().accounts.getAccount(alice.did)?.handle, alice.handle)
   })
@@ -163,7 +155,7 @@ describe('updateHandle', () => {
     const userKey = Secp256k1Keypair.create()
     const lastOp = await s.plc.getLastOp(ivy.did)
     await s.plc.sendOperation(ivy.did, await updateOp(lastOp, s.plcRotationKey, { rotationKeys: [userKey.did()] }))
-    const err = await failure(ivy.agent.com.atproto.identity.updateHandle({ handle: 'ivy-new.test' }))
+    const err = await clientFailure(ivy.agent.com.atproto.identity.updateHandle({ handle: 'ivy-new.test' }))
     assert.equal(err.status, 400)
     assert.equal(s.accounts.getAccount(ivy.did)?.handle, ivy.handle)
   })
@@ -185,7 +177,7 @@ describe('updateHandle', () => {
     wellKnownDids.set('dave.example.com', alice.did)
     const log = await services().plc.getOperationLog(dave.did)
     for (const handle of ['dave.example.com', 'nobody.example.com']) {
-      const err = await failure(dave.agent.com.atproto.identity.updateHandle({ handle }))
+      const err = await clientFailure(dave.agent.com.atproto.identity.updateHandle({ handle }))
       assert.deepEqual(err, { status: 400, error: 'InvalidRequest', message: 'External handle did not resolve to DID' })
     }
     assert.equal((await services().plc.getOperationLog(dave.did)).length, log.length)
@@ -193,11 +185,11 @@ describe('updateHandle', () => {
   })
 
   test('needs a session, and not one of a taken-down account', async () => {
-    const anon = await failure(pds.agent().com.atproto.identity.updateHandle({ handle: 'anon1.test' }))
+    const anon = await clientFailure(pds.agent().com.atproto.identity.updateHandle({ handle: 'anon1.test' }))
     assert.equal(anon.status, 401)
     const erin = accounts.erin
     services().accounts.setTakedown(erin.did, { applied: true })
-    const err = await failure(erin.agent.com.atproto.identity.updateHandle({ handle: 'erin-new.test' }))
+    const err = await clientFailure(erin.agent.com.atproto.identity.updateHandle({ handle: 'erin-new.test' }))
     // Hearth ends a taken-down account's sessions outright (official: 401 AccountTakedown).
     assert.ok(err.status === 400 || err.status === 401, err.message)
     assert.equal(services().accounts.getAccount(erin.did, { includeTakenDown: true })?.handle, erin.handle)
@@ -252,7 +244,7 @@ describe('did:web accounts', () => {
   })
 
   test('a handle change must already be in the did.json', async () => {
-    const err = await failure(agent.com.atproto.identity.updateHandle({ handle: 'webby2.test' }))
+    const err = await clientFailure(agent.com.atproto.identity.updateHandle({ handle: 'webby2.test' }))
     assert.deepEqual(err, { status: 400, error: 'InvalidRequest', message: 'DID is not properly configured for handle' })
     assert.equal(services().accounts.getAccount(did, { includeDeactivated: true })?.handle, 'webby.test')
 
@@ -264,7 +256,7 @@ describe('did:web accounts', () => {
 
   test('no PLC operations for a did:web', async () => {
     const token = services().accounts.createEmailToken(did, 'plc_operation')
-    const err = await failure(agent.com.atproto.identity.signPlcOperation({ token }))
+    const err = await clientFailure(agent.com.atproto.identity.signPlcOperation({ token }))
     assert.equal(err.status, 400)
     // The refusal does not spend the code.
     assert.equal(services().accounts.checkEmailToken(did, 'plc_operation', token), 'valid')
@@ -277,7 +269,7 @@ describe('did:web accounts', () => {
     assert.equal(info.data.handle, 'handle.invalid')
     serveDoc = false
     try {
-      const err = await failure(agent.com.atproto.identity.refreshIdentity({ identifier: did }))
+      const err = await clientFailure(agent.com.atproto.identity.refreshIdentity({ identifier: did }))
       assert.deepEqual([err.status, err.error], [400, 'DidNotFound'])
     } finally {
       serveDoc = true
@@ -300,7 +292,7 @@ describe('getRecommendedDidCredentials', () => {
     const data = await plcData(frank.did)
     assert.deepEqual(data.verificationMethods, res.data.verificationMethods)
     assert.deepEqual(data.rotationKeys, res.data.rotationKeys)
-    const anon = await failure(pds.agent().com.atproto.identity.getRecommendedDidCredentials())
+    const anon = await clientFailure(pds.agent().com.atproto.identity.getRecommendedDidCredentials())
     assert.equal(anon.status, 401)
   })
 })
@@ -313,29 +305,29 @@ describe('signPlcOperation and submitPlcOperation', () => {
 
   test('signing needs the emailed code: missing, wrong, expired, reused', async () => {
     const sign = (token?: string) => gina.agent.com.atproto.identity.signPlcOperation({ token })
-    assert.deepEqual(await failure(sign()), {
+    assert.deepEqual(await clientFailure(sign()), {
       status: 400,
       error: 'InvalidRequest',
       message: 'email confirmation token required to sign PLC operations',
     })
     services().accounts.createEmailToken(gina.did, 'plc_operation')
-    assert.deepEqual(await failure(sign('AAAAA-BBBBB')), { status: 400, error: 'InvalidToken', message: 'Token is invalid' })
+    assert.deepEqual(await clientFailure(sign('AAAAA-BBBBB')), { status: 400, error: 'InvalidToken', message: 'Token is invalid' })
 
     const expired = services().accounts.createEmailToken(gina.did, 'plc_operation')
     services()
       .accounts.db.prepare(`UPDATE "email_token" SET "requestedAt" = ? WHERE "did" = ? AND "purpose" = 'plc_operation'`)
       .run(new Date(Date.now() - 60 * 60_000).toISOString(), gina.did)
-    assert.deepEqual(await failure(sign(expired)), { status: 400, error: 'ExpiredToken', message: 'Token is expired' })
+    assert.deepEqual(await clientFailure(sign(expired)), { status: 400, error: 'ExpiredToken', message: 'Token is expired' })
 
     // Another account's code is no code for this one.
     const other = accounts.other
     const othersToken = services().accounts.createEmailToken(other.did, 'plc_operation')
-    assert.equal((await failure(sign(othersToken))).error, 'InvalidToken')
+    assert.equal((await clientFailure(sign(othersToken))).error, 'InvalidToken')
 
     const token = services().accounts.createEmailToken(gina.did, 'plc_operation')
     const res = await sign(token.toLowerCase())
     assert.ok(res.data.operation)
-    assert.equal((await failure(sign(token))).error, 'InvalidToken')
+    assert.equal((await clientFailure(sign(token))).error, 'InvalidToken')
   })
 
   test('signs the requested changes over the current document, without submitting', async () => {
@@ -368,7 +360,7 @@ describe('signPlcOperation and submitPlcOperation', () => {
     const token = services().accounts.createEmailToken(gina.did, 'plc_operation')
     const bad: Array<Record<string, unknown>> = [{ services: { atproto_pds: 'nope' } }, { verificationMethods: ['x'] }, { rotationKeys: ['not-a-did-key'] }, { rotationKeys: [] }]
     for (const fields of bad) {
-      const err = await failure(gina.agent.com.atproto.identity.signPlcOperation({ token, ...fields }))
+      const err = await clientFailure(gina.agent.com.atproto.identity.signPlcOperation({ token, ...fields }))
       assert.deepEqual([err.status, err.error], [400, 'InvalidRequest'], JSON.stringify(fields))
     }
     assert.equal(services().accounts.checkEmailToken(gina.did, 'plc_operation', token), 'valid')
@@ -392,16 +384,16 @@ describe('signPlcOperation and submitPlcOperation', () => {
     ]
     for (const [changes, message] of cases) {
       const op = await updateOp(lastOp, s.plcRotationKey, changes)
-      const err = await failure(gina.agent.com.atproto.identity.submitPlcOperation({ operation: asBody(op) }))
+      const err = await clientFailure(gina.agent.com.atproto.identity.submitPlcOperation({ operation: asBody(op) }))
       assert.deepEqual(err, { status: 400, error: 'InvalidRequest', message })
     }
     for (const operation of [{ hello: 'world' }, await tombstoneOp(lastOp, s.plcRotationKey)]) {
-      const err = await failure(gina.agent.com.atproto.identity.submitPlcOperation({ operation: asBody(operation) }))
+      const err = await clientFailure(gina.agent.com.atproto.identity.submitPlcOperation({ operation: asBody(operation) }))
       assert.deepEqual(err, { status: 400, error: 'InvalidRequest', message: 'Invalid operation' })
     }
     // Valid for us, but signed by a key the DID does not list: the directory's refusal is a 400.
     const forged = await updateOp(lastOp, other, {})
-    const refused = await failure(gina.agent.com.atproto.identity.submitPlcOperation({ operation: asBody(forged) }))
+    const refused = await clientFailure(gina.agent.com.atproto.identity.submitPlcOperation({ operation: asBody(forged) }))
     assert.equal(refused.status, 400)
     assert.deepEqual(await plcData(gina.did), current)
     assert.equal(s.actors.get(gina.did)!.keypair().did(), repoKey)
@@ -419,9 +411,9 @@ describe('resolveDid, resolveIdentity, refreshIdentity', () => {
     const doc = res.data.didDoc as { id: string; alsoKnownAs: string[] }
     assert.equal(doc.id, hana.did)
     assert.deepEqual(doc.alsoKnownAs, [`at://${hana.handle}`])
-    const err = await failure(pds.agent().com.atproto.identity.resolveDid({ did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
+    const err = await clientFailure(pds.agent().com.atproto.identity.resolveDid({ did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
     assert.deepEqual([err.status, err.error], [400, 'DidNotFound'])
-    const method = await failure(pds.agent().com.atproto.identity.resolveDid({ did: 'did:example:123' }))
+    const method = await clientFailure(pds.agent().com.atproto.identity.resolveDid({ did: 'did:example:123' }))
     assert.deepEqual([method.status, method.error], [400, 'InvalidRequest'])
   })
 
@@ -435,10 +427,10 @@ describe('resolveDid, resolveIdentity, refreshIdentity', () => {
     })
     await s.plc.sendOperation(did, op)
     await s.plc.sendOperation(did, await tombstoneOp(op, s.plcRotationKey))
-    const err = await failure(pds.agent().com.atproto.identity.resolveDid({ did }))
+    const err = await clientFailure(pds.agent().com.atproto.identity.resolveDid({ did }))
     assert.equal(err.status, 400)
     assert.deepEqual([err.status, err.error], [400, 'DidDeactivated'])
-    const identity = await failure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: did }))
+    const identity = await clientFailure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: did }))
     assert.equal(identity.error, 'DidDeactivated')
   })
 
@@ -451,14 +443,14 @@ describe('resolveDid, resolveIdentity, refreshIdentity', () => {
     assert.equal(byHandle.data.did, hana.did)
     assert.equal(byHandle.data.handle, hana.handle)
 
-    const unknown = await failure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: 'nobody-here.test' }))
+    const unknown = await clientFailure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: 'nobody-here.test' }))
     assert.deepEqual([unknown.status, unknown.error], [400, 'HandleNotFound'])
-    const noDid = await failure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
+    const noDid = await clientFailure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
     assert.deepEqual([noDid.status, noDid.error], [400, 'DidNotFound'])
 
     // A domain that points to hana, whose document does not claim it.
     wellKnownDids.set('fake-hana.example.com', hana.did)
-    const fake = await failure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: 'fake-hana.example.com' }))
+    const fake = await clientFailure(pds.agent().com.atproto.identity.resolveIdentity({ identifier: 'fake-hana.example.com' }))
     assert.equal(fake.error, 'HandleNotFound')
   })
 
@@ -472,7 +464,7 @@ describe('resolveDid, resolveIdentity, refreshIdentity', () => {
     const cached = await pds.agent().com.atproto.identity.resolveIdentity({ identifier: hana.did })
     assert.equal(cached.data.handle, hana.handle, 'served from the cache')
 
-    const anon = await failure(pds.agent().com.atproto.identity.refreshIdentity({ identifier: hana.did }))
+    const anon = await clientFailure(pds.agent().com.atproto.identity.refreshIdentity({ identifier: hana.did }))
     assert.equal(anon.status, 401)
     const fresh = await hana.agent.com.atproto.identity.refreshIdentity({ identifier: hana.did })
     assert.equal(fresh.data.handle, 'handle.invalid')
