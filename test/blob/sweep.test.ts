@@ -30,8 +30,10 @@ test('the sweep removes unused uploads after the grace period and keeps used one
   await pds.hearth.blobSweep.runOnce()
   assert.equal(count(), 2)
   await new Promise((r) => setTimeout(r, 1100))
+  // The server's own timer also sweeps (every second with this grace period), so the unused
+  // upload may already be gone: what matters is that it goes, and the used one stays.
   const res = await pds.hearth.blobSweep.runOnce()
-  assert.equal(res.blobs, 1)
+  assert.ok(res.blobs <= 1)
   assert.equal(count(), 1)
   const left = store.db.prepare('SELECT cid FROM blob').get() as { cid: string }
   assert.equal(left.cid, used.data.blob.ref.toString())
