@@ -662,6 +662,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   // --- email
   const email = emailPair(r, 'PDS_EMAIL_SMTP_URL', 'PDS_EMAIL_FROM_ADDRESS')
   const moderationEmail = emailPair(r, 'PDS_MODERATION_EMAIL_SMTP_URL', 'PDS_MODERATION_EMAIL_ADDRESS')
+  // Printed at start whatever the log settings: without it, users cannot confirm an email,
+  // reset a password or move their account, and the API does not say so (as official).
+  if (email === null && !localMode) {
+    warnings.push(
+      'PDS_EMAIL_SMTP_URL / PDS_EMAIL_FROM_ADDRESS are not set: account emails (confirmation, password reset, account deletion and PLC operation codes) are not sent',
+    )
+  }
 
   // --- upstream services
   const bskyPair = servicePair(r, warnings, 'PDS_BSKY_APP_VIEW_URL', 'PDS_BSKY_APP_VIEW_DID')

@@ -318,7 +318,14 @@ test('values: booleans, lists, invites, rate limits, paths, the installer settin
     },
     { cwd },
   )
-  assert.deepEqual(cfg.warnings, [])
+  // The only warning: a production server that cannot send email says so at start.
+  assert.equal(cfg.warnings.length, 1)
+  assert.match(cfg.warnings[0], /^PDS_EMAIL_SMTP_URL \/ PDS_EMAIL_FROM_ADDRESS are not set: account emails/)
+  const mailing = loadConfig(
+    { PDS_HOSTNAME: 'pds.example.com', ...PROD_SECRETS, PDS_DATA_DIRECTORY: '/pds', PDS_EMAIL_SMTP_URL: 'smtps://u:p@smtp.example.com', PDS_EMAIL_FROM_ADDRESS: 'pds@example.com' },
+    { cwd },
+  )
+  assert.deepEqual(mailing.warnings, [])
   assert.equal(cfg.db.dataDirectory, '/pds')
   assert.equal(cfg.db.sequencerDbLocation, '/pds/sequencer.sqlite')
   assert.equal(cfg.db.accountDbLocation, path.join(cwd, 'relative/account.sqlite'))
