@@ -161,11 +161,15 @@ export async function startOfficialProcess(plcUrl: string, secrets: PdsSecrets, 
   return launch('official PDS', [main], env, port, dataDir, 60_000)
 }
 
+// The node flags of package.json's `start` script: a smaller young generation (4 MB semi-spaces
+// instead of V8's 16) keeps resident memory down at no measurable cost to throughput here.
+const START_NODE_FLAGS = ['--max-semi-space-size=4']
+
 export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
   const env = { ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
   // As `npm start` runs it: the bundle scripts/build.mjs makes, under plain node.
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
-  return launch('Hearth', ['dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)
+  return launch('Hearth', [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)
 }
