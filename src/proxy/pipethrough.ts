@@ -31,6 +31,32 @@ export function serviceAuthJwt(s: Pick<Services, 'actors'>, did: string, aud: st
   return createServiceJwt({ iss: did, aud, lxm, keypair: store.keypair() })
 }
 
+
+/**
+ * POSTs a JSON body to `target` as `iss`, with a service-auth token for `aud` and `nsid`: the
+ * methods Hearth registers itself but forwards (createReport, registerPush). Uncompressed, so
+ * the caller can read the answer.
+ */
+export function postJsonUpstream(
+  s: Pick<Services, 'actors' | 'proxy'>,
+  target: UpstreamTarget,
+  nsid: string,
+  iss: string,
+  body: unknown,
+): Promise<UpstreamResponse> {
+  const bytes = Buffer.from(JSON.stringify(body))
+  return s.proxy.request(target, {
+    method: 'POST',
+    path: `/xrpc/${nsid}`,
+    headers: {
+      'content-type': 'application/json',
+      'content-length': String(bytes.byteLength),
+      'accept-encoding': 'identity',
+      authorization: `Bearer ${serviceAuthJwt(s, iss, target.did, nsid)}`,
+    },
+    body: bytes,
+  })
+}
 /**
  * Aborted when the client's connection closes before its response was sent, so that the
  * upstream request is dropped with it rather than left running for nobody.

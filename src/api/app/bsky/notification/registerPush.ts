@@ -3,7 +3,7 @@
 // service's DID document (behind the SSRF guard).
 import type { AccessAuth } from '../../../../auth/types.ts'
 import { getServiceEndpoint } from '../../../../identity/did-doc.ts'
-import { serviceAuthJwt } from '../../../../proxy/pipethrough.ts'
+import { postJsonUpstream } from '../../../../proxy/pipethrough.ts'
 import type { UpstreamTarget } from '../../../../proxy/upstream.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
@@ -34,17 +34,7 @@ export default function registerPush(s: Services): XrpcMethod<AccessAuth> {
         if (!url) throw invalidRequest(`invalid notification service details in did document: ${serviceDid}`)
         target = { did: serviceDid, url, trusted: false }
       }
-      const bytes = Buffer.from(JSON.stringify(body))
-      const res = await s.proxy.request(target, {
-        method: 'POST',
-        path: `/xrpc/${NSID}`,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': String(bytes.byteLength),
-          authorization: `Bearer ${serviceAuthJwt(s, auth.did, serviceDid, NSID)}`,
-        },
-        body: bytes,
-      })
+      const res = await postJsonUpstream(s, target, NSID, auth.did, body)
       res.body.resume()
     },
   }

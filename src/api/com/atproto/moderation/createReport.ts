@@ -4,7 +4,7 @@
 // taken-down account may still report (that is how it appeals).
 import type { AccessAuth } from '../../../../auth/types.ts'
 import { assertRpcPermission } from '../../../../proxy/permissions.ts'
-import { serviceAuthJwt } from '../../../../proxy/pipethrough.ts'
+import { postJsonUpstream } from '../../../../proxy/pipethrough.ts'
 import { computeProxyTo, resolveProxyTarget } from '../../../../proxy/target.ts'
 import { readResponseBody } from '../../../../proxy/upstream.ts'
 import type { Services } from '../../../../services.ts'
@@ -24,18 +24,7 @@ export default function createReport(s: Services): XrpcMethod<AccessAuth> {
     },
     handler: async ({ req, auth, input }) => {
       const target = await resolveProxyTarget(s, req, NSID)
-      const bytes = Buffer.from(JSON.stringify(input))
-      const res = await s.proxy.request(target, {
-        method: 'POST',
-        path: `/xrpc/${NSID}`,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': String(bytes.byteLength),
-          'accept-encoding': 'identity',
-          authorization: `Bearer ${serviceAuthJwt(s, auth.did, target.did, NSID)}`,
-        },
-        body: bytes,
-      })
+      const res = await postJsonUpstream(s, target, NSID, auth.did, input)
       let body: unknown
       try {
         body = JSON.parse((await readResponseBody(res, s.proxy.maxResponseSize)).toString('utf8'))
