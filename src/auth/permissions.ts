@@ -2,7 +2,8 @@
 // scopes, with the transition:* mappings the official applies); legacy sessions carry none and
 // pass every check. Failures are the official's: 403 ScopeMissingError `Missing required scope "…"`,
 // and 403 Forbidden for methods refused to OAuth sessions altogether.
-import { ScopeMissingError, type ScopePermissions } from '@atproto/oauth-scopes'
+import type { ScopePermissions } from '@atproto/oauth-scopes'
+import { isScopeMissingError } from '../oauth/libs.ts'
 import { forbidden, XrpcError } from '../xrpc/errors.ts'
 import type { XrpcRequestInfo } from '../xrpc/types.ts'
 import type { AuthResult } from './types.ts'
@@ -21,7 +22,7 @@ export function checkScope(fn: () => void): void {
   try {
     fn()
   } catch (err) {
-    if (err instanceof ScopeMissingError) throw new XrpcError(403, 'ScopeMissingError', err.message)
+    if (isScopeMissingError(err)) throw new XrpcError(403, 'ScopeMissingError', err.message)
     throw err
   }
 }

@@ -2,25 +2,12 @@
 // document, fetched through the SSRF guard) or loopback development clients (`http://localhost`
 // ids whose query carries scope and redirect_uri), checked against the atproto profile.
 // Confidential clients authenticate with private_key_jwt assertions.
-import {
-  atprotoLoopbackClientMetadata,
-  isOAuthClientIdLoopback,
-  type OAuthClientMetadata,
-  oauthClientMetadataSchema,
-} from '@atproto/oauth-types'
-import {
-  calculateJwkThumbprint,
-  createLocalJWKSet,
-  errors as joseErrors,
-  exportJWK,
-  type JSONWebKeySet,
-  type JWK,
-  jwtVerify,
-  UnsecuredJWT,
-} from 'jose'
+import type { OAuthClientMetadata } from '@atproto/oauth-types'
+import type { JSONWebKeySet, JWK } from 'jose'
 import { safeFetch, type SafeFetchOptions } from '../identity/safe-fetch.ts'
 import { invalidClient, invalidClientMetadata, invalidGrant, invalidRequest, OAuthError, VERIFY_ALGOS } from './errors.ts'
 import { JwtError, jwtAlg, verifyK256JwtWithKeys } from './jwt.ts'
+import { isJoseError, loadJose, oauthTypes } from './libs.ts'
 import { ReplayCache } from './replay.ts'
 
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -98,6 +85,7 @@ export class ClientManager {
 
   async #load(clientId: string): Promise<OAuthClient> {
     const isTrusted = this.#opts.trustedClients?.includes(clientId) ?? false
+    const { atprotoLoopbackClientMetadata, isOAuthClientIdLoopback, oauthClientMetadataSchema } = oauthTypes()
     if (isOAuthClientIdLoopback(clientId)) {
       let metadata: OAuthClientMetadata
       try {
@@ -139,7 +127,7 @@ export class ClientManager {
 
   async #fetchMetadata(url: URL): Promise<OAuthClientMetadata> {
     const json = await this.#fetchJson(url.href, 'client metadata')
-    const parsed = oauthClientMetadataSchema.safeParse(json)
+    const parsed = oauthTypes().oauthClientMetadataSchema.safeParse(json)
     if (!parsed.success) throw invalidClientMetadata(`Invalid client metadata document: ${describe(parsed.error)}`)
     return parsed.data
   }
@@ -177,6 +165,7 @@ export class ClientManager {
       })
       return { payload, alg: 'ES256K', kid: typeof header.kid === 'string' ? header.kid : undefined, jwk }
     }
+    const { createLocalJWKSet, exportJWK, jwtVerify } = await loadJose()
     const verified = await jwtVerify(jwt, createLocalJWKSet(jwks), {
       issuer: client.id,
       subject: checks.subject,
@@ -199,6 +188,7 @@ export class ClientManager {
     const declared = client.metadata.request_object_signing_alg
     try {
       if (declared === 'none') {
+        const { UnsecuredJWT } = await loadJose()
         const { payload } = UnsecuredJWT.decode(jar, { maxTokenAge: JAR_MAX_AGE_S })
         if (payload.iss != null && payload.iss !== client.id) throw new JwtError(`Invalid "iss" claim "${String(payload.iss)}"`)
         if (payload.aud != null) {
@@ -216,7 +206,7 @@ export class ClientManager {
       return payload
     } catch (err) {
       if (err instanceof OAuthError) throw err
-      const known = err instanceof joseErrors.JOSEError || err instanceof JwtError
+      const known = isJoseError(err) || err instanceof JwtError
       throw invalidRequest(known ? `Invalid "request" object: ${(err as Error).message}` : 'Invalid "request" object')
     }
   }
@@ -246,7 +236,7 @@ export class ClientManager {
       })
     } catch (err) {
       if (err instanceof OAuthError) throw err
-      const detail = err instanceof joseErrors.JOSEError || err instanceof JwtError ? `: ${err.message}` : ''
+      const detail = isJoseError(err) || err instanceof JwtError ? `: ${err.message}` : ''
       throw invalidClient(`Validation of "client_assertion" failed${detail}`)
     }
     const { kid, payload } = verified
@@ -257,6 +247,7 @@ export class ClientManager {
       throw invalidGrant('private_key_jwt jti reused')
     }
     // As official: the key is remembered by a SHA-512 thumbprint so a session stays tied to it.
+    const { calculateJwkThumbprint } = await loadJose()
     const jkt = await calculateJwkThumbprint(verified.jwk, 'sha512')
     return { method: 'private_key_jwt', jti, exp, jkt, alg: verified.alg, kid }
   }

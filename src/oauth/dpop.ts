@@ -4,8 +4,9 @@
 // two implementations sharing a secret.
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, type JWK, jwtVerify } from 'jose'
+import type { JWK } from 'jose'
 import { invalidDpopProof, UseDpopNonceError, VERIFY_ALGOS } from './errors.ts'
+import { isJoseError, loadJose } from './libs.ts'
 import { checkClaims, decodeJwt, type EcAlg, ecJwkThumbprint, isEcAlg, isEcPublicJwk, JwtError, jwtAlg, normalizeTyp, verifyEcSignature } from './jwt.ts'
 import { ReplayCache } from './replay.ts'
 
@@ -91,6 +92,7 @@ export class DpopVerifier {
       if (isEcAlg(alg)) {
         ;({ payload, jwk } = verifyEcProof(header, alg, DPOP_NONCE_MAX_AGE_MS / 1000))
       } else {
+        const { EmbeddedJWK, jwtVerify } = await loadJose()
         const verified = await jwtVerify(header, EmbeddedJWK, {
           typ: 'dpop+jwt',
           algorithms: [...VERIFY_ALGOS],
@@ -102,7 +104,7 @@ export class DpopVerifier {
         jwk = verified.protectedHeader.jwk as JWK
       }
     } catch (err) {
-      const detail = err instanceof joseErrors.JOSEError || err instanceof JwtError ? `: ${err.message}` : ''
+      const detail = isJoseError(err) || err instanceof JwtError ? `: ${err.message}` : ''
       throw invalidDpopProof(`Failed to verify DPoP proof${detail}`)
     }
     const { jti, htm, htu, nonce, ath } = payload
@@ -131,9 +133,11 @@ export class DpopVerifier {
     const jkt =
       jwk.kty === 'EC'
         ? ecJwkThumbprint(jwk)
-        : await calculateJwkThumbprint(jwk, 'sha256').catch(() => {
-            throw invalidDpopProof('Failed to calculate jkt')
-          })
+        : await loadJose()
+            .then(({ calculateJwkThumbprint }) => calculateJwkThumbprint(jwk, 'sha256'))
+            .catch(() => {
+              throw invalidDpopProof('Failed to calculate jkt')
+            })
     // Replays are checked last so a proof refused for its nonce can be retried with another
     // jti without tripping this; the jti is unique per key, as the proof is signed by it.
     if (!this.#replay.unique(`${jkt}:${jti}`, DPOP_NONCE_MAX_AGE_MS + 10_000)) throw invalidDpopProof('DPoP proof replayed')

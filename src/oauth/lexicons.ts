@@ -5,12 +5,13 @@
 // set's namespace) when a token is issued. Results are kept in the official `lexicon` table;
 // a stored copy is used when a refresh fails.
 import { resolveTxt } from 'node:dns/promises'
-import { IncludeScope, type LexiconPermissionSet } from '@atproto/oauth-scopes'
+import type { IncludeScope, LexiconPermissionSet } from '@atproto/oauth-scopes'
 import type { DidDocument } from '../identity/did-doc.ts'
 import { getPdsEndpoint } from '../identity/did-doc.ts'
 import { safeFetch } from '../identity/safe-fetch.ts'
 import type { Db } from '../storage/sqlite.ts'
 import { invalidScope } from './errors.ts'
+import { oauthScopes } from './libs.ts'
 
 /** How often a stored lexicon is re-fetched (the official LEXICON_REFRESH_FREQUENCY). */
 export const LEXICON_REFRESH_MS = 5 * 60_000
@@ -120,7 +121,7 @@ export class PermissionSets {
   /** Checks at PAR that every include: scope names a resolvable permission set (invalid_scope otherwise). */
   async check(scope: string | undefined): Promise<void> {
     for (const s of scope?.split(' ') ?? []) {
-      const inc = IncludeScope.fromString(s)
+      const inc = oauthScopes().IncludeScope.fromString(s)
       if (inc) await this.#set(inc.nsid)
     }
   }
@@ -131,7 +132,7 @@ export class PermissionSets {
     const includes: IncludeScope[] = []
     const others: string[] = []
     for (const s of scope.split(' ')) {
-      const inc = IncludeScope.fromString(s)
+      const inc = oauthScopes().IncludeScope.fromString(s)
       if (inc) includes.push(inc)
       else others.push(s)
     }

@@ -4,16 +4,7 @@
 // the contract methods; the protocol endpoints (src/oauth/index.ts) drive the rest.
 import { createHash, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import { isAtprotoOauthScope } from '@atproto/oauth-scopes'
-import {
-  type OAuthAuthorizationRequestParameters,
-  oauthAuthorizationRequestParametersSchema,
-  type OAuthClientMetadata,
-  oauthClientCredentialsSchema,
-  oauthTokenIdentificationSchema,
-  oauthTokenRequestSchema,
-} from '@atproto/oauth-types'
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import type { OAuthAuthorizationRequestParameters, OAuthClientMetadata } from '@atproto/oauth-types'
 import type { AccountStore } from '../account/store.ts'
 import type { DidDocument } from '../identity/did-doc.ts'
 import { isValidDid, isValidHandle } from '../repo/syntax.ts'
@@ -32,6 +23,7 @@ import {
   VERIFY_ALGOS,
 } from './errors.ts'
 import { createLexiconFetcher, type LexiconFetcher, PermissionSets } from './lexicons.ts'
+import { loadJose, oauthScopes, oauthTypes } from './libs.ts'
 import { ReplayCache } from './replay.ts'
 import { OAuthStore, type RequestRow, type TokenRow } from './store.ts'
 
@@ -218,6 +210,7 @@ export class OAuthProvider {
 
   /** POST /oauth/par (RFC 9126). */
   async pushedAuthorizationRequest(payload: Record<string, unknown>, proof: DpopProof | null): Promise<{ request_uri: string; expires_in: number }> {
+    const { oauthAuthorizationRequestParametersSchema, oauthClientCredentialsSchema } = oauthTypes()
     const creds = oauthClientCredentialsSchema.safeParse(payload)
     if (!creds.success) throw invalidClient('Client credentials missing')
     // As the official's union schema: plain parameters first, else a JAR `request` object.
@@ -246,7 +239,7 @@ export class OAuthProvider {
     const { jti } = payload
     if (typeof jti !== 'string' || !jti) throw invalidRequest('Request object payload must contain a "jti" claim')
     if (!this.#jars.unique(`${client.id}:${jti}`, Math.ceil(JAR_MAX_AGE_S * 1000 * 1.1))) throw invalidRequest('Request object was replayed')
-    const parsed = oauthAuthorizationRequestParametersSchema.safeParse(payload)
+    const parsed = oauthTypes().oauthAuthorizationRequestParametersSchema.safeParse(payload)
     if (!parsed.success) throw invalidRequest(`Invalid parameters in JAR: ${describeZod(parsed.error)}`)
     return parsed.data as RequestParams
   }
@@ -286,7 +279,7 @@ export class OAuthProvider {
     }
     const requestedScopes = new Set(p.scope?.split(' '))
     // As official: scopes outside the atproto vocabulary are dropped, not refused.
-    const scope = [...requestedScopes].filter(isAtprotoOauthScope).join(' ') || undefined
+    const scope = [...requestedScopes].filter(oauthScopes().isAtprotoOauthScope).join(' ') || undefined
     p = { ...p, scope }
     if (!p.code_challenge) {
       if (p.code_challenge_method) throw invalidRequest('code_challenge is required when code_challenge_method is provided')
@@ -331,7 +324,7 @@ export class OAuthProvider {
     if ('request' in input) {
       parameters = await this.#decodeJar(client, input.request as string)
     } else {
-      const parsed = oauthAuthorizationRequestParametersSchema.safeParse(input)
+      const parsed = oauthTypes().oauthAuthorizationRequestParametersSchema.safeParse(input)
       if (!parsed.success) throw invalidRequest(`Invalid authorization request: ${describeZod(parsed.error)}`)
       parameters = parsed.data as RequestParams
     }
@@ -485,6 +478,7 @@ export class OAuthProvider {
 
   /** POST /oauth/token. */
   async token(payload: Record<string, unknown>, proof: DpopProof | null): Promise<TokenResponse> {
+    const { oauthClientCredentialsSchema, oauthTokenRequestSchema } = oauthTypes()
     const creds = oauthClientCredentialsSchema.safeParse(payload)
     if (!creds.success) throw invalidGrant('Client credentials missing')
     const req = oauthTokenRequestSchema.safeParse(stripCredentials(payload))
@@ -620,6 +614,7 @@ export class OAuthProvider {
 
   async #signAccessToken(tokenId: string, did: string, clientId: string, jkt: string | undefined, iat: Date, exp: Date): Promise<string> {
     // The official's stateful mode: no scope in the token (read from the row on each request).
+    const { SignJWT } = await loadJose()
     return new SignJWT({ ...(jkt ? { cnf: { jkt } } : {}), client_id: clientId })
       .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
       .setJti(tokenId)
@@ -670,6 +665,7 @@ export class OAuthProvider {
 
   /** POST /oauth/revoke (RFC 7009). Unknown tokens are not an error. */
   async revoke(payload: Record<string, unknown>, proof: DpopProof | null): Promise<void> {
+    const { oauthClientCredentialsSchema, oauthTokenIdentificationSchema } = oauthTypes()
     const creds = oauthClientCredentialsSchema.safeParse(payload)
     if (!creds.success) throw invalidRequest('Client credentials missing')
     const ident = oauthTokenIdentificationSchema.safeParse(stripCredentials(payload))
@@ -693,6 +689,7 @@ export class OAuthProvider {
     if (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(value)) {
       try {
         // Revoking an expired access token still works: the signature is what matters.
+        const { jwtVerify } = await loadJose()
         const { payload } = await jwtVerify(value, await this.#key, { issuer: this.issuer, typ: 'at+jwt', clockTolerance: Number.MAX_SAFE_INTEGER })
         return typeof payload.jti === 'string' ? this.store.readToken(payload.jti) : null
       } catch {
@@ -723,6 +720,7 @@ export class OAuthProvider {
       throw err
     }
     if (!proof) throw invalidDpopProof('DPoP proof required')
+    const { errors: joseErrors, jwtVerify } = await loadJose()
     let payload: Record<string, unknown>
     try {
       ;({ payload } = await jwtVerify(token, await this.#key, {

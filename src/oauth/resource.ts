@@ -1,7 +1,6 @@
 // The resource-server side: AuthVerifiers hands `DPoP <token>` requests here (its `oauth`
 // hook). The token and proof are checked by the provider; the account status and the method's
 // OAuth rule (OAUTH_METHOD_RULES) are checked here, as the official's oauth() verifier does.
-import { ScopePermissionsTransition } from '@atproto/oauth-scopes'
 import type { AccountStore } from '../account/store.ts'
 import { checkScope, OAUTH_METHOD_RULES } from '../auth/permissions.ts'
 import type { AccessAuth } from '../auth/types.ts'
@@ -9,6 +8,7 @@ import type { AccessOptions, OAuthVerifier } from '../auth/verifier.ts'
 import { authRequired, forbidden, invalidRequest, XrpcError } from '../xrpc/errors.ts'
 import type { XrpcRequestInfo } from '../xrpc/types.ts'
 import { OAuthError } from './errors.ts'
+import { oauthScopes } from './libs.ts'
 import type { OAuthProvider } from './provider.ts'
 
 /** The legacy scope an OAuth AccessAuth carries: app-password-like (never "full"), refined by `permissions`. */
@@ -41,7 +41,7 @@ export function createOAuthVerifier(getProvider: () => OAuthProvider | null, acc
       if (opts.checkTakedown && account.takedownRef) throw authRequired('Account has been taken down', 'AccountTakedown')
       if (opts.checkDeactivated && account.deactivatedAt) throw authRequired('Account is deactivated', 'AccountDeactivated')
     }
-    const permissions = new ScopePermissionsTransition(access.scope.split(' ').filter(Boolean))
+    const permissions = new (oauthScopes().ScopePermissionsTransition)(access.scope.split(' ').filter(Boolean))
     if (!permissions.scopes.has('atproto')) throw invalidRequest('OAuth token does not have "atproto" scope', 'InvalidToken')
     const rule = OAUTH_METHOD_RULES[info.nsid]
     if (rule) checkScope(() => rule(permissions, info))

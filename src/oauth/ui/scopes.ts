@@ -1,14 +1,7 @@
 // What a requested OAuth scope lets the client do, in plain words for the consent page. Every
 // scope string is parsed with @atproto/oauth-scopes; one that is not understood is shown as is,
 // so nothing requested is hidden from the user.
-import {
-  AccountPermission,
-  BlobPermission,
-  IdentityPermission,
-  IncludeScope,
-  RepoPermission,
-  RpcPermission,
-} from '@atproto/oauth-scopes'
+import { oauthScopes } from '../libs.ts'
 
 const COLLECTION_NAMES: Record<string, string> = {
   'app.bsky.feed.post': 'posts',
@@ -70,6 +63,7 @@ export function describeScope(scope: string, opts: DescribeOptions): string | nu
     case 'transition:email':
       return 'Read your email address'
   }
+  const { AccountPermission, BlobPermission, IdentityPermission, IncludeScope, RepoPermission, RpcPermission } = oauthScopes()
   const repo = RepoPermission.fromString(scope)
   if (repo) {
     const actions = repo.action.map((a) => ACTION_VERBS[a] ?? a)
