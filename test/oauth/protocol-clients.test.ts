@@ -15,7 +15,7 @@ import { OAuthError } from '../../src/oauth/errors.ts'
 import { createLexiconFetcher, nsidAuthorityDomain } from '../../src/oauth/lexicons.ts'
 import { OAuthProvider } from '../../src/oauth/provider.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
-import { codeFrom, dpopProof, makeDpopKey, pkce, signK256Jwt } from './helpers.ts'
+import { codeFrom, type DpopKey, dpopProof, makeDpopKey, pkce, signK256Jwt } from './helpers.ts'
 
 const CLIENT_HOST = 'client.example.com'
 const docs = new Map<string, { status?: number; body: string }>()
@@ -85,6 +85,28 @@ after(async () => {
   await pds?.close()
 })
 
+
+/**
+ * A confidential client's PAR parameters (its assertion left to the caller), the PKCE verifier,
+ * and DPoP proofs as the provider's own verifier checks them (proof checks are tested elsewhere).
+ */
+function confidentialRequest(provider: OAuthProvider, clientId: string, key: DpopKey) {
+  const proofFor = async (path: string) => {
+    const url = new URL(path, pds.url)
+    return provider.dpop.check('POST', url, { dpop: await dpopProof(key, { htm: 'POST', htu: url.href, nonce: provider.dpop.nonces.next() }) })
+  }
+  const { verifier, challenge } = pkce()
+  const parBody = {
+    client_id: clientId,
+    client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER,
+    response_type: 'code',
+    redirect_uri: `https://${CLIENT_HOST}/callback`,
+    scope: 'atproto transition:generic',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }
+  return { proofFor, verifier, parBody }
+}
 describe('client metadata discovery', () => {
   const manager = () => new ClientManager({ issuer: 'https://pds.example', fetch: redirectedFetch })
 
@@ -167,22 +189,7 @@ describe('confidential clients (private_key_jwt)', () => {
         .setIssuedAt()
         .sign(privateKey)
     const key = await makeDpopKey()
-    // The provider's proof checks are covered elsewhere; here proofs come from its verifier.
-    const proofFor = async (path: string) => {
-      const url = new URL(path, pds.url)
-      const jwt = await dpopProof(key, { htm: 'POST', htu: url.href, nonce: provider.dpop.nonces.next() })
-      return provider.dpop.check('POST', url, { dpop: jwt })
-    }
-    const { verifier, challenge } = pkce()
-    const parBody = {
-      client_id: clientId,
-      client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER,
-      response_type: 'code',
-      redirect_uri: `https://${CLIENT_HOST}/callback`,
-      scope: 'atproto transition:generic',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    }
+    const { proofFor, verifier, parBody } = confidentialRequest(provider, clientId, key)
     await expectOAuthError(provider.pushedAuthorizationRequest({ ...parBody }, await proofFor('/oauth/par')), 'invalid_request', /client_assertion/)
     const reused = await assertion()
     const par = await provider.pushedAuthorizationRequest({ ...parBody, client_assertion: reused }, await proofFor('/oauth/par'))
@@ -327,20 +334,7 @@ describe('ES256K client assertions and signed request objects (JAR)', () => {
     const assertion = (key = privateKey, claims: Record<string, unknown> = {}) =>
       signK256Jwt(key, { alg: 'ES256K', kid: 'k256' }, { iss: clientId, sub: clientId, aud: pds.url, jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
     const key = await makeDpopKey()
-    const proofFor = async (path: string) => {
-      const url = new URL(path, pds.url)
-      return provider.dpop.check('POST', url, { dpop: await dpopProof(key, { htm: 'POST', htu: url.href, nonce: provider.dpop.nonces.next() }) })
-    }
-    const { verifier, challenge } = pkce()
-    const parBody = {
-      client_id: clientId,
-      client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER,
-      response_type: 'code',
-      redirect_uri: `https://${CLIENT_HOST}/callback`,
-      scope: 'atproto transition:generic',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    }
+    const { proofFor, verifier, parBody } = confidentialRequest(provider, clientId, key)
     const par = await provider.pushedAuthorizationRequest({ ...parBody, client_assertion: assertion() }, await proofFor('/oauth/par'))
     assert.match(par.request_uri, /^urn:ietf:params:oauth:request_uri:req-/)
     const other = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey
