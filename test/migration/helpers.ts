@@ -1,7 +1,7 @@
 // Shared by the migration tests.
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { decodeCbor } from '../../src/repo/cbor.ts'
+import { openDb } from '../../src/storage/sqlite.ts'
 
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
 
@@ -13,7 +13,7 @@ export function pngBytes(n: number): Uint8Array {
 
 /** An emailed token ("plc_operation", "delete_account"…) read from a PDS's account.sqlite (same table on both). */
 export function emailToken(dataDir: string, did: string, purpose: string): string {
-  const db = new Database(join(dataDir, 'account.sqlite'), { readonly: true, fileMustExist: true })
+  const db = openDb(join(dataDir, 'account.sqlite'), { readonly: true })
   try {
     const row = db.prepare(`SELECT "token" FROM "email_token" WHERE "did" = ? AND "purpose" = ?`).get(did, purpose) as
       | { token: string }
@@ -39,7 +39,7 @@ const FRAME_TYPE: Record<string, string> = { append: '#commit', sync: '#sync', i
  * table and encoding are the same in Hearth and the official).
  */
 export function sequencedEvents(sequencerDbPath: string, did: string): SeqEventView[] {
-  const db = new Database(sequencerDbPath, { readonly: true, fileMustExist: true })
+  const db = openDb(sequencerDbPath, { readonly: true })
   try {
     const rows = db
       .prepare(`SELECT "seq", "eventType", "event" FROM "repo_seq" WHERE "did" = ? AND "invalidated" = 0 ORDER BY "seq" ASC`)

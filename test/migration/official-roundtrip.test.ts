@@ -12,13 +12,13 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { readCarWithRoot, verifyRepo } from '@atproto/repo'
-import Database from 'better-sqlite3'
 import { Consumer } from '../firehose/helpers.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
 import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { pngBytes, type SeqEventView, sequencedEvents } from './helpers.ts'
 import { snapshotRecords } from './migration-client.ts'
+import { openDb } from '../../src/storage/sqlite.ts'
 
 const HEARTH_DID = 'did:web:hearth.test'
 const FIRST_DID = 'did:web:first.official.test'
@@ -48,7 +48,7 @@ function tempDir(prefix: string): string {
 
 /** The PLC token the old host "emailed": read from its account.sqlite (same table on both). */
 function plcToken(dataDir: string, forDid: string): string {
-  const db = new Database(join(dataDir, 'account.sqlite'), { readonly: true, fileMustExist: true })
+  const db = openDb(join(dataDir, 'account.sqlite'), { readonly: true })
   try {
     const row = db.prepare(`SELECT "token" FROM "email_token" WHERE "did" = ? AND "purpose" = 'plc_operation'`).get(forDid) as
       | { token: string }

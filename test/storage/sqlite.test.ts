@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import { migrate, openDb } from '../../src/storage/sqlite.ts'
 
@@ -34,4 +35,26 @@ test('migrations are tracked as Kysely does, run once, and Hearth additions apar
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+// better-sqlite3 12 aborts Node 24 processes when the GC finalizes its objects; only openDb knows
+// to load the Node-API build there. A module that imports the driver itself brings the abort
+// back (it did once: the getRepo snapshot), so no module but sqlite.ts may.
+test('no module but src/storage/sqlite.ts loads better-sqlite3 itself', () => {
+  const srcDir = fileURLToPath(new URL('../../src/', import.meta.url))
+  const offenders: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) walk(full)
+      else if (entry.name.endsWith('.ts') && relative(srcDir, full) !== join('storage', 'sqlite.ts')) {
+        const text = readFileSync(full, 'utf8')
+        if (/^import (?!type )[^\n]*from 'better-sqlite3(-napi)?'/m.test(text) || /require\('better-sqlite3(-napi)?'\)|import\('better-sqlite3/.test(text)) {
+          offenders.push(relative(srcDir, full))
+        }
+      }
+    }
+  }
+  walk(srcDir)
+  assert.deepEqual(offenders, [])
 })

@@ -1,6 +1,6 @@
 // What every com.atproto.sync read shares: the account-state gate (the official
 // assertRepoAvailability) and a consistent read-only view of a repo for streamed exports.
-import Database from 'better-sqlite3'
+import type { Statement } from 'better-sqlite3'
 import type { AccountRow } from '../../../../account/store.ts'
 import type { ActorStore } from '../../../../actor/store.ts'
 import type { AuthResult } from '../../../../auth/types.ts'
@@ -8,6 +8,7 @@ import type { BlockSource } from '../../../../repo/block-map.ts'
 import { type Cid, parseCid } from '../../../../repo/cid.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { type Db, openDb } from '../../../../storage/sqlite.ts'
 
 /** The account itself or the admin may read a repo whatever its state (official isUserOrAdmin). */
 export function isUserOrAdmin(auth: AuthResult, did: string): boolean {
@@ -52,12 +53,13 @@ export function paramCid(value: string): Cid {
  * until the stream ends, and the store's shared connection stays free for writes.
  */
 export class RepoSnapshot implements BlockSource {
-  private readonly db: Database.Database
-  private readonly getBlockStmt: Database.Statement
+  private readonly db: Db
+  private readonly getBlockStmt: Statement
   readonly head: { cid: Cid; rev: string } | null
 
   constructor(dbPath: string, did: string) {
-    this.db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 })
+    // Through openDb: on Node 22+ it loads the Node-API build (better-sqlite3 12 aborts Node 24).
+    this.db = openDb(dbPath, { readonly: true })
     try {
       this.db.prepare('BEGIN').run()
       // The first read fixes the snapshot.
