@@ -56,7 +56,7 @@ async function serve(io: Io): Promise<void> {
   }
   if (config.identity.localPlc) io.out(`Local did:plc directory: ${config.identity.plcUrl}\n`)
   io.out(
-    `Create the first account with: hearth account create <email> alice${config.identity.serviceHandleDomains[0]}\n`,
+    `Create the first account with: node bin/hearth.js account create <email> alice${config.identity.serviceHandleDomains[0]}\n`,
   )
   let stopping = false
   const stop = (signal: string) => {
