@@ -170,14 +170,7 @@ describe('confidential clients (private_key_jwt)', () => {
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }
     const clientId = `https://${CLIENT_HOST}/confidential.json`
     serve('/confidential.json', webMetadata(clientId, { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', jwks: { keys: [jwk] } }))
-    const provider = new OAuthProvider({
-      issuer: pds.url,
-      serviceDid: pds.hearth.config.service.did,
-      jwtSecret: 'jwt-secret-for-tests-0123456789abcdef',
-      dpopSecret: null,
-      accounts: pds.hearth.services.accounts,
-      fetchClientMetadata: redirectedFetch,
-    })
+    const provider = newProvider()
     const { did } = await pds.createAccount('conf')
     const assertion = (jti = randomUUID()) =>
       new SignJWT({})

@@ -21,8 +21,6 @@ after(async () => {
   await smtp?.close()
 })
 
-const POST = 'app.bsky.feed.post'
-
 function eventsOf(did: string): SeqRow[] {
   return pds.hearth.services.sequencer.range(0, 100_000).filter((row) => row.did === did)
 }

@@ -75,7 +75,6 @@ describe('repo refusals', () => {
   })
 
   it('refuses blob refs to blobs never uploaded, mismatched, or legacy', async () => {
-    const repo = alice.agent.com.atproto.repo
     const ghost = { $type: 'blob', ref: { $link: 'bafkreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, mimeType: 'image/png', size: 10 }
     const rawPost = (image: unknown) => ({ repo: alice.did, collection: POST, record: { text: 'img', createdAt: now(), embed: { $type: 'app.bsky.embed.images', images: [{ image, alt: '' }] } } })
     await rawRefused(xrpc(pds, 'com.atproto.repo.createRecord', { token, contentType: 'application/json', body: JSON.stringify(rawPost(ghost)) }), 400, 'BlobNotFound')

@@ -7,7 +7,7 @@ import type { Services } from '../../../../services.ts'
 import { isValidDid } from '../../../../repo/syntax.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { normalizeHandle } from '../server/util.ts'
+import { normalizeHandleSyntax } from '../../../../account/handle.ts'
 
 // As the official PDS (400 InvalidRequest), though the lexicon also names HandleNotFound.
 const unresolved = () => invalidRequest('Unable to resolve handle')
@@ -17,7 +17,7 @@ export default function resolveHandle(s: Services): XrpcMethod {
     nsid: 'com.atproto.identity.resolveHandle',
     auth: s.auth.none,
     handler: async ({ params }) => {
-      const handle = normalizeHandle(params.handle as string)
+      const handle = normalizeHandleSyntax(params.handle as string)
       const account = s.accounts.getAccount(handle)
       if (account) return { encoding: 'application/json', body: { did: account.did } }
       const ours = s.config.identity.serviceHandleDomains.some((d) => handle.endsWith(d) || handle === d.slice(1))

@@ -1,6 +1,5 @@
 // Shared by the server methods: the session view of an account, handle syntax (the signup rules
 // are account/handle.ts's normalizeAndValidateHandle) and the DID document returned with a session.
-import { normalizeHandleSyntax } from '../../../../account/handle.ts'
 import type { AccountRow } from '../../../../account/store.ts'
 import { formatAccountStatus } from '../../../../account/store.ts'
 import { getPdsEndpoint, getSigningKey } from '../../../../identity/did-doc.ts'
@@ -20,9 +19,6 @@ export function sessionView(account: AccountRow): Record<string, unknown> {
   if (status.status) view.status = status.status
   return view
 }
-
-/** Lower-cases and checks handle syntax (400 InvalidHandle), as the official baseNormalizeAndValidate. */
-export const normalizeHandle = normalizeHandleSyntax
 
 /** The DID document to return with a session, when PDS_ENABLE_DID_DOC_WITH_SESSION is on. */
 export async function didDocForSession(s: Services, did: string): Promise<unknown> {
