@@ -1,7 +1,7 @@
 // app.bsky.feed.getFeed: the AppView serves it, with a service token addressed to the feed
 // generator (lxm getFeedSkeleton) that the AppView passes on, as the official.
 import type { AccessAuth } from '../../../../auth/types.ts'
-import { assertRpcPermission } from '../../../../proxy/permissions.ts'
+import { assertRpcPermission } from '../../../../auth/permissions.ts'
 import { pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import { computeProxyTo } from '../../../../proxy/target.ts'
 import { appViewQuery } from '../../../../proxy/appview.ts'

@@ -3,7 +3,7 @@
 // A registered method rather than the generic proxy because, as in the official PDS, a
 // taken-down account may still report (that is how it appeals).
 import type { AccessAuth } from '../../../../auth/types.ts'
-import { assertRpcPermission } from '../../../../proxy/permissions.ts'
+import { assertRpcPermission } from '../../../../auth/permissions.ts'
 import { postJsonUpstream } from '../../../../proxy/pipethrough.ts'
 import { computeProxyTo, resolveProxyTarget } from '../../../../proxy/target.ts'
 import { readResponseBody } from '../../../../proxy/upstream.ts'
