@@ -5,14 +5,12 @@ import { createHostedAccount } from '../../../../account/create.ts'
 import { normalizeAndValidateHandle } from '../../../../account/handle.ts'
 import type { AccountRow } from '../../../../account/store.ts'
 import { NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
+import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import { parseDidKey } from '../../../../repo/crypto/index.ts'
 import type { Services } from '../../../../services.ts'
 import { authRequired, invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession } from './util.ts'
-
-// One @, no spaces, a dotted domain with a 2+ letter TLD: close to what @hapi/address accepts.
-const EMAIL = /^[^\s@]{1,64}@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i
 
 interface Input {
   email?: string
@@ -39,9 +37,7 @@ export default function createAccount(s: Services): XrpcMethod {
       const inviteRequired = s.config.invites.required
       if (inviteRequired && !body.inviteCode) throw invalidRequest('No invite code provided', 'InvalidInviteCode')
       if (!body.email) throw invalidRequest('Email is required')
-      if (!EMAIL.test(body.email)) {
-        throw invalidRequest('This email address is not supported, please use a different email.')
-      }
+      if (!isSupportedEmail(body.email)) throw invalidRequest(UNSUPPORTED_EMAIL_MESSAGE)
       // Accounts without a password are for an entryway's OAuth; Hearth needs one to log in.
       if (!body.password) throw invalidRequest('Password is required')
       // The same rules as updateHandle (reserved names included); another domain only for a

@@ -4,7 +4,9 @@
 // for an unknown address and so tells anyone which addresses have accounts here: Hearth answers
 // the same empty 200 either way, and sends the mail after answering, so that the time taken does
 // not tell either. A delivery failure is logged by the mailer.
+import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import type { Services } from '../../../../services.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const HOUR = 60 * 60_000
@@ -19,6 +21,8 @@ export default function requestPasswordReset(s: Services): XrpcMethod {
     ],
     handler: ({ input }) => {
       const { email } = input as { email: string }
+      // Judged on its shape alone, so the refusal says nothing about who has an account here.
+      if (!isSupportedEmail(email)) throw invalidRequest(UNSUPPORTED_EMAIL_MESSAGE)
       const account = s.accounts.getAccountByEmail(email, { includeDeactivated: true, includeTakenDown: true })
       if (!account?.email) return
       const token = s.accounts.createEmailToken(account.did, 'reset_password')

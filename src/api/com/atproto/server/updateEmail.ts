@@ -3,7 +3,7 @@
 import { AccountConflictError } from '../../../../account/errors.ts'
 import { ACCESS_FULL } from '../../../../auth/scopes.ts'
 import type { AccessAuth } from '../../../../auth/types.ts'
-import { isSupportedEmail } from '../../../../mail/address.ts'
+import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
@@ -14,9 +14,7 @@ export default function updateEmail(s: Services): XrpcMethod<AccessAuth> {
     auth: s.auth.access({ scopes: ACCESS_FULL, checkTakedown: true }),
     handler: ({ auth, input }) => {
       const { email, token } = input as { email: string; token?: string }
-      if (!isSupportedEmail(email)) {
-        throw invalidRequest('This email address is not supported, please use a different email.')
-      }
+      if (!isSupportedEmail(email)) throw invalidRequest(UNSUPPORTED_EMAIL_MESSAGE)
       const account = s.accounts.getAccount(auth.did, { includeDeactivated: true })
       if (!account) throw invalidRequest('account not found')
       if (account.emailConfirmedAt) {
