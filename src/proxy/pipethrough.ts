@@ -181,7 +181,7 @@ export async function pipethrough(
 export function streamOutput(result: PipethroughResult): XrpcOutput {
   const headers = { ...result.headers }
   delete headers['content-type']
-  return { encoding: result.encoding, body: result.response.body, headers }
+  return { encoding: result.encoding, body: result.response.body, headers, passthrough: true }
 }
 
 /** The auth of the app.bsky handlers: an access session, then the rpc-permission hook. */

@@ -41,7 +41,7 @@ export async function pipethroughReadAfterWrite(s: ReadAfterWriteServices, ctx: 
   delete headers['content-length']
   delete headers['content-encoding']
   delete headers['content-type']
-  const asIs: XrpcOutput = { encoding: res.encoding, body: buffer, headers }
+  const asIs: XrpcOutput = { encoding: res.encoding, body: buffer, headers, passthrough: true }
   try {
     const parsed = JSON.parse(buffer.toString('utf8')) as unknown
     // Upstream data that does not match the lexicon is not patched.

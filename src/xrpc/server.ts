@@ -596,6 +596,7 @@ function isStreamBody(body: unknown): body is Readable | AsyncIterable<Uint8Arra
 /** Checks a handler's output against its lexicon, as the official dev-mode output verifier. */
 function checkOutput(nsid: string, def: MethodDef, output: XrpcOutput): void {
   const fail = (message: string) => new XrpcError(500, 'InternalServerError', message)
+  if (output && output.passthrough) return
   if (def.outputEncodings === null) {
     if (output !== undefined) throw fail('A response body was provided when none was expected')
     return

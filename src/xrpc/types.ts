@@ -37,12 +37,17 @@ export interface XrpcContext<A extends AuthResult = AuthResult> extends XrpcRequ
 
 export type XrpcOutput =
   | void
-  | { encoding: 'application/json'; body: unknown; headers?: Record<string, string> }
+  | { encoding: 'application/json'; body: unknown; headers?: Record<string, string>; passthrough?: boolean }
   | {
       encoding: string
       /** Bytes, or a stream / async iterable the router pipes with backpressure. */
       body: Uint8Array | Readable | AsyncIterable<Uint8Array>
       headers?: Record<string, string>
+      /**
+       * An upstream's answer forwarded as it is: the upstream's output, not this server's, so
+       * response validation leaves it alone (as the official does for pipe-through outputs).
+       */
+      passthrough?: boolean
     }
 
 /** Verifies a request's credentials; throws an XrpcError (401/400/403) when it must refuse. */
