@@ -310,13 +310,17 @@ export class AccountStore {
   /**
    * Replaces the account password. As the official PDS, this also drops any password-reset
    * token and revokes every refresh token (all sessions, app-password ones too); app passwords
-   * themselves stay.
+   * themselves stay. Unlike the official, every OAuth session ends too (its access tokens are
+   * refused from the next request on), and so do the sign-ins remembered on devices: whoever
+   * knew the old password keeps nothing it let them open.
    */
   updatePassword(did: string, passwordHash: string): void {
     writeTx(this.db, () => {
       this.#q(`UPDATE "account" SET "passwordScrypt" = ? WHERE "did" = ?`).run(passwordHash, did)
       this.#q(`DELETE FROM "email_token" WHERE "did" = ? AND "purpose" = ?`).run(did, 'reset_password')
       this.#q(`DELETE FROM "refresh_token" WHERE "did" = ?`).run(did)
+      this.#deleteOAuthTokens(did)
+      this.#q(`DELETE FROM "account_device" WHERE "did" = ?`).run(did)
     })
   }
 
@@ -475,7 +479,8 @@ export class AccountStore {
    * REFRESH_GRACE_MS from now and it is linked to its successor, so a client that retries within
    * that window gets the same successor id; the successor is stored with `nextExpiresAt` (the new
    * JWT's exp). The account's expired tokens are deleted on the way. Null when the token is
-   * unknown, revoked, past its (grace) expiry, or (with `did`) someone else's.
+   * unknown, revoked, past its (grace) expiry, rotated to a successor that was revoked since, or
+   * (with `did`) someone else's.
    */
   rotateRefreshToken(id: string, opts: { nextExpiresAt: string; did?: string }): RotatedRefreshToken | null {
     return writeTx(this.db, () => {
@@ -485,6 +490,13 @@ export class AccountStore {
       this.deleteExpiredRefreshTokens(token.did)
       const expiresAt = Math.min(now + REFRESH_GRACE_MS, Date.parse(token.expiresAt))
       if (!(expiresAt > now)) return null
+      // A successor always outlives its predecessor's grace period, so a missing one was revoked
+      // (by a logout, or by a server that deletes only the newest token): the session is over,
+      // and re-inserting the successor would bring the logged-out token back to life.
+      if (token.nextId !== null && !this.getSession(token.nextId)) {
+        this.#deleteRefreshFamily(id, token.did)
+        return null
+      }
       const nextId = token.nextId ?? newRefreshTokenId()
       this.#q(`UPDATE "refresh_token" SET "expiresAt" = ?, "nextId" = ? WHERE "id" = ?`).run(
         new Date(expiresAt).toISOString(),
@@ -496,8 +508,36 @@ export class AccountStore {
     })
   }
 
-  revokeRefreshToken(id: string): boolean {
-    return this.#q(`DELETE FROM "refresh_token" WHERE "id" = ?`).run(id).changes > 0
+  /**
+   * Ends the session a refresh token belongs to: the token and its whole rotation chain, both
+   * the tokens it was rotated from (still usable in their grace period) and those rotated from
+   * it, so no access token minted from any of them works any more. `did` is the token's owner
+   * (from its JWT); without it the row's own is used. Returns whether anything was deleted.
+   */
+  revokeRefreshToken(id: string, did?: string): boolean {
+    return writeTx(this.db, () => {
+      const owner = did ?? this.getSession(id)?.did
+      return owner !== undefined && this.#deleteRefreshFamily(id, owner) > 0
+    })
+  }
+
+  /**
+   * Deletes `id` and every token linked to it through `nextId`, in both directions. Rotation
+   * makes a chain, not a tree (a retried refresh gets the same successor), and the walk back
+   * stays on the owner's rows through the `did` index.
+   */
+  #deleteRefreshFamily(id: string, did: string): number {
+    return this.#q(
+      `WITH RECURSIVE
+         "later"("id") AS (
+           SELECT ? UNION
+           SELECT r."nextId" FROM "refresh_token" r JOIN "later" l ON r."id" = l."id" WHERE r."nextId" IS NOT NULL),
+         "earlier"("id") AS (
+           SELECT ? UNION
+           SELECT r."id" FROM "refresh_token" r JOIN "earlier" e ON r."nextId" = e."id" WHERE r."did" = ?)
+       DELETE FROM "refresh_token"
+       WHERE "did" = ? AND "id" IN (SELECT "id" FROM "later" UNION SELECT "id" FROM "earlier")`,
+    ).run(id, id, did, did).changes
   }
 
   revokeRefreshTokensByDid(did: string): boolean {

@@ -178,9 +178,13 @@ export class SessionManager {
     }
   }
 
-  /** deleteSession: revokes the refresh token (and so the access tokens issued with it). */
-  deleteSession(tokenId: string): boolean {
-    return this.store.revokeRefreshToken(tokenId)
+  /**
+   * deleteSession: ends the whole session the refresh token belongs to (every refresh token of
+   * its rotation chain, and so every access token issued with any of them). `did` is the
+   * refresh JWT's subject.
+   */
+  deleteSession(tokenId: string, did?: string): boolean {
+    return this.store.revokeRefreshToken(tokenId, did)
   }
 
   // Verifying

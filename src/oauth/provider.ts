@@ -502,12 +502,13 @@ export class OAuthProvider {
     clientAuth: ClientAuth,
     proof: DpopProof | null,
     initial: { clientId: string; clientAuth: ClientAuth | null; parameters: RequestParams },
+    checkDpop = true,
   ): void {
     if (clientAuth.method !== client.metadata.token_endpoint_auth_method) {
       throw invalidGrant(`Client authentication method mismatch (expected ${client.metadata.token_endpoint_auth_method}, got ${clientAuth.method})`)
     }
     if (initial.clientId !== client.id) throw invalidGrant('Token was not issued to this client')
-    if (initial.parameters.dpop_jkt) {
+    if (checkDpop && initial.parameters.dpop_jkt) {
       if (!proof) throw invalidGrant('DPoP proof is required for this request')
       if (initial.parameters.dpop_jkt !== proof.jkt) throw invalidGrant('DPoP proof does not match the expected JKT')
     }
@@ -663,21 +664,28 @@ export class OAuthProvider {
 
   // --- revocation -----------------------------------------------------------------
 
-  /** POST /oauth/revoke (RFC 7009). Unknown tokens are not an error. */
+  /**
+   * POST /oauth/revoke (RFC 7009). A 200 means the token no longer works. The client must be
+   * the one the token was issued to (and authenticate, when confidential), but no DPoP proof of
+   * the token's key is needed: RFC 7009 asks for none, plain form POSTs send none, and the
+   * official answered such requests 200 while the token went on working. Revoking takes
+   * nothing its holder could not already take (a refresh attempt without the key ends the
+   * session too). Client authentication failures are reported (RFC 7009 §2.2.1); unknown
+   * tokens and other clients' tokens are not (§2.2).
+   */
   async revoke(payload: Record<string, unknown>, proof: DpopProof | null): Promise<void> {
     const { oauthClientCredentialsSchema, oauthTokenIdentificationSchema } = oauthTypes()
     const creds = oauthClientCredentialsSchema.safeParse(payload)
     if (!creds.success) throw invalidRequest('Client credentials missing')
     const ident = oauthTokenIdentificationSchema.safeParse(stripCredentials(payload))
     if (!ident.success) throw invalidRequest('Invalid request payload')
+    const { client, clientAuth } = await this.#authenticateClient(creds.data as ClientCredentials, proof, true)
     try {
-      const { client, clientAuth } = await this.#authenticateClient(creds.data as ClientCredentials, proof)
       const token = await this.#findToken(ident.data.token)
       if (!token) return
-      this.#compareClientAuth(client, clientAuth, proof, token)
+      this.#compareClientAuth(client, clientAuth, proof, token, false)
       this.store.deleteToken(token.tokenId)
     } catch (err) {
-      // As official (RFC 7009 §2.2): past request validation, a failure is not reported.
       if (!(err instanceof OAuthError)) throw err
     }
   }

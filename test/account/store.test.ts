@@ -304,9 +304,11 @@ test('refresh tokens: a token near its own expiry keeps that expiry; expired one
     assert.equal(t.store.rotateRefreshToken('bob-past', { nextExpiresAt: at(90 * DAY) }), null)
     assert.equal(t.store.getRefreshToken('bob-past'), null)
     assert.equal(t.store.revokeRefreshToken(r.nextId), true)
+    assert.equal(t.store.getRefreshToken('soon'), null) // the session's whole chain goes, its predecessor too
     assert.equal(t.store.revokeRefreshToken(r.nextId), false)
+    t.store.storeRefreshToken({ id: 'later', did: ALICE, expiresAt: at(DAY), appPasswordName: null })
     assert.equal(t.store.revokeRefreshTokensByDid(ALICE), true)
-    assert.equal(t.store.getRefreshToken('soon'), null)
+    assert.equal(t.store.getRefreshToken('later'), null)
   } finally {
     t.cleanup()
   }

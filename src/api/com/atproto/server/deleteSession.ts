@@ -1,4 +1,5 @@
-// com.atproto.server.deleteSession: log out (revokes the refresh token and its access tokens).
+// com.atproto.server.deleteSession: log out (ends the session: every refresh token of its
+// rotation chain and every access token issued with them).
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
@@ -7,7 +8,7 @@ export default function deleteSession(s: Services): XrpcMethod {
     nsid: 'com.atproto.server.deleteSession',
     auth: s.auth.refresh({ allowExpired: true }),
     handler: ({ auth }) => {
-      if (auth.kind === 'refresh') s.sessions.deleteSession(auth.tokenId)
+      if (auth.kind === 'refresh') s.sessions.deleteSession(auth.tokenId, auth.did)
     },
   }
 }
