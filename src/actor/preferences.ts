@@ -1,6 +1,7 @@
 // Account preferences (app.bsky.actor.getPreferences/putPreferences), kept in the actor store's
 // `account_pref` table as the official PDS keeps them: one row per preference, named by its
 // $type, the whole preference as JSON. A put replaces a whole namespace.
+import { exceedsNestingDepth, nestingTooDeepMessage } from '../repo/nesting.ts'
 import { type Db, writeTx } from '../storage/sqlite.ts'
 import { invalidRequest } from '../xrpc/errors.ts'
 
@@ -50,6 +51,9 @@ export function putPreferences(db: Db, values: readonly Preference[], namespace:
   if (forbidden.length > 0) {
     throw invalidRequest(`Do not have authorization to set preferences: ${forbidden.map((p) => p.$type).join(', ')}`)
   }
+  // Preferences are read back through JSON and response validation, both recursive.
+  const deep = values.find((v) => exceedsNestingDepth(v))
+  if (deep) throw invalidRequest(`Preference ${deep.$type} is ${nestingTooDeepMessage()}`)
   writeTx(db, () => {
     const existing = db.prepare('SELECT "id", "name" FROM "account_pref"').all() as Array<{ id: number; name: string }>
     const del = db.prepare('DELETE FROM "account_pref" WHERE "id" = ?')

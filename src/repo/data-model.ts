@@ -4,6 +4,7 @@
 import { toBase64 } from '@atcute/multibase'
 import { BytesWrapper } from './cbor.ts'
 import { type Cid, isCid, parseCid } from './cid.ts'
+import { MAX_NESTING_DEPTH, nestingTooDeepMessage } from './nesting.ts'
 
 export class DataModelError extends Error {
   override name = 'DataModelError'
@@ -30,20 +31,24 @@ export interface JsonToLexOptions {
   strict?: boolean
 }
 
+// Both directions recurse, one frame per level: a value nested deeper than MAX_NESTING_DEPTH
+// maps/arrays is refused (a DataModelError) before the recursion could overflow the stack.
+
 /** Converts a JSON record (the top level must be an object). */
 export function jsonToLex(json: unknown, opts: JsonToLexOptions = {}): LexMap {
   if (!isPlainObject(json)) throw new DataModelError(`the top level must be an object, got ${describe(json)}`)
-  const out = convertObject(json, opts.strict !== false, '')
+  const out = convertObject(json, opts.strict !== false, '', 1)
   if (isCid(out) || out instanceof BytesWrapper) throw new DataModelError('the top level must be an object, not a $link or $bytes')
   return out
 }
 
 /** Converts any JSON value, for data that is not a whole record. */
 export function jsonToLexValue(json: unknown, opts: JsonToLexOptions = {}): LexValue {
-  return convert(json, opts.strict !== false, '')
+  return convert(json, opts.strict !== false, '', 1)
 }
 
-function convert(json: unknown, strict: boolean, path: string): LexValue {
+/** `depth`: the level this value is at if it is a map or an array. */
+function convert(json: unknown, strict: boolean, path: string, depth: number): LexValue {
   switch (typeof json) {
     case 'string':
     case 'boolean':
@@ -58,16 +63,17 @@ function convert(json: unknown, strict: boolean, path: string): LexValue {
     case 'object':
       if (json === null) return null
       if (Array.isArray(json)) {
+        if (depth > MAX_NESTING_DEPTH) throw tooDeep()
         const out: LexValue[] = new Array(json.length)
-        for (let i = 0; i < json.length; i++) out[i] = convert(json[i], strict, `${path}[${i}]`)
+        for (let i = 0; i < json.length; i++) out[i] = convert(json[i], strict, `${path}[${i}]`, depth + 1)
         return out
       }
-      if (isPlainObject(json)) return convertObject(json, strict, path)
+      if (isPlainObject(json)) return convertObject(json, strict, path, depth)
   }
   throw new DataModelError(`${at(path)}: ${describe(json)} is not a JSON value`)
 }
 
-function convertObject(obj: Record<string, unknown>, strict: boolean, path: string): LexMap | Cid | BytesWrapper {
+function convertObject(obj: Record<string, unknown>, strict: boolean, path: string, depth: number): LexMap | Cid | BytesWrapper {
   if (Object.hasOwn(obj, '$link')) {
     const link = parseLink(obj, strict, path)
     if (link) return link
@@ -82,11 +88,13 @@ function convertObject(obj: Record<string, unknown>, strict: boolean, path: stri
     }
     if (type === 'blob') checkBlob(obj, path)
   }
+  // A $link or $bytes object is a value, not a level: only a map counts.
+  if (depth > MAX_NESTING_DEPTH) throw tooDeep()
   const out: LexMap = {}
   for (const key of Object.keys(obj)) {
     const value = obj[key]
     if (value === undefined) continue
-    const converted = convert(value, strict, path === '' ? key : `${path}.${key}`)
+    const converted = convert(value, strict, path === '' ? key : `${path}.${key}`, depth + 1)
     // JSON.parse makes "__proto__" an own key; plain assignment would set the prototype instead.
     if (key === '__proto__') Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true })
     else out[key] = converted
@@ -146,10 +154,10 @@ function checkBlob(obj: Record<string, unknown>, path: string): void {
 
 /** Converts data-model values (as decoded from CBOR or built in code) to atproto JSON. */
 export function lexToJson(value: unknown): unknown {
-  return toJson(value, '')
+  return toJson(value, '', 1)
 }
 
-function toJson(value: unknown, path: string): unknown {
+function toJson(value: unknown, path: string, depth: number): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -160,10 +168,11 @@ function toJson(value: unknown, path: string): unknown {
     case 'object': {
       if (value === null) return null
       if (Array.isArray(value)) {
+        if (depth > MAX_NESTING_DEPTH) throw tooDeep()
         const out: unknown[] = new Array(value.length)
         for (let i = 0; i < value.length; i++) {
           if (value[i] === undefined) throw new DataModelError(`${at(`${path}[${i}]`)}: undefined in an array`)
-          out[i] = toJson(value[i], `${path}[${i}]`)
+          out[i] = toJson(value[i], `${path}[${i}]`, depth + 1)
         }
         return out
       }
@@ -171,11 +180,12 @@ function toJson(value: unknown, path: string): unknown {
       if (value instanceof BytesWrapper) return { $bytes: toBase64(value.buf) }
       if (value instanceof Uint8Array) return { $bytes: toBase64(value) }
       if (!isPlainObject(value)) break
+      if (depth > MAX_NESTING_DEPTH) throw tooDeep()
       const out: Record<string, unknown> = {}
       for (const key of Object.keys(value)) {
         const v = value[key]
         if (v === undefined) continue // as the CBOR encoder does
-        const converted = toJson(v, path === '' ? key : `${path}.${key}`)
+        const converted = toJson(v, path === '' ? key : `${path}.${key}`, depth + 1)
         if (key === '__proto__') Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true })
         else out[key] = converted
       }
@@ -233,6 +243,11 @@ function hasOnlyKey(obj: Record<string, unknown>, key: string): boolean {
   let n = 0
   for (const k in obj) if (Object.hasOwn(obj, k)) n++
   return n === 1 && Object.hasOwn(obj, key)
+}
+
+// No path: at this depth it would be a hundred-odd segments long.
+function tooDeep(): DataModelError {
+  return new DataModelError(`value is ${nestingTooDeepMessage()}`)
 }
 
 function at(path: string): string {

@@ -24,6 +24,7 @@ import {
   type LexXrpcSubscription,
 } from '@atproto/lexicon'
 import { lexToJson as dataModelToJson } from '../repo/data-model.ts'
+import { exceedsNestingDepth, MAX_NESTING_DEPTH } from '../repo/nesting.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
 
 
@@ -199,11 +200,19 @@ export function validateQueryParams(nsid: string, searchParams: URLSearchParams)
 // ---------------------------------------------------------------------------------------------
 // Input, output, records
 
+// A record sits a few levels down in a body (applyWrites: body, writes, write, value) and may
+// itself nest MAX_NESTING_DEPTH levels; the record's own limit is enforced where it is converted.
+const INPUT_MAX_DEPTH = MAX_NESTING_DEPTH + 8
+
 /**
  * Validates a parsed JSON body; returns it (in JSON form) with the lexicon's defaults applied.
- * `$link` / `$bytes` / blob objects that do not convert are refused like schema errors.
+ * `$link` / `$bytes` / blob objects that do not convert are refused like schema errors. A body
+ * nested too deeply is refused first: validation walks it recursively.
  */
 export function assertValidXrpcInput(nsid: string, json: unknown): unknown {
+  if (exceedsNestingDepth(json, INPUT_MAX_DEPTH)) {
+    throw invalidRequest(`Input is nested too deeply: records and other values may nest at most ${MAX_NESTING_DEPTH} levels`)
+  }
   let lexValue: unknown
   let result: unknown
   try {

@@ -461,9 +461,15 @@ export class XrpcServer {
         res.destroy()
         return
       }
+      const where = nsid ? `xrpc method ${nsid}` : `${req.method} ${pathOf(req)}`
+      if (isStackOverflow(err)) {
+        // Input nested deeper than some recursive walk can go: the client's doing, but also a
+        // depth check missing where the input came in, hence the warning.
+        this.logger.warn({ nsid }, `stack overflow in ${where}, answered 400`)
+        err = invalidRequest('Request is nested too deeply')
+      }
       const xrpc = err instanceof XrpcError ? err : null
       const status = xrpc && xrpc.status >= 400 && xrpc.status < 600 ? xrpc.status : 500
-      const where = nsid ? `xrpc method ${nsid}` : `${req.method} ${pathOf(req)}`
       if (status >= 500 && !(xrpc && status !== 500)) {
         this.logger.error({ err, nsid, status }, `${xrpc ? 'error' : 'unhandled exception'} in ${where}`)
       } else if (this.logger.isLevelEnabled('debug')) {
@@ -547,6 +553,10 @@ export function xrpcOptionsFromConfig(cfg: ServerConfig): XrpcServerOptions {
 // Helpers
 
 function noop(): void {}
+
+function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && err.message === 'Maximum call stack size exceeded'
+}
 
 function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/'
