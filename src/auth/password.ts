@@ -6,9 +6,11 @@
 // - app passwords: the same, but with the salt derived from the DID (hex of the first 16 bytes
 //   of sha256(did)), so the hash is deterministic and a login finds the app password by it.
 //
-// scrypt runs on libuv's thread pool (the async form), never on the event loop.
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+// scrypt runs in hashing threads of its own (hash-limit.ts), never on the event loop nor on
+// libuv's thread pool, and only a few at once.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { newAppPassword } from '../account/random.ts'
+import { passwordHashes } from './hash-limit.ts'
 
 /** Longest password accepted at login (older accounts may have longer ones than new rules allow). */
 export const OLD_PASSWORD_MAX_LENGTH = 512
@@ -18,9 +20,7 @@ export const NEW_PASSWORD_MAX_LENGTH = 256
 const KEY_LENGTH = 64
 
 function derive(password: string, salt: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, KEY_LENGTH, (err, key) => (err ? reject(err) : resolve(key)))
-  })
+  return passwordHashes.scrypt(password, salt, KEY_LENGTH)
 }
 
 async function hashWithSalt(password: string, salt: string): Promise<string> {

@@ -270,6 +270,9 @@ export class SessionManager {
       let appPassword: AppPasswordInfo | null = null
       if (!(await this.verifyAccountPassword(account.did, opts.password))) {
         if (takendown) throw badLogin() // no app-password logins into a taken-down account
+        // No second hash for an account without app passwords: it halves what a wrong password
+        // costs the server, and the login floor keeps the answer's timing the same.
+        if (this.store.listAppPasswords(account.did).length === 0) throw badLogin()
         appPassword = await this.verifyAppPassword(account.did, opts.password)
         if (!appPassword) throw badLogin()
       }

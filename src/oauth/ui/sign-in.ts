@@ -52,6 +52,10 @@ export class SignInChecker {
       }
       return { ok: true, account: login.account }
     } catch (err) {
+      if (err instanceof XrpcError && err.status === 429) {
+        // Too many password checks queued server-wide: not this password's fault.
+        return { ok: false, status: 429, message: 'The server is busy. Wait a moment and try again.' }
+      }
       if (err instanceof XrpcError && err.status < 500) {
         const tooLong = /too long/i.test(err.message)
         return { ok: false, status: 401, message: tooLong ? err.message : BAD_LOGIN_MESSAGE }
