@@ -136,8 +136,8 @@ export class FirehoseHub {
     // An empty cursor is no cursor, as the official decodes params: @atproto/sync's Firehose
     // client sends `?cursor=` when it has none.
     if (raw !== null && raw !== '') {
-      if (!/^\d{1,15}$/.test(raw)) return sub.fail('InvalidRequest', 'cursor must be a non-negative integer')
-      cursor = Number(raw)
+      cursor = parseCursor(raw)
+      if (cursor === null) return sub.fail('InvalidRequest', 'cursor must be a non-negative integer')
     }
     if (cursor === null) {
       sub.live = true
@@ -184,3 +184,16 @@ export class FirehoseHub {
 }
 
 export { WebSocket }
+
+/**
+ * A cursor as a sequence number: decimal digits only, and no larger than a sequence number can
+ * be (Number.MAX_SAFE_INTEGER); null otherwise. Any such integer is valid, so one past the
+ * current sequence is a FutureCursor, however long.
+ */
+function parseCursor(raw: string): number | null {
+  if (!/^\d+$/.test(raw)) return null
+  const digits = raw.replace(/^0+(?=\d)/, '')
+  if (digits.length > 16) return null
+  const n = Number(digits)
+  return Number.isSafeInteger(n) ? n : null
+}
