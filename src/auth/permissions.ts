@@ -83,10 +83,10 @@ export const OAUTH_METHOD_RULES: Readonly<Record<string, (p: ScopePermissions, i
   'com.atproto.server.deactivateAccount': refuse,
   'com.atproto.server.activateAccount': refuse,
   'com.atproto.server.updateEmail': refuse,
+  'com.atproto.server.requestEmailUpdate': refuse,
   'com.atproto.server.getAccountInviteCodes': refuse,
   // Account and identity scopes.
   'com.atproto.server.confirmEmail': (p) => p.assertAccount({ attr: 'email', action: 'manage' }),
-  'com.atproto.server.requestEmailUpdate': (p) => p.assertAccount({ attr: 'email', action: 'manage' }),
   'com.atproto.server.requestEmailConfirmation': (p) => p.assertAccount({ attr: 'email', action: 'manage' }),
   'com.atproto.repo.importRepo': (p) => p.assertAccount({ attr: 'repo', action: 'manage' }),
   'com.atproto.identity.updateHandle': (p) => p.assertIdentity({ attr: 'handle' }),

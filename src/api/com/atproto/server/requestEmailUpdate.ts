@@ -1,5 +1,8 @@
 // com.atproto.server.requestEmailUpdate: whether changing the email needs a code, and if so
-// (the current address is confirmed) an `update_email` code sent to the current address.
+// (the current address is confirmed) an `update_email` code sent to the current address. As
+// updateEmail, and as the official since 0.5.35: full password sessions only (app passwords get
+// 400 InvalidToken, OAuth sessions 403 Forbidden, see OAUTH_METHOD_RULES).
+import { ACCESS_FULL } from '../../../../auth/scopes.ts'
 import type { AccessAuth } from '../../../../auth/types.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../xrpc/errors.ts'
@@ -9,7 +12,7 @@ import { perAccountEmailLimits } from './account-email-limits.ts'
 export default function requestEmailUpdate(s: Services): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.requestEmailUpdate',
-    auth: s.auth.access({ checkTakedown: true }),
+    auth: s.auth.access({ scopes: ACCESS_FULL, checkTakedown: true }),
     rateLimits: perAccountEmailLimits('request-email-update'),
     handler: async ({ auth }) => {
       const account = s.accounts.getAccount(auth.did, { includeDeactivated: true, includeTakenDown: true })
