@@ -104,3 +104,38 @@ export function isPublicAddress(addr: string): boolean {
   if (v6) return isPublicIPv6(v6)
   return false
 }
+
+// Never a destination, whatever the settings: "this host" (0.0.0.0/8, which Linux connects to
+// the machine itself on any port), multicast, and 240.0.0.0/4 with the limited broadcast
+// 255.255.255.255; in IPv6 the unspecified address :: and multicast ff00::/8.
+const IPV4_NOT_UNICAST: Array<[number[], number]> = [
+  [[0], 8],
+  [[224], 4],
+  [[240], 4],
+]
+
+function isUnicastIPv4(b: Uint8Array): boolean {
+  return !IPV4_NOT_UNICAST.some(([prefix, bits]) => inPrefix(b, prefix, bits))
+}
+
+function isUnicastIPv6(b: Uint8Array): boolean {
+  if (b.every((x) => x === 0)) return false
+  if (b[0] === 0xff) return false
+  // IPv4-mapped and NAT64 forms reach the IPv4 address inside.
+  if (inPrefix(b, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], 96)) return isUnicastIPv4(b.subarray(12))
+  if (inPrefix(b, [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0], 96)) return isUnicastIPv4(b.subarray(12))
+  return true
+}
+
+/**
+ * True for a unicast IPv4 or IPv6 address, public or not (loopback and private included); false
+ * for "any address", multicast, broadcast, or not an IP. The floor under every relaxation of
+ * the SSRF rules (dev mode, disabled protection, an operator's allowed addresses).
+ */
+export function isUnicastAddress(addr: string): boolean {
+  const v4 = parseIPv4(addr)
+  if (v4) return isUnicastIPv4(v4)
+  const v6 = parseIPv6(addr)
+  if (v6) return isUnicastIPv6(v6)
+  return false
+}

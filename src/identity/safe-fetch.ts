@@ -17,7 +17,7 @@ import * as http from 'node:http'
 import * as https from 'node:https'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP, type LookupFunction } from 'node:net'
-import { isPublicAddress } from './ip-range.ts'
+import { isPublicAddress, isUnicastAddress } from './ip-range.ts'
 
 export class SsrfError extends Error {
   override name = 'SsrfError'
@@ -59,6 +59,8 @@ export interface GuardOptions {
 }
 
 function addressAllowed(address: string, opts: GuardOptions): boolean {
+  // Relaxed rules reach loopback and private addresses, never "any address", multicast or broadcast.
+  if (!isUnicastAddress(address)) return false
   return opts.allowPrivate === true || isPublicAddress(address) || opts.allowAddress?.(address) === true
 }
 
