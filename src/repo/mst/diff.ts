@@ -88,8 +88,10 @@ export function diffTrees(store: NodeStore, prev: MstNode | null, next: MstNode)
   serializeNode(next)
   if (prev) serializeNode(prev)
   if (prev && cidEquals(prev.cid, next.cid)) return result
-  const a = new Cursor(store, prev && !prev.isEmpty ? prev : null)
-  const b = new Cursor(store, next.isEmpty ? null : next)
+  // An empty root is opened like any other node: it is a block of its tree, which the store
+  // must gain when the tree empties and drop when it fills again.
+  const a = new Cursor(store, prev)
+  const b = new Cursor(store, next)
   while (!a.done || !b.done) {
     if (a.done) {
       const e = b.current

@@ -301,8 +301,10 @@ export class Mst {
 
   delete(key: string): void {
     let root: MstNode = this.remove(this.root, key)
-    // A root left with a lone subtree and no keys steps down to that subtree.
+    // A root left with a lone subtree and no keys steps down to that subtree. The stored nodes
+    // stepped over leave the tree with it: a chain of single-subtree nodes under the old root.
     while (root.entries.length === 1 && root.entries[0] instanceof SubRef) {
+      this.noteReplaced(root)
       root = this.resolve(root.entries[0], root.layer)
     }
     this.root = root.isEmpty ? emptyNode() : root
@@ -364,14 +366,19 @@ export class Mst {
 
   /**
    * The blocks a store needs to hold this tree, given that it holds the tree as last stored:
-   * every node built since, and the CIDs of stored nodes no longer in the tree.
+   * every node built since, and the CIDs of stored nodes no longer in the tree. A node that
+   * edits replaced and then rebuilt as it was (a key added and deleted again, a split undone by
+   * a merge) is in the store already and stays there: it is neither new nor removed.
    */
   changes(): { root: Cid; newBlocks: BlockMap; removed: Cid[] } {
     const root = this.rootCid()
     const newBlocks = new BlockMap()
     collectUnstored(this.root, newBlocks)
     const removed: Cid[] = []
-    for (const [k, cid] of this.replaced) if (!newBlocks.hasLink(k)) removed.push(cid)
+    for (const [k, cid] of this.replaced) {
+      if (newBlocks.hasLink(k)) newBlocks.delete(cid)
+      else removed.push(cid)
+    }
     return { root, newBlocks, removed }
   }
 
