@@ -992,7 +992,7 @@ function fillFromSecretsFile(file: string, missing: GeneratedSecret[], values: P
     }
   }
   if (generated.length > 0) {
-    mkdirSync(path.dirname(file), { recursive: true })
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
     const tmp = `${file}.${process.pid}.tmp`
     writeFileSync(tmp, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 })
     chmodSync(tmp, 0o600)

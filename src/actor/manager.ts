@@ -52,7 +52,7 @@ export class ActorStoreManager {
   create(did: string, keypair: Keypair): ActorStore {
     const loc = this.location(did)
     if (existsSync(loc.dbLocation)) throw new Error(`actor store already exists for ${did}`)
-    mkdirSync(loc.directory, { recursive: true })
+    mkdirSync(loc.directory, { recursive: true, mode: 0o700 })
     // The raw 32-byte key, as the official PDS keeps it.
     writeFileSync(loc.keyLocation, keypair.export(), { mode: 0o600 })
     return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation))

@@ -8,7 +8,7 @@
 // and indexes, never a changed official column) are tracked apart in `hearth_migration`, because
 // Kysely refuses to run when its table names a migration it does not know.
 import type BetterSqlite3 from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 
@@ -36,7 +36,13 @@ export interface OpenOptions {
 }
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
-  if (path !== ':memory:' && !opts.readonly) mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:' && !opts.readonly) {
+    // Hearth's databases hold password hashes, tokens and private records: the server user's
+    // alone. The file is created 0600 before SQLite opens it, because SQLite gives the -wal and
+    // -shm it creates the main file's permissions (an existing file keeps its own).
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    closeSync(openSync(path, 'a', 0o600))
+  }
   const db = new Database(path, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 5000 })
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL')
