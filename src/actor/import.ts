@@ -18,6 +18,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { type Commit, encodeCommit, signCommit, verifyCommitSig } from '../repo/commit.ts'
 import type { RepoOp } from '../repo/inversion.ts'
 import { diffTrees, Mst, NodeStore } from '../repo/mst/index.ts'
+import { isValidNsid, isValidRecordKey } from '../repo/syntax.ts'
 import { defaultTidClock } from '../repo/tid.ts'
 import { RepoVerificationError, verifyRepo } from '../repo/verify.ts'
 import type { Db } from '../storage/sqlite.ts'
@@ -80,7 +81,10 @@ export function importRepoCar(store: ActorStore, car: ImportCar, opts: ImportOpt
   }
   let imported: Commit
   try {
-    imported = verifyRepo(source, car.root, { did: store.did }).commit
+    const verified = verifyRepo(source, car.root, { did: store.did })
+    imported = verified.commit
+    // Every key, not only the ones that changed: the whole tree becomes this account's repo.
+    for (const { key } of verified.records) checkRecordPath(key)
   } catch (err) {
     if (err instanceof RepoVerificationError) throw invalidRequest(`Invalid repo: ${err.message}`)
     throw err
@@ -100,18 +104,25 @@ export function importRepoCar(store: ActorStore, car: ImportCar, opts: ImportOpt
   const indexOps: IndexOp[] = []
   const blobLinks: Array<{ uri: string; refs: BlobRefInfo[] | null; replaces: boolean }> = []
   const removedRecordCids: Cid[] = []
+  // Many keys may name one record block: it is read once, so the work follows the CAR's size.
+  const readRecords = new Map<string, { backlinks: ReturnType<typeof backlinksOf>; refs: BlobRefInfo[] }>()
   const put = (key: string, cid: Cid, action: 'create' | 'update') => {
     const [collection, rkey] = splitKey(key)
-    const bytes = source.getBlock(cid) as Uint8Array // verifyRepo saw every record block
-    newBlocks.set(cid, bytes)
-    let record: Record<string, unknown>
-    try {
-      record = decodeCbor(bytes) as Record<string, unknown>
-    } catch {
-      throw invalidRequest(`Could not parse record at '${collection}/${rkey}'`)
+    let read = readRecords.get(cid.$link)
+    if (read === undefined) {
+      const bytes = source.getBlock(cid) as Uint8Array // verifyRepo saw every record block
+      newBlocks.set(cid, bytes)
+      let record: Record<string, unknown>
+      try {
+        record = decodeCbor(bytes) as Record<string, unknown>
+      } catch {
+        throw invalidRequest(`Could not parse record at '${collection}/${rkey}'`)
+      }
+      read = { backlinks: backlinksOf(record), refs: refsOf(record) }
+      readRecords.set(cid.$link, read)
     }
-    indexOps.push({ action, collection, rkey, cid, backlinks: backlinksOf(record) })
-    blobLinks.push({ uri: `at://${store.did}/${collection}/${rkey}`, refs: refsOf(record), replaces: action === 'update' })
+    indexOps.push({ action, collection, rkey, cid, backlinks: read.backlinks })
+    blobLinks.push({ uri: `at://${store.did}/${collection}/${rkey}`, refs: read.refs, replaces: action === 'update' })
   }
   for (const c of diff.creates) {
     put(c.key, c.cid, 'create')
@@ -164,6 +175,14 @@ export function importRepoCar(store: ActorStore, car: ImportCar, opts: ImportOpt
   // The tree handed to applyCommit reads through the CAR's blocks; reload from the store.
   store.invalidate()
   return { commit, creates: diff.creates.length, updates: diff.updates.length, deletes: diff.deletes.length }
+}
+
+/** An imported key must be a path a write could have made: collection NSID, record-key syntax. */
+function checkRecordPath(key: string): void {
+  const [collection, rkey] = splitKey(key)
+  const shown = JSON.stringify(key.length > 100 ? `${key.slice(0, 100)}…` : key)
+  if (!isValidNsid(collection)) throw invalidRequest(`Invalid repo: the collection of ${shown} is not a valid NSID`)
+  if (!isValidRecordKey(rkey)) throw invalidRequest(`Invalid repo: the record key of ${shown} is not a valid record key`)
 }
 
 function splitKey(key: string): [string, string] {

@@ -1,6 +1,10 @@
 // Full verification of a repo received from elsewhere (an import, a CAR from another PDS, a
 // test): every block hashes to its CID, the commit is signed by the expected key, the MST is
 // the canonical tree for its keys (layers, order, no empty nodes), and every record is present.
+//
+// The work is bounded by the size of what was received: a node reached twice is refused before
+// it is walked again (in a tree no node can be, and a DAG of shared nodes would otherwise
+// multiply the walk), and a record block many keys share is hashed and decoded once.
 import { type BlockSource, MissingBlockError } from './block-map.ts'
 import { bytesMatchCid, type Cid } from './cid.ts'
 import { decodeCbor } from './cbor.ts'
@@ -56,8 +60,12 @@ export function verifyRepo(blocks: BlockSource, commitCid: Cid, opts: VerifyOpti
   let nodeCount = 0
   let lastKey = ''
   const checkRecords = opts.checkRecords ?? true
+  const seenNodes = new Set<string>()
+  const checkedRecords = new Set<string>()
 
   const walk = (cid: Cid, layer: number | null, isRoot: boolean): void => {
+    if (seenNodes.has(cid.$link)) throw new RepoVerificationError(`MST node ${cid.$link} is referenced more than once`)
+    seenNodes.add(cid.$link)
     let node: MstNode
     try {
       node = decodeNode(get(cid, 'MST node'), layer ?? 0, cid, true)
@@ -89,6 +97,9 @@ export function verifyRepo(blocks: BlockSource, commitCid: Cid, opts: VerifyOpti
       if (e instanceof Leaf) {
         if (records.length > 0 && e.key <= lastKey) throw new RepoVerificationError(`MST keys out of order at ${e.key}`)
         lastKey = e.key
+        records.push({ key: e.key, cid: e.value })
+        if (checkedRecords.has(e.value.$link)) continue
+        checkedRecords.add(e.value.$link)
         const bytes = get(e.value, `record ${e.key}`)
         if (checkRecords) {
           let value: unknown
@@ -101,7 +112,6 @@ export function verifyRepo(blocks: BlockSource, commitCid: Cid, opts: VerifyOpti
             throw new RepoVerificationError(`record ${e.key} is not a map`)
           }
         }
-        records.push({ key: e.key, cid: e.value })
       } else {
         if (nodeLayer === 0) throw new RepoVerificationError(`MST node ${cid.$link} at layer 0 has a subtree`)
         walk(e.cid as Cid, nodeLayer - 1, false)
