@@ -6,6 +6,8 @@ import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
 import { mountOAuth } from './oauth/index.ts'
+import { DeviceStore } from './oauth/device/store.ts'
+import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
 import { mountOAuthPages } from './oauth/ui/index.ts'
 import { Crawlers } from './sequencer/crawlers.ts'
 import { proxyFallback } from './proxy/pipethrough.ts'
@@ -20,6 +22,8 @@ export interface Hearth {
   services: Services
   xrpc: XrpcServer
   blobSweep: BlobSweep
+  /** Null when OAuth is off. */
+  deviceSweep: DeviceSweep | null
   close(): Promise<void>
 }
 
@@ -53,6 +57,8 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   })
   // Sweep unused uploads a few times per grace period, at most hourly.
   const sweep = startBlobSweep(services, Math.max(1000, Math.min(cfg.hearth.blobGcGraceMs / 4, 60 * 60_000)))
+  // Devices no one signed in on, every few minutes (they cost a row per page visit).
+  const deviceSweep = services.oauth ? startDeviceSweep(new DeviceStore(services.accounts.db), 5 * 60_000, services.logger) : null
   const crawlers = new Crawlers(cfg.service.hostname, cfg.crawlers, services.sequencer, services.logger)
   void crawlers.notifyOfUpdate()
   let closed = false
@@ -63,10 +69,12 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
     services,
     xrpc,
     blobSweep: sweep,
+    deviceSweep,
     async close() {
       if (closed) return
       closed = true
       sweep.stop()
+      deviceSweep?.stop()
       crawlers.close()
       services.firehose.close()
       await xrpc.close(cfg.hearth.shutdownTimeoutMs)

@@ -346,8 +346,13 @@ export class OAuthProvider {
     return id
   }
 
-  /** For GET /oauth/authorize: the pending PAR request; throws OAuthError (invalid_request / access_denied) when unknown, expired or already used. */
-  async loadAuthorizationRequest(clientId: string, requestUri: string): Promise<AuthorizationRequestView> {
+  /**
+   * For the authorization pages: the pending PAR request; throws OAuthError (invalid_request /
+   * access_denied) when unknown, expired, already used, or opened on another device. As the
+   * official binds it, the first device to open a request owns it: a request_uri that leaked
+   * cannot be completed in another browser (and the attempt ends the request).
+   */
+  async loadAuthorizationRequest(clientId: string, requestUri: string, deviceId?: string): Promise<AuthorizationRequestView> {
     const id = this.#requestId(requestUri)
     const row = this.store.readRequest(id)
     if (!row) throw invalidRequest('Unknown request_uri')
@@ -356,9 +361,12 @@ export class OAuthProvider {
       if (row.did || row.code) throw accessDenied('This request was already authorized')
       if (row.expiresAt < new Date()) throw accessDenied('This request has expired')
       if (row.clientId !== clientId) throw accessDenied('This request was initiated for another client')
+      if (deviceId !== undefined && row.deviceId && row.deviceId !== deviceId) {
+        throw accessDenied('This request was initiated from another device')
+      }
       // As official: opening the page gives the user a fresh inactivity window.
       expiresAt = new Date(Date.now() + AUTHORIZATION_INACTIVITY_TIMEOUT_MS)
-      this.store.updateRequest(id, { expiresAt })
+      this.store.updateRequest(id, deviceId !== undefined && !row.deviceId ? { expiresAt, deviceId } : { expiresAt })
     } catch (err) {
       this.store.deleteRequest(id)
       throw err

@@ -56,6 +56,23 @@ export class DeviceStore {
     this.db.prepare(`DELETE FROM "device" WHERE "id" = ?`).run(id)
   }
 
+  /**
+   * Deletes up to `limit` devices no account is signed in on, not seen since `seenBefore`, and
+   * bound to no authorization request still pending at `now`. Returns how many went.
+   */
+  deleteUnused(seenBefore: string, now: string, limit: number): number {
+    return this.db
+      .prepare(
+        `DELETE FROM "device" WHERE "id" IN (
+           SELECT d."id" FROM "device" d
+           WHERE d."lastSeenAt" < ?
+             AND NOT EXISTS (SELECT 1 FROM "account_device" ad WHERE ad."deviceId" = d."id")
+             AND NOT EXISTS (SELECT 1 FROM "authorization_request" r WHERE r."deviceId" = d."id" AND r."expiresAt" > ?)
+           LIMIT ?)`,
+      )
+      .run(seenBefore, now, limit).changes
+  }
+
   /** Remembers (or re-authenticates) an account on a device. */
   upsertDeviceAccount(deviceId: string, did: string, now = new Date().toISOString()): void {
     this.db

@@ -179,7 +179,7 @@ async function loadRequest(
 ): Promise<Req | null> {
   let view: AuthorizationRequestView
   try {
-    view = await ctx.provider.loadAuthorizationRequest(clientId, requestUri)
+    view = await ctx.provider.loadAuthorizationRequest(clientId, requestUri, deviceId)
   } catch (err) {
     if (err instanceof OAuthError) {
       sendErrorPage(res, err.status >= 400 && err.status < 600 ? err.status : 400, 'Authorization failed', `${err.error}: ${err.description}`)
