@@ -3,7 +3,7 @@
 // @atproto/identity accepts (the common-web `didDocument` schema: extra members allowed), so a
 // document the official PDS resolves, Hearth resolves too.
 import { fromBase16, fromBase32, fromBase58Btc, fromBase64, fromBase64Url } from '@atcute/multibase'
-import { formatDidKey, type JwtAlg, parseMultikey } from '../repo/crypto/index.ts'
+import { formatDidKey, type JwtAlg, MAX_KEY_STRING_LENGTH, parseMultikey } from '../repo/crypto/index.ts'
 import { PoorlyFormattedDidDocumentError } from './errors.ts'
 
 export interface VerificationMethod {
@@ -120,6 +120,8 @@ function multibaseBytes(value: string): Uint8Array {
   const body = value.slice(1)
   switch (value[0]) {
     case 'z':
+      // Base58 decoding is quadratic in the length; a key is far shorter than this.
+      if (value.length > MAX_KEY_STRING_LENGTH) throw new TypeError('key string too long')
       return fromBase58Btc(body)
     case 'f':
     case 'F':

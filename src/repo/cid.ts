@@ -52,8 +52,15 @@ export function cidForRawDigest(digest: Uint8Array): Cid {
   return fromDigest(CODEC_RAW, digest)
 }
 
+/**
+ * The longest CID string worth decoding: a CIDv1 with a sha-512 digest is 110 characters in
+ * base32. Longer strings are refused before any decoding, whatever the base.
+ */
+export const MAX_CID_STRING_LENGTH = 128
+
 /** Parses a base32 CIDv1 string; only the dag-cbor and raw codecs with sha-256 are atproto CIDs. */
 export function parseCid(str: string): Cid {
+  if (str.length > MAX_CID_STRING_LENGTH) throw new TypeError(`CID string too long (over ${MAX_CID_STRING_LENGTH} characters)`)
   const cid = parseBase32Cid(str)
   checkAtprotoCid(cid.codec, cid.digest.codec, cid.digest.contents.length)
   return new CidLinkWrapper(cid.bytes)

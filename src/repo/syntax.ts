@@ -103,7 +103,8 @@ export function isValidUri(value: unknown): value is string {
 // base58btc) the bytes must also start with the CIDv1 version, which is what refuses a CIDv0 that
 // was re-wrapped in a multibase prefix. A bare `Qm…` CIDv0 has no multibase prefix at all.
 const CID_MIN_LENGTH = 8
-const CID_MAX_LENGTH = 256
+// As parseCid: nothing longer is a CID (sha-512 in base32 is 110), and base58 decoding is quadratic.
+const CID_MAX_LENGTH = 128
 const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
 const CID_BASES: Record<string, { re: RegExp; v1?: (rest: string) => boolean }> = {
   b: { re: /^[a-z2-7]+$/, v1: (rest) => ((BASE32_ALPHABET.indexOf(rest[0]) << 3) | (BASE32_ALPHABET.indexOf(rest[1]) >> 2)) === 1 },

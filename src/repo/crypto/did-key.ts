@@ -12,6 +12,13 @@ import { secp256k1Impl } from './secp256k1.ts'
 
 export const DID_KEY_PREFIX = 'did:key:'
 
+/**
+ * Longer did:key and Multikey strings are refused before decoding: a real one is under 60
+ * characters, and base58 decoding takes time quadratic in the length (100,000 characters would
+ * block the event loop for seconds).
+ */
+export const MAX_KEY_STRING_LENGTH = 128
+
 const K256_CODEC = Uint8Array.of(0xe7, 0x01)
 const P256_CODEC = Uint8Array.of(0x80, 0x24)
 
@@ -40,6 +47,7 @@ function decodeMultikey(multikey: string): PreparedKey {
   if (typeof multikey !== 'string' || multikey[0] !== 'z') {
     throw new InvalidKeyError('multikey must be base58btc (start with "z")')
   }
+  if (multikey.length > MAX_KEY_STRING_LENGTH) throw new InvalidKeyError(`multikey too long (over ${MAX_KEY_STRING_LENGTH} characters)`)
   let bytes: Uint8Array
   try {
     bytes = fromBase58Btc(multikey.slice(1))
@@ -71,6 +79,9 @@ const cache = new Map<string, PreparedKey>()
 
 /** Parses (or fetches from the cache) a did:key for verification. Throws InvalidKeyError. */
 export function preparedDidKey(did: string): PreparedKey {
+  if (typeof did === 'string' && did.length > MAX_KEY_STRING_LENGTH) {
+    throw new InvalidKeyError(`did:key too long (over ${MAX_KEY_STRING_LENGTH} characters)`)
+  }
   const hit = cache.get(did)
   if (hit !== undefined) {
     cache.delete(did)

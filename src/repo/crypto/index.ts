@@ -8,6 +8,7 @@ export {
   formatDidKey,
   formatMultikey,
   InvalidKeyError,
+  MAX_KEY_STRING_LENGTH,
   type ParsedPublicKey,
   parseDidKey,
   parseMultikey,
