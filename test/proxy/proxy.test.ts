@@ -369,7 +369,7 @@ describe('service proxying', () => {
     assert.equal(appView.calls.length, before + 3)
   })
 
-  it('getPreferences is served here unless atproto-proxy names another service; putPreferences then refuses as official', async () => {
+  it('getPreferences is served here unless atproto-proxy names another service; putPreferences then refuses (400)', async () => {
     const cat = await sharedAccount()
     await cat.agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#savedFeedsPref', pinned: [], saved: [] }] })
     const chatBefore = chat.calls.length
@@ -388,9 +388,10 @@ describe('service proxying', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${cat.agent.session?.accessJwt}`, 'atproto-proxy': `${chat.did}#bsky_chat` },
       body: JSON.stringify({ preferences: [] }),
     })
-    assert.equal(put.status, 500)
-    // The official's pipethrough refuses procedures; 500 details are not shown.
-    assert.deepEqual(await put.json(), { error: 'InternalServerError', message: 'Internal Server Error' })
+    // The official's pipethrough refuses procedures with a 500; here the client hears it as the
+    // client's error (no request may end in a 5xx), with the official's message.
+    assert.equal(put.status, 400)
+    assert.deepEqual(await put.json(), { error: 'InvalidRequest', message: 'Proxying of POST requests is not supported' })
     assert.equal(chat.calls.length, chatBefore + 1)
     assert.equal((await cat.agent.app.bsky.actor.getPreferences({})).data.preferences.length, 1, 'nothing was replaced')
   })

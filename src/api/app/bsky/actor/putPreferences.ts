@@ -1,10 +1,11 @@
 // app.bsky.actor.putPreferences: replaces the account's app.bsky preferences. An
-// `atproto-proxy` header naming another service than the configured AppView gets the
-// official's answer: its pipethrough does not forward procedures (500).
+// `atproto-proxy` header naming another service than the configured AppView gets the official's
+// message (its pipethrough does not forward procedures), as a 400 where the official answers
+// 500: the request cannot be served as asked, and no request may end in a 5xx.
 import { type Preference, putPreferences as writePreferences } from '../../../../actor/preferences.ts'
 import { locallyServedAuth, otherServiceAudience } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest, XrpcError } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../xrpc/errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.actor.putPreferences'
@@ -15,7 +16,7 @@ export default function putPreferences(s: Services): XrpcMethod {
     auth: locallyServedAuth(s, NSID, { checkTakedown: true }),
     handler: ({ auth, input, req }) => {
       if (auth.kind !== 'access') throw invalidRequest('Unexpected credentials')
-      if (otherServiceAudience(s, req)) throw new XrpcError(500, 'InternalServerError', 'Proxying of POST requests is not supported')
+      if (otherServiceAudience(s, req)) throw invalidRequest('Proxying of POST requests is not supported')
       const { preferences } = input as { preferences: unknown[] }
       const checked: Preference[] = []
       for (const pref of preferences) {
