@@ -27,11 +27,11 @@ export class BlobNotFoundError extends Error {
 
 /**
  * The upload exceeded its limit. As the official PDS (xrpc-server's blob limit): 413
- * `PayloadTooLarge`, "request entity too large".
+ * `PayloadTooLarge`, "request entity too large", here with the limit named.
  */
 export class BlobTooLargeError extends XrpcError {
   constructor(readonly maxSize: number) {
-    super(413, 'PayloadTooLarge', 'request entity too large')
+    super(413, 'PayloadTooLarge', `request entity too large: the limit is ${maxSize} bytes`)
   }
 }
 
@@ -236,7 +236,11 @@ export class DiskBlobStore {
     } catch (err) {
       throw translate(err)
     }
-    return handle.createReadStream()
+    const stream = handle.createReadStream()
+    // Until someone reads it, a read error is kept on the stream (and thrown by that read);
+    // a stream nobody ends up reading is no reason to end the process.
+    stream.on('error', noop)
+    return stream
   }
 
   async getBytes(did: string, cid: Cid | string): Promise<Uint8Array> {

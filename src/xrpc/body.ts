@@ -45,7 +45,9 @@ export class RequestAbortedError extends Error {
   }
 }
 
-export const payloadTooLarge = (): XrpcError => new XrpcError(413, 'PayloadTooLarge', 'request entity too large')
+/** 413, naming the limit: a client (or the operator reading its report) can see what to cut to. */
+export const payloadTooLarge = (limit: number): XrpcError =>
+  new XrpcError(413, 'PayloadTooLarge', `request entity too large: the limit is ${limit} bytes`)
 
 function decodersFor(header: string | undefined): Transform[] {
   if (!header) return []
@@ -53,21 +55,23 @@ function decodersFor(header: string | undefined): Transform[] {
     .split(',')
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== '' && c !== 'identity')
+  // Every coding is checked before any decoder exists, so a refusal leaves no stream behind.
+  // A legitimate client applies one coding; a stack of them only multiplies decoder memory.
+  if (codings.length > MAX_CODINGS) throw new XrpcError(415, 'UnsupportedMediaType', 'too many content-encodings')
+  const makers = codings.map((coding) => DECODERS.get(coding))
+  if (makers.some((make) => make === undefined)) throw new XrpcError(415, 'UnsupportedMediaType', 'unsupported content-encoding')
   // Codings are listed in the order they were applied: undo the last one first.
-  return codings.reverse().map((coding) => {
-    switch (coding) {
-      case 'gzip':
-      case 'x-gzip':
-        return createGunzip()
-      case 'deflate':
-        return createInflate()
-      case 'br':
-        return createBrotliDecompress()
-      default:
-        throw new XrpcError(415, 'UnsupportedMediaType', 'unsupported content-encoding')
-    }
-  })
+  return makers.reverse().map((make) => (make as () => Transform)())
 }
+
+const MAX_CODINGS = 3
+
+const DECODERS = new Map<string, () => Transform>([
+  ['gzip', createGunzip],
+  ['x-gzip', createGunzip],
+  ['deflate', createInflate],
+  ['br', createBrotliDecompress],
+])
 
 /** Fails the stream with 413 once more than `limit` bytes went through. */
 export class ByteLimit extends Transform {
@@ -79,7 +83,7 @@ export class ByteLimit extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.seen += chunk.length
-    if (this.seen > this.limit) callback(payloadTooLarge())
+    if (this.seen > this.limit) callback(payloadTooLarge(this.limit))
     else callback(null, chunk)
   }
 
@@ -92,26 +96,37 @@ export class ByteLimit extends Transform {
  * The request body, decoded (content-encoding) and limited to `limit` bytes: a declared length
  * over the limit fails at once, a body that grows past it fails the stream with 413.
  *
+ * The stages behave as one pipeline from the moment they exist, whether or not anyone reads
+ * yet (a handler may await file-system work, or be refused, before it reads): every stage has
+ * an error listener, the first failure of any stage fails the returned stream with a client
+ * error and tears every stage down, and so does the consumer destroying the returned stream.
+ * A failure is kept on the returned stream (`errored`) and thrown by the first read of it.
+ *
  * The request itself is never destroyed here (that would kill the socket before the error
  * response is written): on failure it is only unpiped, and the router drains or closes it.
  */
 export function limitedBodyStream(req: IncomingMessage, limit: number): Readable {
   const length = declaredLength(req)
-  if (length !== null && length > limit) throw payloadTooLarge()
+  if (length !== null && length > limit) throw payloadTooLarge(limit)
   const stages: Transform[] = [...decodersFor(req.headers['content-encoding']), new ByteLimit(limit)]
   const out = stages[stages.length - 1]
-  for (let i = 0; i < stages.length - 1; i++) {
-    stages[i].pipe(stages[i + 1])
-    stages[i].on('error', (err) => out.destroy(decodeError(err)))
+  const tearDown = (err?: Error) => {
+    // The returned stream first, so that its error is the one its reader sees.
+    if (!out.destroyed) out.destroy(err)
+    for (const stage of stages) if (!stage.destroyed) stage.destroy()
   }
+  for (const stage of stages) stage.on('error', (err) => tearDown(stage === out ? undefined : decodeError(err)))
+  for (let i = 0; i < stages.length - 1; i++) stages[i].pipe(stages[i + 1])
   const onAbort = () => {
-    if (!req.complete) out.destroy(new RequestAbortedError())
+    if (!req.complete) tearDown(new RequestAbortedError())
   }
   req.on('close', onAbort)
   req.on('error', onAbort)
   out.on('close', () => {
     req.unpipe(stages[0])
     req.off('close', onAbort)
+    req.off('error', onAbort)
+    tearDown()
   })
   req.pipe(stages[0])
   return out

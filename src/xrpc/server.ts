@@ -39,10 +39,12 @@ export const DEFAULT_BLOB_LIMIT = 5 * 1024 * 1024
 export const KEEP_ALIVE_TIMEOUT_MS = 90_000
 /** The official global limit: 3000 calls per 5 minutes per IP, on every XRPC call. */
 export const GLOBAL_RATE_LIMIT = { name: 'global-ip', durationMs: 5 * 60_000, points: 3000 } as const
-// An unread request body up to this size is drained before an early (error) response, so the
-// client reads the response and the connection stays usable; a bigger one closes the connection.
-const DRAIN_LIMIT = 1024 * 1024
-const DRAIN_TIMEOUT_MS = 5_000
+// Before an early answer (an error, or a handler that left its body unread), what the client is
+// still sending is read and dropped, up to this many bytes and this long; past either, the answer
+// closes the connection. Closing while the client still writes resets it: the client (or a
+// reverse proxy in front, which then answers 502) never reads the answer.
+const DRAIN_LIMIT = 32 * 1024 * 1024
+const DRAIN_TIMEOUT_MS = 10_000
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
@@ -308,6 +310,7 @@ export class XrpcServer {
       }
       return
     }
+    await settleUnreadBody(req, res)
     sendNotFound(req, res, verb, path)
   }
 
@@ -388,16 +391,24 @@ export class XrpcServer {
     }
 
     const ctx: XrpcContext<AuthResult> = { nsid, req, ip, params, input, body, encoding, auth, res }
-    this.applyRateLimits(req, res, ip, registered.limits, ctx)
-
     let output: XrpcOutput
     try {
+      this.applyRateLimits(req, res, ip, registered.limits, ctx)
       output = await method.handler(ctx)
     } finally {
-      // A handler that left its body stream unread: drop the rest once the response is out.
-      if (body !== null) res.once('finish', () => discardRest(req))
+      // Whatever the handler left unread goes with its decoders (a refusal, a 429, a throw);
+      // the rest of the request is drained before the response.
+      body?.destroy()
     }
-    if (this.validateResponses) checkOutput(nsid, def, output)
+    if (this.validateResponses) {
+      try {
+        checkOutput(nsid, def, output)
+      } catch (err) {
+        if (output && isStreamBody(output.body) && output.body instanceof Readable) output.body.destroy()
+        throw err
+      }
+    }
+    if (body !== null) await settleUnreadBody(req, res)
     await this.writeOutput(req, res, output, nsid)
   }
 
@@ -679,26 +690,34 @@ function drainOrClose(res: ServerResponse): Promise<void> {
 }
 
 /**
- * Before an early response: a small unread body is read and dropped (keep-alive survives and
- * the client, still sending, reads the response); a large or unknown one closes the connection.
+ * Before an early response: the rest of the body is read and dropped, so that a client still
+ * sending (or a proxy relaying it) finishes and reads the response, and keep-alive survives.
+ * A body declared, or found, to be over DRAIN_LIMIT, or still arriving after DRAIN_TIMEOUT_MS,
+ * is not waited for: the response closes the connection.
  */
 async function settleUnreadBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.complete || req.readableEnded || req.destroyed) return
   if (bodyPresence(req) !== 'present') return
   const raw = req.headers['content-length']
-  const length = raw === undefined ? NaN : parseInt(raw, 10)
-  if (!(length <= DRAIN_LIMIT)) {
+  if (raw !== undefined && !(parseInt(raw, 10) <= DRAIN_LIMIT)) {
     res.setHeader('Connection', 'close')
     return
   }
   await new Promise<void>((resolve) => {
+    let drained = 0
     const timer = setTimeout(done, DRAIN_TIMEOUT_MS)
-    function done() {
+    function onData(chunk: Buffer): void {
+      drained += chunk.length
+      if (drained > DRAIN_LIMIT) done()
+    }
+    function done(): void {
       clearTimeout(timer)
+      req.off('data', onData)
       req.off('end', done)
       req.off('close', done)
       resolve()
     }
+    req.on('data', onData)
     req.on('end', done)
     req.on('close', done)
     discardRest(req)

@@ -196,7 +196,7 @@ describe('JSON input', () => {
 
   test('a body over the JSON limit (150 KiB) is 413, by declared length and by bytes read', async () => {
     const big = JSON.stringify({ repo: DID, collection: 'app.bsky.feed.post', record: { text: 'x'.repeat(160 * 1024) } })
-    await expectError(await post(big), 413, 'PayloadTooLarge', 'request entity too large')
+    await expectError(await post(big), 413, 'PayloadTooLarge', 'request entity too large: the limit is 153600 bytes')
     // Chunked, so no declared length: the limit is enforced while reading.
     const res = await raw('POST', CREATE, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...AUTH }, big)
     assert.equal(res.status, 413)
@@ -239,7 +239,7 @@ describe('binary input', () => {
       await fetch(`${f.url}${UPLOAD}`, { method: 'POST', headers: { 'content-type': 'image/png', ...AUTH }, body: new Uint8Array(1001) }),
       413,
       'PayloadTooLarge',
-      'request entity too large',
+      'request entity too large: the limit is 1000 bytes',
     )
     const res = await raw('POST', UPLOAD, { 'content-type': 'image/png', 'transfer-encoding': 'chunked', ...AUTH }, Buffer.alloc(5000))
     assert.equal(res.status, 413)
