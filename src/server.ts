@@ -3,6 +3,7 @@
 import { loadMethodFactories } from './api/index.ts'
 import { type ServerConfig, withListenPort } from './config.ts'
 import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
+import { installBackstop } from './http/backstop.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
 import { mountOAuth } from './oauth/index.ts'
@@ -11,6 +12,7 @@ import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
 import { mountOAuthPages } from './oauth/ui/index.ts'
 import { Crawlers } from './sequencer/crawlers.ts'
 import { proxyFallback } from './proxy/pipethrough.ts'
+import { subsystemLogger } from './logger.ts'
 import { createServices, type Services } from './services.ts'
 import { createXrpcServer, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
 
@@ -28,6 +30,8 @@ export interface Hearth {
 }
 
 export async function startServer(config: ServerConfig, opts: { host?: string } = {}): Promise<Hearth> {
+  // Process-wide, once: a bug in one request must not end the process serving all the others.
+  installBackstop(subsystemLogger('hearth'))
   const xrpc = createXrpcServer(xrpcOptionsFromConfig(config))
   const factories = await loadMethodFactories()
   // The port may be 0 (tests): listen first, then build everything with the real public URL.

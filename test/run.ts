@@ -13,8 +13,13 @@
 // When stdout is not a terminal (CI, a pipe), the TAP reporter is used unless a
 // `--test-reporter` is given: Node 20 picks TAP there by itself but Node 23+ picks `spec`, and
 // TAP keeps the `# tests N` summary lines the same under every version.
+//
+// Every Hearth started during the run (in a test's process or spawned by it) reports an error no
+// code handled to HEARTH_BACKSTOP_LOG, a fresh file: the run fails if anything got there, even
+// when every test passed, since such an error would have ended a standalone server.
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -78,11 +83,21 @@ const args = [
   ...files.map((f) => path.relative(root, f)),
 ]
 
-const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' })
+const backstopDir = mkdtempSync(path.join(tmpdir(), 'hearth-backstop-'))
+const backstopLog = path.join(backstopDir, 'backstop.jsonl')
+const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, HEARTH_BACKSTOP_LOG: backstopLog } })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => child.kill(signal))
 }
 child.on('exit', (code, signal) => {
+  const reached = existsSync(backstopLog) ? readFileSync(backstopLog, 'utf8').trim() : ''
+  rmSync(backstopDir, { recursive: true, force: true })
+  if (reached !== '') {
+    const lines = reached.split('\n')
+    console.error(`test/run: FAILED: ${lines.length} error(s) reached the server's last-resort handler (each would have ended a standalone server):`)
+    for (const line of lines) console.error(line)
+    process.exit(1)
+  }
   if (signal) {
     console.error(`test/run: the test runner was stopped by ${signal}`)
     process.exit(1)

@@ -17,6 +17,7 @@ import { Readable, type Duplex } from 'node:stream'
 import type { AuthResult } from '../auth/types.ts'
 import type { ServerConfig } from '../config.ts'
 import { subsystemLogger, type Logger } from '../logger.ts'
+import { inRequestScope } from '../http/backstop.ts'
 import { closeServer } from '../http/shutdown.ts'
 import { bodyPresence, limitedBodyStream, readJsonBody, RequestAbortedError, requestEncoding } from './body.ts'
 import { ClientIpResolver, IpSet } from './client-ip.ts'
@@ -164,7 +165,9 @@ export class XrpcServer {
 
     this.httpServer = http.createServer((req, res) => this.handle(req, res))
     this.httpServer.keepAliveTimeout = opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS
-    this.httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head))
+    this.httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      inRequestScope(req.method ?? 'GET', pathOf(req), () => this.handleUpgrade(req, socket, head)),
+    )
   }
 
   // -------------------------------------------------------------------------------------------
@@ -276,7 +279,10 @@ export class XrpcServer {
       res.once('close', () => this.logRequest(req, res, started))
     }
     if (this.closing) res.setHeader('Connection', 'close')
-    this.dispatch(req, res).catch((err) => this.sendError(req, res, err, null))
+    // Tagged, so that a bug no code catches is reported with the request it came from.
+    inRequestScope(req.method ?? 'GET', pathOf(req), () =>
+      this.dispatch(req, res).catch((err) => this.sendError(req, res, err, null)),
+    )
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
