@@ -8,6 +8,7 @@ import type { HttpMethod, XrpcServer } from '../xrpc/server.ts'
 import { invalidRequest, OAuthError } from './errors.ts'
 import type { OAuthProvider } from './provider.ts'
 
+// As the official: the bound is on the decoded body, so a compressed body cannot pass more.
 const BODY_LIMIT = 100 * 1024
 
 function cors(res: ServerResponse): void {
@@ -37,6 +38,9 @@ export async function readOAuthBody(req: IncomingMessage): Promise<Record<string
   try {
     buf = await readBody(req, BODY_LIMIT)
   } catch (err) {
+    if (err instanceof XrpcError && err.status === 413) {
+      throw new OAuthError(413, 'invalid_request', `Request body too large (the limit is ${BODY_LIMIT / 1024} KiB)`)
+    }
     if (err instanceof XrpcError) throw invalidRequest(err.message)
     throw err
   }
