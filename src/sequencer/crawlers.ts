@@ -39,6 +39,9 @@ export class Crawlers {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ hostname: this.hostname }),
+            // Outgoing requests never follow a redirect they have not checked; a relay has no
+            // reason to send one.
+            redirect: 'error',
             signal: AbortSignal.timeout(TIMEOUT_MS),
           })
           if (!res.ok) this.logger.warn({ crawler: base, status: res.status }, 'requestCrawl refused')
