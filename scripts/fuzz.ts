@@ -37,6 +37,7 @@ const report = await runFuzz({
   requests: num('requests', 5000),
   seconds: num('seconds', 600),
   concurrency: num('concurrency', 4),
+  progressEvery: 5000,
 })
 for (const line of formatReport(report)) console.log(line)
 process.exit(report.failures.length === 0 ? 0 : 1)
