@@ -1,9 +1,9 @@
 // The composition root: builds the services from the config, registers every route and
 // method, listens, and shuts down in order (stop accepting, finish requests, close databases).
 import { loadMethodFactories } from './api/index.ts'
-import { type ServerConfig, withListenPort } from './config.ts'
-import { type BlobSweep, startBlobSweep } from './blob/sweep.ts'
-import { installBackstop } from './http/backstop.ts'
+import { type ServerConfig, withListenPort } from './config/index.ts'
+import { type BlobSweep, startBlobSweep } from './actions/blob-sweep.ts'
+import { installBackstop } from './xrpc/backstop.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
 import { mountOAuth } from './oauth/index.ts'

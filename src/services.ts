@@ -6,7 +6,8 @@ import { ActorStoreManager } from './actor/manager.ts'
 import { AuthVerifiers, didDocSigningKeyResolver } from './auth/verifier.ts'
 import { SessionManager } from './auth/session.ts'
 import { DiskBlobStore } from './blob/disk-store.ts'
-import type { ServerConfig } from './config.ts'
+import type { ServerConfig } from './config/index.ts'
+import type { CoreServices } from './core-services.ts'
 import { FirehoseHub } from './firehose/hub.ts'
 import { DidCache } from './identity/did-cache.ts'
 import { DidResolver } from './identity/did-resolver.ts'
@@ -21,31 +22,12 @@ import { OAuthProvider } from './oauth/provider.ts'
 import { createOAuthVerifier } from './oauth/resource.ts'
 import { ProxyClient } from './proxy/upstream.ts'
 
-export interface Services {
-  config: ServerConfig
-  logger: Logger
-  accounts: AccountStore
-  sessions: SessionManager
-  auth: AuthVerifiers
-  actors: ActorStoreManager
-  sequencer: Sequencer
-  blobs: DiskBlobStore
-  /** The PLC directory this PDS registers DIDs with (the embedded one in local mode). */
-  plc: PlcDirectory
-  /** PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: signs every PLC operation for hosted DIDs. */
-  plcRotationKey: Secp256k1Keypair
-  didCache: DidCache
-  didResolver: DidResolver
-  handleResolver: HandleResolver
-  /** The embedded did:plc directory (local mode), or null. */
-  localPlc: LocalPlc | null
-  firehose: FirehoseHub
+/** Everything a handler may use: the core stores, and the front ends built on them. */
+export interface Services extends CoreServices {
   /** The OAuth authorization server (and resource-server token checks). */
-  oauth: OAuthProvider | null
+  oauth: OAuthProvider
   /** The HTTP client of service proxying (src/proxy). */
   proxy: ProxyClient
-  /** Account and moderation email (logs instead of sending when no SMTP is configured). */
-  mailer: Mailer
   /** Throws when the server cannot serve (for /xrpc/_health). */
   checkHealth(): void
   close(): void

@@ -11,7 +11,7 @@
 // tokens keyed by their JWT id, the 2-hour refresh grace period, 15-minute email tokens.
 import type { Statement } from 'better-sqlite3'
 import { type Db, writeTx } from '../storage/sqlite.ts'
-import { invalidRequest, type XrpcError } from '../xrpc/errors.ts'
+import { invalidRequest, type XrpcError } from '../errors.ts'
 import { AccountConflictError } from './errors.ts'
 import { newInviteCode, newRandomToken, newRefreshTokenId } from './random.ts'
 

@@ -9,7 +9,7 @@
 // serves is then a commit it signed itself, valid against the DID document once the migration's
 // PLC operation points at this PDS, and its rev is above every rev the old host published.
 import type { Readable } from 'node:stream'
-import { type BlobRefInfo, blobRefsInRecord, linkRecordBlobs, unlinkRecord } from '../blob/metadata.ts'
+import { type BlobRefInfo, blobRefsInRecord } from './blobs.ts'
 import { BlockMap, type BlockSource } from '../repo/block-map.ts'
 import { CarError, readCarStream } from '../repo/car/index.ts'
 import { decodeCbor } from '../repo/cbor.ts'
@@ -22,7 +22,7 @@ import { isValidNsid, isValidRecordKey } from '../repo/syntax.ts'
 import { defaultTidClock } from '../repo/tid.ts'
 import { RepoVerificationError, verifyRepo } from '../repo/verify.ts'
 import type { Db } from '../storage/sqlite.ts'
-import { invalidRequest } from '../xrpc/errors.ts'
+import { invalidRequest } from '../errors.ts'
 import { backlinksOf } from './backlinks.ts'
 import type { ActorStore, IndexOp } from './store.ts'
 
@@ -166,10 +166,10 @@ export function importRepoCar(store: ActorStore, car: ImportCar, opts: ImportOpt
     ops,
     tree: Mst.fromNode(nodes, nextRoot),
   }
-  store.applyCommit(commit, indexOps, [], (db: Db) => {
+  store.applyCommit(commit, indexOps, [], () => {
     for (const link of blobLinks) {
-      if (link.replaces) unlinkRecord(db, link.uri)
-      if (link.refs) linkRecordBlobs(db, link.uri, link.refs)
+      if (link.replaces) store.blobs.unlinkRecord(link.uri)
+      if (link.refs) store.blobs.linkRecordBlobs(link.uri, link.refs)
     }
   })
   // The tree handed to applyCommit reads through the CAR's blocks; reload from the store.

@@ -7,6 +7,7 @@ import { decodeCbor } from '../repo/cbor.ts'
 import type { Keypair } from '../repo/crypto/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
+import { RepoSnapshot } from './snapshot.ts'
 import { ActorStore } from './store.ts'
 
 export interface ActorLocation {
@@ -28,6 +29,11 @@ export class ActorStoreManager {
     const hash = createHash('sha256').update(did).digest('hex')
     const directory = join(this.directory, hash.slice(0, 2), did)
     return { directory, dbLocation: join(directory, 'store.sqlite'), keyLocation: join(directory, 'key') }
+  }
+
+  /** A read-only snapshot of an account's store on its own connection, for a streamed export. */
+  snapshot(did: string): RepoSnapshot {
+    return new RepoSnapshot(this.location(did).dbLocation, did)
   }
 
   exists(did: string): boolean {

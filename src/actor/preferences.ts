@@ -3,7 +3,7 @@
 // $type, the whole preference as JSON. A put replaces a whole namespace.
 import { exceedsNestingDepth, nestingTooDeepMessage } from '../repo/nesting.ts'
 import { type Db, writeTx } from '../storage/sqlite.ts'
-import { invalidRequest } from '../xrpc/errors.ts'
+import { invalidRequest } from '../errors.ts'
 
 export type Preference = { $type: string } & Record<string, unknown>
 

@@ -2,16 +2,16 @@
 // official PDS's checks and messages (its repo/prepare.ts): `$type` defaulted to the collection
 // and required to equal it, record-key syntax, lexicon validation per the `validate` flag,
 // blob refs enumerated (legacy refs refused), backlinks, and the encoded block with its CID.
-import type { BlobRefInfo } from '../blob/metadata.ts'
-import { blobRefsInRecord } from '../blob/metadata.ts'
+import type { BlobRefInfo } from './blobs.ts'
+import { blobRefsInRecord } from './blobs.ts'
 import { encodeBlock, type EncodedBlock } from '../repo/cbor.ts'
 import type { Cid } from '../repo/cid.ts'
 import type { PreparedWrite } from '../repo/commit-builder.ts'
 import { DataModelError, jsonToLex, type LexMap } from '../repo/data-model.ts'
 import { isValidNsid, isValidRecordKey } from '../repo/syntax.ts'
 import { isValidTid, nextTid } from '../repo/tid.ts'
-import { invalidRequest } from '../xrpc/errors.ts'
-import { assertValidRecord, hasRecordSchema, lexicons } from '../xrpc/lexicons.ts'
+import { invalidRequest } from '../errors.ts'
+import { assertValidRecord, hasRecordSchema, lexicons } from '../lexicons.ts'
 import { type Backlink, backlinksOf } from './backlinks.ts'
 
 /**

@@ -10,7 +10,10 @@ import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import { type Db, openDb } from '../storage/sqlite.ts'
+import type { Statement } from 'better-sqlite3'
+import { BlobIndex } from './blobs.ts'
 import { migrateActorDb } from './db.ts'
+import { getPreferences, type Preference, type PreferenceAccess, putPreferences } from './preferences.ts'
 
 export interface RepoHeadRow {
   cid: Cid
@@ -56,7 +59,10 @@ function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
 }
 
 export class ActorStore implements BlockSource {
+  /** The store's connection: the actor layer's own (tests read it to check what was written). */
   readonly db: Db
+  /** The blob and record_blob tables, on this store's connection. */
+  readonly blobs: BlobIndex
   private readonly nodes: NodeStore
   private cachedTree: Mst | null = null
   private cachedHead: RepoHeadRow | null | undefined = undefined
@@ -65,6 +71,8 @@ export class ActorStore implements BlockSource {
   sequencedRev: string | null = null
 
   private readonly st
+  #afterRev: Statement | undefined
+  #atOrBefore: Statement | undefined
 
   constructor(
     readonly did: string,
@@ -74,6 +82,7 @@ export class ActorStore implements BlockSource {
   ) {
     this.db = openDb(dbPath)
     migrateActorDb(this.db)
+    this.blobs = new BlobIndex(this.db)
     const db = this.db
     this.st = {
       getBlock: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
@@ -182,6 +191,33 @@ export class ActorStore implements BlockSource {
     return this.st.backlinkConflicts.all(path, linkTo, collection) as string[]
   }
 
+  /**
+   * Records written by commits after `rev`, oldest first, with their blocks (read-after-write
+   * over the AppView's answers). Prepared on first use: most stores never serve one.
+   */
+  recordsAfterRev(rev: string, limit: number): Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }> {
+    this.#afterRev ??= this.db.prepare(
+      'SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > ? ORDER BY r."repoRev" ASC LIMIT ?',
+    )
+    return this.#afterRev.all(rev, limit) as Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }>
+  }
+
+  /** Whether any record was written at or before `rev`. */
+  hasRecordsAtOrBefore(rev: string): boolean {
+    this.#atOrBefore ??= this.db.prepare('SELECT 1 FROM record WHERE "repoRev" <= ? LIMIT 1')
+    return this.#atOrBefore.get(rev) !== undefined
+  }
+
+  /** The account's preferences in a namespace (`app.bsky`), as the official reads them. */
+  getPreferences(namespace: string, access: PreferenceAccess): Preference[] {
+    return getPreferences(this.db, namespace, access)
+  }
+
+  /** Replaces the account's preferences in a namespace, in one transaction. */
+  putPreferences(values: readonly Preference[], namespace: string, access: PreferenceAccess): void {
+    putPreferences(this.db, values, namespace, access)
+  }
+
   // ---- the write ----
 
   /**
@@ -189,7 +225,7 @@ export class ActorStore implements BlockSource {
    * the record index and backlinks, the new head, the firehose events for the outbox, and any
    * `extra` work the caller needs atomically (blob links). On success the cached tree moves on.
    */
-  applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: (db: Db) => void): void {
+  applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void): void {
     const now = new Date().toISOString()
     const did = this.did
     const st = this.st
@@ -215,7 +251,7 @@ export class ActorStore implements BlockSource {
         st.putRoot.run(did, commit.cid.$link, commit.rev, now)
         if (this.sequencedRev) st.clearOutbox.run(this.sequencedRev)
         for (const e of events) st.putOutbox.run(commit.rev, e.eventType, e.event)
-        extra?.(this.db)
+        extra?.()
       })
       .immediate()
     commit.tree.markStored()

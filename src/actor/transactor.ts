@@ -8,8 +8,7 @@ import { cidEquals } from '../repo/cid.ts'
 import { buildCommit, type CommitData, type PreparedWrite } from '../repo/commit-builder.ts'
 import { commitEvent, type SeqEvent } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
-import type { Db } from '../storage/sqlite.ts'
-import { XrpcError } from '../xrpc/errors.ts'
+import { XrpcError } from '../errors.ts'
 import type { ActorStore, IndexOp } from './store.ts'
 
 /** The official PDS refuses commits whose event would exceed 2 MB. */
@@ -22,7 +21,7 @@ export interface CommitRequest {
   /** The commit the caller expects the repo to be at. */
   swapCommit?: Cid | null
   /** Work that must land in the same transaction (blob links). */
-  extra?: (db: Db) => void
+  extra?: () => void
 }
 
 export interface CommitResult {
@@ -33,9 +32,7 @@ export interface CommitResult {
 export function commitWrites(store: ActorStore, sequencer: Sequencer | null, req: CommitRequest): CommitResult {
   const head = store.head()
   if (!head) throw new XrpcError(400, 'InvalidRequest', `no repo for ${store.did}`)
-  if (req.swapCommit && !cidEquals(req.swapCommit, head.cid)) {
-    throw new XrpcError(400, 'InvalidSwap', `Commit was at ${head.cid.$link}`)
-  }
+  assertCommitSwap(head, req.swapCommit)
   const commit = buildCommit({ did: store.did, commitCid: head.cid, rev: head.rev }, store.tree(), req.writes, store.keypair())
   if (commit.relevantBlocks.byteSize > MAX_COMMIT_EVENT_BYTES) {
     throw new XrpcError(400, 'InvalidRequest', 'Too many writes. Max event size: 2MB')
@@ -48,6 +45,13 @@ export function commitWrites(store: ActorStore, sequencer: Sequencer | null, req
     backlinks: req.backlinks?.[i],
   }))
   return storeAndSequence(store, sequencer, commit, ops, [commitEvent(commit)], req.extra)
+}
+
+/** swapCommit against the current head: 400 InvalidSwap "Commit was at <cid>" (the official's words). */
+export function assertCommitSwap(head: { cid: Cid } | null, swapCommit: Cid | null | undefined): void {
+  if (swapCommit && head && !cidEquals(swapCommit, head.cid)) {
+    throw new XrpcError(400, 'InvalidSwap', `Commit was at ${head.cid.$link}`)
+  }
 }
 
 /** Creates the first, empty commit of a new repo (no events: account creation sequences them). */
@@ -63,7 +67,7 @@ function storeAndSequence(
   commit: CommitData,
   ops: IndexOp[],
   events: SeqEvent[],
-  extra: ((db: Db) => void) | undefined,
+  extra: (() => void) | undefined,
 ): CommitResult {
   store.applyCommit(commit, ops, sequencer ? events : [], extra)
   if (!sequencer) return { commit, seq: null }

@@ -1,10 +1,8 @@
 // Every XRPC method Hearth serves, one file per method under src/api/<nsid path>.ts; each group
 // lists its methods in its own index.ts.
-import type { Services } from '../services.ts'
-import type { XrpcMethod } from '../xrpc/types.ts'
-import type { AuthResult } from '../auth/types.ts'
+import type { MethodFactory } from './method-factory.ts'
 
-export type MethodFactory = (s: Services) => XrpcMethod<AuthResult>
+export type { MethodFactory }
 
 /** Loads every method module (before the server listens, so that none answers 501 meanwhile). */
 export async function loadMethodFactories(): Promise<MethodFactory[]> {

@@ -11,7 +11,7 @@
 // each thread that ever hashed, so hashing on a pool of N threads holds up to N such buffers.
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { XrpcError } from '../xrpc/errors.ts'
+import { XrpcError } from '../errors.ts'
 
 // Plain CommonJS run with `eval`, so the same code works from the sources and from the bundle.
 const WORKER_CODE = `

@@ -11,7 +11,7 @@ import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqu
 import type { Keypair } from '../repo/crypto/index.ts'
 import { verifySignature } from '../repo/crypto/index.ts'
 import { isValidDid } from '../repo/syntax.ts'
-import { authRequired, XrpcError } from '../xrpc/errors.ts'
+import { authRequired, XrpcError } from '../errors.ts'
 
 export type JwtHeader = { alg: string; typ?: string } & Record<string, unknown>
 export type JwtPayload = Record<string, unknown>

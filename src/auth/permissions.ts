@@ -3,10 +3,10 @@
 // pass every check. Failures are the official's: 403 ScopeMissingError `Missing required scope "…"`,
 // and 403 Forbidden for methods refused to OAuth sessions altogether.
 import type { ScopePermissions } from '@atproto/oauth-scopes'
-import { isScopeMissingError } from '../oauth/libs.ts'
-import { forbidden, XrpcError } from '../xrpc/errors.ts'
+import { isScopeMissingError } from './oauth-libs.ts'
+import { forbidden, XrpcError } from '../errors.ts'
 import type { XrpcRequestInfo } from '../xrpc/types.ts'
-import type { AuthResult } from './types.ts'
+import type { AuthResult } from '../xrpc/auth-result.ts'
 
 export type RepoAction = 'create' | 'update' | 'delete'
 export type AccountAttr = 'email' | 'repo' | 'status'
@@ -63,11 +63,6 @@ export function allowsEmailRead(auth: AuthResult): boolean {
 }
 
 export const oauthRefused = () => forbidden('OAuth credentials are not supported for this endpoint')
-
-/** For methods only a password (or app password) session may call. */
-export function refuseOAuth(auth: AuthResult): void {
-  if (isOAuth(auth)) throw oauthRefused()
-}
 
 /**
  * What the official's `authorize` callbacks check before a method runs, for the methods this

@@ -1,5 +1,5 @@
 // The legacy session scopes and the official PDS's groups of them (auth-scope.ts there).
-import type { AccessScope } from './types.ts'
+import type { AccessScope } from '../xrpc/auth-result.ts'
 
 export const SCOPE_ACCESS = 'com.atproto.access'
 export const SCOPE_APP_PASS_PRIVILEGED = 'com.atproto.appPassPrivileged'

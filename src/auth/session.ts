@@ -13,11 +13,11 @@ import type { KeyObject } from 'node:crypto'
 import { newRefreshTokenId } from '../account/random.ts'
 import type { AccountRow, AccountStore, AppPasswordInfo, CreateAccountOptions } from '../account/store.ts'
 import { isValidAtIdentifier, isValidDid } from '../repo/syntax.ts'
-import { authRequired, invalidRequest, XrpcError } from '../xrpc/errors.ts'
+import { authRequired, invalidRequest, XrpcError } from '../errors.ts'
 import { hmacKey, JwtVerifyError, signHs256Jwt, verifyHs256Jwt } from './jwt.ts'
 import { generateAppPassword, hashAppPassword, hashPassword, OLD_PASSWORD_MAX_LENGTH, verifyPassword } from './password.ts'
 import { isAccessScope, SCOPE_REFRESH, sessionScope } from './scopes.ts'
-import type { AccessScope } from './types.ts'
+import type { AccessScope } from '../xrpc/auth-result.ts'
 
 export const ACCESS_TOKEN_TTL_S = 120 * 60
 export const REFRESH_TOKEN_TTL_S = 90 * 24 * 60 * 60

@@ -25,12 +25,12 @@ import type { IncomingMessage } from 'node:http'
 import type { AccountStore } from '../account/store.ts'
 import type { DidDocument } from '../identity/did-doc.ts'
 import { getSigningKey } from '../identity/did-doc.ts'
-import { authRequired, forbidden, invalidRequest, XrpcError } from '../xrpc/errors.ts'
+import { authRequired, forbidden, invalidRequest, XrpcError } from '../errors.ts'
 import type { AuthVerifier, XrpcRequestInfo } from '../xrpc/types.ts'
 import { decodeJwt, type ResolveSigningKey, verifyServiceJwt } from './jwt.ts'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, SCOPE_TAKENDOWN } from './scopes.ts'
 import { SessionManager } from './session.ts'
-import type { AccessAuth, AccessScope, RefreshAuth, ServiceAuth } from './types.ts'
+import type { AccessAuth, AccessScope, RefreshAuth, ServiceAuth } from '../xrpc/auth-result.ts'
 
 export type NoneAuth = { kind: 'none' }
 export type AdminAuth = { kind: 'admin' }

@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream'
 import { toBase32 } from '@atcute/multibase'
 import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
 import { isValidDid } from '../repo/syntax.ts'
-import { XrpcError } from '../xrpc/errors.ts'
+import { XrpcError } from '../errors.ts'
 import { MimeSniffer } from './sniff.ts'
 
 export class BlobNotFoundError extends Error {

@@ -3,7 +3,7 @@
 // server authenticated as the admin.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import type { ServerConfig } from '../config.ts'
+import type { ServerConfig } from '../config/index.ts'
 
 export interface Io {
   out: (text: string) => void
@@ -39,7 +39,7 @@ const SECRET_VARIABLES = ['PDS_JWT_SECRET', 'PDS_ADMIN_PASSWORD', 'PDS_PLC_ROTAT
  * `secrets: 'none'` (backup, restore, request-crawl) does not look at them at all.
  */
 export async function loadCliConfig(ctx: CliContext, opts: { secrets: 'required' | 'none' }): Promise<ServerConfig> {
-  const { loadConfig, ConfigError, environmentWithDotenv, SECRETS_FILE_NAME } = await import('../config.ts')
+  const { loadConfig, ConfigError, environmentWithDotenv, SECRETS_FILE_NAME } = await import('../config/index.ts')
   const env = environmentWithDotenv(ctx.env, ctx.cwd)
   const hasAdminPassword = !!env.PDS_ADMIN_PASSWORD?.trim()
   if (opts.secrets === 'required' && !hasAdminPassword) {

@@ -36,7 +36,7 @@ function version(): string {
 }
 
 async function serve(io: Io): Promise<void> {
-  const { loadConfig, ConfigError } = await import('../config.ts')
+  const { loadConfig, ConfigError } = await import('../config/index.ts')
   const { configureLogging } = await import('../logger.ts')
   const { startServer } = await import('../server.ts')
   let config

@@ -1,10 +1,10 @@
 // /.well-known routes: a handle's DID by Host header (for handles under the service domains),
 // and the service's own did:web document.
-import type { Services } from '../services.ts'
+import type { CoreServices } from '../core-services.ts'
 import type { XrpcServer } from '../xrpc/server.ts'
 import { sendJson, sendText } from './basic-routes.ts'
 
-export function registerWellKnown(server: XrpcServer, s: Services): void {
+export function registerWellKnown(server: XrpcServer, s: Pick<CoreServices, 'accounts' | 'config'>): void {
   const domains = s.config.identity.serviceHandleDomains
   server.addRoute('GET', '/.well-known/atproto-did', ({ req, res }) => {
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '')

@@ -90,10 +90,6 @@ export function didDocumentProblem(doc: unknown): string | null {
   return null
 }
 
-export function isDidDocument(doc: unknown): doc is DidDocument {
-  return didDocumentProblem(doc) === null
-}
-
 /** Checks that `doc` is a DID document for `did` (its `id` must be the DID itself). */
 export function validateDidDocument(did: string, doc: unknown): DidDocument {
   const problem = didDocumentProblem(doc)

@@ -8,9 +8,9 @@
 // naming neither the recipient nor the token (a token in a log is a password reset for whoever
 // reads the log).
 import type { SendMailOptions, Transporter } from 'nodemailer'
-import type { EmailConfig } from '../config.ts'
+import type { EmailConfig } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
-import { internalError } from '../xrpc/errors.ts'
+import { internalError } from '../errors.ts'
 import {
   confirmEmailMail,
   deleteAccountMail,

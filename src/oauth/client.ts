@@ -7,7 +7,7 @@ import type { JSONWebKeySet, JWK } from 'jose'
 import { safeFetch, type SafeFetchOptions } from '../identity/safe-fetch.ts'
 import { invalidClient, invalidClientMetadata, invalidGrant, invalidRequest, OAuthError, VERIFY_ALGOS } from './errors.ts'
 import { JwtError, jwtAlg, verifyK256JwtWithKeys } from './jwt.ts'
-import { isJoseError, loadJose, oauthTypes } from './libs.ts'
+import { isJoseError, loadJose, oauthTypes } from '../auth/oauth-libs.ts'
 import { ReplayCache } from './replay.ts'
 
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'

@@ -6,7 +6,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { JWK } from 'jose'
 import { invalidDpopProof, UseDpopNonceError, VERIFY_ALGOS } from './errors.ts'
-import { isJoseError, loadJose } from './libs.ts'
+import { isJoseError, loadJose } from '../auth/oauth-libs.ts'
 import { checkClaims, decodeJwt, type EcAlg, ecJwkThumbprint, isEcAlg, isEcPublicJwk, JwtError, jwtAlg, normalizeTyp, verifyEcSignature } from './jwt.ts'
 import { ReplayCache } from './replay.ts'
 

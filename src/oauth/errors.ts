@@ -36,12 +36,10 @@ export const invalidRequest = (d: string) => new OAuthError(400, 'invalid_reques
 export const invalidClient = (d: string) => new OAuthError(400, 'invalid_client', d)
 export const invalidGrant = (d: string) => new OAuthError(400, 'invalid_grant', d)
 export const invalidScope = (d: string) => new OAuthError(400, 'invalid_scope', d)
-export const unauthorizedClient = (d: string) => new OAuthError(400, 'unauthorized_client', d)
 export const accessDenied = (d: string) => new OAuthError(400, 'access_denied', d)
 export const invalidClientMetadata = (d: string) => new OAuthError(400, 'invalid_client_metadata', d)
 export const invalidDpopProof = (d: string) =>
   new OAuthError(401, 'invalid_dpop_proof', d, { 'WWW-Authenticate': dpopChallenge('invalid_dpop_proof', d) })
-export const invalidDpopKeyBinding = () => invalidRequest('DPoP proof does not match the dpop_jkt parameter')
 
 /** At the authorization server, a plain 400 (the client reads the DPoP-Nonce header). */
 export class UseDpopNonceError extends OAuthError {

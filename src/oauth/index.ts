@@ -1,9 +1,9 @@
 // The OAuth protocol endpoints (metadata, PAR, token, revocation, JWKS), mounted as plain routes
 // next to XRPC with the official's CORS (any origin, no credentials) and no-store answers.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Services } from '../services.ts'
+import type { PagesServices } from './ui/context.ts'
 import { readBody } from '../xrpc/body.ts'
-import { XrpcError } from '../xrpc/errors.ts'
+import { XrpcError } from '../errors.ts'
 import type { HttpMethod, XrpcServer } from '../xrpc/server.ts'
 import { invalidRequest, OAuthError } from './errors.ts'
 import type { OAuthProvider } from './provider.ts'
@@ -66,9 +66,8 @@ export async function readOAuthBody(req: IncomingMessage): Promise<Record<string
   throw invalidRequest(`Unsupported content type "${type}"`)
 }
 
-export function mountOAuth(xrpc: XrpcServer, s: Services): void {
+export function mountOAuth(xrpc: XrpcServer, s: PagesServices & { oauth: OAuthProvider }): void {
   const provider = s.oauth
-  if (!provider) return
   const { logger } = s
 
   const preflight = (path: string) =>

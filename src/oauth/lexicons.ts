@@ -11,7 +11,7 @@ import { getPdsEndpoint } from '../identity/did-doc.ts'
 import { safeFetch } from '../identity/safe-fetch.ts'
 import type { Db } from '../storage/sqlite.ts'
 import { invalidScope } from './errors.ts'
-import { oauthScopes } from './libs.ts'
+import { oauthScopes } from '../auth/oauth-libs.ts'
 
 /** How often a stored lexicon is re-fetched (the official LEXICON_REFRESH_FREQUENCY). */
 export const LEXICON_REFRESH_MS = 5 * 60_000

@@ -23,7 +23,7 @@ import {
   VERIFY_ALGOS,
 } from './errors.ts'
 import { createLexiconFetcher, type LexiconFetcher, PermissionSets } from './lexicons.ts'
-import { loadJose, oauthScopes, oauthTypes } from './libs.ts'
+import { loadJose, oauthScopes, oauthTypes } from '../auth/oauth-libs.ts'
 import { ReplayCache } from './replay.ts'
 import { OAuthStore, type RequestRow, type TokenRow } from './store.ts'
 

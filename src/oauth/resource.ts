@@ -3,12 +3,12 @@
 // OAuth rule (OAUTH_METHOD_RULES) are checked here, as the official's oauth() verifier does.
 import type { AccountStore } from '../account/store.ts'
 import { checkScope, OAUTH_METHOD_RULES } from '../auth/permissions.ts'
-import type { AccessAuth } from '../auth/types.ts'
+import type { AccessAuth } from '../xrpc/auth-result.ts'
 import type { AccessOptions, OAuthVerifier } from '../auth/verifier.ts'
-import { authRequired, forbidden, invalidRequest, XrpcError } from '../xrpc/errors.ts'
+import { authRequired, forbidden, invalidRequest, XrpcError } from '../errors.ts'
 import type { XrpcRequestInfo } from '../xrpc/types.ts'
 import { OAuthError } from './errors.ts'
-import { oauthScopes } from './libs.ts'
+import { oauthScopes } from '../auth/oauth-libs.ts'
 import type { OAuthProvider } from './provider.ts'
 
 /** The legacy scope an OAuth AccessAuth carries: app-password-like (never "full"), refined by `permissions`. */

@@ -70,6 +70,29 @@ function toToken(r: RawToken): TokenRow {
 export class OAuthStore {
   constructor(readonly db: Db) {}
 
+  // What the account page lists
+
+  /** Per client, the account's unexpired tokens: first issued, last used, and their scopes joined. */
+  liveTokenClients(did: string, now: Date): Array<{ clientId: string; createdAt: string; updatedAt: string; scope: string | null }> {
+    return this.db
+      .prepare(
+        `SELECT "clientId", min("createdAt") AS "createdAt", max("updatedAt") AS "updatedAt",
+                group_concat(coalesce("scope", json_extract("parameters", '$.scope')), ' ') AS "scope"
+         FROM "token" WHERE "did" = ? AND "expiresAt" > ? GROUP BY "clientId"`,
+      )
+      .all(did, now.toISOString()) as Array<{ clientId: string; createdAt: string; updatedAt: string; scope: string | null }>
+  }
+
+  /** The account's token rows (one per OAuth session), newest first. */
+  tokensOf(did: string): Array<{ tokenId: string; clientId: string; scope: string | null; createdAt: string; updatedAt: string; expiresAt: string }> {
+    return this.db
+      .prepare(
+        `SELECT "tokenId", "clientId", coalesce("scope", json_extract("parameters", '$.scope')) AS "scope", "createdAt", "updatedAt", "expiresAt"
+         FROM "token" WHERE "did" = ? ORDER BY "updatedAt" DESC, "id" DESC`,
+      )
+      .all(did) as Array<{ tokenId: string; clientId: string; scope: string | null; createdAt: string; updatedAt: string; expiresAt: string }>
+  }
+
   // Authorization requests
   createRequest(row: RequestRow): void {
     this.db

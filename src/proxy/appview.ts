@@ -1,9 +1,9 @@
 // A JSON query to the configured AppView, for handlers that need an answer from it rather than
 // a pass-through (read-after-write embeds and parents, getFeed's generator record; and for the
 // official's fallbacks of com.atproto.identity.resolveHandle to the AppView).
-import type { Services } from '../services.ts'
+import type { CoreServices } from '../core-services.ts'
 import { serviceAuthJwt } from './pipethrough.ts'
-import { readResponseBody } from './upstream.ts'
+import { type ProxyClient, readResponseBody } from './upstream.ts'
 
 /**
  * GETs `/xrpc/<lxm>` on PDS_BSKY_APP_VIEW_URL, as `iss` (a service token for the AppView) or
@@ -11,7 +11,7 @@ import { readResponseBody } from './upstream.ts'
  * Rejects with the upstream's XRPC error (UpstreamError) or 502 UpstreamFailure.
  */
 export async function appViewQuery(
-  s: Pick<Services, 'config' | 'actors' | 'proxy'>,
+  s: Pick<CoreServices, 'config' | 'actors'> & { proxy: ProxyClient },
   lxm: string,
   params: Record<string, string | number | boolean | undefined>,
   opts: { iss?: string } = {},

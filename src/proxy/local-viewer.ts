@@ -2,11 +2,11 @@
 // for read-after-write (the official read-after-write/viewer.ts): a just-written post shows up
 // in the author's feeds and threads, a just-updated profile in profile views.
 import { format } from 'node:util'
-import type BetterSqlite3 from 'better-sqlite3'
 import type { ActorStore } from '../actor/store.ts'
 import { decodeCbor } from '../repo/cbor.ts'
 import { lexToJson } from '../repo/data-model.ts'
-import type { Services } from '../services.ts'
+import type { CoreServices } from '../core-services.ts'
+import type { ProxyClient } from './upstream.ts'
 import { appViewQuery } from './appview.ts'
 
 type Json = Record<string, unknown>
@@ -28,35 +28,14 @@ const INVALID_HANDLE = 'handle.invalid'
 const PROFILE = 'app.bsky.actor.profile'
 const POST = 'app.bsky.feed.post'
 
-type Statement = BetterSqlite3.Statement
-
-// Prepared once per open store (this runs on every proxied read-after-write call).
-const statements = new WeakMap<ActorStore, { since: Statement; older: Statement }>()
-
-function statementsFor(store: ActorStore): { since: Statement; older: Statement } {
-  let st = statements.get(store)
-  if (!st) {
-    st = {
-      since: store.db.prepare(
-        'SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > ? ORDER BY r."repoRev" ASC LIMIT 10',
-      ),
-      older: store.db.prepare('SELECT 1 FROM record WHERE "repoRev" <= ? LIMIT 1'),
-    }
-    statements.set(store, st)
-  }
-  return st
-}
-
 /** Records written after `rev` (at most 10, oldest first), as the official getRecordsSinceRev. */
 export function getRecordsSinceRev(store: ActorStore, rev: string): LocalRecords {
   const result: LocalRecords = { count: 0, profile: null, posts: [] }
-  const st = statementsFor(store)
-  const rows = st.since.all(rev) as Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }>
+  const rows = store.recordsAfterRev(rev, 10)
   if (rows.length === 0) return result
   // A rev older than every local record (e.g. an account that moved here): nothing is known
   // about what the AppView has, so nothing is patched.
-  const older = st.older.get(rev)
-  if (!older) return result
+  if (!store.hasRecordsAtOrBefore(rev)) return result
   for (const row of rows) {
     result.count++
     const [collection, rkey] = row.uri.split('/').slice(3)
@@ -96,7 +75,7 @@ const isType = (value: unknown, type: string): value is Json =>
 
 export class LocalViewer {
   constructor(
-    private readonly s: Pick<Services, 'config' | 'accounts' | 'actors' | 'proxy' | 'didResolver' | 'auth' | 'logger'>,
+    private readonly s: Pick<CoreServices, 'config' | 'accounts' | 'actors' | 'didResolver' | 'auth' | 'logger'> & { proxy: ProxyClient },
     readonly store: ActorStore,
   ) {}
 

@@ -1,9 +1,9 @@
 // Which service a proxied method goes to by default, and which methods a session may not reach
 // through the proxy (the official pipethrough.ts lists; the method sets themselves live beside
 // getServiceAuth, which applies the same rules to the tokens it issues).
-import type { AppViewConfig, ServerConfig, ServiceEndpointConfig } from '../config.ts'
+import type { AppViewConfig, ServerConfig, ServiceEndpointConfig } from '../config/index.ts'
 
-export { isPrivilegedMethod, isProtectedMethod } from '../api/com/atproto/server/service-auth-methods.ts'
+export { isPrivilegedMethod, isProtectedMethod } from '../auth/service-auth-methods.ts'
 
 // Moderation-tool methods the official PDS sends to PDS_MOD_SERVICE_* by default.
 const MOD_SERVICE_METHODS: ReadonlySet<string> = new Set([

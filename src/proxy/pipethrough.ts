@@ -11,20 +11,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Readable } from 'node:stream'
 import { createServiceJwt } from '../auth/jwt.ts'
 import { assertRpcPermission, isOAuth } from '../auth/permissions.ts'
-import type { AccessAuth, AuthResult } from '../auth/types.ts'
+import type { AccessAuth, AuthResult } from '../xrpc/auth-result.ts'
 import type { AccessOptions } from '../auth/verifier.ts'
-import type { Services } from '../services.ts'
-import { invalidRequest, XrpcError } from '../xrpc/errors.ts'
+import type { CoreServices } from '../core-services.ts'
+import { invalidRequest, XrpcError } from '../errors.ts'
 import { setAuthCacheHeaders, type XrpcFallback } from '../xrpc/server.ts'
 import type { XrpcContext, XrpcOutput } from '../xrpc/types.ts'
 import { isPrivilegedMethod, isProtectedMethod } from './methods.ts'
 import { computeProxyTo, proxyHeader, resolveProxyTarget } from './target.ts'
-import { forwardedResponseHeaders, type UpstreamResponse, type UpstreamTarget } from './upstream.ts'
+import { forwardedResponseHeaders, type ProxyClient, type UpstreamResponse, type UpstreamTarget } from './upstream.ts'
 
-type ProxyServices = Pick<Services, 'config' | 'auth' | 'actors' | 'didResolver' | 'proxy' | 'logger'>
+type ProxyServices = Pick<CoreServices, 'config' | 'auth' | 'actors' | 'didResolver' | 'logger'> & { proxy: ProxyClient }
 
 /** A service-auth JWT for `did`, signed with its repo key (official ctx.serviceAuthJwt). */
-export function serviceAuthJwt(s: Pick<Services, 'actors'>, did: string, aud: string, lxm: string | null): string {
+export function serviceAuthJwt(s: Pick<CoreServices, 'actors'>, did: string, aud: string, lxm: string | null): string {
   const store = s.actors.get(did)
   if (!store) throw invalidRequest(`Could not find repo for DID: ${did}`)
   return createServiceJwt({ iss: did, aud, lxm, keypair: store.keypair() })
@@ -37,7 +37,7 @@ export function serviceAuthJwt(s: Pick<Services, 'actors'>, did: string, aud: st
  * the caller can read the answer.
  */
 export function postJsonUpstream(
-  s: Pick<Services, 'actors' | 'proxy'>,
+  s: Pick<CoreServices, 'actors'> & { proxy: ProxyClient },
   target: UpstreamTarget,
   nsid: string,
   iss: string,
@@ -186,7 +186,7 @@ export function streamOutput(result: PipethroughResult): XrpcOutput {
 
 /** The auth of the app.bsky handlers: an access session, then the rpc-permission hook. */
 export function proxiedAccessAuth(s: ProxyServices, nsid: string) {
-  return async (info: Parameters<Services['auth']['accessStandard']>[0]): Promise<AccessAuth> => {
+  return async (info: Parameters<CoreServices['auth']['accessStandard']>[0]): Promise<AccessAuth> => {
     // Before the session: without an AppView (and no header) the official has no such route and
     // its catch-all answers "No service configured" to anyone.
     const aud = computeProxyTo(s, info.req, nsid)
@@ -204,7 +204,7 @@ export function proxiedAccessAuth(s: ProxyServices, nsid: string) {
  */
 export function locallyServedAuth(s: ProxyServices, nsid: string, opts: AccessOptions) {
   const access = s.auth.access(opts)
-  return async (info: Parameters<Services['auth']['accessStandard']>[0]): Promise<AccessAuth> => {
+  return async (info: Parameters<CoreServices['auth']['accessStandard']>[0]): Promise<AccessAuth> => {
     const auth = await access(info)
     if (isOAuth(auth)) assertRpcPermission(auth, nsid, computeProxyTo(s, info.req, nsid))
     return auth
@@ -215,7 +215,7 @@ export function locallyServedAuth(s: ProxyServices, nsid: string, opts: AccessOp
  * The service an `atproto-proxy` header names when it is not the configured AppView (whose
  * methods this PDS answers itself), else null.
  */
-export function otherServiceAudience(s: Pick<Services, 'config'>, req: IncomingMessage): string | null {
+export function otherServiceAudience(s: Pick<CoreServices, 'config'>, req: IncomingMessage): string | null {
   const value = proxyHeader(req)
   if (!value) return null
   const appView = s.config.bskyAppView

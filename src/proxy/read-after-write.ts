@@ -3,20 +3,20 @@
 // wrote records since, the response is read, patched with them by a method-specific munge, and
 // sent as JSON with an `Atproto-Upstream-Lag` header. Anything unusual sends the upstream
 // response as it came.
-import type { AccessAuth, AuthResult } from '../auth/types.ts'
-import type { Services } from '../services.ts'
-import { assertValidXrpcOutput } from '../xrpc/lexicons.ts'
+import type { AccessAuth, AuthResult } from '../xrpc/auth-result.ts'
+import type { CoreServices } from '../core-services.ts'
+import { assertValidXrpcOutput } from '../lexicons.ts'
 import type { XrpcContext, XrpcMethod, XrpcOutput } from '../xrpc/types.ts'
 import { getLocalLag, getRecordsSinceRev, type LocalRecords, LocalViewer } from './local-viewer.ts'
 import { pipethrough, proxiedAccessAuth, streamOutput } from './pipethrough.ts'
-import { isJsonContentType, readResponseBody } from './upstream.ts'
+import { isJsonContentType, type ProxyClient, readResponseBody } from './upstream.ts'
 
 type Json = Record<string, unknown>
 
 export type ReadAfterWriteServices = Pick<
-  Services,
-  'config' | 'auth' | 'actors' | 'accounts' | 'didResolver' | 'proxy' | 'logger'
->
+  CoreServices,
+  'config' | 'auth' | 'actors' | 'accounts' | 'didResolver' | 'logger'
+> & { proxy: ProxyClient }
 
 export type Munge = (viewer: LocalViewer, original: Json, local: LocalRecords, requester: string) => Json | Promise<Json>
 

@@ -1,10 +1,10 @@
 // Where a proxied call goes: the service an `atproto-proxy: <did>#<service_id>` header names
 // (found in that DID's document), or the configured default for the method.
 import type { IncomingMessage } from 'node:http'
-import type { ServerConfig } from '../config.ts'
+import type { ServerConfig } from '../config/index.ts'
 import type { DidDocument } from '../identity/did-doc.ts'
 import { getServiceEndpoint } from '../identity/did-doc.ts'
-import { invalidRequest } from '../xrpc/errors.ts'
+import { invalidRequest } from '../errors.ts'
 import { defaultService } from './methods.ts'
 import type { UpstreamTarget } from './upstream.ts'
 

@@ -14,7 +14,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream'
 import { type AddressResolver, assertSafeUrl, createSafeAgent } from '../identity/safe-fetch.ts'
 import type { Logger } from '../logger.ts'
-import { XrpcError } from '../xrpc/errors.ts'
+import { XrpcError } from '../errors.ts'
 
 export interface UpstreamTarget {
   /** The service's DID (the audience of the service token). */

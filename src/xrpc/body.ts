@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http'
 import { type Readable, Transform, type TransformCallback } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
-import { XrpcError, invalidRequest } from './errors.ts'
+import { XrpcError, invalidRequest } from '../errors.ts'
 
 export type BodyPresence = 'present' | 'empty' | 'missing'
 

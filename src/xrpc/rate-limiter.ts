@@ -4,7 +4,7 @@
 // with 429 RateLimitExceeded until the window closes. Responses carry the tightest limit that
 // applied in RateLimit-Limit / -Remaining / -Reset (epoch seconds) / -Policy (`<points>;w=<seconds>`).
 import type { ServerResponse } from 'node:http'
-import { XrpcError } from './errors.ts'
+import { XrpcError } from '../errors.ts'
 
 export interface RateLimitStatus {
   /** Points per window. */

@@ -14,15 +14,15 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable, type Duplex } from 'node:stream'
-import type { AuthResult } from '../auth/types.ts'
-import type { ServerConfig } from '../config.ts'
+import type { AuthResult } from './auth-result.ts'
+import type { ServerConfig } from '../config/index.ts'
 import { subsystemLogger, type Logger } from '../logger.ts'
-import { inRequestScope } from '../http/backstop.ts'
-import { closeServer } from '../http/shutdown.ts'
+import { inRequestScope } from './backstop.ts'
+import { closeServer } from './shutdown.ts'
 import { bodyPresence, limitedBodyStream, readJsonBody, RequestAbortedError, requestEncoding } from './body.ts'
 import { ClientIpResolver, IpSet } from './client-ip.ts'
 import { answerPreflight, appendVary, setCorsHeaders } from './cors.ts'
-import { XrpcError, invalidRequest, methodNotImplemented } from './errors.ts'
+import { XrpcError, invalidRequest, methodNotImplemented } from '../errors.ts'
 import {
   assertValidXrpcInput,
   assertValidXrpcOutput,
@@ -31,7 +31,7 @@ import {
   getMethodDef,
   type MethodDef,
   parseQueryParams,
-} from './lexicons.ts'
+} from '../lexicons.ts'
 import { MemoryRateLimiter, RateLimitExceededError, setRateLimitHeaders, tightest, type RateLimitStatus } from './rate-limiter.ts'
 import type { RateLimit, XrpcContext, XrpcMethod, XrpcOutput, XrpcRequestInfo } from './types.ts'
 

@@ -6,7 +6,7 @@
 // output (validated too in tests and dev mode).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import type { AuthResult } from '../auth/types.ts'
+import type { AuthResult } from './auth-result.ts'
 
 export interface XrpcRequestInfo {
   nsid: string

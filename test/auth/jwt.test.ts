@@ -13,7 +13,7 @@ import {
   type VerifyServiceJwtOptions,
 } from '../../src/auth/jwt.ts'
 import { P256Keypair, Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 
 const SERVICE_DID = 'did:web:pds.example.com'
 const DID = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'

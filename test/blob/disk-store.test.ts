@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { BlobNotFoundError, BlobTooLargeError, DiskBlobStore } from '../../src/blob/disk-store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 import { chunked, DID, fixture } from './helpers.ts'
 
 async function* randomChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {

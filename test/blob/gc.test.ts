@@ -2,10 +2,9 @@ import assert from 'node:assert/strict'
 import { utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { collectUntethered } from '../../src/blob/gc.ts'
-import { getBlobRow, linkRecordBlobs, markPermanent, setBlobTakedown, trackUntethered, verifyBlobRefs } from '../../src/blob/metadata.ts'
+import { collectUntethered } from '../../src/actions/blob-gc.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 import { chunked, DID, type Fixture, fixture } from './helpers.ts'
 
 const HOUR = 3600_000
@@ -16,10 +15,10 @@ const RECENT = new Date(NOW - 1 * HOUR).toISOString()
 
 async function upload(f: Fixture, text: string, createdAt: string, permanent = false) {
   const temp = await f.store.putTemp(DID, chunked(Buffer.from(text), 4))
-  trackUntethered(f.db, { cid: temp.cid, mimeType: 'text/plain', size: temp.size, tempKey: temp.key, createdAt })
+  f.blobs.trackUntethered({ cid: temp.cid, mimeType: 'text/plain', size: temp.size, tempKey: temp.key, createdAt })
   if (permanent) {
     await f.store.makePermanent(DID, temp.key, temp.cid)
-    markPermanent(f.db, temp.cid.$link, temp.key)
+    f.blobs.markPermanent(temp.cid.$link, temp.key)
   }
   return temp
 }
@@ -35,34 +34,34 @@ test('GC removes old untethered uploads and leaves referenced, recent and taken-
     const oldTemp = await upload(f, 'old and never used', OLD)
     const recentTemp = await upload(f, 'uploaded an hour ago', RECENT)
     const usedPermanent = await upload(f, 'used by a post', OLD, true)
-    linkRecordBlobs(f.db, `at://${DID}/app.bsky.feed.post/1`, [{ cid: usedPermanent.cid, mimeType: 'text/plain', size: usedPermanent.size }])
+    f.blobs.linkRecordBlobs(`at://${DID}/app.bsky.feed.post/1`, [{ cid: usedPermanent.cid, mimeType: 'text/plain', size: usedPermanent.size }])
     const usedPending = await upload(f, 'committed, move pending', OLD)
-    linkRecordBlobs(f.db, `at://${DID}/app.bsky.feed.post/2`, [{ cid: usedPending.cid, mimeType: 'text/plain', size: usedPending.size }])
+    f.blobs.linkRecordBlobs(`at://${DID}/app.bsky.feed.post/2`, [{ cid: usedPending.cid, mimeType: 'text/plain', size: usedPending.size }])
     const orphanPermanent = await upload(f, 'permanent, record gone', OLD, true)
     const takenDown = await upload(f, 'taken down', OLD, true)
-    setBlobTakedown(f.db, takenDown.cid.$link, { applied: true })
+    f.blobs.setBlobTakedown(takenDown.cid.$link, { applied: true })
     await f.store.quarantine(DID, takenDown.cid)
 
-    const res = await collectUntethered(f.db, f.store, DID, NOW, GRACE)
+    const res = await collectUntethered(f.blobs, f.store, DID, NOW, GRACE)
     assert.deepEqual(res.blobs.sort(), [oldTemp.cid.$link, orphanPermanent.cid.$link].sort())
     assert.deepEqual(res.errors, [])
 
-    assert.equal(getBlobRow(f.db, oldTemp.cid.$link), undefined)
+    assert.equal(f.blobs.getBlobRow(oldTemp.cid.$link), undefined)
     assert.equal(await f.store.hasTemp(DID, oldTemp.key), false)
-    assert.equal(getBlobRow(f.db, orphanPermanent.cid.$link), undefined)
+    assert.equal(f.blobs.getBlobRow(orphanPermanent.cid.$link), undefined)
     assert.equal(await f.store.hasStored(DID, orphanPermanent.cid), false)
 
-    assert.ok(getBlobRow(f.db, recentTemp.cid.$link))
+    assert.ok(f.blobs.getBlobRow(recentTemp.cid.$link))
     assert.equal(await f.store.hasTemp(DID, recentTemp.key), true)
-    assert.ok(getBlobRow(f.db, usedPermanent.cid.$link))
+    assert.ok(f.blobs.getBlobRow(usedPermanent.cid.$link))
     assert.equal(await f.store.hasStored(DID, usedPermanent.cid), true)
-    assert.equal(getBlobRow(f.db, usedPending.cid.$link)?.tempKey, usedPending.key)
+    assert.equal(f.blobs.getBlobRow(usedPending.cid.$link)?.tempKey, usedPending.key)
     assert.equal(await f.store.hasTemp(DID, usedPending.key), true)
-    assert.ok(getBlobRow(f.db, takenDown.cid.$link))
+    assert.ok(f.blobs.getBlobRow(takenDown.cid.$link))
     assert.equal(await f.store.isQuarantined(DID, takenDown.cid), true)
 
     // Run again: nothing more to do.
-    const again = await collectUntethered(f.db, f.store, DID, NOW, GRACE)
+    const again = await collectUntethered(f.blobs, f.store, DID, NOW, GRACE)
     assert.deepEqual(again.blobs, [])
   } finally {
     f.close()
@@ -74,9 +73,9 @@ test('with includePermanent false only temp uploads are collected', async () => 
   try {
     const oldTemp = await upload(f, 'temp', OLD)
     const perm = await upload(f, 'perm', OLD, true)
-    const res = await collectUntethered(f.db, f.store, DID, NOW, GRACE, { includePermanent: false })
+    const res = await collectUntethered(f.blobs, f.store, DID, NOW, GRACE, { includePermanent: false })
     assert.deepEqual(res.blobs, [oldTemp.cid.$link])
-    assert.ok(getBlobRow(f.db, perm.cid.$link))
+    assert.ok(f.blobs.getBlobRow(perm.cid.$link))
     assert.equal(await f.store.hasStored(DID, perm.cid), true)
   } finally {
     f.close()
@@ -89,9 +88,9 @@ test('the grace period starts again when the same bytes are uploaded again', asy
     const first = await upload(f, 'same bytes', OLD)
     const second = await upload(f, 'same bytes', RECENT)
     assert.equal(second.cid.$link, first.cid.$link)
-    const res = await collectUntethered(f.db, f.store, DID, NOW, GRACE)
+    const res = await collectUntethered(f.blobs, f.store, DID, NOW, GRACE)
     assert.deepEqual(res.blobs, [])
-    assert.equal(getBlobRow(f.db, first.cid.$link)?.tempKey, second.key)
+    assert.equal(f.blobs.getBlobRow(first.cid.$link)?.tempKey, second.key)
   } finally {
     f.close()
   }
@@ -107,7 +106,7 @@ test('files no row accounts for are removed once old: temp leftovers, stray stor
     const referencedCid = cidForRaw(Buffer.from('referenced but row missing')).$link
     await f.store.putPermanent(DID, cidForRaw(Buffer.from('stray')), Buffer.from('stray'))
     await f.store.putPermanent(DID, cidForRaw(Buffer.from('referenced but row missing')), Buffer.from('referenced but row missing'))
-    linkRecordBlobs(f.db, `at://${DID}/app.bsky.feed.post/9`, [{ cid: cidForRaw(Buffer.from('referenced but row missing')), mimeType: 'x/y', size: 26 }])
+    f.blobs.linkRecordBlobs(`at://${DID}/app.bsky.feed.post/9`, [{ cid: cidForRaw(Buffer.from('referenced but row missing')), mimeType: 'x/y', size: 26 }])
     writeFileSync(join(tempDir, 'crashedupload'), 'partial')
     writeFileSync(join(tempDir, 'inflightupload'), 'partial')
     writeFileSync(join(storedDir, '.staging-leftover'), 'partial')
@@ -117,7 +116,7 @@ test('files no row accounts for are removed once old: temp leftovers, stray stor
     }
     age(join(tempDir, 'inflightupload'), NOW - 60_000)
 
-    const res = await collectUntethered(f.db, f.store, DID, NOW, GRACE)
+    const res = await collectUntethered(f.blobs, f.store, DID, NOW, GRACE)
     assert.equal(res.orphanTempFiles, 1)
     assert.equal(res.orphanStoredFiles, 2)
     const temp = (await f.store.listTemp(DID)).map((e) => e.name).sort()
@@ -133,9 +132,9 @@ test('a blob collected before a commit referenced it fails that commit with Blob
   const f = fixture()
   try {
     const t = await upload(f, 'late post', OLD)
-    await collectUntethered(f.db, f.store, DID, NOW, GRACE)
+    await collectUntethered(f.blobs, f.store, DID, NOW, GRACE)
     assert.throws(
-      () => verifyBlobRefs(f.db, [{ cid: t.cid, mimeType: 'text/plain', size: t.size }]),
+      () => f.blobs.verifyBlobRefs([{ cid: t.cid, mimeType: 'text/plain', size: t.size }]),
       (err: unknown) => err instanceof XrpcError && err.error === 'BlobNotFound',
     )
   } finally {

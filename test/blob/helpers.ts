@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { BlobIndex } from '../../src/actor/blobs.ts'
 import { DiskBlobStore } from '../../src/blob/disk-store.ts'
 import { type Db, openDb } from '../../src/storage/sqlite.ts'
 
@@ -19,6 +20,8 @@ export const BLOB_DDL = `
 export interface Fixture {
   dir: string
   db: Db
+  /** The blob tables, as an actor store holds them. */
+  blobs: BlobIndex
   store: DiskBlobStore
   close(): void
 }
@@ -31,6 +34,7 @@ export function fixture(opts: { tempLocation?: string } = {}): Fixture {
   return {
     dir,
     db,
+    blobs: new BlobIndex(db),
     store,
     close() {
       db.close()

@@ -1,24 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import {
-  blobCount,
-  blobRefsInRecord,
-  getBlobMetadata,
-  getBlobRow,
-  getBlobTakedown,
-  getRecordBlobs,
-  linkRecordBlobs,
-  listBlobs,
-  listMissingBlobs,
-  markPermanent,
-  pendingPermanent,
-  processWriteBlobs,
-  recordBlobCount,
-  setBlobTakedown,
-  trackUntethered,
-  unlinkRecord,
-  verifyBlobRefs,
-} from '../../src/blob/metadata.ts'
+import { blobRefsInRecord } from '../../src/actor/blobs.ts'
 import { decodeCbor, encodeCbor } from '../../src/repo/cbor.ts'
 import { type Cid, cidForCbor, cidForRaw } from '../../src/repo/cid.ts'
 import { jsonToLex } from '../../src/repo/data-model.ts'
@@ -108,31 +90,31 @@ test('a deeply nested record does not overflow the stack', () => {
 test('trackUntethered: a new upload, the same bytes again, a permanent blob again, a taken-down blob', () => {
   const f = fixture()
   try {
-    const { db } = f
-    const first = trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key1', createdAt: '2024-01-01T00:00:00.000Z' })
+    const { db, blobs } = f
+    const first = blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key1', createdAt: '2024-01-01T00:00:00.000Z' })
     assert.deepEqual(first.ref, { $type: 'blob', ref: cidA, mimeType: 'image/png', size: 10 })
     assert.deepEqual(first.plan, { makePermanent: [], deleteFiles: [], discardTempKeys: [] })
-    assert.equal(getBlobRow(db, cidA.$link)?.tempKey, 'key1')
+    assert.equal(blobs.getBlobRow(cidA.$link)?.tempKey, 'key1')
 
     // Uploaded again before any record used it: one row, the new temp file, the old one dropped.
-    const again = trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key2', createdAt: '2024-01-02T00:00:00.000Z' })
+    const again = blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key2', createdAt: '2024-01-02T00:00:00.000Z' })
     assert.deepEqual(again.plan.discardTempKeys, ['key1'])
-    assert.equal(blobCount(db), 1)
-    const row = getBlobRow(db, cidA.$link)
+    assert.equal(blobs.blobCount(), 1)
+    const row = blobs.getBlobRow(cidA.$link)
     assert.equal(row?.tempKey, 'key2')
     assert.equal(row?.createdAt, '2024-01-02T00:00:00.000Z')
 
     // Once permanent, a re-upload changes no row; its temp file goes through makePermanent,
     // which only deletes it (or restores a missing permanent file).
-    markPermanent(db, cidA.$link, 'key2')
-    const third = trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key3' })
+    blobs.markPermanent(cidA.$link, 'key2')
+    const third = blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key3' })
     assert.deepEqual(third.plan.makePermanent, [{ cid: cidA.$link, tempKey: 'key3' }])
-    assert.equal(getBlobRow(db, cidA.$link)?.tempKey, null)
-    assert.equal(blobCount(db), 1)
+    assert.equal(blobs.getBlobRow(cidA.$link)?.tempKey, null)
+    assert.equal(blobs.blobCount(), 1)
 
-    setBlobTakedown(db, cidA.$link, { applied: true, ref: 'mod-1' })
+    blobs.setBlobTakedown(cidA.$link, { applied: true, ref: 'mod-1' })
     assert.throws(
-      () => trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key4' }),
+      () => blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'key4' }),
       (err: unknown) => xrpcError(400, 'InvalidRequest')(err) && /takendown/.test((err as Error).message),
     )
   } finally {
@@ -143,11 +125,11 @@ test('trackUntethered: a new upload, the same bytes again, a permanent blob agai
 test('an upload that an already indexed record references is made permanent at once', () => {
   const f = fixture()
   try {
-    linkRecordBlobs(f.db, uri('imported'), [{ cid: cidB, mimeType: 'image/jpeg', size: 20 }])
-    assert.deepEqual(listMissingBlobs(f.db, { limit: 10 }), [{ cid: cidB.$link, recordUri: uri('imported') }])
-    const res = trackUntethered(f.db, { cid: cidB, mimeType: 'image/jpeg', size: 20, tempKey: 'kb' })
+    f.blobs.linkRecordBlobs(uri('imported'), [{ cid: cidB, mimeType: 'image/jpeg', size: 20 }])
+    assert.deepEqual(f.blobs.listMissingBlobs({ limit: 10 }), [{ cid: cidB.$link, recordUri: uri('imported') }])
+    const res = f.blobs.trackUntethered({ cid: cidB, mimeType: 'image/jpeg', size: 20, tempKey: 'kb' })
     assert.deepEqual(res.plan.makePermanent, [{ cid: cidB.$link, tempKey: 'kb' }])
-    assert.deepEqual(listMissingBlobs(f.db, { limit: 10 }), [])
+    assert.deepEqual(f.blobs.listMissingBlobs({ limit: 10 }), [])
   } finally {
     f.close()
   }
@@ -156,24 +138,24 @@ test('an upload that an already indexed record references is made permanent at o
 test('verifyBlobRefs: BlobNotFound, InvalidMimeType, InvalidSize; a taken-down blob is not found', () => {
   const f = fixture()
   try {
-    const { db } = f
-    trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
-    trackUntethered(db, { cid: cidB, mimeType: 'image/jpeg', size: 20, tempKey: 'kb' })
-    assert.throws(() => verifyBlobRefs(db, [{ cid: cidC, mimeType: 'video/mp4', size: 30 }]), xrpcError(400, 'BlobNotFound'))
+    const { db, blobs } = f
+    blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
+    blobs.trackUntethered({ cid: cidB, mimeType: 'image/jpeg', size: 20, tempKey: 'kb' })
+    assert.throws(() => blobs.verifyBlobRefs([{ cid: cidC, mimeType: 'video/mp4', size: 30 }]), xrpcError(400, 'BlobNotFound'))
     assert.throws(
-      () => verifyBlobRefs(db, [{ cid: cidA, mimeType: 'image/jpeg', size: 10 }]),
+      () => blobs.verifyBlobRefs([{ cid: cidA, mimeType: 'image/jpeg', size: 10 }]),
       (err: unknown) =>
         xrpcError(400, 'InvalidMimeType')(err) &&
         (err as Error).message === 'Referenced Mimetype does not match stored blob. Expected: image/png, Got: image/jpeg',
     )
     assert.throws(
-      () => verifyBlobRefs(db, [{ cid: cidA, mimeType: 'image/png', size: 11 }]),
+      () => blobs.verifyBlobRefs([{ cid: cidA, mimeType: 'image/png', size: 11 }]),
       (err: unknown) =>
         xrpcError(400, 'InvalidSize')(err) && (err as Error).message === 'Referenced Size does not match stored blob. Expected: 10, Got: 11',
     )
     // Good refs, one repeated: each temp blob to be made permanent once.
     assert.deepEqual(
-      verifyBlobRefs(db, [
+      blobs.verifyBlobRefs([
         { cid: cidA, mimeType: 'image/png', size: 10 },
         { cid: cidB, mimeType: 'image/jpeg', size: 20 },
         { cid: cidA, mimeType: 'image/png', size: 10 },
@@ -184,15 +166,15 @@ test('verifyBlobRefs: BlobNotFound, InvalidMimeType, InvalidSize; a taken-down b
       ],
     )
     // A permanent blob is not re-checked (as the official), and needs no move.
-    markPermanent(db, cidA.$link, 'ka')
-    assert.deepEqual(verifyBlobRefs(db, [{ cid: cidA, mimeType: 'image/whatever', size: 1 }]), [])
-    setBlobTakedown(db, cidB.$link, { applied: true })
-    assert.throws(() => verifyBlobRefs(db, [{ cid: cidB, mimeType: 'image/jpeg', size: 20 }]), xrpcError(400, 'BlobNotFound'))
-    assert.equal(getBlobTakedown(db, cidB.$link)?.applied, true)
-    assert.equal(getBlobMetadata(db, cidB.$link), undefined, 'hidden from getBlob')
-    setBlobTakedown(db, cidB.$link, { applied: false })
-    assert.deepEqual(getBlobTakedown(db, cidB.$link), { applied: false })
-    assert.deepEqual(getBlobMetadata(db, cidB.$link), { mimeType: 'image/jpeg', size: 20 })
+    blobs.markPermanent(cidA.$link, 'ka')
+    assert.deepEqual(blobs.verifyBlobRefs([{ cid: cidA, mimeType: 'image/whatever', size: 1 }]), [])
+    blobs.setBlobTakedown(cidB.$link, { applied: true })
+    assert.throws(() => blobs.verifyBlobRefs([{ cid: cidB, mimeType: 'image/jpeg', size: 20 }]), xrpcError(400, 'BlobNotFound'))
+    assert.equal(blobs.getBlobTakedown(cidB.$link)?.applied, true)
+    assert.equal(blobs.getBlobMetadata(cidB.$link), undefined, 'hidden from getBlob')
+    blobs.setBlobTakedown(cidB.$link, { applied: false })
+    assert.deepEqual(blobs.getBlobTakedown(cidB.$link), { applied: false })
+    assert.deepEqual(blobs.getBlobMetadata(cidB.$link), { mimeType: 'image/jpeg', size: 20 })
   } finally {
     f.close()
   }
@@ -201,13 +183,13 @@ test('verifyBlobRefs: BlobNotFound, InvalidMimeType, InvalidSize; a taken-down b
 test('processWriteBlobs: link on create, unlink on delete and update, drop what nothing references', () => {
   const f = fixture()
   try {
-    const { db } = f
+    const { db, blobs } = f
     const A = { cid: cidA, mimeType: 'image/png', size: 10 }
     const B = { cid: cidB, mimeType: 'image/jpeg', size: 20 }
-    trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
-    trackUntethered(db, { cid: cidB, mimeType: 'image/jpeg', size: 20, tempKey: 'kb' })
+    blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
+    blobs.trackUntethered({ cid: cidB, mimeType: 'image/jpeg', size: 20, tempKey: 'kb' })
 
-    const plan1 = processWriteBlobs(db, [
+    const plan1 = blobs.processWriteBlobs([
       { action: 'create', uri: uri('1'), blobs: [A, B] },
       { action: 'create', uri: uri('2'), blobs: [A] },
     ])
@@ -216,32 +198,32 @@ test('processWriteBlobs: link on create, unlink on delete and update, drop what 
       { cid: cidB.$link, tempKey: 'kb' },
     ])
     assert.deepEqual(plan1.deleteFiles, [])
-    assert.deepEqual(getRecordBlobs(db, uri('1')).sort(), [cidA.$link, cidB.$link].sort())
+    assert.deepEqual(blobs.getRecordBlobs(uri('1')).sort(), [cidA.$link, cidB.$link].sort())
     // Until the files are moved, the rows keep their temp keys: a crash here is recoverable.
-    assert.deepEqual(pendingPermanent(db).map((p) => p.cid).sort(), [cidA.$link, cidB.$link].sort())
-    for (const p of plan1.makePermanent) markPermanent(db, p.cid, p.tempKey)
-    assert.deepEqual(pendingPermanent(db), [])
-    assert.equal(recordBlobCount(db), 2)
-    assert.deepEqual(listBlobs(db, { limit: 10 }), [cidA.$link, cidB.$link].sort())
+    assert.deepEqual(blobs.pendingPermanent().map((p) => p.cid).sort(), [cidA.$link, cidB.$link].sort())
+    for (const p of plan1.makePermanent) blobs.markPermanent(p.cid, p.tempKey)
+    assert.deepEqual(blobs.pendingPermanent(), [])
+    assert.equal(blobs.recordBlobCount(), 2)
+    assert.deepEqual(blobs.listBlobs({ limit: 10 }), [cidA.$link, cidB.$link].sort())
 
     // Record 1 deleted: B is no longer referenced (dropped), A still is (by record 2).
-    const plan2 = processWriteBlobs(db, [{ action: 'delete', uri: uri('1') }])
+    const plan2 = blobs.processWriteBlobs([{ action: 'delete', uri: uri('1') }])
     assert.deepEqual(plan2.deleteFiles, [{ cid: cidB.$link, tempKey: null }])
-    assert.equal(getBlobRow(db, cidB.$link), undefined)
-    assert.ok(getBlobRow(db, cidA.$link))
+    assert.equal(blobs.getBlobRow(cidB.$link), undefined)
+    assert.ok(blobs.getBlobRow(cidA.$link))
 
     // Within one commit, A moves from record 2 to record 3: it is kept.
-    const plan3 = processWriteBlobs(db, [
+    const plan3 = blobs.processWriteBlobs([
       { action: 'delete', uri: uri('2') },
       { action: 'create', uri: uri('3'), blobs: [A] },
     ])
     assert.deepEqual(plan3, { makePermanent: [], deleteFiles: [], discardTempKeys: [] })
-    assert.deepEqual(getRecordBlobs(db, uri('3')), [cidA.$link])
+    assert.deepEqual(blobs.getRecordBlobs(uri('3')), [cidA.$link])
 
     // An update that drops the image: A goes.
-    const plan4 = processWriteBlobs(db, [{ action: 'update', uri: uri('3'), blobs: [] }])
+    const plan4 = blobs.processWriteBlobs([{ action: 'update', uri: uri('3'), blobs: [] }])
     assert.deepEqual(plan4.deleteFiles, [{ cid: cidA.$link, tempKey: null }])
-    assert.equal(blobCount(db), 0)
+    assert.equal(blobs.blobCount(), 0)
   } finally {
     f.close()
   }
@@ -250,18 +232,18 @@ test('processWriteBlobs: link on create, unlink on delete and update, drop what 
 test('processWriteBlobs fails whole on a bad ref, leaving the tables as they were', () => {
   const f = fixture()
   try {
-    const { db } = f
-    trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
-    processWriteBlobs(db, [{ action: 'create', uri: uri('1'), blobs: [{ cid: cidA, mimeType: 'image/png', size: 10 }] }])
+    const { db, blobs } = f
+    blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
+    blobs.processWriteBlobs([{ action: 'create', uri: uri('1'), blobs: [{ cid: cidA, mimeType: 'image/png', size: 10 }] }])
     const tx = db.transaction(() =>
-      processWriteBlobs(db, [
+      blobs.processWriteBlobs([
         { action: 'delete', uri: uri('1') },
         { action: 'create', uri: uri('2'), blobs: [{ cid: cidC, mimeType: 'video/mp4', size: 1 }] },
       ]),
     )
     assert.throws(() => tx(), xrpcError(400, 'BlobNotFound'))
-    assert.deepEqual(getRecordBlobs(db, uri('1')), [cidA.$link])
-    assert.ok(getBlobRow(db, cidA.$link))
+    assert.deepEqual(blobs.getRecordBlobs(uri('1')), [cidA.$link])
+    assert.ok(blobs.getBlobRow(cidA.$link))
   } finally {
     f.close()
   }
@@ -270,16 +252,16 @@ test('processWriteBlobs fails whole on a bad ref, leaving the tables as they wer
 test('a taken-down blob keeps its row when its last record goes (re-upload stays refused)', () => {
   const f = fixture()
   try {
-    const { db } = f
-    trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
-    processWriteBlobs(db, [{ action: 'create', uri: uri('1'), blobs: [{ cid: cidA, mimeType: 'image/png', size: 10 }] }])
-    markPermanent(db, cidA.$link, 'ka')
-    setBlobTakedown(db, cidA.$link, { applied: true, ref: 'mod' })
-    assert.deepEqual(unlinkRecord(db, uri('1')), [cidA.$link])
-    const plan = processWriteBlobs(db, [{ action: 'delete', uri: uri('1') }])
+    const { db, blobs } = f
+    blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'ka' })
+    blobs.processWriteBlobs([{ action: 'create', uri: uri('1'), blobs: [{ cid: cidA, mimeType: 'image/png', size: 10 }] }])
+    blobs.markPermanent(cidA.$link, 'ka')
+    blobs.setBlobTakedown(cidA.$link, { applied: true, ref: 'mod' })
+    assert.deepEqual(blobs.unlinkRecord(uri('1')), [cidA.$link])
+    const plan = blobs.processWriteBlobs([{ action: 'delete', uri: uri('1') }])
     assert.deepEqual(plan.deleteFiles, [])
-    assert.equal(getBlobRow(db, cidA.$link)?.takedownRef, 'mod')
-    assert.throws(() => trackUntethered(db, { cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'kz' }), xrpcError(400, 'InvalidRequest'))
+    assert.equal(blobs.getBlobRow(cidA.$link)?.takedownRef, 'mod')
+    assert.throws(() => blobs.trackUntethered({ cid: cidA, mimeType: 'image/png', size: 10, tempKey: 'kz' }), xrpcError(400, 'InvalidRequest'))
   } finally {
     f.close()
   }
@@ -288,19 +270,19 @@ test('a taken-down blob keeps its row when its last record goes (re-upload stays
 test('listBlobs pages by cursor and filters by the records\' rev', () => {
   const f = fixture()
   try {
-    const { db } = f
+    const { db, blobs } = f
     const ins = db.prepare(`INSERT INTO record (uri, cid, collection, rkey, repoRev, indexedAt) VALUES (?, 'c', 'app.bsky.feed.post', ?, ?, 'now')`)
     ins.run(uri('old'), 'old', '3aaaaaaaaaa22')
     ins.run(uri('new'), 'new', '3zzzzzzzzzz22')
-    linkRecordBlobs(db, uri('old'), [{ cid: cidA, mimeType: 'image/png', size: 1 }])
-    linkRecordBlobs(db, uri('new'), [
+    blobs.linkRecordBlobs(uri('old'), [{ cid: cidA, mimeType: 'image/png', size: 1 }])
+    blobs.linkRecordBlobs(uri('new'), [
       { cid: cidB, mimeType: 'image/png', size: 1 },
       { cid: cidC, mimeType: 'image/png', size: 1 },
     ])
     const all = [cidA.$link, cidB.$link, cidC.$link].sort()
-    assert.deepEqual(listBlobs(db, { limit: 2 }), all.slice(0, 2))
-    assert.deepEqual(listBlobs(db, { limit: 2, cursor: all[1] }), all.slice(2))
-    assert.deepEqual(listBlobs(db, { limit: 10, since: '3mmmmmmmmmm22' }), [cidB.$link, cidC.$link].sort())
+    assert.deepEqual(blobs.listBlobs({ limit: 2 }), all.slice(0, 2))
+    assert.deepEqual(blobs.listBlobs({ limit: 2, cursor: all[1] }), all.slice(2))
+    assert.deepEqual(blobs.listBlobs({ limit: 10, since: '3mmmmmmmmmm22' }), [cidB.$link, cidC.$link].sort())
   } finally {
     f.close()
   }

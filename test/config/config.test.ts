@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import { inspect } from 'node:util'
-import { ConfigError, loadConfig, parseDotenv, SECRETS_FILE_NAME, withListenPort } from '../../src/config.ts'
+import { ConfigError, loadConfig, parseDotenv, SECRETS_FILE_NAME, withListenPort } from '../../src/config/index.ts'
 
 const dirs: string[] = []
 function tempDir(): string {

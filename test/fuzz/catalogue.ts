@@ -7,7 +7,7 @@
 // - subscriptions: every subscription lexicon (Hearth serves subscribeRepos; the others must be
 //   refused without harm).
 import { loadMethodFactories } from '../../src/api/index.ts'
-import { type MethodDef, getMethodDef, lexicons } from '../../src/xrpc/lexicons.ts'
+import { type MethodDef, getMethodDef, lexicons } from '../../src/lexicons.ts'
 
 export interface Catalogue {
   served: MethodDef[]

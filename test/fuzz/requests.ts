@@ -3,7 +3,7 @@
 // rebuilds it exactly; credentials are named, not copied, and looked up when it is sent.
 import { createHash } from 'node:crypto'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
-import type { MethodDef } from '../../src/xrpc/lexicons.ts'
+import type { MethodDef } from '../../src/lexicons.ts'
 import { prng } from '../helpers/prng.ts'
 import type { Catalogue } from './catalogue.ts'
 import { deepJsonText, type Pools, ValueGen } from './values.ts'

@@ -2,7 +2,7 @@
 // validator), drawn from the accounts, records and blobs that exist on the server under test,
 // and small mutations of them (a field dropped, a type swapped, a string over its limit, a key
 // that is not one, a value nested 10,000 levels deep).
-import { lexicons } from '../../src/xrpc/lexicons.ts'
+import { lexicons } from '../../src/lexicons.ts'
 
 export type Rand = () => number
 

@@ -1,7 +1,7 @@
 // The XRPC error a call must raise: an `assert.throws` / `assert.rejects` matcher for Hearth's
 // own errors, and what a client call (@atproto/api) rejected with.
 import assert from 'node:assert/strict'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 
 export function xrpcError(status: number, error: string, message?: string) {
   return (err: unknown) => {

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test'
 import type { Logger } from '../../src/logger.ts'
 import { Mailer } from '../../src/mail/mailer.ts'
 import { confirmEmailMail, escapeHtml, htmlToPlainText } from '../../src/mail/templates.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 import { type SmtpCapture, startSmtpCapture } from './smtp-capture.ts'
 
 interface Line {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { subsystemLogger } from '../../src/logger.ts'
 import { ProxyClient, readResponseBody } from '../../src/proxy/upstream.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 
 describe('proxy client', () => {
   let server: http.Server

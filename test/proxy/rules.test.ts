@@ -8,7 +8,7 @@ import { computeProxyTo, parseProxyHeader, resolveProxyTarget } from '../../src/
 import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { forwardedResponseHeaders, readResponseBody, UpstreamError } from '../../src/proxy/upstream.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 
 const config = {
   bskyAppView: { url: 'http://appview.test', did: 'did:web:appview.test', cdnUrlPattern: null },

@@ -1,8 +1,8 @@
 // A router with a few real lexicon methods behind dummy handlers, listening on loopback.
 import { Readable } from 'node:stream'
-import type { AuthResult } from '../../src/auth/types.ts'
+import type { AuthResult } from '../../src/xrpc/auth-result.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
-import { authRequired, XrpcError } from '../../src/xrpc/errors.ts'
+import { authRequired, XrpcError } from '../../src/errors.ts'
 import { createXrpcServer, type XrpcServer, type XrpcServerOptions } from '../../src/xrpc/server.ts'
 import type { XrpcRequestInfo } from '../../src/xrpc/types.ts'
 import { listen, type Listening } from '../helpers/net.ts'

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parseCid } from '../../src/repo/cid.ts'
 import { BytesWrapper } from '../../src/repo/cbor.ts'
-import { XrpcError } from '../../src/xrpc/errors.ts'
+import { XrpcError } from '../../src/errors.ts'
 import {
   assertValidRecord,
   assertValidXrpcInput,
@@ -13,7 +13,7 @@ import {
   hasRecordSchema,
   parseQueryParams,
   validateQueryParams,
-} from '../../src/xrpc/lexicons.ts'
+} from '../../src/lexicons.ts'
 import { CID, DID, RAW_CID } from './fixture.ts'
 
 function xrpcError(fn: () => unknown): XrpcError {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { AuthResult } from '../../src/auth/types.ts'
+import type { AuthResult } from '../../src/xrpc/auth-result.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { MemoryRateLimiter, tightest } from '../../src/xrpc/rate-limiter.ts'
 import { createXrpcServer, type XrpcServerOptions } from '../../src/xrpc/server.ts'
@@ -221,7 +221,7 @@ test('MemoryRateLimiter: fixed windows per key, refusals counted, expired keys s
 })
 
 test('xrpcOptionsFromConfig carries the rate-limit, upload and validation settings', async () => {
-  const { loadConfig } = await import('../../src/config.ts')
+  const { loadConfig } = await import('../../src/config/index.ts')
   const { xrpcOptionsFromConfig } = await import('../../src/xrpc/server.ts')
   const { mkdtempSync, rmSync } = await import('node:fs')
   const { tmpdir } = await import('node:os')

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
-import { closeServer, isClosing } from '../../src/http/shutdown.ts'
+import { closeServer, isClosing } from '../../src/xrpc/shutdown.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { createXrpcServer } from '../../src/xrpc/server.ts'
 

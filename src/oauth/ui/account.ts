@@ -122,7 +122,7 @@ const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ') + ' UTC'
 
 function accountSection(ctx: PagesContext, csrf: string, sess: SessionView, currentDeviceId: string): Html {
   const label = sess.handle ? `@${sess.handle}` : sess.did
-  const clients = listAppAccess(ctx.s.accounts.db, ctx.provider, sess.did)
+  const clients = listAppAccess(ctx.provider, ctx.tokens, sess.did)
   const form = (fields: Html, button: Html) =>
     html`<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', sess.did)}${fields}${button}</form>`
   const items = clients.map((c) => {
@@ -135,7 +135,7 @@ function accountSection(ctx: PagesContext, csrf: string, sess: SessionView, curr
 ${form(hidden('client_id', c.clientId), html`<button type="submit" class="secondary" name="action" value="revoke" aria-label="Revoke access of ${c.clientName ?? host}">Revoke</button>`)}</li>`
   })
   // As official, every token row is listed (one whose access token lapsed can still refresh).
-  const oauthSessions = listOAuthSessions(ctx.s.accounts.db, sess.did, clients)
+  const oauthSessions = listOAuthSessions(ctx.tokens, sess.did, clients)
   const sessionItems = oauthSessions.map((t) => {
     const name = t.clientName ?? hostOf(t.clientId)
     return html`<li class="account"><span class="grow"><strong>${name}</strong>

@@ -1,9 +1,10 @@
 // What the page handlers share: the services, the provider, the device sessions, the sign-in
 // checker, and the sign-ins made for one pending authorization request without "remember me".
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Services } from '../../services.ts'
+import type { CoreServices } from '../../core-services.ts'
 import { OAuthError, type OAuthProvider } from '../provider.ts'
 import { type DeviceAccount } from '../device/store.ts'
+import type { OAuthStore } from '../store.ts'
 import type { DeviceManager } from '../device/manager.ts'
 import { FormError } from './forms.ts'
 import { sendErrorPage } from './html.ts'
@@ -12,9 +13,14 @@ import type { SignInChecker } from './sign-in.ts'
 /** The official AUTHENTICATION_MAX_AGE: a remembered sign-in older than this asks for the password again. */
 export const AUTHENTICATION_MAX_AGE_MS = 7 * 24 * 60 * 60_000
 
+/** What the pages read: accounts, sessions, settings and the log. */
+export type PagesServices = Pick<CoreServices, 'accounts' | 'config' | 'logger' | 'sessions'>
+
 export interface PagesContext {
-  s: Services
+  s: PagesServices
   provider: OAuthProvider
+  /** The OAuth tables, for the sessions the account page lists. */
+  tokens: OAuthStore
   devices: DeviceManager
   signIn: SignInChecker
   issuerOrigin: string

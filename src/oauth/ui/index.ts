@@ -1,7 +1,9 @@
 // Mounts the user-facing OAuth pages: the authorization endpoint (GET/POST /oauth/authorize)
 // and the account page (GET/POST /account). Without CORS: they are documents and form posts
 // for this site only.
-import type { Services } from '../../services.ts'
+import type { OAuthProvider } from '../provider.ts'
+import { OAuthStore } from '../store.ts'
+import type { PagesServices } from './context.ts'
 import type { XrpcServer } from '../../xrpc/server.ts'
 import { DeviceManager } from '../device/manager.ts'
 import { DeviceStore } from '../device/store.ts'
@@ -15,15 +17,14 @@ export interface OAuthPagesOptions {
   signInLimits?: SignInLimits
 }
 
-export function mountOAuthPages(xrpc: XrpcServer, s: Services, opts: OAuthPagesOptions = {}): void {
-  // s.oauth is null when OAuth is off.
+export function mountOAuthPages(xrpc: XrpcServer, s: PagesServices & { oauth: OAuthProvider }, opts: OAuthPagesOptions = {}): void {
   const provider = s.oauth
-  if (!provider) return
   const issuer = new URL(s.config.oauth.issuer)
   const secureCookies = issuer.protocol === 'https:'
   const ctx: PagesContext = {
     s,
     provider,
+    tokens: new OAuthStore(s.accounts.db),
     devices: new DeviceManager(new DeviceStore(s.accounts.db), { secure: secureCookies }),
     signIn: new SignInChecker(s, opts.signInLimits ?? DEFAULT_SIGN_IN_LIMITS),
     issuerOrigin: issuer.origin,

@@ -1,7 +1,7 @@
 // What a requested OAuth scope lets the client do, in plain words for the consent page. Every
 // scope string is parsed with @atproto/oauth-scopes; one that is not understood is shown as is,
 // so nothing requested is hidden from the user.
-import { oauthScopes } from '../libs.ts'
+import { oauthScopes } from '../../auth/oauth-libs.ts'
 
 const COLLECTION_NAMES: Record<string, string> = {
   'app.bsky.feed.post': 'posts',

@@ -3,8 +3,8 @@
 // taken-down account is refused, a deactivated one may sign in. Attempts are rate limited per
 // identifier and address (as createSession: 30 per 5 minutes, 300 a day) and per address.
 import type { AccountRow } from '../../account/store.ts'
-import type { Services } from '../../services.ts'
-import { XrpcError } from '../../xrpc/errors.ts'
+import type { CoreServices } from '../../core-services.ts'
+import { XrpcError } from '../../errors.ts'
 import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
 
 export interface SignInLimits {
@@ -25,7 +25,7 @@ export class SignInChecker {
   readonly #limiters: Array<{ limiter: MemoryRateLimiter; byIdentifier: boolean }>
 
   constructor(
-    private readonly s: Services,
+    private readonly s: Pick<CoreServices, 'accounts' | 'sessions'>,
     limits: SignInLimits = DEFAULT_SIGN_IN_LIMITS,
   ) {
     this.#limiters = [

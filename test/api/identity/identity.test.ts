@@ -11,7 +11,7 @@ import { createGenesisOp, tombstoneOp, updateOp, type PlcOperation } from '../..
 import type { AddressResolver } from '../../../src/identity/safe-fetch.ts'
 import { Secp256k1Keypair } from '../../../src/repo/crypto/index.ts'
 import { decodeCbor } from '../../../src/repo/cbor.ts'
-import { updateAccountHandle } from '../../../src/account/handle.ts'
+import { updateAccountHandle } from '../../../src/actions/handle.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { xrpcError } from '../../helpers/xrpc-error.ts'
 import { startServer, type TestServer } from '../../identity/helpers.ts'

@@ -1,7 +1,7 @@
 // Accounts for the repo-method tests: through com.atproto.server.createAccount when the server
 // has it, else straight through createHostedAccount with a session set on the agent.
 import { AtpAgent } from '@atproto/api'
-import { createHostedAccount } from '../../../src/account/create.ts'
+import { createHostedAccount } from '../../../src/actions/create-account.ts'
 import { carToBytes } from '../../../src/repo/car/index.ts'
 import { repoBlocks } from '../../../src/repo/export.ts'
 import type { TestPds } from '../../helpers/pds.ts'

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { verifyRepoCar } from '@atproto/repo'
-import { getBlobRow } from '../../../src/blob/metadata.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { png } from '../../blob/samples.ts'
 import { exportCar, headOf, makeAccount, type TestAccount } from './helpers.ts'
@@ -34,7 +33,7 @@ describe('repo records', () => {
     assert.equal(blob.size, png.length)
     const cid = blob.ref.toString()
     const store = pds.hearth.services.actors.get(alice.did)!
-    assert.notEqual(getBlobRow(store.db, cid)?.tempKey, null, 'an unused upload stays temporary')
+    assert.notEqual(store.blobs.getBlobRow(cid)?.tempKey, null, 'an unused upload stays temporary')
 
     const res = await alice.agent.post({ text: 'hello with image', createdAt: now(), embed: { $type: 'app.bsky.embed.images', images: [{ image: blob, alt: 'a pixel' }] } })
     assert.match(res.uri, new RegExp(`^at://${alice.did}/${POST}/`))
@@ -47,7 +46,7 @@ describe('repo records', () => {
 
     // The move to permanent storage is queued right after the commit.
     await pds.hearth.services.blobs.serialize(alice.did, async () => {})
-    assert.equal(getBlobRow(store.db, cid)?.tempKey, null)
+    assert.equal(store.blobs.getBlobRow(cid)?.tempKey, null)
     assert.ok(existsSync(pds.hearth.services.blobs.storedPath(alice.did, cid)))
     assert.equal(headOf(pds, alice.did), pds.hearth.services.accounts.getRepoRoot(alice.did)?.cid)
   })

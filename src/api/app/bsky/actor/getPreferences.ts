@@ -1,10 +1,9 @@
 // app.bsky.actor.getPreferences: the account's app.bsky preferences, served locally, unless an
 // `atproto-proxy` header names another service than the configured AppView: then the call goes
 // there, as the official.
-import { getPreferences as readPreferences } from '../../../../actor/preferences.ts'
 import { locallyServedAuth, otherServiceAudience, pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.actor.getPreferences'
@@ -20,7 +19,7 @@ export default function getPreferences(s: Services): XrpcMethod {
       if (aud) return streamOutput(await pipethrough(s, ctx, { iss: auth.did, aud, lxm: NSID }))
       const store = s.actors.get(auth.did)
       if (!store) throw invalidRequest(`Could not find repo for DID: ${auth.did}`)
-      const preferences = readPreferences(store.db, 'app.bsky', { hasAccessFull: auth.scope === 'com.atproto.access' })
+      const preferences = store.getPreferences('app.bsky', { hasAccessFull: auth.scope === 'com.atproto.access' })
       return { encoding: 'application/json', body: { preferences } }
     },
   }

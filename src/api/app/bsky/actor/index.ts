@@ -1,4 +1,4 @@
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import getPreferences from './getPreferences.ts'
 import getProfile from './getProfile.ts'
 import getProfiles from './getProfiles.ts'

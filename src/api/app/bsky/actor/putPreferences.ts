@@ -2,10 +2,10 @@
 // `atproto-proxy` header naming another service than the configured AppView gets the official's
 // message (its pipethrough does not forward procedures), as a 400 where the official answers
 // 500: the request cannot be served as asked, and no request may end in a 5xx.
-import { type Preference, putPreferences as writePreferences } from '../../../../actor/preferences.ts'
+import type { Preference } from '../../../../actor/preferences.ts'
 import { locallyServedAuth, otherServiceAudience } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.actor.putPreferences'
@@ -26,7 +26,7 @@ export default function putPreferences(s: Services): XrpcMethod {
       }
       const store = s.actors.get(auth.did)
       if (!store) throw invalidRequest(`Could not find repo for DID: ${auth.did}`)
-      writePreferences(store.db, checked, 'app.bsky', { hasAccessFull: auth.scope === 'com.atproto.access' })
+      store.putPreferences(checked, 'app.bsky', { hasAccessFull: auth.scope === 'com.atproto.access' })
     },
   }
 }

@@ -1,12 +1,12 @@
 // app.bsky.feed.getFeed: the AppView serves it, with a service token addressed to the feed
 // generator (lxm getFeedSkeleton) that the AppView passes on, as the official.
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { assertRpcPermission } from '../../../../auth/permissions.ts'
 import { pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import { computeProxyTo } from '../../../../proxy/target.ts'
 import { appViewQuery } from '../../../../proxy/appview.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest, XrpcError } from '../../../../xrpc/errors.ts'
+import { invalidRequest, XrpcError } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.feed.getFeed'

@@ -1,7 +1,7 @@
 // app.bsky.feed.getPostThread: proxied; the requester's unindexed replies are added to the
 // thread, and a thread the AppView does not know yet (NotFound) is built from local posts when
 // its root is the requester's own.
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { getLocalLag, getRecordsSinceRev, type LocalRecord, LocalViewer } from '../../../../proxy/local-viewer.ts'
 import { proxiedAccessAuth } from '../../../../proxy/pipethrough.ts'
 import { formatMungedResponse, pipethroughReadAfterWrite } from '../../../../proxy/read-after-write.ts'

@@ -1,4 +1,4 @@
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import getActorLikes from './getActorLikes.ts'
 import getAuthorFeed from './getAuthorFeed.ts'
 import getFeed from './getFeed.ts'

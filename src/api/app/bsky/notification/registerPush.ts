@@ -1,12 +1,12 @@
 // app.bsky.notification.registerPush: forwards the push registration, with a service token, to
 // the AppView when it is the named service, else to the `#bsky_notif` endpoint of the
 // service's DID document (behind the SSRF guard).
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { getServiceEndpoint } from '../../../../identity/did-doc.ts'
 import { postJsonUpstream } from '../../../../proxy/pipethrough.ts'
 import type { UpstreamTarget } from '../../../../proxy/upstream.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.notification.registerPush'

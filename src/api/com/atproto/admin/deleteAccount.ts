@@ -1,7 +1,7 @@
 // com.atproto.admin.deleteAccount (admin): removes the account entirely (rows, repo, blobs),
 // sequences #account deleted and drops its earlier events, as official. An unknown DID is not an
 // error (the official does the same work and answers 200).
-import { removeAccount } from '../../../../account/delete.ts'
+import { removeAccount } from '../../../../actions/delete-account.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 

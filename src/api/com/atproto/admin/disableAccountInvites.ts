@@ -3,7 +3,7 @@
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function disableAccountInvites(s: Services): XrpcMethod {
+export default function disableAccountInvites(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.disableAccountInvites',
     auth: s.auth.moderator,

@@ -1,10 +1,10 @@
 // com.atproto.admin.disableInviteCodes (moderator): by code, or every code of some accounts
 // (the `admin` pseudo-account's codes may not be disabled wholesale, as official).
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function disableInviteCodes(s: Services): XrpcMethod {
+export default function disableInviteCodes(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.disableInviteCodes',
     auth: s.auth.moderator,

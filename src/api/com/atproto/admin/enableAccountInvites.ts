@@ -2,7 +2,7 @@
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function enableAccountInvites(s: Services): XrpcMethod {
+export default function enableAccountInvites(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.enableAccountInvites',
     auth: s.auth.moderator,

@@ -1,10 +1,10 @@
 // com.atproto.admin.getAccountInfo (moderator): one account's AccountView, whatever its status.
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { formatAccountInfo } from './util.ts'
 
-export default function getAccountInfo(s: Services): XrpcMethod {
+export default function getAccountInfo(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.getAccountInfo',
     auth: s.auth.moderator,

@@ -3,7 +3,7 @@ import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { formatAccountInfo } from './util.ts'
 
-export default function getAccountInfos(s: Services): XrpcMethod {
+export default function getAccountInfos(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.getAccountInfos',
     auth: s.auth.moderator,

@@ -1,9 +1,9 @@
 // com.atproto.admin.getInviteCodes (moderator): every code, newest or most used first, with uses.
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function getInviteCodes(s: Services): XrpcMethod {
+export default function getInviteCodes(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.getInviteCodes',
     auth: s.auth.moderator,

@@ -2,15 +2,14 @@
 // record (uri) or an account (did, with its deactivation too). Unknown subjects, and records or
 // blobs that were never taken down or restored, as official: a blob or record needs a row; 400
 // NotFound "Subject not found" otherwise.
-import { getBlobTakedown } from '../../../../blob/metadata.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { parseRecordUri, subjectStore } from './util.ts'
 
 const subjectNotFound = () => invalidRequest('Subject not found', 'NotFound')
 
-export default function getSubjectStatus(s: Services): XrpcMethod {
+export default function getSubjectStatus(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.getSubjectStatus',
     auth: s.auth.moderator,
@@ -22,7 +21,7 @@ export default function getSubjectStatus(s: Services): XrpcMethod {
       if (blob) {
         if (!did) throw invalidRequest('Must provide a did to request blob state')
         const store = subjectStore(s, did)
-        const takedown = store ? getBlobTakedown(store.db, blob) : null
+        const takedown = store ? store.blobs.getBlobTakedown(blob) : null
         if (takedown) body = { subject: { $type: 'com.atproto.admin.defs#repoBlobRef', did, cid: blob }, takedown }
       } else if (uri) {
         const { authority, collection, rkey } = parseRecordUri(uri)

@@ -1,7 +1,7 @@
 // com.atproto.admin: the operator's and moderator's methods, as the official PDS serves them.
 // (searchAccounts and updateAccountSigningKey are not served by the official PDS either: they
 // fall to the proxy.)
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import deleteAccount from './deleteAccount.ts'
 import disableAccountInvites from './disableAccountInvites.ts'
 import disableInviteCodes from './disableInviteCodes.ts'

@@ -1,10 +1,10 @@
 // com.atproto.admin.sendEmail (moderator): a moderator's message to an account's email, through
 // the moderation mailer (PDS_MODERATION_EMAIL_*).
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function sendEmail(s: Services): XrpcMethod {
+export default function sendEmail(s: Pick<Services, 'accounts' | 'auth' | 'mailer'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.sendEmail',
     auth: s.auth.moderator,

@@ -2,10 +2,10 @@
 import { AccountConflictError } from '../../../../account/errors.ts'
 import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function updateAccountEmail(s: Services): XrpcMethod {
+export default function updateAccountEmail(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.updateAccountEmail',
     auth: s.auth.admin,

@@ -3,7 +3,7 @@
 // reserved service-domain names are allowed; the length rules, TLD check, uniqueness and (for
 // another domain) proof of control still hold. For did:plc the PDS updates the DID document with
 // its rotation key; then the row, then #identity.
-import { updateAccountHandle as changeHandle } from '../../../../account/handle.ts'
+import { updateAccountHandle as changeHandle } from '../../../../actions/handle.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 

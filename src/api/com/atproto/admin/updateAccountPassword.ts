@@ -3,10 +3,10 @@
 // password-reset token dropped. App passwords themselves stay.
 import { hashPassword, NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function updateAccountPassword(s: Services): XrpcMethod {
+export default function updateAccountPassword(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.updateAccountPassword',
     auth: s.auth.admin,

@@ -6,18 +6,12 @@
 // - record: its takedownRef (repo.getRecord / listRecords hide it; the MST and sync exports keep it);
 // - blob: its takedownRef and the file moved into quarantine (sync.getBlob answers "Blob not found",
 //   re-upload is refused).
-import { accountEvent } from '../../../../sequencer/events.ts'
-import { applyBlobTakedown } from '../../../../blob/apply.ts'
-import { getBlobRow } from '../../../../blob/metadata.ts'
+import { setAccountModeration, type StatusAttr } from '../../../../actions/account-state.ts'
+import { applyBlobTakedown } from '../../../../actions/blob-apply.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { parseRecordUri, subjectStore } from './util.ts'
-
-interface StatusAttr {
-  applied: boolean
-  ref?: string
-}
 
 interface Input {
   subject: { $type?: string; did?: string; uri?: string; cid?: string }
@@ -36,10 +30,10 @@ export default function updateSubjectStatus(s: Services): XrpcMethod {
     handler: async ({ input }) => {
       const { subject, takedown, deactivated } = input as Input
       const type = subject.$type
-      if (takedown) {
-        if (type === REPO_REF) {
-          s.accounts.setTakedown(subject.did as string, takedown)
-        } else if (type === STRONG_REF) {
+      if (type === REPO_REF) {
+        setAccountModeration(s, subject.did as string, { takedown, deactivated })
+      } else if (takedown) {
+        if (type === STRONG_REF) {
           const { authority, collection, rkey } = parseRecordUri(subject.uri as string)
           const store = subjectStore(s, authority)
           if (!store) throw invalidRequest(`Could not find repo: ${authority}`)
@@ -49,22 +43,11 @@ export default function updateSubjectStatus(s: Services): XrpcMethod {
           const store = subjectStore(s, subject.did as string)
           if (!store) throw invalidRequest(`Could not find repo: ${subject.did}`)
           // A CID the router let through but that names no blob row changes nothing, as official.
-          if (getBlobRow(store.db, subject.cid as string)) {
-            await applyBlobTakedown(store.db, s.blobs, store.did, subject.cid as string, takedown)
+          if (store.blobs.getBlobRow(subject.cid as string)) {
+            await applyBlobTakedown(store.blobs, s.blobs, store.did, subject.cid as string, takedown)
           }
         } else {
           throw invalidRequest(`Invalid subject (${type})`)
-        }
-      }
-      if (deactivated && type === REPO_REF) {
-        if (deactivated.applied) s.accounts.deactivateAccount(subject.did as string, null)
-        else s.accounts.activateAccount(subject.did as string)
-      }
-      if (type === REPO_REF) {
-        const did = subject.did as string
-        // The official would announce an unknown DID as deleted; there is nothing here to announce.
-        if (s.accounts.getAccount(did, { includeTakenDown: true, includeDeactivated: true })) {
-          s.sequencer.append([accountEvent(did, s.accounts.getAccountStatus(did))])
         }
       }
       const body: Record<string, unknown> = { subject }

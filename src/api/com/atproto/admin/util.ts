@@ -2,7 +2,7 @@
 import type { AccountRow, InviteCodeInfo } from '../../../../account/store.ts'
 import type { ActorStore } from '../../../../actor/store.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 
 /** The handle an account without a valid one shows, as official. */
 export const INVALID_HANDLE = 'handle.invalid'
@@ -38,7 +38,7 @@ export function parseRecordUri(uri: string): { authority: string; collection: st
  * The actor store behind a subject's DID (or handle, for an at-uri authority); null when this
  * PDS hosts no such repo. Taken-down and deactivated accounts are included: moderation acts on them.
  */
-export function subjectStore(s: Services, didOrHandle: string): ActorStore | null {
+export function subjectStore(s: Pick<Services, 'accounts' | 'actors'>, didOrHandle: string): ActorStore | null {
   const account = s.accounts.getAccount(didOrHandle, { includeTakenDown: true, includeDeactivated: true })
   return account ? s.actors.get(account.did) : null
 }

@@ -1,10 +1,10 @@
 // com.atproto.identity.getRecommendedDidCredentials: what an account moving in should put in its
 // DID document so that this PDS can serve it — our rotation key (after the operator's recovery
 // key), its handle, the repo signing key we hold for it, and our endpoint.
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { ATPROTO_PDS_SERVICE_TYPE } from '../../../../identity/plc-ops.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 export default function getRecommendedDidCredentials(s: Services): XrpcMethod<AccessAuth> {

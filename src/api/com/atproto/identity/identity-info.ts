@@ -14,7 +14,7 @@ import {
 import { isTombstone } from '../../../../identity/plc-lib.ts'
 import { isValidDid, isValidHandle } from '../../../../repo/syntax.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest, upstreamFailure } from '../../../../xrpc/errors.ts'
+import { invalidRequest, upstreamFailure } from '../../../../errors.ts'
 
 export const HANDLE_INVALID = 'handle.invalid'
 
@@ -29,7 +29,7 @@ const didDeactivated = (did: string) => invalidRequest(`DID deactivated: ${did}`
 const handleNotFound = (handle: string) => invalidRequest(`Unable to resolve handle: ${handle}`, 'HandleNotFound')
 
 /** The DID document, through the cache unless `fresh`; 400 DidNotFound / DidDeactivated. */
-export async function resolveDidDoc(s: Services, did: string, fresh = false): Promise<DidDocument> {
+export async function resolveDidDoc(s: Pick<Services, 'didResolver' | 'plc'>, did: string, fresh = false): Promise<DidDocument> {
   let doc: DidDocument | null
   try {
     doc = await s.didResolver.resolve(did, fresh)
@@ -53,7 +53,7 @@ export async function resolveDidDoc(s: Services, did: string, fresh = false): Pr
 
 // Directories answer 404 (the reference one) or 410 (plc.directory) for a tombstoned DID; its
 // last operation tells a deactivated DID from one that never existed.
-async function isTombstoned(s: Services, did: string): Promise<boolean> {
+async function isTombstoned(s: Pick<Services, 'plc'>, did: string): Promise<boolean> {
   try {
     return isTombstone(await s.plc.getLastOp(did))
   } catch {
@@ -65,7 +65,7 @@ async function isTombstoned(s: Services, did: string): Promise<boolean> {
  * The DID a handle points to: a hosted account's from the database, any other by DNS/HTTPS. A
  * handle under a service domain that no account holds points nowhere. Undefined when none.
  */
-export async function resolveHandleToDid(s: Services, handle: string): Promise<string | undefined> {
+export async function resolveHandleToDid(s: Pick<Services, 'accounts' | 'config' | 'handleResolver'>, handle: string): Promise<string | undefined> {
   const account = s.accounts.getAccount(handle)
   if (account) return account.did
   if (s.config.identity.serviceHandleDomains.some((d) => handle.endsWith(d) || handle === d.slice(1))) return undefined
@@ -74,7 +74,7 @@ export async function resolveHandleToDid(s: Services, handle: string): Promise<s
 }
 
 /** The document's handle when it resolves back to `did`, else 'handle.invalid'. */
-export async function verifiedHandle(s: Services, did: string, doc: DidDocument): Promise<string> {
+export async function verifiedHandle(s: Pick<Services, 'accounts' | 'config' | 'handleResolver'>, did: string, doc: DidDocument): Promise<string> {
   const handle = getHandle(doc)?.toLowerCase()
   if (!handle || !isValidHandle(handle)) return HANDLE_INVALID
   return (await resolveHandleToDid(s, handle)) === did ? handle : HANDLE_INVALID
@@ -84,7 +84,7 @@ export async function verifiedHandle(s: Services, did: string, doc: DidDocument)
  * A handle or DID to its identity. From a DID, an unverifiable handle is 'handle.invalid'; from
  * a handle, a DID document that does not claim it back is 400 HandleNotFound.
  */
-export async function resolveIdentityInfo(s: Services, identifier: string, fresh = false): Promise<IdentityInfo> {
+export async function resolveIdentityInfo(s: Pick<Services, 'accounts' | 'config' | 'didResolver' | 'handleResolver' | 'plc'>, identifier: string, fresh = false): Promise<IdentityInfo> {
   if (identifier.startsWith('did:')) {
     const didDoc = await resolveDidDoc(s, identifier, fresh)
     return { did: identifier, handle: await verifiedHandle(s, identifier, didDoc), didDoc }

@@ -1,4 +1,4 @@
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import getRecommendedDidCredentials from './getRecommendedDidCredentials.ts'
 import refreshIdentity from './refreshIdentity.ts'
 import requestPlcOperationSignature from './requestPlcOperationSignature.ts'

@@ -1,7 +1,7 @@
 // The PLC fields a client may hand to signPlcOperation. The lexicon types verificationMethods
 // and services as `unknown`; the official PDS passes them through unchecked and lets a malformed
 // operation fail later at the directory. Checked here, so the user learns at signing time.
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { PlcChanges, PlcService } from '../../../../identity/plc-ops.ts'
 
 export interface PlcFieldsInput {

@@ -1,12 +1,12 @@
 // com.atproto.identity.requestPlcOperationSignature: emails a `plc_operation` code, which
 // identity.signPlcOperation then requires before signing a change to the DID document.
 import { ACCESS_FULL, SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function requestPlcOperationSignature(s: Services): XrpcMethod<AccessAuth> {
+export default function requestPlcOperationSignature(s: Pick<Services, 'accounts' | 'auth' | 'mailer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.identity.requestPlcOperationSignature',
     // As official: a taken-down account may still move its identity away.

@@ -5,7 +5,7 @@ import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { resolveDidDoc } from './identity-info.ts'
 
-export default function resolveDid(s: Services): XrpcMethod {
+export default function resolveDid(s: Pick<Services, 'auth' | 'didResolver' | 'plc'>): XrpcMethod {
   return {
     nsid: 'com.atproto.identity.resolveDid',
     auth: s.auth.none,

@@ -5,9 +5,9 @@
 import { appViewQuery } from '../../../../proxy/appview.ts'
 import type { Services } from '../../../../services.ts'
 import { isValidDid } from '../../../../repo/syntax.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { normalizeHandleSyntax } from '../../../../account/handle.ts'
+import { normalizeHandleSyntax } from '../../../../actions/handle.ts'
 
 // As the official PDS (400 InvalidRequest), though the lexicon also names HandleNotFound.
 const unresolved = () => invalidRequest('Unable to resolve handle')

@@ -4,7 +4,7 @@ import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { resolveIdentityInfo } from './identity-info.ts'
 
-export default function resolveIdentity(s: Services): XrpcMethod {
+export default function resolveIdentity(s: Pick<Services, 'accounts' | 'auth' | 'config' | 'didResolver' | 'handleResolver' | 'plc'>): XrpcMethod {
   return {
     nsid: 'com.atproto.identity.resolveIdentity',
     auth: s.auth.none,

@@ -3,15 +3,15 @@
 // the account's DID document to the fields given (the rest kept), and returns it unsubmitted:
 // the new PDS checks and submits it (submitPlcOperation there).
 import { ACCESS_FULL, SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { assureValidOp, updateOp } from '../../../../identity/plc-ops.ts'
 import { isTombstone } from '../../../../identity/plc-lib.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { type PlcFieldsInput, plcChangesFromInput } from './plc-input.ts'
 
-export default function signPlcOperation(s: Services): XrpcMethod<AccessAuth> {
+export default function signPlcOperation(s: Pick<Services, 'accounts' | 'auth' | 'plc' | 'plcRotationKey'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.identity.signPlcOperation',
     // The same rule as requestPlcOperationSignature: a taken-down account may still leave.

@@ -3,12 +3,12 @@
 // rotation key kept, `atproto_pds` pointing at us, the repo key we hold as `atproto`, and the
 // account's handle first in alsoKnownAs. Then it goes to the directory, relays get `#identity`,
 // and the cached document is refreshed.
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { PlcRequestError } from '../../../../identity/errors.ts'
 import { ATPROTO_PDS_SERVICE_TYPE, isOperationOrTombstone, type PlcOperation } from '../../../../identity/plc-ops.ts'
-import { identityEvent } from '../../../../sequencer/events.ts'
+import { announceIdentityChange } from '../../../../actions/account-state.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 function isOperation(value: unknown): value is PlcOperation {
@@ -43,17 +43,7 @@ export default function submitPlcOperation(s: Services): XrpcMethod<AccessAuth> 
         if (err instanceof PlcRequestError) throw invalidRequest(`PLC directory refused the operation: ${err.message}`)
         throw err
       }
-      try {
-        s.sequencer.append([identityEvent(did)])
-      } catch (err) {
-        s.logger.error({ did, err: String(err) }, 'failed to sequence identity event')
-      }
-      try {
-        await s.didResolver.refresh(did)
-      } catch (err) {
-        s.didResolver.invalidate(did)
-        s.logger.error({ did, err: String(err) }, 'failed to refresh did after plc update')
-      }
+      await announceIdentityChange(s, did)
     },
   }
 }

@@ -1,8 +1,8 @@
 // com.atproto.identity.updateHandle: the account's own handle change (src/account/handle.ts
 // does the work). As official: any session, app passwords included, but not a taken-down
 // account; 10 per 5 minutes and 50 per day per DID.
-import { updateAccountHandle } from '../../../../account/handle.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import { updateAccountHandle } from '../../../../actions/handle.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 

@@ -2,13 +2,13 @@
 // service (PDS_REPORT_SERVICE_*, default PDS_MOD_SERVICE_*) or the one `atproto-proxy` names.
 // A registered method rather than the generic proxy because, as in the official PDS, a
 // taken-down account may still report (that is how it appeals).
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { assertRpcPermission } from '../../../../auth/permissions.ts'
 import { postJsonUpstream } from '../../../../proxy/pipethrough.ts'
 import { computeProxyTo, resolveProxyTarget } from '../../../../proxy/target.ts'
 import { readResponseBody } from '../../../../proxy/upstream.ts'
 import type { Services } from '../../../../services.ts'
-import { XrpcError } from '../../../../xrpc/errors.ts'
+import { XrpcError } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'com.atproto.moderation.createReport'

@@ -7,11 +7,12 @@ import {
   prepareUpdate,
 } from '../../../../actor/prepare.ts'
 import { assertRepoPermission } from '../../../../auth/permissions.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcContext, XrpcMethod } from '../../../../xrpc/types.ts'
-import { commitPrepared, optionalCid, repoWriteLimits, writableRepo, WRITE_JSON_LIMIT } from './util.ts'
+import { commitPrepared, writableRepo } from '../../../../actions/commit.ts'
+import { optionalCid, repoWriteLimits, WRITE_JSON_LIMIT } from './util.ts'
 
 export const MAX_WRITES = 200
 
@@ -50,7 +51,7 @@ export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
     rateLimits: repoWriteLimits(points),
     handler: async ({ input, auth }) => {
       const body = input as Input
-      const { did, store } = writableRepo(s, auth, body.repo)
+      const { did, store } = writableRepo(s, auth.did, body.repo)
       if (body.writes.length > MAX_WRITES) throw invalidRequest(`Too many writes. Max: ${MAX_WRITES}`)
       // OAuth: every distinct action/collection pair must be granted (as official, before any write).
       for (const w of body.writes) {

@@ -2,10 +2,11 @@
 // older follows/blocks/likes/reposts of the same subject are deleted in the same commit.
 import { prepareCreate, prepareDelete, type PreparedRepoWrite } from '../../../../actor/prepare.ts'
 import { assertRepoPermission } from '../../../../auth/permissions.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { commitPrepared, optionalCid, repoWriteLimits, writableRepo, WRITE_JSON_LIMIT } from './util.ts'
+import { commitPrepared, writableRepo } from '../../../../actions/commit.ts'
+import { optionalCid, repoWriteLimits, WRITE_JSON_LIMIT } from './util.ts'
 
 interface Input {
   repo: string
@@ -26,7 +27,7 @@ export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
     rateLimits: repoWriteLimits(() => 3),
     handler: async ({ input, auth }) => {
       const body = input as Input
-      const { did, store } = writableRepo(s, auth, body.repo)
+      const { did, store } = writableRepo(s, auth.did, body.repo)
       assertRepoPermission(auth, body.collection, 'create')
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
       const write = prepareCreate({ did, collection: body.collection, rkey: body.rkey, record: body.record, validate: body.validate })

@@ -1,10 +1,10 @@
 // com.atproto.repo.describeRepo: the account's handle, DID document and collections.
 import { getHandle } from '../../../../identity/did-doc.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function describeRepo(s: Services): XrpcMethod {
+export default function describeRepo(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'didResolver'>): XrpcMethod {
   return {
     nsid: 'com.atproto.repo.describeRepo',
     auth: s.auth.none,

@@ -4,7 +4,7 @@ import { pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
 import { lexToJson } from '../../../../repo/data-model.ts'
 import { decodeCbor } from '../../../../repo/cbor.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 export default function getRecord(s: Services): XrpcMethod {

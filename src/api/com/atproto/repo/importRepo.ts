@@ -2,15 +2,15 @@
 // migration, restoring a backup). The body is read and hash-checked before the account is
 // touched; the swap itself is one transaction (src/actor/import.ts).
 import { historicalSigningKeys, importRepoCar, readImportCar } from '../../../../actor/import.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { ACCESS_FULL } from '../../../../auth/scopes.ts'
-import { finishPendingBlobs } from '../../../../blob/apply.ts'
+import { finishPendingBlobs } from '../../../../actions/blob-apply.ts'
 import { getSigningKey } from '../../../../identity/did-doc.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function importRepo(s: Services): XrpcMethod<AccessAuth> {
+export default function importRepo(s: Pick<Services, 'actors' | 'auth' | 'blobs' | 'config' | 'didResolver' | 'logger' | 'plc'>): XrpcMethod<AccessAuth> {
   // As the official: PDS_MAX_REPO_IMPORT_SIZE, else the general body limit (blobUploadLimit).
   const maxSize = s.config.service.maxImportSize ?? s.config.service.blobUploadLimit
   return {
@@ -28,7 +28,7 @@ export default function importRepo(s: Services): XrpcMethod<AccessAuth> {
       // No await from here to the commit: nothing else can write this repo in between.
       importRepoCar(store, car, { signingKeys })
       // Blobs uploaded before the import are now referenced: move them out of temp storage.
-      const outcome = await finishPendingBlobs(store.db, s.blobs, did)
+      const outcome = await finishPendingBlobs(store.blobs, s.blobs, did)
       if (outcome.failed.length > 0) {
         s.logger.warn({ did, failed: outcome.failed.length }, 'importRepo: some referenced blobs could not be made permanent')
       }
@@ -41,7 +41,7 @@ export default function importRepo(s: Services): XrpcMethod<AccessAuth> {
  * of its own export), the DID document's current key (the old host's, mid-migration) and, for
  * did:plc, every key in the DID's history (a backup from a host since replaced).
  */
-async function signingKeysOf(s: Services, did: string, localKey: string): Promise<string[]> {
+async function signingKeysOf(s: Pick<Services, 'didResolver' | 'plc'>, did: string, localKey: string): Promise<string[]> {
   const keys = new Set<string>([localKey])
   try {
     const doc = await s.didResolver.resolve(did, true)

@@ -1,4 +1,4 @@
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import applyWrites from './applyWrites.ts'
 import createRecord from './createRecord.ts'
 import deleteRecord from './deleteRecord.ts'

@@ -1,12 +1,11 @@
 // com.atproto.repo.listMissingBlobs: blobs the caller's records reference that were never
 // uploaded here (what an account migration still has to copy), in CID order.
-import type { AccessAuth } from '../../../../auth/types.ts'
-import { listMissingBlobs as missingBlobs } from '../../../../blob/metadata.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function listMissingBlobs(s: Services): XrpcMethod<AccessAuth> {
+export default function listMissingBlobs(s: Pick<Services, 'actors' | 'auth'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.listMissingBlobs',
     // As the official: any access credential, deactivated accounts included (mid-migration).
@@ -15,7 +14,7 @@ export default function listMissingBlobs(s: Services): XrpcMethod<AccessAuth> {
       const store = s.actors.get(auth.did)
       if (!store) throw invalidRequest(`Could not find repo for DID: ${auth.did}`, 'RepoNotFound')
       const cursor = params.cursor as string | undefined
-      const blobs = missingBlobs(store.db, { cursor, limit: params.limit as number })
+      const blobs = store.blobs.listMissingBlobs({ cursor, limit: params.limit as number })
       return {
         encoding: 'application/json',
         body: { blobs, cursor: blobs.at(-1)?.cid },

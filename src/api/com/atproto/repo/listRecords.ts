@@ -3,10 +3,10 @@
 import type { Services } from '../../../../services.ts'
 import { decodeCbor } from '../../../../repo/cbor.ts'
 import { lexToJson } from '../../../../repo/data-model.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function listRecords(s: Services): XrpcMethod {
+export default function listRecords(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.repo.listRecords',
     auth: s.auth.none,

@@ -2,11 +2,13 @@
 // no-op (no commit; `commit` left out of the response), as the official.
 import { prepareCreate, prepareUpdate } from '../../../../actor/prepare.ts'
 import { assertRepoPermission } from '../../../../auth/permissions.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { cidEquals } from '../../../../repo/cid.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { checkCommitSwap, checkRecordSwap, commitPrepared, optionalCid, repoWriteLimits, writableRepo, WRITE_JSON_LIMIT } from './util.ts'
+import { assertCommitSwap } from '../../../../actor/transactor.ts'
+import { checkRecordSwap, commitPrepared, writableRepo } from '../../../../actions/commit.ts'
+import { optionalCid, repoWriteLimits, WRITE_JSON_LIMIT } from './util.ts'
 
 interface Input {
   repo: string
@@ -27,7 +29,7 @@ export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
     rateLimits: repoWriteLimits(() => 2),
     handler: async ({ input, auth }) => {
       const body = input as Input
-      const { did, store } = writableRepo(s, auth, body.repo)
+      const { did, store } = writableRepo(s, auth.did, body.repo)
       // As official: an OAuth put needs both, whether or not the record exists.
       assertRepoPermission(auth, body.collection, 'create')
       assertRepoPermission(auth, body.collection, 'update')
@@ -38,7 +40,7 @@ export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
       const write = current ? prepareUpdate(opts) : prepareCreate(opts)
       let commit: { cid: string; rev: string } | undefined
       if (!current || !cidEquals(current.cid, write.cid)) {
-        checkCommitSwap(store, swapCommit)
+        assertCommitSwap(store.head(), swapCommit)
         checkRecordSwap(write.action, current?.cid ?? null, swapRecord)
         const result = commitPrepared(s, did, store, [write], swapCommit)
         await result.blobsSettled

@@ -1,8 +1,7 @@
 // com.atproto.server.checkAccountStatus: how far an account moving in has got (repo, records,
 // blobs) and whether its DID document points here yet.
-import { blobCount, recordBlobCount } from '../../../../blob/metadata.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { isValidDidDocForService } from './util.ts'
 
@@ -25,8 +24,8 @@ export default function checkAccountStatus(s: Services): XrpcMethod {
         repoBlocks: counts.blocks,
         indexedRecords: counts.records,
         privateStateValues: 0,
-        expectedBlobs: recordBlobCount(store.db),
-        importedBlobs: blobCount(store.db),
+        expectedBlobs: store.blobs.recordBlobCount(),
+        importedBlobs: store.blobs.blobCount(),
       }
       return { encoding: 'application/json', body }
     },

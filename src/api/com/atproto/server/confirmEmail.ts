@@ -1,10 +1,10 @@
 // com.atproto.server.confirmEmail: marks the account's email confirmed with the emailed code.
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function confirmEmail(s: Services): XrpcMethod<AccessAuth> {
+export default function confirmEmail(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.confirmEmail',
     auth: s.auth.access({ checkTakedown: true }),

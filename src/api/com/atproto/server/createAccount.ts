@@ -1,14 +1,14 @@
 // com.atproto.server.createAccount: a new account with a new did:plc, or an existing DID moving
 // in (with a service-auth token from that DID), created deactivated until it is activated.
 import { AccountConflictError } from '../../../../account/errors.ts'
-import { createHostedAccount } from '../../../../account/create.ts'
-import { normalizeAndValidateHandle } from '../../../../account/handle.ts'
+import { createHostedAccount } from '../../../../actions/create-account.ts'
+import { normalizeAndValidateHandle } from '../../../../actions/handle.ts'
 import type { AccountRow } from '../../../../account/store.ts'
 import { NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
 import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import { parseDidKey } from '../../../../repo/crypto/index.ts'
 import type { Services } from '../../../../services.ts'
-import { authRequired, invalidRequest } from '../../../../xrpc/errors.ts'
+import { authRequired, invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession } from './util.ts'
 

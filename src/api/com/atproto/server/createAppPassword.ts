@@ -2,10 +2,10 @@
 // sessions only, so an app password cannot mint more of itself.
 import { AccountConflictError } from '../../../../account/errors.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function createAppPassword(s: Services): XrpcMethod {
+export default function createAppPassword(s: Pick<Services, 'auth' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.createAppPassword',
     auth: s.auth.access({ scopes: ['com.atproto.access'], checkTakedown: true }),

@@ -2,7 +2,7 @@
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function createInviteCode(s: Services): XrpcMethod {
+export default function createInviteCode(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.createInviteCode',
     auth: s.auth.admin,

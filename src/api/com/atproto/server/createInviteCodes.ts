@@ -1,11 +1,11 @@
 // com.atproto.server.createInviteCodes (admin): codeCount codes for each account (default `admin`).
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const MAX_CODE_COUNT = 10_000
 
-export default function createInviteCodes(s: Services): XrpcMethod {
+export default function createInviteCodes(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.createInviteCodes',
     auth: s.auth.admin,

@@ -4,7 +4,7 @@ import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession, sessionView } from './util.ts'
 
-export default function createSession(s: Services): XrpcMethod {
+export default function createSession(s: Pick<Services, 'auth' | 'config' | 'didResolver' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.createSession',
     auth: s.auth.none,

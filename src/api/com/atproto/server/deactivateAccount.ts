@@ -2,8 +2,8 @@
 // away). Its repo stops being served to others and writes are refused until activateAccount;
 // the firehose hears `#account` {active: false, status: deactivated}.
 import { ACCESS_FULL, SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
-import { accountEvent } from '../../../../sequencer/events.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
+import { deactivateAccount as deactivate } from '../../../../actions/account-state.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
@@ -15,8 +15,7 @@ export default function deactivateAccount(s: Services): XrpcMethod<AccessAuth> {
     handler: ({ auth, input }) => {
       const { deleteAfter } = (input ?? {}) as { deleteAfter?: string }
       // Recorded as official; nothing deletes the account when the time comes.
-      s.accounts.deactivateAccount(auth.did, deleteAfter ?? null)
-      s.sequencer.append([accountEvent(auth.did, s.accounts.getAccountStatus(auth.did))])
+      deactivate(s, auth.did, deleteAfter ?? null)
     },
   }
 }

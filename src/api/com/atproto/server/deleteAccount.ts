@@ -1,9 +1,9 @@
 // com.atproto.server.deleteAccount: removes the account for good, given its password and the
 // emailed `delete_account` code. No session needed (as official): the two secrets are the proof.
-import { removeAccount } from '../../../../account/delete.ts'
+import { removeAccount } from '../../../../actions/delete-account.ts'
 import { OLD_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
 import type { Services } from '../../../../services.ts'
-import { authRequired, invalidRequest } from '../../../../xrpc/errors.ts'
+import { authRequired, invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 export default function deleteAccount(s: Services): XrpcMethod {

@@ -3,7 +3,7 @@
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function deleteSession(s: Services): XrpcMethod {
+export default function deleteSession(s: Pick<Services, 'auth' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.deleteSession',
     auth: s.auth.refresh({ allowExpired: true }),

@@ -2,7 +2,7 @@
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function describeServer(s: Services): XrpcMethod {
+export default function describeServer(s: Pick<Services, 'auth' | 'config'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.describeServer',
     auth: s.auth.none,

@@ -2,13 +2,13 @@
 // and PDS_INVITE_INTERVAL is set) new ones it has earned since signing up.
 import type { InviteCodeInfo } from '../../../../account/store.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 /** At most this many unused periodic codes at a time (as official). */
 const MAX_OPEN_CODES = 5
 
-export default function getAccountInviteCodes(s: Services): XrpcMethod {
+export default function getAccountInviteCodes(s: Pick<Services, 'accounts' | 'auth' | 'config'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.getAccountInviteCodes',
     auth: s.auth.access({ scopes: ['com.atproto.access'], checkTakedown: true }),

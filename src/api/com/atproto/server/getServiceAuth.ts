@@ -3,14 +3,14 @@
 import { createServiceJwt } from '../../../../auth/jwt.ts'
 import type { Services } from '../../../../services.ts'
 import { isValidDid } from '../../../../repo/syntax.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { isPrivilegedMethod, isProtectedMethod } from './service-auth-methods.ts'
+import { isPrivilegedMethod, isProtectedMethod } from '../../../../auth/service-auth-methods.ts'
 
 const MINUTE_MS = 60_000
 const HOUR_MS = 60 * MINUTE_MS
 
-export default function getServiceAuth(s: Services): XrpcMethod {
+export default function getServiceAuth(s: Pick<Services, 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.getServiceAuth',
     auth: s.auth.access({ additional: ['com.atproto.takendown'] }),

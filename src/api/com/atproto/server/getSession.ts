@@ -1,11 +1,11 @@
 // com.atproto.server.getSession: who the access token belongs to.
 import { allowsEmailRead } from '../../../../auth/permissions.ts'
 import type { Services } from '../../../../services.ts'
-import { XrpcError } from '../../../../xrpc/errors.ts'
+import { XrpcError } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession, sessionView } from './util.ts'
 
-export default function getSession(s: Services): XrpcMethod {
+export default function getSession(s: Pick<Services, 'accounts' | 'auth' | 'config' | 'didResolver'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.getSession',
     auth: s.auth.access({ additional: ['com.atproto.signupQueued'] }),

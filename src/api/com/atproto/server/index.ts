@@ -1,4 +1,4 @@
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import checkAccountStatus from './checkAccountStatus.ts'
 import createAccount from './createAccount.ts'
 import createAppPassword from './createAppPassword.ts'

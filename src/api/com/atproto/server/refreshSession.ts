@@ -1,10 +1,10 @@
 // com.atproto.server.refreshSession: rotate the refresh token, issue a new pair.
 import type { Services } from '../../../../services.ts'
-import { XrpcError } from '../../../../xrpc/errors.ts'
+import { XrpcError } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession, sessionView } from './util.ts'
 
-export default function refreshSession(s: Services): XrpcMethod {
+export default function refreshSession(s: Pick<Services, 'auth' | 'config' | 'didResolver' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.refreshSession',
     auth: s.auth.refresh(),

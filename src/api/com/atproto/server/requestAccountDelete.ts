@@ -1,12 +1,12 @@
 // com.atproto.server.requestAccountDelete: emails a `delete_account` code to the account's address.
 import { ACCESS_FULL } from '../../../../auth/scopes.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { perAccountEmailLimits } from './account-email-limits.ts'
 
-export default function requestAccountDelete(s: Services): XrpcMethod<AccessAuth> {
+export default function requestAccountDelete(s: Pick<Services, 'accounts' | 'auth' | 'mailer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.requestAccountDelete',
     auth: s.auth.access({ scopes: ACCESS_FULL, checkTakedown: true }),

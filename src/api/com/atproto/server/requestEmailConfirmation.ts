@@ -1,11 +1,11 @@
 // com.atproto.server.requestEmailConfirmation: emails a `confirm_email` code to the account's address.
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { perAccountEmailLimits } from './account-email-limits.ts'
 
-export default function requestEmailConfirmation(s: Services): XrpcMethod<AccessAuth> {
+export default function requestEmailConfirmation(s: Pick<Services, 'accounts' | 'auth' | 'mailer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.requestEmailConfirmation',
     auth: s.auth.access({ checkTakedown: true }),

@@ -3,13 +3,13 @@
 // updateEmail, and as the official since 0.5.35: full password sessions only (app passwords get
 // 400 InvalidToken, OAuth sessions 403 Forbidden, see OAUTH_METHOD_RULES).
 import { ACCESS_FULL } from '../../../../auth/scopes.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { perAccountEmailLimits } from './account-email-limits.ts'
 
-export default function requestEmailUpdate(s: Services): XrpcMethod<AccessAuth> {
+export default function requestEmailUpdate(s: Pick<Services, 'accounts' | 'auth' | 'mailer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.requestEmailUpdate',
     auth: s.auth.access({ scopes: ACCESS_FULL, checkTakedown: true }),

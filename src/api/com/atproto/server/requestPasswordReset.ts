@@ -6,12 +6,12 @@
 // not tell either. A delivery failure is logged by the mailer.
 import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const HOUR = 60 * 60_000
 
-export default function requestPasswordReset(s: Services): XrpcMethod {
+export default function requestPasswordReset(s: Pick<Services, 'accounts' | 'auth' | 'mailer'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.requestPasswordReset',
     auth: s.auth.none,

@@ -3,10 +3,10 @@
 // stop working too); app passwords stay.
 import { NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function resetPassword(s: Services): XrpcMethod {
+export default function resetPassword(s: Pick<Services, 'auth' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.resetPassword',
     auth: s.auth.none,

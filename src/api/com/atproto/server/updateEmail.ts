@@ -2,13 +2,13 @@
 // must first approve the change with an `update_email` code.
 import { AccountConflictError } from '../../../../account/errors.ts'
 import { ACCESS_FULL } from '../../../../auth/scopes.ts'
-import type { AccessAuth } from '../../../../auth/types.ts'
+import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function updateEmail(s: Services): XrpcMethod<AccessAuth> {
+export default function updateEmail(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.updateEmail',
     auth: s.auth.access({ scopes: ACCESS_FULL, checkTakedown: true }),

@@ -21,7 +21,7 @@ export function sessionView(account: AccountRow): Record<string, unknown> {
 }
 
 /** The DID document to return with a session, when PDS_ENABLE_DID_DOC_WITH_SESSION is on. */
-export async function didDocForSession(s: Services, did: string): Promise<unknown> {
+export async function didDocForSession(s: Pick<Services, 'config' | 'didResolver'>, did: string): Promise<unknown> {
   if (!s.config.identity.enableDidDocWithSession) return undefined
   return (await s.didResolver.resolve(did).catch(() => null)) ?? undefined
 }

@@ -1,16 +1,15 @@
 // com.atproto.sync.getBlob: a blob's bytes, with the headers that keep a browser from running
 // or rendering it. Unknown and taken-down blobs alike are 400 "Blob not found", as official.
 import { BlobNotFoundError } from '../../../../blob/disk-store.ts'
-import { getBlobMetadata } from '../../../../blob/metadata.ts'
 import { SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { availableStore, paramCid } from './util.ts'
 
 const blobNotFound = () => invalidRequest('Blob not found')
 
-export default function getBlob(s: Services): XrpcMethod {
+export default function getBlob(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getBlob',
     auth: s.auth.optional({ additional: [SCOPE_TAKENDOWN] }),
@@ -23,7 +22,7 @@ export default function getBlob(s: Services): XrpcMethod {
       } catch {
         throw blobNotFound()
       }
-      const meta = getBlobMetadata(store.db, cid.$link)
+      const meta = store.blobs.getBlobMetadata(cid.$link)
       if (!meta) throw blobNotFound()
       let body
       try {

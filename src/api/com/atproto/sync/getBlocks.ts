@@ -2,11 +2,11 @@
 import { BlockMap } from '../../../../repo/block-map.ts'
 import { carToBytes } from '../../../../repo/car/index.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { availableStore, paramCid } from './util.ts'
 
-export default function getBlocks(s: Services): XrpcMethod {
+export default function getBlocks(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getBlocks',
     auth: s.auth.optional(),

@@ -1,10 +1,10 @@
 // com.atproto.sync.getLatestCommit: the current commit CID and rev.
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { availableStore } from './util.ts'
 
-export default function getLatestCommit(s: Services): XrpcMethod {
+export default function getLatestCommit(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getLatestCommit',
     auth: s.auth.optional(),

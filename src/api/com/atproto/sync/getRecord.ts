@@ -3,11 +3,11 @@
 import { carToBytes } from '../../../../repo/car/index.ts'
 import { recordProofBlocks } from '../../../../repo/record-proof.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { availableStore } from './util.ts'
 
-export default function getRecord(s: Services): XrpcMethod {
+export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getRecord',
     auth: s.auth.optional(),

@@ -4,13 +4,13 @@ import { writeCar } from '../../../../repo/car/index.ts'
 import { repoBlocks } from '../../../../repo/export.ts'
 import { SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
 import type { Services } from '../../../../services.ts'
-import { invalidRequest } from '../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { availableStore, RepoSnapshot } from './util.ts'
+import { availableStore } from './util.ts'
 
 /** The CAR of `did`'s repo; the snapshot opens on the first read, so a missing head is still a proper error response. */
-export async function* repoCarStream(s: Services, did: string, since?: string): AsyncGenerator<Uint8Array> {
-  const snapshot = new RepoSnapshot(s.actors.location(did).dbLocation, did)
+export async function* repoCarStream(s: Pick<Services, 'actors'>, did: string, since?: string): AsyncGenerator<Uint8Array> {
+  const snapshot = s.actors.snapshot(did)
   try {
     const head = snapshot.head
     if (!head) throw invalidRequest(`Could not find repo for DID: ${did}`)
@@ -21,7 +21,7 @@ export async function* repoCarStream(s: Services, did: string, since?: string): 
   }
 }
 
-export default function getRepo(s: Services): XrpcMethod {
+export default function getRepo(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getRepo',
     auth: s.auth.optional({ additional: [SCOPE_TAKENDOWN] }),

@@ -5,7 +5,7 @@ import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { assertRepoAvailability } from './util.ts'
 
-export default function getRepoStatus(s: Services): XrpcMethod {
+export default function getRepoStatus(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getRepoStatus',
     auth: s.auth.none,

@@ -1,4 +1,4 @@
-import type { MethodFactory } from '../../../index.ts'
+import type { MethodFactory } from '../../../method-factory.ts'
 import getCheckout from './deprecated/getCheckout.ts'
 import getHead from './deprecated/getHead.ts'
 import getBlob from './getBlob.ts'

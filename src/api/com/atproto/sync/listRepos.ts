@@ -2,7 +2,7 @@
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function listRepos(s: Services): XrpcMethod {
+export default function listRepos(s: Pick<Services, 'accounts' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.listRepos',
     auth: s.auth.none,

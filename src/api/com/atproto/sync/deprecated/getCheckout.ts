@@ -4,7 +4,7 @@ import type { XrpcMethod } from '../../../../../xrpc/types.ts'
 import { repoCarStream } from '../getRepo.ts'
 import { availableStore } from '../util.ts'
 
-export default function getCheckout(s: Services): XrpcMethod {
+export default function getCheckout(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getCheckout',
     auth: s.auth.optional(),

@@ -1,10 +1,10 @@
 // com.atproto.sync.getHead (deprecated): the current commit CID.
 import type { Services } from '../../../../../services.ts'
-import { invalidRequest } from '../../../../../xrpc/errors.ts'
+import { invalidRequest } from '../../../../../errors.ts'
 import type { XrpcMethod } from '../../../../../xrpc/types.ts'
 import { availableStore } from '../util.ts'
 
-export default function getHead(s: Services): XrpcMethod {
+export default function getHead(s: Pick<Services, 'accounts' | 'actors' | 'auth'>): XrpcMethod {
   return {
     nsid: 'com.atproto.sync.getHead',
     auth: s.auth.optional(),

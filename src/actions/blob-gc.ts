@@ -12,9 +12,8 @@
 // pending move is half done when it looks. An upload still streaming has no row yet, but its temp
 // file is younger than the grace period, so it is not taken for an orphan.
 import { parseCid } from '../repo/cid.ts'
-import type { Db } from '../storage/sqlite.ts'
-import { type DiskBlobStore, STAGING_PREFIX } from './disk-store.ts'
-import { isBlobKnown, knownTempKeys, takeUntethered } from './metadata.ts'
+import { type DiskBlobStore, STAGING_PREFIX } from '../blob/disk-store.ts'
+import type { BlobIndex } from '../actor/blobs.ts'
 
 export interface GcOptions {
   /**
@@ -43,22 +42,22 @@ export interface GcResult {
  * the accounts.
  */
 export function collectUntethered(
-  db: Db,
+  index: BlobIndex,
   store: DiskBlobStore,
   did: string,
   now: number,
   graceMs: number,
   opts: GcOptions = {},
 ): Promise<GcResult> {
-  return store.serialize(did, () => collect(db, store, did, now, graceMs, opts))
+  return store.serialize(did, () => collect(index, store, did, now, graceMs, opts))
 }
 
-async function collect(db: Db, store: DiskBlobStore, did: string, now: number, graceMs: number, opts: GcOptions): Promise<GcResult> {
+async function collect(index: BlobIndex, store: DiskBlobStore, did: string, now: number, graceMs: number, opts: GcOptions): Promise<GcResult> {
   const includePermanent = opts.includePermanent ?? true
   const cutoffMs = now - graceMs
   const result: GcResult = { blobs: [], orphanTempFiles: 0, orphanStoredFiles: 0, errors: [] }
 
-  const dropped = db.transaction(() => takeUntethered(db, new Date(cutoffMs).toISOString(), includePermanent))()
+  const dropped = index.takeUntethered(new Date(cutoffMs).toISOString(), includePermanent)
   const deletions: Array<Promise<void>> = []
   for (const { cid, tempKey } of dropped) {
     result.blobs.push(cid)
@@ -67,7 +66,7 @@ async function collect(db: Db, store: DiskBlobStore, did: string, now: number, g
   }
   await settle(deletions, result.errors)
 
-  const keys = knownTempKeys(db)
+  const keys = index.knownTempKeys()
   const tempOrphans = (await store.listTemp(did)).filter((f) => f.mtimeMs < cutoffMs && !keys.has(f.name))
   const before = result.errors.length
   await settle(
@@ -81,7 +80,7 @@ async function collect(db: Db, store: DiskBlobStore, did: string, now: number, g
       if (f.mtimeMs >= cutoffMs) return false
       if (f.name.startsWith(STAGING_PREFIX)) return true
       if (!isCidName(f.name)) return false // not ours: leave it
-      return !isBlobKnown(db, f.name)
+      return !index.isBlobKnown(f.name)
     })
     const beforeStored = result.errors.length
     await settle(

@@ -1,9 +1,9 @@
 // Removing a whole account from this PDS: what server.deleteAccount (and admin.deleteAccount)
 // do once the request is authorized.
-import type { Services } from '../services.ts'
+import type { CoreServices } from '../core-services.ts'
 import { accountEvent } from '../sequencer/events.ts'
 
-export type AccountRemovalServices = Pick<Services, 'accounts' | 'actors' | 'blobs' | 'sequencer'>
+export type AccountRemovalServices = Pick<CoreServices, 'accounts' | 'actors' | 'blobs' | 'sequencer'>
 
 /**
  * Deletes everything the PDS holds for `did`: the account rows (account, actor, repo_root,

@@ -8,9 +8,9 @@ import { DidTombstonedError, PlcRequestError } from '../identity/errors.ts'
 import { updateHandleOp } from '../identity/plc-ops.ts'
 import { isValidHandle } from '../repo/syntax.ts'
 import { identityEvent } from '../sequencer/events.ts'
-import type { Services } from '../services.ts'
-import { invalidRequest } from '../xrpc/errors.ts'
-import { AccountConflictError } from './errors.ts'
+import type { CoreServices } from '../core-services.ts'
+import { invalidRequest } from '../errors.ts'
+import { AccountConflictError } from '../account/errors.ts'
 
 // Names a user could pass off as the service's own voice or infrastructure. Smaller than the
 // official PDS's list (reserved.ts there); the operator can still assign them (admin path).
@@ -31,7 +31,12 @@ export function normalizeHandleSyntax(raw: string): string {
 }
 
 /** The service handle domain (`.example.com`) `handle` is under, if any. */
-export function serviceDomainOf(s: Services, handle: string): string | undefined {
+type HandleServices = Pick<
+  CoreServices,
+  'accounts' | 'config' | 'didResolver' | 'handleResolver' | 'logger' | 'plc' | 'plcRotationKey' | 'sequencer'
+>
+
+export function serviceDomainOf(s: HandleServices, handle: string): string | undefined {
   return s.config.identity.serviceHandleDomains.find((d) => handle.endsWith(d))
 }
 
@@ -48,7 +53,7 @@ export interface HandleRules {
  * domain only for a known DID, and only when it already resolves to that DID (DNS TXT
  * `_atproto.<handle>` or `https://<handle>/.well-known/atproto-did`). Returns it lower-cased.
  */
-export async function normalizeAndValidateHandle(s: Services, raw: string, rules: HandleRules = {}): Promise<string> {
+export async function normalizeAndValidateHandle(s: HandleServices, raw: string, rules: HandleRules = {}): Promise<string> {
   const handle = normalizeHandleSyntax(raw)
   if (!isValidTld(handle)) throw invalidRequest('Handle TLD is invalid or disallowed', 'InvalidHandle')
   const domain = serviceDomainOf(s, handle)
@@ -80,7 +85,7 @@ export interface UpdateHandleOptions {
  * sequenced — also when the account already had this handle, which lets a user make relays
  * re-check it. Returns the normalized handle.
  */
-export async function updateAccountHandle(s: Services, did: string, raw: string, opts: UpdateHandleOptions = {}): Promise<string> {
+export async function updateAccountHandle(s: HandleServices, did: string, raw: string, opts: UpdateHandleOptions = {}): Promise<string> {
   const handle = await normalizeAndValidateHandle(s, raw, { did, allowAnyValid: opts.allowAnyValid })
   const all = { includeDeactivated: true, includeTakenDown: true }
   const holder = s.accounts.getAccount(handle, all)
@@ -107,7 +112,7 @@ export async function updateAccountHandle(s: Services, did: string, raw: string,
   return handle
 }
 
-async function updatePlcHandle(s: Services, did: string, handle: string): Promise<void> {
+async function updatePlcHandle(s: HandleServices, did: string, handle: string): Promise<void> {
   const lastOp = await s.plc.getLastOp(did)
   let op
   try {
@@ -125,7 +130,7 @@ async function updatePlcHandle(s: Services, did: string, handle: string): Promis
   }
 }
 
-async function assertDidDocClaims(s: Services, did: string, handle: string): Promise<void> {
+async function assertDidDocClaims(s: HandleServices, did: string, handle: string): Promise<void> {
   const doc = await s.didResolver.resolveAtprotoData(did, true).catch(() => undefined)
   if (doc?.handle.toLowerCase() !== handle) throw invalidRequest('DID is not properly configured for handle')
 }

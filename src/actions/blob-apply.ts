@@ -7,19 +7,10 @@
 // then runs in the order of the database decisions, and an upload, a later commit's move or the
 // garbage collector never overtakes an earlier commit's deletes. Before deleting a file each step
 // also checks that no row has come to need it again.
-import type { Db } from '../storage/sqlite.ts'
 import type { BlobRef } from '../repo/data-model.ts'
-import { BlobNotFoundError, type DiskBlobStore, type TempBlob } from './disk-store.ts'
-import {
-  type BlobPlan,
-  getBlobRow,
-  markPermanent,
-  pendingPermanent,
-  setBlobTakedown,
-  tempKeyInUse,
-  trackUntethered,
-} from './metadata.ts'
-import { chooseMimeType } from './sniff.ts'
+import { BlobNotFoundError, type DiskBlobStore, type TempBlob } from '../blob/disk-store.ts'
+import type { BlobIndex, BlobPlan } from '../actor/blobs.ts'
+import { chooseMimeType } from '../blob/sniff.ts'
 
 export interface PlanOutcome {
   /** Blobs made permanent. */
@@ -40,11 +31,11 @@ const MOVE_CONCURRENCY = 8
  * clears their tempKey), deletes the files of dropped blobs and redundant temp uploads. Never
  * rejects for a single blob: the commit has happened and must be answered.
  */
-export function applyBlobPlan(db: Db, store: DiskBlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
-  return store.serialize(did, () => runPlan(db, store, did, plan))
+export function applyBlobPlan(index: BlobIndex, store: DiskBlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
+  return store.serialize(did, () => runPlan(index, store, did, plan))
 }
 
-async function runPlan(db: Db, store: DiskBlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
+async function runPlan(index: BlobIndex, store: DiskBlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
   const outcome: PlanOutcome = { madePermanent: 0, failed: [], deleteErrors: [] }
   const moves = plan.makePermanent
   for (let i = 0; i < moves.length; i += MOVE_CONCURRENCY) {
@@ -52,7 +43,7 @@ async function runPlan(db: Db, store: DiskBlobStore, did: string, plan: BlobPlan
       moves.slice(i, i + MOVE_CONCURRENCY).map(async ({ cid, tempKey }) => {
         try {
           await store.makePermanent(did, tempKey, cid)
-          markPermanent(db, cid, tempKey)
+          index.markPermanent(cid, tempKey)
           outcome.madePermanent++
         } catch (error) {
           outcome.failed.push({ cid, error })
@@ -63,10 +54,10 @@ async function runPlan(db: Db, store: DiskBlobStore, did: string, plan: BlobPlan
   const deletions: Array<Promise<void>> = []
   for (const { cid, tempKey } of plan.deleteFiles) {
     // The same bytes may have been uploaded again since the row was dropped.
-    if (getBlobRow(db, cid) === undefined) deletions.push(store.delete(did, cid))
-    if (tempKey !== null && !tempKeyInUse(db, tempKey)) deletions.push(store.deleteTemp(did, tempKey))
+    if (index.getBlobRow(cid) === undefined) deletions.push(store.delete(did, cid))
+    if (tempKey !== null && !index.tempKeyInUse(tempKey)) deletions.push(store.deleteTemp(did, tempKey))
   }
-  for (const key of plan.discardTempKeys) if (!tempKeyInUse(db, key)) deletions.push(store.deleteTemp(did, key))
+  for (const key of plan.discardTempKeys) if (!index.tempKeyInUse(key)) deletions.push(store.deleteTemp(did, key))
   for (const r of await Promise.allSettled(deletions)) if (r.status === 'rejected') outcome.deleteErrors.push(r.reason)
   return outcome
 }
@@ -78,16 +69,16 @@ async function runPlan(db: Db, store: DiskBlobStore, did: string, plan: BlobPlan
  * whose temp file is then deleted.
  */
 export function acceptUpload(
-  db: Db,
+  index: BlobIndex,
   store: DiskBlobStore,
   did: string,
   temp: TempBlob,
   contentType: string | undefined | null,
 ): Promise<BlobRef> {
   return store.serialize(did, async () => {
-    let tracked: ReturnType<typeof trackUntethered>
+    let tracked: ReturnType<BlobIndex['trackUntethered']>
     try {
-      tracked = trackUntethered(db, {
+      tracked = index.trackUntethered({
         cid: temp.cid,
         mimeType: chooseMimeType(temp.sniffedMime, contentType),
         size: temp.size,
@@ -97,7 +88,7 @@ export function acceptUpload(
       await store.deleteTemp(did, temp.key).catch(() => {})
       throw err
     }
-    const outcome = await runPlan(db, store, did, tracked.plan)
+    const outcome = await runPlan(index, store, did, tracked.plan)
     // A failed move leaves the row pending and the upload safe in temp storage; the client has
     // not been answered yet, so say so.
     if (outcome.failed.length > 0) throw outcome.failed[0].error
@@ -110,9 +101,9 @@ export function acceptUpload(
  * when an account's store is opened. Those whose temp file is gone too stay listed in `failed`
  * (BlobNotFoundError); getBlob will not find them.
  */
-export function finishPendingBlobs(db: Db, store: DiskBlobStore, did: string): Promise<PlanOutcome> {
+export function finishPendingBlobs(index: BlobIndex, store: DiskBlobStore, did: string): Promise<PlanOutcome> {
   return store.serialize(did, () =>
-    runPlan(db, store, did, { makePermanent: pendingPermanent(db), deleteFiles: [], discardTempKeys: [] }),
+    runPlan(index, store, did, { makePermanent: index.pendingPermanent(), deleteFiles: [], discardTempKeys: [] }),
   )
 }
 
@@ -121,13 +112,13 @@ export function finishPendingBlobs(db: Db, store: DiskBlobStore, did: string): P
  * file into or out of quarantine. A missing file is not an error, as the official.
  */
 export function applyBlobTakedown(
-  db: Db,
+  index: BlobIndex,
   store: DiskBlobStore,
   did: string,
   cid: string,
   takedown: { applied: boolean; ref?: string },
 ): Promise<void> {
-  setBlobTakedown(db, cid, takedown)
+  index.setBlobTakedown(cid, takedown)
   return store.serialize(did, async () => {
     try {
       if (takedown.applied) await store.quarantine(did, cid)

@@ -23,8 +23,8 @@ import {
   type LexXrpcQuery,
   type LexXrpcSubscription,
 } from '@atproto/lexicon'
-import { lexToJson as dataModelToJson } from '../repo/data-model.ts'
-import { exceedsNestingDepth, MAX_NESTING_DEPTH } from '../repo/nesting.ts'
+import { lexToJson as dataModelToJson } from './repo/data-model.ts'
+import { exceedsNestingDepth, MAX_NESTING_DEPTH } from './repo/nesting.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
 
 
@@ -53,16 +53,6 @@ const methodDefs = new Map<string, MethodDef>()
 export function lexicons(): Lexicons {
   if (lexiconSet === null) lexiconSet = new Lexicons(schemas as LexiconDoc[])
   return lexiconSet
-}
-
-/** Adds documents @atproto/api does not ship (a document already present is replaced). */
-export function addLexicons(docs: LexiconDoc[]): void {
-  const lex = lexicons()
-  for (const doc of docs) {
-    if (lex.get(doc.id)) lex.remove(doc.id)
-    lex.add(doc)
-  }
-  methodDefs.clear()
 }
 
 export type MethodType = 'query' | 'procedure' | 'subscription'

@@ -2,9 +2,9 @@
 // (HEARTH_BLOB_GC_GRACE_MS) has passed — something the official PDS never does (pds#309).
 // Each pass also finishes blob moves a crash left pending. Only never-tethered uploads are swept: a permanent blob is removed by the write path with
 // its last reference, so a data directory with gaps in its record links loses nothing here.
-import type { Services } from '../services.ts'
-import { finishPendingBlobs } from './apply.ts'
-import { collectUntethered } from './gc.ts'
+import type { CoreServices } from '../core-services.ts'
+import { finishPendingBlobs } from './blob-apply.ts'
+import { collectUntethered } from './blob-gc.ts'
 
 export interface BlobSweep {
   /** One pass over every account (also what the timer runs). */
@@ -12,7 +12,7 @@ export interface BlobSweep {
   stop(): void
 }
 
-export function startBlobSweep(s: Services, intervalMs: number): BlobSweep {
+export function startBlobSweep(s: Pick<CoreServices, 'accounts' | 'actors' | 'blobs' | 'config' | 'logger'>, intervalMs: number): BlobSweep {
   let running: Promise<{ accounts: number; blobs: number }> | null = null
   const pass = async () => {
     let cursor: string | undefined
@@ -26,8 +26,8 @@ export function startBlobSweep(s: Services, intervalMs: number): BlobSweep {
         accounts++
         try {
           // Blob moves a crash interrupted after their commit are finished first.
-          await finishPendingBlobs(store.db, s.blobs, repo.did)
-          const res = await collectUntethered(store.db, s.blobs, repo.did, Date.now(), s.config.hearth.blobGcGraceMs, {
+          await finishPendingBlobs(store.blobs, s.blobs, repo.did)
+          const res = await collectUntethered(store.blobs, s.blobs, repo.did, Date.now(), s.config.hearth.blobGcGraceMs, {
             includePermanent: false,
           })
           blobs += res.blobs.length

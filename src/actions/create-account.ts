@@ -7,8 +7,8 @@ import type { SessionTokens } from '../auth/session.ts'
 import { createGenesisOp } from '../identity/plc-ops.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { accountEvent, commitEvent, identityEvent, syncEvent } from '../sequencer/events.ts'
-import type { Services } from '../services.ts'
-import { AccountConflictError } from './errors.ts'
+import type { CoreServices } from '../core-services.ts'
+import { AccountConflictError } from '../account/errors.ts'
 
 export interface NewAccount {
   handle: string
@@ -27,7 +27,12 @@ export interface CreatedAccount extends SessionTokens {
   signingKey: string
 }
 
-export async function createHostedAccount(s: Services, input: NewAccount): Promise<CreatedAccount> {
+type CreateAccountServices = Pick<
+  CoreServices,
+  'accounts' | 'actors' | 'config' | 'didCache' | 'plc' | 'plcRotationKey' | 'sequencer' | 'sessions'
+>
+
+export async function createHostedAccount(s: CreateAccountServices, input: NewAccount): Promise<CreatedAccount> {
   const keypair = Secp256k1Keypair.create()
   let did = input.did
   let genesis: Awaited<ReturnType<typeof createGenesisOp>>['op'] | null = null
