@@ -4,9 +4,12 @@
 // official PDS started on a Hearth data directory finds every migration applied, and Hearth
 // started on an official one skips them.
 //
+// Migration 008 (email two-factor sign-in, official 0.5.36) is applied only once an account
+// turns the factor on: see emailAuthFactorMigration.
+//
 // The OAuth tables (004–007) are created though Hearth does not use them yet, because the
 // official PDS expects them once its migrations are recorded as done.
-import { type Db, type MigrationSet, migrate, openDb, type OpenOptions } from '../storage/sqlite.ts'
+import { type Db, type Migration, type MigrationSet, migrate, openDb, type OpenOptions } from '../storage/sqlite.ts'
 
 /** The account database's file name in the data directory, as the official PDS names it. */
 export const ACCOUNT_DB_FILE = 'account.sqlite'
@@ -110,6 +113,32 @@ export const accountMigrations: MigrationSet = {
       },
     },
   ],
+}
+
+/**
+ * The official 0.5.36 migration `008` (source file 008-account-email-auth-factor): email
+ * two-factor sign-in, one row per account while the factor is on. Hearth applies it when an
+ * account first turns the factor on, not at start: the official PDS before 0.5.36 refuses to
+ * open a database whose kysely_migration names a migration it does not know, so a data
+ * directory where nobody uses the factor stays one that every official release opens. Once a
+ * user has it on, only an official release that enforces it (0.5.36+) can take the directory
+ * over, which is what that user needs. An official 0.5.36+ directory arrives with it applied.
+ */
+export const emailAuthFactorMigration: Migration = {
+  name: '008',
+  up(db) {
+    db.exec(`CREATE TABLE "account_email_auth_factor" ("did" varchar primary key, "emailAuthFactorEnabledAt" varchar not null)`)
+  },
+}
+
+/** Applies migration 008 if it is not yet (see emailAuthFactorMigration). */
+export function ensureEmailAuthFactorTable(db: Db): void {
+  migrate(db, { official: [...accountMigrations.official, emailAuthFactorMigration] })
+}
+
+/** Whether migration 008's table exists (applied by Hearth, or by the official PDS 0.5.36+). */
+export function hasEmailAuthFactorTable(db: Db): boolean {
+  return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account_email_auth_factor'`).get() !== undefined
 }
 
 export function migrateAccountDb(db: Db): void {

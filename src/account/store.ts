@@ -12,6 +12,7 @@
 import type { Statement } from 'better-sqlite3'
 import { type Db, writeTx } from '../storage/sqlite.ts'
 import { invalidRequest, type XrpcError } from '../errors.ts'
+import { ensureEmailAuthFactorTable } from './db.ts'
 import { AccountConflictError } from './errors.ts'
 import { newInviteCode, newRandomToken, newRefreshTokenId } from './random.ts'
 
@@ -114,7 +115,8 @@ export interface InviteCodeInfo {
   uses: InviteCodeUse[]
 }
 
-export type EmailTokenPurpose = 'confirm_email' | 'update_email' | 'reset_password' | 'delete_account' | 'plc_operation'
+/** `auth_factor` is the official 0.5.36 purpose of an emailed sign-in code. */
+export type EmailTokenPurpose = 'confirm_email' | 'update_email' | 'reset_password' | 'delete_account' | 'plc_operation' | 'auth_factor'
 
 export type EmailTokenCheck = 'valid' | 'invalid' | 'expired'
 
@@ -291,6 +293,54 @@ export class AccountStore {
       if (this.#emailTaken(email, did)) throw new AccountConflictError('email')
       this.#q(`UPDATE "account" SET "email" = ?, "emailConfirmedAt" = NULL WHERE "did" = ?`).run(email.toLowerCase(), did)
       this.#q(`DELETE FROM "email_token" WHERE "did" = ?`).run(did)
+      // As official: codes must never go to an address not yet confirmed, so a new email turns
+      // the second factor off.
+      this.#deleteEmailAuthFactor(did)
+    })
+  }
+
+  // Email two-factor sign-in (official 0.5.36)
+  // ------------------------------------------
+
+  #hasFactorTable(): boolean {
+    return this.#q(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account_email_auth_factor'`).get() !== undefined
+  }
+
+  #deleteEmailAuthFactor(did: string): void {
+    if (this.#hasFactorTable()) this.#q(`DELETE FROM "account_email_auth_factor" WHERE "did" = ?`).run(did)
+  }
+
+  /** When the account turned email two-factor sign-in on, or null while it is off. */
+  getEmailAuthFactor(did: string): string | null {
+    if (!this.#hasFactorTable()) return null
+    const row = this.#q(`SELECT "emailAuthFactorEnabledAt" FROM "account_email_auth_factor" WHERE "did" = ?`).get(did) as
+      | { emailAuthFactorEnabledAt: string }
+      | undefined
+    return row?.emailAuthFactorEnabledAt ?? null
+  }
+
+  /**
+   * Turns the factor on, provided `email` is still the account's address and is confirmed (one
+   * statement, so a concurrent email change cannot slip between check and write). Enabling
+   * again keeps the first timestamp. Returns the stored timestamp, or null when the guard failed.
+   */
+  enableEmailAuthFactor(did: string, email: string): string | null {
+    ensureEmailAuthFactorTable(this.db)
+    const row = this.#q(
+      `INSERT INTO "account_email_auth_factor" ("did", "emailAuthFactorEnabledAt")
+       SELECT "did", ? FROM "account" WHERE "did" = ? AND "email" = ? AND "emailConfirmedAt" IS NOT NULL
+       ON CONFLICT ("did") DO UPDATE SET "emailAuthFactorEnabledAt" = "account_email_auth_factor"."emailAuthFactorEnabledAt"
+       RETURNING "emailAuthFactorEnabledAt"`,
+    ).get(this.#nowIso(), did, email.toLowerCase()) as { emailAuthFactorEnabledAt: string } | undefined
+    return row?.emailAuthFactorEnabledAt ?? null
+  }
+
+  /** Checks and consumes an `update_email` code, then turns the factor off, in one transaction. */
+  disableEmailAuthFactor(did: string, token: string): void {
+    writeTx(this.db, () => {
+      this.#assertEmailToken(did, 'update_email', token)
+      this.#q(`DELETE FROM "email_token" WHERE "did" = ? AND "purpose" = ?`).run(did, 'update_email')
+      this.#deleteEmailAuthFactor(did)
     })
   }
 
@@ -387,6 +437,7 @@ export class AccountStore {
       for (const table of ['repo_root', 'email_token', 'refresh_token', 'app_password', 'account_device', 'authorized_client', 'account', 'actor']) {
         this.#q(`DELETE FROM "${table}" WHERE "did" = ?`).run(did)
       }
+      this.#deleteEmailAuthFactor(did)
       return existed
     })
   }

@@ -16,6 +16,7 @@ import {
   deleteAccountMail,
   htmlToPlainText,
   plcOperationMail,
+  signInAuthFactorMail,
   type RenderedMail,
   resetPasswordMail,
   type TokenMailParams,
@@ -93,6 +94,11 @@ export class Mailer {
 
   sendPlcOperation(params: TokenMailParams, target: MailTarget): Promise<void> {
     return this.#send('plc_operation', plcOperationMail(params), target)
+  }
+
+  /** The code an email two-factor sign-in asks for (token purpose `auth_factor`). */
+  sendSignInAuthFactor(params: TokenMailParams, target: MailTarget): Promise<void> {
+    return this.#send('auth_factor', signInAuthFactorMail(params), target)
   }
 
   /** admin.sendEmail: a moderator's message, through the moderation mailer. */

@@ -62,6 +62,19 @@ export function plcOperationMail(p: TokenMailParams): RenderedMail {
   })
 }
 
+/**
+ * The code an email two-factor sign-in asks for (official 0.5.36's sign-in-auth-factor
+ * template, in Hearth's words: heading "Confirm your sign-in", the code, and the advice to
+ * change the password when the sign-in was not the user's).
+ */
+export function signInAuthFactorMail(p: TokenMailParams): RenderedMail {
+  return render('Sign-in Confirmation', p, {
+    heading: 'Confirm your sign-in',
+    lead: `We received a sign-in request for ${p.handle ? `the account @${p.handle}` : 'your account'}. Use this code to sign in:`,
+    footer: "If this wasn't you, someone knows your password: change it now to protect your account.",
+  })
+}
+
 interface Body {
   heading: string
   lead: string

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { accountMigrations, migrateAccountDb, openAccountDb } from '../../src/account/db.ts'
+import { accountMigrations, emailAuthFactorMigration, migrateAccountDb, openAccountDb } from '../../src/account/db.ts'
+import { AccountStore } from '../../src/account/store.ts'
 import { migrate, openDb } from '../../src/storage/sqlite.ts'
 
 // [column, type, not null, default, primary-key position] per table, as the migrations declare them.
@@ -265,6 +266,30 @@ test('migration 005 moves remembered device sessions of existing accounts, as th
       (db.prepare(`SELECT did FROM device_account ORDER BY did`).all() as Array<{ did: string }>).map((r) => r.did),
       ['did:plc:a', 'did:plc:gone'],
     )
+    db.close()
+  })
+})
+
+test('an official 0.5.36+ account.sqlite (migration 008 applied, a factor on) opens in place and keeps the factor', () => {
+  withTempDir((dir) => {
+    const path = join(dir, 'account.sqlite')
+    const official = openDb(path)
+    migrate(official, { official: [...accountMigrations.official, emailAuthFactorMigration] })
+    official.exec(`INSERT INTO actor (did, handle, createdAt) VALUES ('did:plc:f', 'f.test', '2026-01-01T00:00:00.000Z')`)
+    official.exec(`INSERT INTO account (did, email, passwordScrypt, emailConfirmedAt) VALUES ('did:plc:f', 'f@x.test', 's:h', '2026-01-01T00:00:00.000Z')`)
+    official.exec(`INSERT INTO account_email_auth_factor (did, emailAuthFactorEnabledAt) VALUES ('did:plc:f', '2026-01-02T00:00:00.000Z')`)
+    official.close()
+
+    const db = openAccountDb(path)
+    assert.deepEqual(
+      (db.prepare(`SELECT name FROM kysely_migration ORDER BY name`).all() as Array<{ name: string }>).map((r) => r.name),
+      ['001', '002', '003', '004', '005', '006', '007', '008'],
+    )
+    const store = new AccountStore(db)
+    assert.equal(store.getEmailAuthFactor('did:plc:f'), '2026-01-02T00:00:00.000Z')
+    // A new address turns it off, as official.
+    store.updateEmail('did:plc:f', 'g@x.test')
+    assert.equal(store.getEmailAuthFactor('did:plc:f'), null)
     db.close()
   })
 })

@@ -1,10 +1,12 @@
 // com.atproto.server.createSession: log in with a handle, email or DID and a password or app
-// password.
+// password, and, for an account with email two-factor sign-in on, the code mailed to it
+// (authFactorToken; without one, 401 AuthFactorTokenRequired and a code is sent).
+import { checkSignInFactor } from '../../../../actions/sign-in-factor.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession, sessionView } from './util.ts'
 
-export default function createSession(s: Pick<Services, 'auth' | 'config' | 'didResolver' | 'sessions'>): XrpcMethod {
+export default function createSession(s: Pick<Services, 'accounts' | 'auth' | 'config' | 'didResolver' | 'mailer' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.createSession',
     auth: s.auth.none,
@@ -23,15 +25,16 @@ export default function createSession(s: Pick<Services, 'auth' | 'config' | 'did
       },
     ],
     handler: async ({ input }) => {
-      const body = input as { identifier: string; password: string; allowTakendown?: boolean }
+      const body = input as { identifier: string; password: string; allowTakendown?: boolean; authFactorToken?: string }
       const login = await s.sessions.login({
         identifier: body.identifier,
         password: body.password,
         allowTakendown: body.allowTakendown,
       })
+      await checkSignInFactor(s, login.account, login.appPassword !== null, body.authFactorToken)
       const tokens = s.sessions.createSession(login.account.did, login.appPassword, { takendown: login.takendown })
       const didDoc = await didDocForSession(s, login.account.did)
-      const out = { ...tokens, ...sessionView(login.account), ...(didDoc ? { didDoc } : {}) }
+      const out = { ...tokens, ...sessionView(login.account, !!s.accounts.getEmailAuthFactor(login.account.did)), ...(didDoc ? { didDoc } : {}) }
       return { encoding: 'application/json', body: out }
     },
   }

@@ -14,7 +14,7 @@ export default function getSession(s: Pick<Services, 'accounts' | 'auth' | 'conf
       const account = s.accounts.getAccount(auth.did, { includeTakenDown: true, includeDeactivated: true })
       if (!account) throw new XrpcError(400, 'InvalidRequest', `Could not find user info for account: ${auth.did}`)
       const didDoc = await didDocForSession(s, account.did)
-      const out: Record<string, unknown> = { ...sessionView(account), ...(didDoc ? { didDoc } : {}) }
+      const out: Record<string, unknown> = { ...sessionView(account, !!s.accounts.getEmailAuthFactor(account.did)), ...(didDoc ? { didDoc } : {}) }
       // An OAuth session sees the email only with the account:email read permission, as official.
       if (!allowsEmailRead(auth)) {
         delete out.email

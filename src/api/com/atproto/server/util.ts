@@ -5,8 +5,11 @@ import { formatAccountStatus } from '../../../../account/store.ts'
 import { getPdsEndpoint, getSigningKey } from '../../../../identity/did-doc.ts'
 import type { Services } from '../../../../services.ts'
 
-/** did, handle, email fields, active and status as createSession/getSession return them. */
-export function sessionView(account: AccountRow): Record<string, unknown> {
+/**
+ * did, handle, email fields, active and status as createSession/getSession return them;
+ * `emailAuthFactor` (official 0.5.36) is whether email two-factor sign-in is on.
+ */
+export function sessionView(account: AccountRow, emailAuthFactor: boolean): Record<string, unknown> {
   const status = formatAccountStatus(account)
   const view: Record<string, unknown> = {
     did: account.did,
@@ -15,6 +18,7 @@ export function sessionView(account: AccountRow): Record<string, unknown> {
   if (account.email) view.email = account.email
   // As official: present even for an account without an email.
   view.emailConfirmed = !!account.emailConfirmedAt
+  view.emailAuthFactor = emailAuthFactor
   view.active = status.active
   if (status.status) view.status = status.status
   return view
