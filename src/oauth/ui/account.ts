@@ -4,9 +4,12 @@
 // sign-out. The HTML equivalent of the official /account page and its ~api/oauth-sessions,
 // ~api/revoke-oauth-session, ~api/account-sessions and ~api/revoke-account-session endpoints;
 // it only acts for accounts signed in on this device within the last 7 days (the official's
-// revoke-account-session asks for no sign-in at all: here it does).
+// revoke-account-session asks for no sign-in at all: here it does). Below those, each account's
+// settings (account-settings.ts), whose actions account-actions.ts runs.
 import type { ServerResponse } from 'node:http'
 import type { RouteContext } from '../../xrpc/server.ts'
+import { runSettingsAction, SETTINGS_NOTICES } from './account-actions.ts'
+import { settingsSections, type SettingsView } from './account-settings.ts'
 import { checkNavigation, deviceSessions, guard, type PagesContext, type SessionView } from './context.ts'
 import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
 import { hidden, html, type Html, initials, sendPage, sendRedirect } from './html.ts'
@@ -71,8 +74,14 @@ export function accountPost(ctx: PagesContext) {
           ctx.devices.store.removeDeviceAccount(target, did)
           return sendRedirect(res, target === deviceId ? '/account' : '/account?done=device-signed-out')
         }
-        default:
-          throw new FormError(400, 'Unknown action.')
+        default: {
+          requireSignedIn(ctx, deviceId, did)
+          const outcome = await runSettingsAction(ctx, action ?? '', { did, deviceId, form })
+          if (!outcome) throw new FormError(400, 'Unknown action.')
+          if (outcome.kind === 'redirect') return sendRedirect(res, `/account?done=${outcome.done}`)
+          const { kind: _, status, ...view } = outcome
+          return accountPage(ctx, res, deviceId, csrf, { status, settings: { did, view: { action: action ?? '', ...view } } })
+        }
       }
     })
 }
@@ -81,6 +90,7 @@ const NOTICES: Record<string, string> = {
   revoked: 'Access revoked.',
   'session-revoked': 'Session revoked.',
   'device-signed-out': 'Signed out of that device.',
+  ...SETTINGS_NOTICES,
 }
 
 interface AccountPageOptions {
@@ -88,6 +98,8 @@ interface AccountPageOptions {
   status?: number
   identifier?: string
   notice?: string | null
+  /** What a settings action left to show in one account's section. */
+  settings?: { did: string; view: SettingsView }
 }
 
 function requireSignedIn(ctx: PagesContext, deviceId: string, did: string): void {
@@ -104,7 +116,7 @@ function accountPage(ctx: PagesContext, res: ServerResponse, deviceId: string, c
     status: o.status ?? 200,
     body: html`<h1>Your accounts</h1>
 ${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
-${sessions.map((sess) => accountSection(ctx, csrf, sess, deviceId))}
+${sessions.map((sess) => accountSection(ctx, csrf, sess, deviceId, o.settings?.did === sess.did ? o.settings.view : {}))}
 ${sessions.length === 0 ? html`<p>Sign in to see and manage the apps you have authorized.</p>${signIn}` : html`<details${o.error ? html` open` : ''}><summary>Sign in with another account</summary>${signIn}</details>`}`,
   })
 }
@@ -120,9 +132,10 @@ function hostOf(clientId: string): string {
 const day = (iso: string) => iso.slice(0, 10)
 const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ') + ' UTC'
 
-function accountSection(ctx: PagesContext, csrf: string, sess: SessionView, currentDeviceId: string): Html {
+function accountSection(ctx: PagesContext, csrf: string, sess: SessionView, currentDeviceId: string, settings: SettingsView): Html {
   const label = sess.handle ? `@${sess.handle}` : sess.did
   const clients = listAppAccess(ctx.provider, ctx.tokens, sess.did)
+  const account = ctx.s.accounts.getAccount(sess.did, { includeDeactivated: true, includeTakenDown: true })
   const form = (fields: Html, button: Html) =>
     html`<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', sess.did)}${fields}${button}</form>`
   const items = clients.map((c) => {
@@ -152,6 +165,7 @@ ${form(hidden('device_id', d.deviceId), html`<button type="submit" class="second
   })
   return html`<section aria-label="${label}">
 <h2><span class="initials" aria-hidden="true">${initials(sess.handle, sess.did)}</span> ${label}</h2>
+${account ? settingsSections(ctx, csrf, account, settings) : ''}
 <h3>Apps</h3>
 ${clients.length > 0 ? html`<ul class="plain">${items}</ul>` : html`<p class="muted">No authorized apps.</p>`}
 <h3>App sessions</h3>

@@ -13,8 +13,11 @@ import type { SignInChecker } from './sign-in.ts'
 /** The official AUTHENTICATION_MAX_AGE: a remembered sign-in older than this asks for the password again. */
 export const AUTHENTICATION_MAX_AGE_MS = 7 * 24 * 60 * 60_000
 
-/** What the pages read: accounts, sessions, settings and the log. */
-export type PagesServices = Pick<CoreServices, 'accounts' | 'config' | 'logger' | 'sessions'>
+/** What the pages use: accounts, sessions, settings and the log, and for the account settings what their XRPC methods use. */
+export type PagesServices = Pick<
+  CoreServices,
+  | 'accounts' | 'actors' | 'blobs' | 'config' | 'didResolver' | 'handleResolver' | 'logger' | 'mailer' | 'plc' | 'plcRotationKey' | 'sequencer' | 'sessions'
+>
 
 export interface PagesContext {
   s: PagesServices

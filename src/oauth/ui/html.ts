@@ -1,4 +1,5 @@
-// Server-rendered HTML for the sign-in, consent and account pages: one inline stylesheet, no
+// Server-rendered HTML for the sign-in, consent and account pages: one inline stylesheet (light
+// and dark by prefers-color-scheme, narrow screens too), no
 // external assets, no script (but the one-line auto-submit of a form_post response), every
 // interpolated value escaped. Security headers forbid
 // framing, loading anything, and posting forms anywhere but here (and, on authorization
@@ -64,6 +65,45 @@ ul.perms{padding-left:1.2rem}
 .grow{flex:1;min-width:0;overflow-wrap:anywhere}
 .muted{color:#5b5b66;font-size:.9rem}
 code{overflow-wrap:anywhere}
+h3{font-size:1rem;margin:1.1rem 0 .4rem}
+h4{font-size:.95rem;margin:1rem 0 .25rem}
+select{font:inherit;padding:.55rem;border:1px solid #8a8a93;border-radius:8px;background:inherit;color:inherit}
+details{border:1px solid #e4e4e8;border-radius:8px;margin:.5rem 0;padding:0 .75rem}
+summary{cursor:pointer;font-weight:600;padding:.6rem 0}
+summary:focus-visible,a:focus-visible{outline:3px solid #f0a500;outline-offset:2px}
+.group{padding-bottom:.75rem}
+.group form{margin:0 0 .5rem}
+.group .actions{margin-top:.6rem}
+.badge{display:inline-block;font-size:.8rem;padding:0 .45rem;border-radius:999px;border:1px solid #8a8a93;color:#5b5b66}
+.badge.ok{border-color:#1a7f37;color:#1a7f37}
+dl.facts{display:grid;grid-template-columns:auto 1fr;gap:.15rem .75rem;margin:.25rem 0 .75rem}
+dl.facts dt{font-weight:600}
+dl.facts dd{margin:0;overflow-wrap:anywhere}
+button.danger{background:#b42318;border-color:#b42318}
+a{color:#0a58ca}
+a.button{display:inline-block;padding:.6rem 1.1rem;border-radius:8px;border:1px solid #0a58ca;text-decoration:none}
+.joined{display:flex;align-items:center;gap:.35rem}
+.joined input{flex:1;min-width:0}
+.suffix{color:#5b5b66;white-space:nowrap}
+code.secret{font-size:1.15rem;padding:.2rem .4rem;border-radius:6px;background:#eef0f4;user-select:all}
+@media (max-width:34rem){main{margin:0;border-radius:0;box-shadow:none;padding:1rem}}
+@media (prefers-color-scheme:dark){
+body{background:#121216;color:#e6e6ea}
+main{background:#1d1d23;box-shadow:none}
+input[type=text],input[type=password],input[type=email],select{background:#121216;color:#e6e6ea;border-color:#6c6c78}
+button{border-color:#6ea0ff;background:#2f6fe0}
+button.secondary{background:transparent;color:#9fc0ff}
+button.link,a{color:#9fc0ff}
+a.button{border-color:#6ea0ff}
+button.danger{background:#c0392b;border-color:#e0665a}
+.error{background:#3a1212;border-color:#e05a5a;color:#ffd4d4}
+.notice{background:#16233d;border-color:#3f63a8}
+.account,details{border-color:#34343c}
+.initials{background:#2a3550;color:#cfe0ff}
+.muted,.suffix,.badge{color:#a3a3ae}
+.badge.ok{color:#5fd07a;border-color:#5fd07a}
+code.secret{background:#2a2a33}
+}
 `
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`
 
