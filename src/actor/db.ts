@@ -51,6 +51,26 @@ export const actorMigrations: MigrationSet = {
   ],
 }
 
+/**
+ * The migration names as one number, kept in the store's `user_version` once they have all run:
+ * a store opened again reads one header field instead of checking the tracking tables in a write
+ * transaction (most of the cost of opening a store). Kysely ignores `user_version`, so the
+ * official PDS is unaffected; any new migration changes the number, so the check runs again.
+ */
+export const ACTOR_SCHEMA_STAMP = schemaStamp(actorMigrations)
+
+function schemaStamp(set: MigrationSet): number {
+  let h = 0x811c9dc5
+  for (const name of [...set.official.map((m) => `o:${m.name}`), ...(set.hearth ?? []).map((m) => `h:${m.name}`)]) {
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193)
+    h = Math.imul(h ^ 0x2c, 0x01000193)
+  }
+  // Positive and non-zero: 0 is every new database's user_version.
+  return (h >>> 1) || 1
+}
+
 export function migrateActorDb(db: Db): void {
+  if (db.pragma('user_version', { simple: true }) === ACTOR_SCHEMA_STAMP) return
   migrate(db, actorMigrations)
+  db.pragma(`user_version = ${ACTOR_SCHEMA_STAMP}`)
 }

@@ -16,8 +16,14 @@ export interface ActorLocation {
   keyLocation: string
 }
 
+/** How long a store may stay open unused before the idle sweep closes it. */
+const IDLE_CLOSE_MS = 10 * 60_000
+
 export class ActorStoreManager {
-  private readonly open = new Map<string, ActorStore>()
+  /** Open stores, least recently used first, with when each was last handed out. */
+  private readonly open = new Map<string, { store: ActorStore; usedAt: number }>()
+  private trimScheduled = false
+  private sweeper: NodeJS.Timeout | null = null
 
   constructor(
     readonly directory: string,
@@ -40,14 +46,20 @@ export class ActorStoreManager {
     return this.open.has(did) || existsSync(this.location(did).dbLocation)
   }
 
+  /** How many stores are open now. */
+  get openCount(): number {
+    return this.open.size
+  }
+
   /** The store of an existing account (null when it has none). */
   get(did: string): ActorStore | null {
     const hit = this.open.get(did)
     if (hit) {
       // Refresh its place in the LRU order.
       this.open.delete(did)
+      hit.usedAt = performance.now()
       this.open.set(did, hit)
-      return hit
+      return hit.store
     }
     const loc = this.location(did)
     if (!existsSync(loc.dbLocation)) return null
@@ -65,28 +77,58 @@ export class ActorStoreManager {
   }
 
   destroy(did: string): void {
-    const store = this.open.get(did)
-    if (store) {
-      store.close()
+    const entry = this.open.get(did)
+    if (entry) {
+      entry.store.close()
       this.open.delete(did)
     }
     rmSync(this.location(did).directory, { recursive: true, force: true })
   }
 
   closeAll(): void {
-    for (const store of this.open.values()) store.close()
+    for (const { store } of this.open.values()) store.close()
     this.open.clear()
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = null
   }
 
   private remember(did: string, store: ActorStore): ActorStore {
     this.recover(store)
-    this.open.set(did, store)
-    while (this.open.size > this.cacheSize) {
-      const [oldest, s] = this.open.entries().next().value as [string, ActorStore]
-      s.close()
-      this.open.delete(oldest)
+    this.open.set(did, { store, usedAt: performance.now() })
+    // Closing a store checkpoints its WAL: done after the current request's work rather than
+    // inside it, so that the request that opened a store does not also pay for closing another.
+    if (this.open.size > this.cacheSize && !this.trimScheduled) {
+      this.trimScheduled = true
+      setImmediate(() => {
+        this.trimScheduled = false
+        this.closeOldest(this.open.size - this.cacheSize)
+      })
     }
+    // Stores unused for a while are closed by a timer, so that an idle host holds few files.
+    this.sweeper ??= setInterval(() => this.closeIdle(), IDLE_CLOSE_MS / 4).unref()
     return store
+  }
+
+  private closeOldest(count: number): void {
+    for (const [did, { store }] of this.open) {
+      if (count-- <= 0) break
+      store.close()
+      this.open.delete(did)
+    }
+  }
+
+  /** Closes the stores not handed out for IDLE_CLOSE_MS (the oldest come first in the map). */
+  private closeIdle(): void {
+    const cutoff = performance.now() - IDLE_CLOSE_MS
+    for (const [did, { store, usedAt }] of this.open) {
+      if (usedAt > cutoff) break
+      store.close()
+      this.open.delete(did)
+    }
+    if (this.open.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper)
+      this.sweeper = null
+    }
   }
 
   /**

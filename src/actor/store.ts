@@ -51,6 +51,54 @@ export interface ListRecordsOptions {
 const ROW_COLUMNS =
   'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", b."content"'
 
+// Prepared on first use, per store: most stores serve a few kinds of request, and a store
+// opened for one getRecord should not pay for preparing twenty statements.
+const SQL = {
+  getBlock: 'SELECT "content" FROM repo_block WHERE "cid" = ?',
+  head: 'SELECT "cid", "rev" FROM repo_root WHERE "did" = ?',
+  putBlock: 'INSERT OR IGNORE INTO repo_block ("cid", "repoRev", "size", "content") VALUES (?, ?, ?, ?)',
+  deleteBlock: 'DELETE FROM repo_block WHERE "cid" = ?',
+  putRoot: 'INSERT INTO repo_root ("did", "cid", "rev", "indexedAt") VALUES (?, ?, ?, ?) ON CONFLICT ("did") DO UPDATE SET "cid" = excluded."cid", "rev" = excluded."rev", "indexedAt" = excluded."indexedAt"',
+  upsertRecord: 'INSERT INTO record ("uri", "cid", "collection", "rkey", "repoRev", "indexedAt") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("uri") DO UPDATE SET "cid" = excluded."cid", "repoRev" = excluded."repoRev", "indexedAt" = excluded."indexedAt"',
+  deleteRecord: 'DELETE FROM record WHERE "uri" = ?',
+  recordsWithCid: 'SELECT count(*) FROM record WHERE "cid" = ?',
+  deleteBacklinks: 'DELETE FROM backlink WHERE "uri" = ?',
+  addBacklink: 'INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)',
+  backlinkConflicts: 'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
+  getRecord: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`,
+  listDesc: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
+  listAsc: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
+  collections: 'SELECT DISTINCT "collection" FROM record ORDER BY "collection"',
+  countRecords: 'SELECT count(*) FROM record',
+  countBlocks: 'SELECT count(*) FROM repo_block',
+  putOutbox: 'INSERT OR REPLACE INTO hearth_outbox ("rev", "eventType", "event") VALUES (?, ?, ?)',
+  clearOutbox: 'DELETE FROM hearth_outbox WHERE "rev" <= ?',
+  outbox: 'SELECT "rev", "eventType", "event" FROM hearth_outbox ORDER BY "rev" ASC',
+} as const
+
+/** Statements whose single column is returned bare. */
+const PLUCK = new Set<keyof typeof SQL>(['getBlock', 'recordsWithCid', 'backlinkConflicts', 'collections', 'countRecords', 'countBlocks'])
+
+type Statements = { readonly [K in keyof typeof SQL]: Statement }
+
+/** An object whose properties prepare their statement on first read, then hold it. */
+function lazyStatements(db: Db): Statements {
+  const st = {}
+  for (const key of Object.keys(SQL) as Array<keyof typeof SQL>) {
+    Object.defineProperty(st, key, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const prepared = db.prepare(SQL[key])
+        if (PLUCK.has(key)) prepared.pluck()
+        Object.defineProperty(st, key, { value: prepared, enumerable: true })
+        return prepared
+      },
+    })
+  }
+  return st as Statements
+}
+
 type RawRecordRow = Omit<RecordRow, 'cid'> & { cid: string }
 
 function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
@@ -70,7 +118,7 @@ export class ActorStore implements BlockSource {
   /** The rev up to which the outbox is known to be sequenced (its rows can go). */
   sequencedRev: string | null = null
 
-  private readonly st
+  private readonly st: Statements
   #afterRev: Statement | undefined
   #atOrBefore: Statement | undefined
 
@@ -83,41 +131,7 @@ export class ActorStore implements BlockSource {
     this.db = openDb(dbPath)
     migrateActorDb(this.db)
     this.blobs = new BlobIndex(this.db)
-    const db = this.db
-    this.st = {
-      getBlock: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
-      head: db.prepare('SELECT "cid", "rev" FROM repo_root WHERE "did" = ?'),
-      putBlock: db.prepare('INSERT OR IGNORE INTO repo_block ("cid", "repoRev", "size", "content") VALUES (?, ?, ?, ?)'),
-      deleteBlock: db.prepare('DELETE FROM repo_block WHERE "cid" = ?'),
-      putRoot: db.prepare(
-        'INSERT INTO repo_root ("did", "cid", "rev", "indexedAt") VALUES (?, ?, ?, ?) ON CONFLICT ("did") DO UPDATE SET "cid" = excluded."cid", "rev" = excluded."rev", "indexedAt" = excluded."indexedAt"',
-      ),
-      upsertRecord: db.prepare(
-        'INSERT INTO record ("uri", "cid", "collection", "rkey", "repoRev", "indexedAt") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("uri") DO UPDATE SET "cid" = excluded."cid", "repoRev" = excluded."repoRev", "indexedAt" = excluded."indexedAt"',
-      ),
-      deleteRecord: db.prepare('DELETE FROM record WHERE "uri" = ?'),
-      recordsWithCid: db.prepare('SELECT count(*) FROM record WHERE "cid" = ?').pluck(),
-      deleteBacklinks: db.prepare('DELETE FROM backlink WHERE "uri" = ?'),
-      addBacklink: db.prepare('INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)'),
-      backlinkConflicts: db.prepare(
-        'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
-      ).pluck(),
-      getRecord: db.prepare(
-        `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`,
-      ),
-      listDesc: db.prepare(
-        `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
-      ),
-      listAsc: db.prepare(
-        `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
-      ),
-      collections: db.prepare('SELECT DISTINCT "collection" FROM record ORDER BY "collection"').pluck(),
-      countRecords: db.prepare('SELECT count(*) FROM record').pluck(),
-      countBlocks: db.prepare('SELECT count(*) FROM repo_block').pluck(),
-      putOutbox: db.prepare('INSERT OR REPLACE INTO hearth_outbox ("rev", "eventType", "event") VALUES (?, ?, ?)'),
-      clearOutbox: db.prepare('DELETE FROM hearth_outbox WHERE "rev" <= ?'),
-      outbox: db.prepare('SELECT "rev", "eventType", "event" FROM hearth_outbox ORDER BY "rev" ASC'),
-    }
+    this.st = lazyStatements(this.db)
     this.nodes = new NodeStore(this, { cacheSize: opts.nodeCacheSize ?? 2000, validateKeys: false })
   }
 

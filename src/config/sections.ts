@@ -6,6 +6,7 @@ import { isLogLevel, type LogConfig, type LogLevel } from '../logger.ts'
 import { parseDidKey } from '../repo/crypto/did-key.ts'
 import { hearthVersion } from '../version.ts'
 import type { EnvReader } from './env.ts'
+import { defaultActorStoreCacheSize } from './open-files.ts'
 import {
   type ActorStoreConfig,
   type AppViewConfig,
@@ -83,7 +84,7 @@ export function readStorage(r: EnvReader, cwd: string): Pick<ServerConfig, 'db' 
   }
   const actorStore: ActorStoreConfig = {
     directory: location(r, cwd, 'PDS_ACTOR_STORE_DIRECTORY', inData('actors')),
-    cacheSize: r.int('PDS_ACTOR_STORE_CACHE_SIZE', { min: 1 }) ?? 100,
+    cacheSize: r.int('PDS_ACTOR_STORE_CACHE_SIZE', { min: 1 }) ?? defaultActorStoreCacheSize(),
   }
   const blobLocation = location(r, cwd, 'PDS_BLOBSTORE_DISK_LOCATION', inData('blocks'))
   const blobstore: BlobstoreConfig = {

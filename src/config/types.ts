@@ -66,7 +66,7 @@ export interface DatabaseConfig {
 export interface ActorStoreConfig {
   /** PDS_ACTOR_STORE_DIRECTORY (<data>/actors). */
   directory: string
-  /** PDS_ACTOR_STORE_CACHE_SIZE (100). */
+  /** PDS_ACTOR_STORE_CACHE_SIZE (from the open-file limit: 100 to 2,500, see open-files.ts). */
   cacheSize: number
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { after, test } from 'node:test'
 import { inspect } from 'node:util'
 import { ConfigError, loadConfig, parseDotenv, SECRETS_FILE_NAME, withListenPort } from '../../src/config/index.ts'
+import { defaultActorStoreCacheSize } from '../../src/config/open-files.ts'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -57,7 +58,7 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
     didCacheDbLocation: path.join(data, 'did_cache.sqlite'),
     disableWalAutoCheckpoint: false,
   })
-  assert.deepEqual(cfg.actorStore, { directory: path.join(data, 'actors'), cacheSize: 100 })
+  assert.deepEqual(cfg.actorStore, { directory: path.join(data, 'actors'), cacheSize: defaultActorStoreCacheSize() })
   assert.deepEqual(cfg.blobstore, {
     provider: 'disk',
     location: path.join(data, 'blocks'),

@@ -32,27 +32,32 @@ abstract class EcKeypair implements Keypair {
   readonly #curve: CurveImpl
   readonly #priv: Uint8Array
   readonly #prepared: unknown
-  readonly #publicKey: Uint8Array
+  #publicKey: Uint8Array | undefined
   #did: string | undefined
 
   protected constructor(curve: CurveImpl, priv: Uint8Array) {
     this.#curve = curve
     this.#prepared = curve.importPrivate(priv) // validates
     this.#priv = priv.slice()
-    this.#publicKey = curve.publicKeyOf(this.#priv)
+  }
+
+  // Derived on first use: a point multiplication that signing does not need (an account's key
+  // is loaded on its first write, where only `sign` is called).
+  get #pub(): Uint8Array {
+    return (this.#publicKey ??= this.#curve.publicKeyOf(this.#priv))
   }
 
   did(): string {
-    return (this.#did ??= formatDidKey(this.jwtAlg, this.#publicKey))
+    return (this.#did ??= formatDidKey(this.jwtAlg, this.#pub))
   }
 
   /** The `publicKeyMultibase` form for a DID document's verification method. */
   multikey(): string {
-    return formatMultikey(this.jwtAlg, this.#publicKey)
+    return formatMultikey(this.jwtAlg, this.#pub)
   }
 
   publicKeyBytes(): Uint8Array {
-    return this.#publicKey.slice()
+    return this.#pub.slice()
   }
 
   sign(msg: Uint8Array): Uint8Array {
