@@ -1,0 +1,122 @@
+// The account page's main actions in Debian's Chromium, with JavaScript on and off: sign in,
+// create and revoke an app password, confirm the email with the mailed code, change the handle,
+// deactivate and reactivate, download the repository. Each step asserts the server state it
+// leaves, and that the page's strict CSP blocked nothing it needs.
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
+import { after, before, describe, it } from 'node:test'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import type { TestPds } from '../helpers/pds.ts'
+import type { SmtpCapture } from '../mail/smtp-capture.ts'
+import { emailOf, startMailingPds } from '../api/account-lifecycle/helpers.ts'
+
+const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'
+const chromiumSkip: string | false = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is absent (apt-get install chromium, or set HEARTH_CHROMIUM): account page browser test not run`
+
+let pds: TestPds
+let smtp: SmtpCapture
+let browser: Browser
+
+before(async () => {
+  if (chromiumSkip) return
+  ;({ pds, smtp } = await startMailingPds())
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  await pds?.close()
+  await smtp?.close()
+})
+
+/** The <details> group with this summary, opened. */
+async function group(page: Page, summary: RegExp) {
+  const details = page.locator('details', { has: page.locator('summary', { hasText: summary }) }).first()
+  if ((await details.getAttribute('open')) === null) await details.locator('summary').click()
+  return details
+}
+
+async function submit(page: Page, button: ReturnType<Page['getByRole']>): Promise<void> {
+  await Promise.all([page.waitForNavigation(), button.click()])
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  describe(`account page in a browser, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, { skip: chromiumSkip }, () => {
+    it('signs in and runs the main account actions', async () => {
+      const alice = await pds.createAccount(javaScriptEnabled ? 'brjs' : 'brnojs')
+      const accounts = pds.hearth.services.accounts
+      const context = await browser.newContext({ javaScriptEnabled, acceptDownloads: true })
+      const page = await context.newPage()
+      const cspViolations: string[] = []
+      page.on('console', (m) => {
+        if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text())
+      })
+      await page.goto(`${pds.url}/account`)
+      await page.getByLabel('Handle, email or DID').fill(alice.handle)
+      await page.getByLabel('Password').fill(alice.password)
+      await submit(page, page.getByRole('button', { name: 'Sign in' }))
+      assert.match((await page.locator('h2').first().textContent()) ?? '', new RegExp(alice.handle.replace('.', '\\.')))
+
+      // App password: create (privileged), see it once, revoke.
+      let g = await group(page, /^App passwords/)
+      await g.getByLabel('Name').fill('Phone app')
+      await g.getByLabel(/Privileged/).check()
+      await submit(page, g.getByRole('button', { name: 'Create app password' }))
+      const secret = (await page.locator('code.secret').textContent()) ?? ''
+      assert.match(secret, /^[a-z0-9]{4}(-[a-z0-9]{4}){3}$/)
+      assert.deepEqual(accounts.listAppPasswords(alice.did).map((p) => [p.name, p.privileged]), [['Phone app', true]])
+      g = await group(page, /^App passwords/)
+      await submit(page, g.getByRole('button', { name: 'Revoke app password Phone app' }))
+      assert.match((await page.locator('.notice').first().textContent()) ?? '', /App password revoked/)
+      assert.deepEqual(accounts.listAppPasswords(alice.did), [])
+
+      // Email: ask for a code, type it in from the mail.
+      g = await group(page, /^Email$/)
+      await submit(page, g.getByRole('button', { name: 'Email me a confirmation code' }))
+      const mail = await smtp.next(emailOf(alice.handle))
+      g = await group(page, /^Email$/)
+      await g.getByLabel('Confirmation code').fill(mail.token!)
+      await submit(page, g.getByRole('button', { name: 'Confirm my address' }))
+      assert.match((await page.locator('.notice').first().textContent()) ?? '', /Email address confirmed/)
+      assert.ok(accounts.getAccount(alice.did)?.emailConfirmedAt)
+
+      // Handle under the service domain.
+      const newName = javaScriptEnabled ? 'renamed-js' : 'renamed-nojs'
+      g = await group(page, /^Handle$/)
+      await g.getByLabel('Name', { exact: true }).fill(newName)
+      await submit(page, g.getByRole('button', { name: 'Use this handle' }))
+      assert.match((await page.locator('.notice').first().textContent()) ?? '', /Handle changed/)
+      assert.equal(accounts.getAccount(alice.did)?.handle, `${newName}.test`)
+
+      // Repository download.
+      g = await group(page, /^Export my data$/)
+      const [download] = await Promise.all([page.waitForEvent('download'), g.getByRole('link', { name: 'Download my repository' }).click()])
+      const car = readFileSync((await download.path())!)
+      const official = Buffer.from(await (await fetch(`${pds.url}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(alice.did)}`)).arrayBuffer())
+      assert.ok(car.equals(official), 'the download is the repository getRepo serves')
+
+      // A wrong password, then deactivate and reactivate.
+      g = await group(page, /^Deactivate$/)
+      await g.getByLabel('Password').fill('wrong')
+      await submit(page, g.getByRole('button', { name: 'Deactivate my account' }))
+      assert.match((await page.locator('.error').first().textContent()) ?? '', /password is not right/)
+      assert.equal(accounts.getAccount(alice.did)?.deactivatedAt, null)
+      g = await group(page, /^Deactivate$/)
+      await g.getByLabel('Password').fill(alice.password)
+      await submit(page, g.getByRole('button', { name: 'Deactivate my account' }))
+      assert.ok(accounts.getAccount(alice.did, { includeDeactivated: true })?.deactivatedAt)
+      g = await group(page, /^Reactivate$/)
+      await submit(page, g.getByRole('button', { name: 'Reactivate my account' }))
+      assert.match((await page.locator('.notice').first().textContent()) ?? '', /Account reactivated/)
+      assert.equal(accounts.getAccount(alice.did)?.deactivatedAt, null)
+
+      assert.deepEqual(cspViolations, [])
+      await context.close()
+    })
+  })
+}
