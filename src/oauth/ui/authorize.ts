@@ -13,6 +13,7 @@
 //   account_selection_required when there is none);
 // - no prompt with a hint matching one fresh, consented account: authorized without a page.
 import type { ServerResponse } from 'node:http'
+import type { AccountRow } from '../../account/store.ts'
 import type { RouteContext } from '../../xrpc/server.ts'
 import { type AuthorizationRequestView, OAuthError } from '../provider.ts'
 import { checkNavigation, deviceSessions, guard, type PagesContext, type SessionView } from './context.ts'
@@ -128,7 +129,10 @@ export function authorizePost(ctx: PagesContext) {
         }
         case 'sign-in': {
           const identifier = form.get('identifier') ?? ''
-          const result = await ctx.signIn.check(identifier, form.get('password') ?? '', ip)
+          const result = await ctx.signIn.check(identifier, form.get('password') ?? '', ip, deviceId)
+          if (!result.ok && result.factor) {
+            return signInCodePage(res, r, { did: result.factor.did, remember: form.get('remember') === '1', notice: result.message })
+          }
           if (!result.ok) {
             return signInPage(ctx, res, r, {
               identifier,
@@ -137,18 +141,20 @@ export function authorizePost(ctx: PagesContext) {
               status: result.status,
             })
           }
-          const account = result.account
-          if (form.get('remember') === '1') ctx.devices.store.upsertDeviceAccount(deviceId, account.did)
-          else ctx.devices.store.removeDeviceAccount(deviceId, account.did)
-          ctx.requestSignIns.set(requestUri, deviceId, account.did, r.view.expiresAt)
-          return proceed(ctx, res, r, {
-            did: account.did,
-            handle: account.handle,
-            createdAt: '',
-            updatedAt: new Date().toISOString(),
-            deactivated: account.deactivatedAt !== null,
-            loginRequired: false,
-          })
+          return signedIn(ctx, res, r, result.account, form.get('remember') === '1')
+        }
+        case 'sign-in-code': {
+          // The second step of an email two-factor sign-in (see SignInChecker.checkCode).
+          const remember = form.get('remember') === '1'
+          const result = await ctx.signIn.checkCode(deviceId, did, form.get('code') ?? '', ip)
+          if (!result.ok) {
+            // A step that can no longer finish (expired code or pending sign-in) starts over.
+            if (result.restart) {
+              return signInPage(ctx, res, r, { error: result.message, status: result.status })
+            }
+            return signInCodePage(res, r, { did, remember, error: result.message, status: result.status })
+          }
+          return signedIn(ctx, res, r, result.account, remember)
         }
         case 'accept': {
           if (!isAuthenticated(ctx, r, did)) {
@@ -219,6 +225,21 @@ function isAuthenticated(ctx: PagesContext, r: Req, did: string): boolean {
   if (r.prompt === 'login') return false
   const sess = deviceSessions(ctx, r.deviceId).find((x) => x.did === did)
   return sess !== undefined && !sess.loginRequired
+}
+
+/** A sign-in finished (password, and code when the account asks for one): remember it as asked, then on. */
+async function signedIn(ctx: PagesContext, res: ServerResponse, r: Req, account: AccountRow, remember: boolean): Promise<void> {
+  if (remember) ctx.devices.store.upsertDeviceAccount(r.deviceId, account.did)
+  else ctx.devices.store.removeDeviceAccount(r.deviceId, account.did)
+  ctx.requestSignIns.set(r.view.requestUri, r.deviceId, account.did, r.view.expiresAt)
+  return proceed(ctx, res, r, {
+    did: account.did,
+    handle: account.handle,
+    createdAt: '',
+    updatedAt: new Date().toISOString(),
+    deactivated: account.deactivatedAt !== null,
+    loginRequired: false,
+  })
 }
 
 async function proceed(ctx: PagesContext, res: ServerResponse, r: Req, sess: SessionView): Promise<void> {
@@ -347,6 +368,41 @@ ${o.fixed ? hidden('fixed', '1') : ''}
 <div class="actions"><button type="submit" name="action" value="sign-in">Sign in</button></div>
 </form>
 <div class="actions">${denyForm(r)}</div>`,
+  })
+}
+
+interface SignInCodeOptions {
+  did: string
+  remember: boolean
+  /** Where the code went (shown once, right after the password step). */
+  notice?: string
+  error?: string
+  status?: number
+}
+
+/** The second sign-in step of an account with email two-factor sign-in on: the mailed code. */
+function signInCodePage(res: ServerResponse, r: Req, o: SignInCodeOptions): void {
+  sendPage(res, {
+    title: 'Enter your sign-in code',
+    status: o.status ?? 200,
+    formTargets: r.formTargets,
+    body: html`<h1>Enter your sign-in code</h1>
+${clientIntro(r)}
+${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
+${o.error ? html`<p class="error" role="alert" id="sign-in-error">${o.error}</p>` : ''}
+<form method="post" action="/oauth/authorize">
+${baseFields(r)}
+${hidden('did', o.did)}
+${o.remember ? hidden('remember', '1') : ''}
+<label for="code">Code from the email</label>
+<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required autofocus${o.error ? html` aria-describedby="sign-in-error"` : ''}>
+<p class="muted">The code is valid for 15 minutes and works once.</p>
+<div class="actions"><button type="submit" name="action" value="sign-in-code">Sign in</button></div>
+</form>
+<div class="actions">
+<form method="post" action="/oauth/authorize">${baseFields(r)}<button type="submit" class="secondary" name="action" value="another">Start again</button></form>
+${denyForm(r)}
+</div>`,
   })
 }
 
