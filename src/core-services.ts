@@ -6,7 +6,7 @@ import type { AccountStore } from './account/store.ts'
 import type { ActorStoreManager } from './actor/manager.ts'
 import type { SessionManager } from './auth/session.ts'
 import type { AuthVerifiers } from './auth/verifier.ts'
-import type { DiskBlobStore } from './blob/disk-store.ts'
+import type { BlobStore } from './blob/store.ts'
 import type { ServerConfig } from './config/index.ts'
 import type { FirehoseHub } from './firehose/hub.ts'
 import type { DidCache } from './identity/did-cache.ts'
@@ -27,7 +27,8 @@ export interface CoreServices {
   auth: AuthVerifiers
   actors: ActorStoreManager
   sequencer: Sequencer
-  blobs: DiskBlobStore
+  /** The blob store: local disk or an S3-compatible bucket (PDS_BLOBSTORE_*). */
+  blobs: BlobStore
   /** The PLC directory this PDS registers DIDs with (the embedded one in local mode). */
   plc: PlcDirectory
   /** PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: signs every PLC operation for hosted DIDs. */

@@ -10,11 +10,11 @@ import { mountOAuth } from './oauth/index.ts'
 import { DeviceStore } from './oauth/device/store.ts'
 import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
 import { mountOAuthPages } from './oauth/ui/index.ts'
-import { mountAdminPages } from './oauth/ui/admin.ts'
 import { Crawlers } from './sequencer/crawlers.ts'
 import { proxyFallback } from './proxy/pipethrough.ts'
 import { subsystemLogger } from './logger.ts'
 import { createServices, type Services } from './services.ts'
+import { checkBlobStore, createBlobStore } from './blob/create.ts'
 import { createXrpcServer, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
 
 export interface Hearth {
@@ -38,9 +38,18 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   // The port may be 0 (tests): listen first, then build everything with the real public URL.
   // Everything from here to the end of registration is synchronous, so no request is served
   // before every method is registered.
+  // The blob store is checked before anything is served: wrong credentials, a missing bucket or
+  // an unreachable endpoint stop the start with their name, not the first upload.
+  const blobs = createBlobStore(config.blobstore, subsystemLogger('blobstore'))
+  try {
+    await checkBlobStore(blobs)
+  } catch (err) {
+    blobs.close()
+    throw err
+  }
   const addr = await xrpc.listen(config.service.port, opts.host ?? '127.0.0.1')
   const cfg = config.service.port === 0 ? withListenPort(config, addr.port) : config
-  const services = createServices(cfg)
+  const services = createServices(cfg, { blobs })
   registerBasicRoutes(xrpc, {
     version: cfg.service.version,
     check: () => services.checkHealth(),
@@ -48,7 +57,6 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   registerWellKnown(xrpc, services)
   mountOAuth(xrpc, services)
   mountOAuthPages(xrpc, services)
-  mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
   if (services.localPlc && cfg.identity.localPlcPath) {
     const route = services.localPlc.route(cfg.identity.localPlcPath)
     xrpc.addRoute(['GET', 'POST'], `${cfg.identity.localPlcPath}/*`, ({ req, res }) => {

@@ -5,7 +5,8 @@ import { openAccountDb } from './account/db.ts'
 import { ActorStoreManager } from './actor/manager.ts'
 import { AuthVerifiers, didDocSigningKeyResolver } from './auth/verifier.ts'
 import { SessionManager } from './auth/session.ts'
-import { DiskBlobStore } from './blob/disk-store.ts'
+import { createBlobStore } from './blob/create.ts'
+import type { BlobStore } from './blob/store.ts'
 import type { ServerConfig } from './config/index.ts'
 import type { CoreServices } from './core-services.ts'
 import { FirehoseHub } from './firehose/hub.ts'
@@ -33,13 +34,13 @@ export interface Services extends CoreServices {
   close(): void
 }
 
-export function createServices(config: ServerConfig): Services {
+export function createServices(config: ServerConfig, opts: { blobs?: BlobStore } = {}): Services {
   const logger = subsystemLogger('pds')
   const accountDb = openAccountDb(config.db.accountDbLocation)
   const accounts = new AccountStore(accountDb, { hostname: config.service.hostname })
   const sequencer = new Sequencer(config.db.sequencerDbLocation)
   const actors = new ActorStoreManager(config.actorStore.directory, sequencer, config.actorStore.cacheSize)
-  const blobs = new DiskBlobStore(config.blobstore)
+  const blobs = opts.blobs ?? createBlobStore(config.blobstore, subsystemLogger('blobstore'))
   const localPlc = config.identity.localPlc ? createLocalPlc({ dbPath: config.identity.localPlcDbLocation }) : null
   // In local mode the PDS talks to its own directory in-process; clients reach it over HTTP.
   const plc: PlcDirectory = localPlc
@@ -133,6 +134,7 @@ export function createServices(config: ServerConfig): Services {
       didCache.close()
       localPlc?.close()
       accountDb.close()
+      blobs.close()
     },
   }
 }

@@ -2,13 +2,13 @@
 //
 // Ordering: the write path is synchronous (its commit is atomic with respect to the event loop),
 // but moving and deleting files is not. Every function here takes its place in the account's
-// queue (DiskBlobStore.serialize) synchronously, at call time, and does its work when its turn
+// queue (BlobStore.serialize) synchronously, at call time, and does its work when its turn
 // comes. So call applyBlobPlan in the same tick as the commit that produced the plan: file work
 // then runs in the order of the database decisions, and an upload, a later commit's move or the
 // garbage collector never overtakes an earlier commit's deletes. Before deleting a file each step
 // also checks that no row has come to need it again.
 import type { BlobRef } from '../repo/data-model.ts'
-import { BlobNotFoundError, type DiskBlobStore, type TempBlob } from '../blob/disk-store.ts'
+import { BlobNotFoundError, type BlobStore, type TempBlob } from '../blob/store.ts'
 import type { BlobIndex, BlobPlan } from '../actor/blobs.ts'
 import { chooseMimeType } from '../blob/sniff.ts'
 
@@ -31,11 +31,11 @@ const MOVE_CONCURRENCY = 8
  * clears their tempKey), deletes the files of dropped blobs and redundant temp uploads. Never
  * rejects for a single blob: the commit has happened and must be answered.
  */
-export function applyBlobPlan(index: BlobIndex, store: DiskBlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
+export function applyBlobPlan(index: BlobIndex, store: BlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
   return store.serialize(did, () => runPlan(index, store, did, plan))
 }
 
-async function runPlan(index: BlobIndex, store: DiskBlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
+async function runPlan(index: BlobIndex, store: BlobStore, did: string, plan: BlobPlan): Promise<PlanOutcome> {
   const outcome: PlanOutcome = { madePermanent: 0, failed: [], deleteErrors: [] }
   const moves = plan.makePermanent
   for (let i = 0; i < moves.length; i += MOVE_CONCURRENCY) {
@@ -63,14 +63,14 @@ async function runPlan(index: BlobIndex, store: DiskBlobStore, did: string, plan
 }
 
 /**
- * uploadBlob's bookkeeping once the bytes are in temp storage (DiskBlobStore.putTemp, which runs
+ * uploadBlob's bookkeeping once the bytes are in temp storage (BlobStore.putTemp, which runs
  * on its own: a long upload holds up nothing). The recorded type is the sniffed one, else the
  * request's Content-Type, else application/octet-stream. Refused (400) for a taken-down blob,
  * whose temp file is then deleted.
  */
 export function acceptUpload(
   index: BlobIndex,
-  store: DiskBlobStore,
+  store: BlobStore,
   did: string,
   temp: TempBlob,
   contentType: string | undefined | null,
@@ -101,7 +101,7 @@ export function acceptUpload(
  * when an account's store is opened. Those whose temp file is gone too stay listed in `failed`
  * (BlobNotFoundError); getBlob will not find them.
  */
-export function finishPendingBlobs(index: BlobIndex, store: DiskBlobStore, did: string): Promise<PlanOutcome> {
+export function finishPendingBlobs(index: BlobIndex, store: BlobStore, did: string): Promise<PlanOutcome> {
   return store.serialize(did, () =>
     runPlan(index, store, did, { makePermanent: index.pendingPermanent(), deleteFiles: [], discardTempKeys: [] }),
   )
@@ -113,7 +113,7 @@ export function finishPendingBlobs(index: BlobIndex, store: DiskBlobStore, did: 
  */
 export function applyBlobTakedown(
   index: BlobIndex,
-  store: DiskBlobStore,
+  store: BlobStore,
   did: string,
   cid: string,
   takedown: { applied: boolean; ref?: string },

@@ -6,13 +6,13 @@
 // Races. The database step is one synchronous transaction, so a commit (also synchronous) that
 // references a blob lands either before it (its record_blob row protects the blob) or after (the
 // blob is gone and the commit fails with BlobNotFound, as for a blob never uploaded: the client
-// uploads again). The file step runs in the account's queue (DiskBlobStore.serialize), behind the
+// uploads again). The file step runs in the account's queue (BlobStore.serialize), behind the
 // file work of every earlier commit and upload, so it never deletes a file that a decision made
 // before it still needs; and the database step itself waits for its turn in that queue, so no
 // pending move is half done when it looks. An upload still streaming has no row yet, but its temp
 // file is younger than the grace period, so it is not taken for an orphan.
 import { parseCid } from '../repo/cid.ts'
-import { type DiskBlobStore, STAGING_PREFIX } from '../blob/disk-store.ts'
+import { type BlobStore, STAGING_PREFIX } from '../blob/store.ts'
 import type { BlobIndex } from '../actor/blobs.ts'
 
 export interface GcOptions {
@@ -43,7 +43,7 @@ export interface GcResult {
  */
 export function collectUntethered(
   index: BlobIndex,
-  store: DiskBlobStore,
+  store: BlobStore,
   did: string,
   now: number,
   graceMs: number,
@@ -52,7 +52,7 @@ export function collectUntethered(
   return store.serialize(did, () => collect(index, store, did, now, graceMs, opts))
 }
 
-async function collect(index: BlobIndex, store: DiskBlobStore, did: string, now: number, graceMs: number, opts: GcOptions): Promise<GcResult> {
+async function collect(index: BlobIndex, store: BlobStore, did: string, now: number, graceMs: number, opts: GcOptions): Promise<GcResult> {
   const includePermanent = opts.includePermanent ?? true
   const cutoffMs = now - graceMs
   const result: GcResult = { blobs: [], orphanTempFiles: 0, orphanStoredFiles: 0, errors: [] }

@@ -67,7 +67,9 @@ export class BackupError extends Error {}
 export function dataLayout(cfg: {
   db: { dataDirectory: string; accountDbLocation: string; sequencerDbLocation: string }
   actorStore: { directory: string }
-  blobstore: { location: string; tempLocation: string }
+  // Blobs in an S3 bucket are the bucket's own concern; the layout then names the (unused)
+  // default blob folder, so a backup of either kind restores onto the other's layout check.
+  blobstore: { provider: 'disk'; location: string; tempLocation: string } | { provider: 's3' }
 }): DataLayout {
   const root = path.resolve(cfg.db.dataDirectory)
   const rel = (name: string, p: string) => {
@@ -77,13 +79,14 @@ export function dataLayout(cfg: {
     }
     return r
   }
-  rel('the blob temp directory', cfg.blobstore.tempLocation)
+  const blobs = cfg.blobstore.provider === 'disk' ? cfg.blobstore : { location: path.join(root, 'blocks'), tempLocation: '' }
+  if (blobs.tempLocation) rel('the blob temp directory', blobs.tempLocation)
   return {
     dataDirectory: root,
     accountDb: rel('the account database', cfg.db.accountDbLocation),
     sequencerDb: rel('the sequencer database', cfg.db.sequencerDbLocation),
     actorsDir: rel('the actor store directory', cfg.actorStore.directory),
-    blobsDir: rel('the blob directory', cfg.blobstore.location),
+    blobsDir: rel('the blob directory', blobs.location),
   }
 }
 

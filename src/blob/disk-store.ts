@@ -8,32 +8,38 @@
 // is told the blob exists once uploadBlob answers. Nothing is ever written in place at a permanent
 // path: a temp file is renamed there (atomic), or, across filesystems, copied to a staging name
 // beside it, fsynced and renamed. A crash leaves either the whole file or none at that path.
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import * as fsp from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { toBase32 } from '@atcute/multibase'
 import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
-import { isValidDid } from '../repo/syntax.ts'
-import { XrpcError } from '../errors.ts'
 import { MimeSniffer } from './sniff.ts'
+import {
+  AccountQueues,
+  BlobNotFoundError,
+  type BlobStore,
+  BlobTooLargeError,
+  type FileEntry,
+  type PutTempOptions,
+  STAGING_PREFIX,
+  type TempBlob,
+  checkDid,
+  checkFileName,
+  checkKey,
+  cidName,
+  genKey,
+  iterate,
+  noop,
+} from './store.ts'
 
-export class BlobNotFoundError extends Error {
-  override name = 'BlobNotFoundError'
-  constructor(message = 'Blob not found') {
-    super(message)
-  }
-}
-
-/**
- * The upload exceeded its limit. As the official PDS (xrpc-server's blob limit): 413
- * `PayloadTooLarge`, "request entity too large", here with the limit named.
- */
-export class BlobTooLargeError extends XrpcError {
-  constructor(readonly maxSize: number) {
-    super(413, 'PayloadTooLarge', `request entity too large: the limit is ${maxSize} bytes`)
-  }
-}
+export {
+  BlobNotFoundError,
+  BlobTooLargeError,
+  type FileEntry,
+  type PutTempOptions,
+  STAGING_PREFIX,
+  type TempBlob,
+} from './store.ts'
 
 export interface DiskBlobStoreOptions {
   /** PDS_BLOBSTORE_DISK_LOCATION */
@@ -44,39 +50,17 @@ export interface DiskBlobStoreOptions {
   quarantineLocation?: string
 }
 
-export interface PutTempOptions {
-  /** Largest accepted size in bytes (PDS_BLOB_UPLOAD_LIMIT); more is a BlobTooLargeError. */
-  maxSize?: number
-}
-
-export interface TempBlob {
-  /** Name of the temp file, kept in `blob.tempKey` until the blob is made permanent. */
-  key: string
-  /** CIDv1, raw codec, sha-256 of the bytes. */
-  cid: Cid
-  size: number
-  /** Type detected from magic bytes; undefined when unknown (fall back to Content-Type). */
-  sniffedMime: string | undefined
-}
-
-export interface FileEntry {
-  /** The file name: a temp key, or a CID string for stored files. */
-  name: string
-  size: number
-  mtimeMs: number
-}
-
 // Bytes gathered before each write: an HTTP body arrives in chunks of a few KiB, and one writev
 // per chunk would cost a thread-pool round trip each.
 const WRITE_BATCH_BYTES = 256 * 1024
 const DELETE_CONCURRENCY = 32
-const KEY_RE = /^[A-Za-z0-9_-]{1,128}$/
 
-export class DiskBlobStore {
+export class DiskBlobStore implements BlobStore {
+  readonly kind = 'disk'
   readonly location: string
   readonly tempLocation: string
   readonly quarantineLocation: string
-  private readonly queues = new Map<string, Promise<void>>()
+  private readonly queues = new AccountQueues()
 
   constructor(opts: DiskBlobStoreOptions) {
     this.location = path.resolve(opts.location)
@@ -84,23 +68,18 @@ export class DiskBlobStore {
     this.quarantineLocation = path.resolve(opts.quarantineLocation ?? path.join(this.location, 'quarantine'))
   }
 
-  /**
-   * Runs `fn` once every earlier call for the same account has settled, in call order. The
-   * place in line is taken synchronously, when serialize is called: call it in the same tick as
-   * the database change whose file work `fn` does, so file work runs in the order of the
-   * decisions (see apply.ts). Calling serialize for the same account from inside `fn` and
-   * awaiting it deadlocks.
-   */
   serialize<T>(did: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.queues.get(did) ?? Promise.resolve()
-    const run = prev.then(fn)
-    const tail = run.then(noop, noop)
-    this.queues.set(did, tail)
-    void tail.then(() => {
-      if (this.queues.get(did) === tail) this.queues.delete(did)
-    })
-    return run
+    return this.queues.run(did, fn)
   }
+
+  /** The blob folder must be writable: a folder made and removed there proves it. */
+  async check(): Promise<void> {
+    await fsp.mkdir(this.location, { recursive: true })
+    const probe = await fsp.mkdtemp(path.join(this.location, STAGING_PREFIX))
+    await fsp.rm(probe, { recursive: true, force: true })
+  }
+
+  close(): void {}
 
   storedPath(did: string, cid: Cid | string): string {
     return path.join(this.storedDir(did), cidName(cid))
@@ -321,10 +300,7 @@ export class DiskBlobStore {
 
   /** Removes a file from an account's permanent folder by name, for garbage collection. */
   async deleteStoredFile(did: string, name: string): Promise<void> {
-    if (name.includes('/') || name.includes('\\') || name === '.' || name === '..' || name.length === 0) {
-      throw new Error('not a file name')
-    }
-    await fsp.rm(path.join(this.storedDir(did), name), { force: true })
+    await fsp.rm(path.join(this.storedDir(did), checkFileName(name)), { force: true })
   }
 
   private storedDir(did: string): string {
@@ -340,42 +316,8 @@ export class DiskBlobStore {
   }
 }
 
-/** Name prefix of the files putPermanent and cross-device moves write before renaming. */
-export const STAGING_PREFIX = '.staging-'
-
-function noop(): void {}
-
 function stagingName(): string {
   return `${STAGING_PREFIX}${genKey()}`
-}
-
-function genKey(): string {
-  // As the official: 32 random bytes in lower-case base32 (52 characters).
-  return toBase32(randomBytes(32))
-}
-
-// Every path segment comes from a DID, a CID or a key; none may climb out of its folder.
-function checkDid(did: string): string {
-  if (!isValidDid(did)) throw new TypeError('invalid DID')
-  return did
-}
-
-function checkKey(key: string): string {
-  if (!KEY_RE.test(key)) throw new TypeError('invalid blob temp key')
-  return key
-}
-
-function cidName(cid: Cid | string): string {
-  const s = typeof cid === 'string' ? cid : cid.$link
-  if (!/^[a-z2-7]+$/.test(s.slice(1)) || s[0] !== 'b') throw new TypeError('invalid blob CID')
-  return s
-}
-
-function iterate(source: AsyncIterable<Uint8Array> | Readable): AsyncIterable<Uint8Array> {
-  const readable = source as Readable
-  // A Readable's default iterator destroys it when the loop stops early; the caller owns it.
-  if (typeof readable.iterator === 'function') return readable.iterator({ destroyOnReturn: false })
-  return source
 }
 
 async function writeFully(handle: fsp.FileHandle, chunks: Uint8Array[]): Promise<void> {

@@ -24,6 +24,7 @@ import {
   LOCAL_PLC_PATH,
   type OAuthConfig,
   type ProxyConfig,
+  type S3BlobstoreConfig,
   type RateLimitsConfig,
   SECOND,
   type ServerConfig,
@@ -87,13 +88,48 @@ export function readStorage(r: EnvReader, cwd: string): Pick<ServerConfig, 'db' 
     cacheSize: r.int('PDS_ACTOR_STORE_CACHE_SIZE', { min: 1 }) ?? defaultActorStoreCacheSize(),
   }
   const blobLocation = location(r, cwd, 'PDS_BLOBSTORE_DISK_LOCATION', inData('blocks'))
-  const blobstore: BlobstoreConfig = {
+  const s3 = readS3Blobstore(r)
+  if (s3 && r.str('PDS_BLOBSTORE_DISK_LOCATION') !== undefined) {
+    r.fail('PDS_BLOBSTORE_S3_BUCKET', 'Cannot set both S3 and disk blobstore env vars (PDS_BLOBSTORE_S3_BUCKET and PDS_BLOBSTORE_DISK_LOCATION)')
+  }
+  const blobstore: BlobstoreConfig = s3 ?? {
     provider: 'disk',
     location: blobLocation,
     tempLocation: location(r, cwd, 'PDS_BLOBSTORE_DISK_TMP_LOCATION', path.join(blobLocation, 'tempt')),
     quarantineLocation: path.join(blobLocation, 'quarantine'),
   }
   return { db, actorStore, blobstore }
+}
+
+// As the official's config: an S3 store when a bucket is named, both keys or neither, an upload
+// timeout of 20 s; the request (stall) timeout as its newer releases derive it.
+function readS3Blobstore(r: EnvReader): S3BlobstoreConfig | null {
+  const bucket = r.str('PDS_BLOBSTORE_S3_BUCKET')
+  const region = r.str('PDS_BLOBSTORE_S3_REGION')
+  const endpoint = r.url('PDS_BLOBSTORE_S3_ENDPOINT')
+  const forcePathStyle = r.bool('PDS_BLOBSTORE_S3_FORCE_PATH_STYLE')
+  const accessKeyId = r.str('PDS_BLOBSTORE_S3_ACCESS_KEY_ID')
+  const secretAccessKey = r.str('PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY')
+  const uploadTimeoutMs = r.int('PDS_BLOBSTORE_S3_UPLOAD_TIMEOUT_MS', { min: 1 }) ?? 20 * SECOND
+  const requestTimeoutMs =
+    r.int('PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS', { min: 1 }) ?? Math.max(Math.min(uploadTimeoutMs, 15 * SECOND), 6 * SECOND)
+  if (bucket === undefined) return null
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    r.fail(
+      accessKeyId === undefined ? 'PDS_BLOBSTORE_S3_ACCESS_KEY_ID' : 'PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY',
+      'Must specify both S3 access key id and secret access key blobstore env vars (PDS_BLOBSTORE_S3_ACCESS_KEY_ID, PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY)',
+    )
+  }
+  return {
+    provider: 's3',
+    bucket,
+    region,
+    endpoint,
+    forcePathStyle,
+    credentials: accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey } : undefined,
+    uploadTimeoutMs,
+    requestTimeoutMs,
+  }
 }
 
 export function readIdentity(r: EnvReader, cwd: string, service: ServiceConfig, dataDirectory: string, warnings: string[]): IdentityConfig {

@@ -70,7 +70,9 @@ export interface ActorStoreConfig {
   cacheSize: number
 }
 
-export interface BlobstoreConfig {
+export type BlobstoreConfig = DiskBlobstoreConfig | S3BlobstoreConfig
+
+export interface DiskBlobstoreConfig {
   provider: 'disk'
   /** PDS_BLOBSTORE_DISK_LOCATION (Hearth: <data>/blocks). */
   location: string
@@ -78,6 +80,29 @@ export interface BlobstoreConfig {
   tempLocation: string
   /** <location>/quarantine, as the official disk blobstore. */
   quarantineLocation: string
+}
+
+/** PDS_BLOBSTORE_S3_*: blobs in an S3-compatible bucket, in the official's key layout. */
+export interface S3BlobstoreConfig {
+  provider: 's3'
+  /** PDS_BLOBSTORE_S3_BUCKET */
+  bucket: string
+  /** PDS_BLOBSTORE_S3_REGION; unset leaves it to the AWS SDK (AWS_REGION), as official. */
+  region: string | undefined
+  /** PDS_BLOBSTORE_S3_ENDPOINT (MinIO, R2, B2, Ceph…); unset means AWS. */
+  endpoint: string | undefined
+  /** PDS_BLOBSTORE_S3_FORCE_PATH_STYLE: `<endpoint>/<bucket>/<key>` rather than a bucket host name. */
+  forcePathStyle: boolean | undefined
+  /** PDS_BLOBSTORE_S3_ACCESS_KEY_ID + _SECRET_ACCESS_KEY (both or neither); unset leaves it to the SDK. */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined
+  /** PDS_BLOBSTORE_S3_UPLOAD_TIMEOUT_MS (20 s): the whole of one upload, as official. */
+  uploadTimeoutMs: number
+  /**
+   * PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS: how long one request's socket may sit idle before it
+   * is abandoned (and retried by the SDK); default min(upload timeout, 15 s), at least 6 s, as
+   * the official.
+   */
+  requestTimeoutMs: number
 }
 
 export interface IdentityConfig {

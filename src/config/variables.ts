@@ -23,14 +23,6 @@ export const SECRET_VARIABLES = new Set([
 
 // Official variables Hearth reads but does not act on (yet): reported, never fatal.
 export const UNSUPPORTED: Record<string, string> = {
-  PDS_BLOBSTORE_S3_BUCKET: 'S3 blob storage is not supported yet; blobs are stored on disk',
-  PDS_BLOBSTORE_S3_REGION: 'S3 blob storage is not supported yet',
-  PDS_BLOBSTORE_S3_ENDPOINT: 'S3 blob storage is not supported yet',
-  PDS_BLOBSTORE_S3_FORCE_PATH_STYLE: 'S3 blob storage is not supported yet',
-  PDS_BLOBSTORE_S3_ACCESS_KEY_ID: 'S3 blob storage is not supported yet',
-  PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: 'S3 blob storage is not supported yet',
-  PDS_BLOBSTORE_S3_UPLOAD_TIMEOUT_MS: 'S3 blob storage is not supported yet',
-  PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS: 'S3 blob storage is not supported yet',
   PDS_PLC_ROTATION_KEY_KMS_KEY_ID:
     'KMS rotation keys are not supported; set PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX',
   PDS_ENTRYWAY_URL: 'the entryway topology is not supported',

@@ -330,7 +330,7 @@ test('values: booleans, lists, invites, rate limits, paths, the installer settin
   assert.equal(cfg.db.dataDirectory, '/pds')
   assert.equal(cfg.db.sequencerDbLocation, '/pds/sequencer.sqlite')
   assert.equal(cfg.db.accountDbLocation, path.join(cwd, 'relative/account.sqlite'))
-  assert.equal(cfg.blobstore.location, '/pds/blocks')
+  assert.equal(cfg.blobstore.provider === 'disk' && cfg.blobstore.location, '/pds/blocks')
   assert.equal(cfg.service.blobUploadLimit, 104857600)
   assert.deepEqual(cfg.crawlers, ['https://bsky.network', 'https://relay.example.com'])
   assert.deepEqual(cfg.rateLimits, { enabled: true, bypassKey: 'k', bypassIps: ['10.0.0.0/8', '1.2.3.4'] })
@@ -354,25 +354,73 @@ test('unknown and unsupported PDS_/HEARTH_ variables are warned about by name', 
   const cfg = loadConfig(
     {
       PDS_HOSTNAM: 'typo.example.com',
-      PDS_BLOBSTORE_S3_BUCKET: 'my-bucket',
       PDS_PLC_ROTATION_KEY_KMS_KEY_ID: 'kms-key',
       PDS_ENTRYWAY_URL: 'https://entryway.example.com',
+      PDS_ENTRYWAY_ADMIN_TOKEN: 'ENTRYWAYSECRET',
       HEARTH_NOPE: '1',
       HEARTH_CRYPTO_BACKEND: 'noble',
-      PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: 'S3SECRETVALUE',
       UNRELATED: 'x',
     },
     { cwd: tempDir() },
   )
   const text = cfg.warnings.join('\n')
   assert.match(text, /PDS_HOSTNAM is not a setting Hearth knows/)
-  assert.match(text, /PDS_BLOBSTORE_S3_BUCKET is not supported by Hearth/)
   assert.match(text, /PDS_PLC_ROTATION_KEY_KMS_KEY_ID is not supported/)
   assert.match(text, /PDS_ENTRYWAY_URL is not supported/)
   assert.match(text, /HEARTH_NOPE is not a setting Hearth knows/)
   assert.doesNotMatch(text, /HEARTH_CRYPTO_BACKEND|UNRELATED/)
-  assert.doesNotMatch(text, /S3SECRETVALUE|kms-key|my-bucket/)
-  assert.equal(cfg.warnings.length, 6)
+  assert.doesNotMatch(text, /ENTRYWAYSECRET|kms-key/)
+  assert.equal(cfg.warnings.length, 5)
+})
+
+test('PDS_BLOBSTORE_S3_*: an S3 blob store with the official meanings and defaults', () => {
+  const cwd = tempDir()
+  const s3 = loadConfig(
+    {
+      PDS_BLOBSTORE_S3_BUCKET: 'my-bucket',
+      PDS_BLOBSTORE_S3_REGION: 'eu-west-3',
+      PDS_BLOBSTORE_S3_ENDPOINT: 'https://s3.example.com',
+      PDS_BLOBSTORE_S3_FORCE_PATH_STYLE: 'true',
+      PDS_BLOBSTORE_S3_ACCESS_KEY_ID: 'AKID',
+      PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: 'S3SECRETVALUE',
+    },
+    { cwd },
+  )
+  assert.deepEqual(s3.warnings, [])
+  assert.deepEqual(s3.blobstore, {
+    provider: 's3',
+    bucket: 'my-bucket',
+    region: 'eu-west-3',
+    endpoint: 'https://s3.example.com',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'AKID', secretAccessKey: 'S3SECRETVALUE' },
+    uploadTimeoutMs: 20_000,
+    requestTimeoutMs: 15_000,
+  })
+  // Without keys or region the AWS SDK's own chain decides (AWS_* variables, instance roles).
+  const bare = loadConfig({ PDS_BLOBSTORE_S3_BUCKET: 'b', PDS_BLOBSTORE_S3_UPLOAD_TIMEOUT_MS: '3000' }, { cwd })
+  assert.ok(bare.blobstore.provider === 's3')
+  assert.equal(bare.blobstore.credentials, undefined)
+  assert.equal(bare.blobstore.region, undefined)
+  assert.equal(bare.blobstore.uploadTimeoutMs, 3000)
+  assert.equal(bare.blobstore.requestTimeoutMs, 6000) // never below 6 s by default
+  const explicit = loadConfig({ PDS_BLOBSTORE_S3_BUCKET: 'b', PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS: '2500' }, { cwd })
+  assert.ok(explicit.blobstore.provider === 's3')
+  assert.equal(explicit.blobstore.requestTimeoutMs, 2500)
+  // The S3 variables unset: the disk store, as before.
+  assert.equal(loadConfig({}, { cwd }).blobstore.provider, 'disk')
+
+  const half = () => loadConfig({ PDS_BLOBSTORE_S3_BUCKET: 'b', PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: 'S3SECRETVALUE' }, { cwd })
+  assert.throws(half, (err: Error) => {
+    assert.match(err.message, /PDS_BLOBSTORE_S3_ACCESS_KEY_ID/)
+    assert.doesNotMatch(err.message, /S3SECRETVALUE/)
+    return true
+  })
+  assert.throws(
+    () => loadConfig({ PDS_BLOBSTORE_S3_BUCKET: 'b', PDS_BLOBSTORE_DISK_LOCATION: '/blobs' }, { cwd }),
+    /Cannot set both S3 and disk blobstore/,
+  )
+  assert.throws(() => loadConfig({ PDS_BLOBSTORE_S3_BUCKET: 'b', PDS_BLOBSTORE_S3_ENDPOINT: 'not a url' }, { cwd }), /PDS_BLOBSTORE_S3_ENDPOINT/)
 })
 
 test('.env in the working directory is read; the real environment wins', () => {

@@ -16,6 +16,7 @@ import { png } from '../blob/samples.ts'
 import { listen, type Listening } from '../helpers/net.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { ath, codeFrom, dpopProof, loopbackClientId, makeDpopKey, TestOAuthClient } from '../oauth/helpers.ts'
+import type { DiskBlobStore } from '../../src/blob/disk-store.ts'
 
 const BLOB_LIMIT = 5 * 1024 * 1024
 // The record-writing methods take JSON up to 1,000,000 bytes.
@@ -174,7 +175,7 @@ async function hangUps(path: string, headersFor: (n: number) => Record<string, s
 
 /** The temp files of an account: an aborted or refused upload leaves none behind. */
 async function assertNoTempFiles(did: string): Promise<void> {
-  const dir = join(pds.hearth.services.blobs.tempLocation, did)
+  const dir = join((pds.hearth.services.blobs as DiskBlobStore).tempLocation, did)
   let files: string[] = []
   for (let i = 0; i < 50; i++) {
     try {

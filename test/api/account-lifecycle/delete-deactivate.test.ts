@@ -10,6 +10,7 @@ import { png } from '../../blob/samples.ts'
 import type { TestPds } from '../../helpers/pds.ts'
 import type { SmtpCapture } from '../../mail/smtp-capture.ts'
 import { emailOf, rejectsWith, startMailingPds } from './helpers.ts'
+import type { DiskBlobStore } from '../../../src/blob/disk-store.ts'
 
 let pds: TestPds
 let smtp: SmtpCapture
@@ -46,7 +47,7 @@ test('deleteAccount: password and mailed code remove the account, its files and 
   const blobCid = await postWithImage(al.agent)
   const boBlob = await postWithImage(bo.agent)
   const actorDir = s.actors.location(al.did).directory
-  const blobFile = s.blobs.storedPath(al.did, blobCid)
+  const blobFile = (s.blobs as DiskBlobStore).storedPath(al.did, blobCid)
   assert.ok(existsSync(actorDir))
   assert.ok(existsSync(blobFile))
   const appPw = await al.agent.com.atproto.server.createAppPassword({ name: 'app' })
@@ -98,7 +99,7 @@ test('deleteAccount: password and mailed code remove the account, its files and 
   await pds.agent().createAccount({ handle: al.handle, email: 'again@example.com', password: 'pw-again-1' })
 
   // Bo is untouched.
-  assert.ok(existsSync(s.blobs.storedPath(bo.did, boBlob)))
+  assert.ok(existsSync((s.blobs as DiskBlobStore).storedPath(bo.did, boBlob)))
   assert.equal((await anon.com.atproto.sync.getRepoStatus({ did: bo.did })).data.active, true)
   assert.ok(eventsOf(bo.did).length > 1)
 })

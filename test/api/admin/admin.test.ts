@@ -9,6 +9,7 @@ import { createServiceJwt } from '../../../src/auth/jwt.ts'
 import { decodeCbor } from '../../../src/repo/cbor.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { clientFailure } from '../../helpers/xrpc-error.ts'
+import type { DiskBlobStore } from '../../../src/blob/disk-store.ts'
 
 let pds: TestPds
 let admin: AtpAgent
@@ -228,7 +229,7 @@ describe('record and blob takedown', () => {
     })
     const refused = await clientFailure(pds.agent().com.atproto.sync.getBlob({ did: alice.did, cid }))
     assert.deepEqual([refused.status, refused.message], [400, 'Blob not found'])
-    assert.ok(existsSync(pds.hearth.services.blobs.quarantinePath(alice.did, cid)), 'the file is in quarantine')
+    assert.ok(existsSync((pds.hearth.services.blobs as DiskBlobStore).quarantinePath(alice.did, cid)), 'the file is in quarantine')
     const status = await admin.com.atproto.admin.getSubjectStatus({ did: alice.did, blob: cid })
     assert.equal(status.data.takedown?.applied, true)
     // listBlobs still lists it, as official.

@@ -1,6 +1,6 @@
 // com.atproto.sync.getBlob: a blob's bytes, with the headers that keep a browser from running
 // or rendering it. Unknown and taken-down blobs alike are 400 "Blob not found", as official.
-import { BlobNotFoundError } from '../../../../blob/disk-store.ts'
+import { BlobNotFoundError } from '../../../../blob/store.ts'
 import { SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../errors.ts'

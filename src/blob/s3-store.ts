@@ -1,0 +1,439 @@
+// Blobs in an S3-compatible bucket (AWS, R2, B2, MinIO, Ceph…), in the official PDS's key
+// layout (@atproto/aws S3BlobStore), so either server runs on the other's bucket:
+//   temporary   tmp/<did>/<key>
+//   permanent   blocks/<did>/<cid>
+//   quarantine  quarantine/<did>/<cid>
+//
+// What the official learned the hard way, built in:
+// - One client, one socket pool, for the whole process (the official made a client per actor
+//   until 0.5.37 and ran out of sockets): keep-alive agents with a bounded pool.
+// - Every request is bounded: a connection must open within 5 s, a request's answer must start
+//   within PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS and its socket may not sit idle longer than
+//   that (the SDK retries a stalled request); a whole upload within _UPLOAD_TIMEOUT_MS, else 504.
+// - A move is a copy then a delete, and a concurrent mover having got there first (NoSuchKey)
+//   is not an error.
+// - Nothing half-written: an upload goes to tmp/ (a multipart upload that fails is aborted by
+//   the uploader), and a temporary object no record came to reference is swept (blob-gc.ts).
+//
+// Unlike the official, failures are named: an unreachable endpoint, refused credentials or a
+// missing bucket become BlobStoreUnavailableError (a 503 for the client, the reason in the log).
+import { createHash } from 'node:crypto'
+import http from 'node:http'
+import https from 'node:https'
+import { PassThrough, type Readable } from 'node:stream'
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
+import type { S3BlobstoreConfig } from '../config/types.ts'
+import type { Logger } from '../logger.ts'
+import { MimeSniffer } from './sniff.ts'
+import {
+  AccountQueues,
+  BlobNotFoundError,
+  type BlobStore,
+  BlobStoreUnavailableError,
+  BlobTooLargeError,
+  BlobUploadTimeoutError,
+  type FileEntry,
+  type PutTempOptions,
+  type TempBlob,
+  checkDid,
+  checkFileName,
+  checkKey,
+  cidName,
+  genKey,
+  iterate,
+  noop,
+} from './store.ts'
+
+/** Sockets the process keeps to the object store at most (per endpoint). */
+export const S3_MAX_SOCKETS = 64
+const CONNECTION_TIMEOUT_MS = 5_000
+const DELETE_BATCH = 1000
+// An upload's body is buffered by the uploader in parts of this size (S3's minimum part size):
+// a blob up to it is one PutObject, a larger one a multipart upload.
+const PART_SIZE = 5 * 1024 * 1024
+
+export interface S3BlobStoreOptions extends S3BlobstoreConfig {
+  logger?: Logger
+}
+
+export class S3BlobStore implements BlobStore {
+  readonly kind = 's3'
+  readonly bucket: string
+  private readonly client: S3Client
+  private readonly uploadTimeoutMs: number
+  private readonly queues = new AccountQueues()
+  private readonly logger: Logger | undefined
+  private readonly endpointName: string
+
+  constructor(opts: S3BlobStoreOptions) {
+    this.bucket = opts.bucket
+    this.uploadTimeoutMs = opts.uploadTimeoutMs
+    this.logger = opts.logger
+    this.endpointName = opts.endpoint ?? `AWS S3${opts.region ? ` (${opts.region})` : ''}`
+    const agentOptions = { keepAlive: true, maxSockets: S3_MAX_SOCKETS, maxFreeSockets: 16 }
+    this.client = new S3Client({
+      region: opts.region,
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle,
+      credentials: opts.credentials,
+      // Checksums only where the API demands them: many S3-compatible stores (older MinIO, B2,
+      // R2 at times, s3rver) reject or mangle the SDK's default aws-chunked checksum trailers.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        connectionTimeout: CONNECTION_TIMEOUT_MS,
+        // Until the answer starts (a stalled server), and then between bytes (a stalled body).
+        requestTimeout: opts.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: opts.requestTimeoutMs,
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+      },
+    })
+  }
+
+  serialize<T>(did: string, fn: () => Promise<T>): Promise<T> {
+    return this.queues.run(did, fn)
+  }
+
+  /**
+   * The bucket exists and these credentials may write to it: a probe object is written and
+   * removed under tmp/ (where the official's layout keeps nothing but per-DID folders).
+   */
+  async check(): Promise<void> {
+    await this.run(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })), 'check')
+    const probe = `tmp/.hearth-access-check-${genKey()}`
+    await this.run(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'ok' })), 'check')
+    await this.run(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: probe })), 'check')
+  }
+
+  close(): void {
+    this.client.destroy()
+  }
+
+  async putTemp(did: string, source: AsyncIterable<Uint8Array> | Readable, opts: PutTempOptions = {}): Promise<TempBlob> {
+    const maxSize = opts.maxSize ?? Number.POSITIVE_INFINITY
+    const key = genKey()
+    const objectKey = tempKey(did, key)
+    const body = new PassThrough({ highWaterMark: 256 * 1024 })
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(), this.uploadTimeoutMs)
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: objectKey, Body: body },
+      abortController: abort,
+      queueSize: 1,
+      partSize: PART_SIZE,
+    })
+    const done = upload.done()
+    let failed: unknown = null
+    const uploaded = done.then(noop, (err: unknown) => {
+      failed = err
+      body.destroy()
+    })
+    const hash = createHash('sha256')
+    const sniffer = new MimeSniffer()
+    let size = 0
+    try {
+      for await (const chunk of iterate(source)) {
+        if (failed !== null) break
+        size += chunk.byteLength
+        if (size > maxSize) throw new BlobTooLargeError(maxSize)
+        hash.update(chunk)
+        const sniffing = sniffer.push(chunk)
+        if (!body.write(chunk)) await Promise.race([waitDrain(body), uploaded])
+        if (sniffing) await sniffing
+      }
+      if (failed === null) body.end()
+      await uploaded
+      if (failed !== null) throw this.uploadError(failed, abort.signal.aborted, objectKey)
+    } catch (err) {
+      sniffer.abort()
+      abort.abort()
+      body.destroy()
+      await uploaded
+      // A single-part upload that completed just as the client's body failed: remove it.
+      if (failed === null) await this.deleteKey(objectKey).catch(noop)
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    const sniffedMime = await sniffer.finish()
+    return { key, cid: cidForRawDigest(hash.digest()), size, sniffedMime }
+  }
+
+  async makePermanent(did: string, key: string, cid: Cid | string): Promise<void> {
+    try {
+      await this.move(tempKey(did, key), storedKey(did, cid))
+    } catch (err) {
+      // The temp object is gone: another caller may have made it permanent first.
+      if (err instanceof BlobNotFoundError && (await this.hasStored(did, cid))) return
+      throw err
+    }
+  }
+
+  async putPermanent(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
+    if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
+    await this.run(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid), Body: bytes })), 'put')
+  }
+
+  hasStored(did: string, cid: Cid | string): Promise<boolean> {
+    return this.hasKey(storedKey(did, cid))
+  }
+
+  hasTemp(did: string, key: string): Promise<boolean> {
+    return this.hasKey(tempKey(did, key))
+  }
+
+  async getStream(did: string, cid: Cid | string): Promise<Readable> {
+    const res = await this.run(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
+    const stream = res.Body as Readable | undefined
+    if (!stream) throw new BlobNotFoundError()
+    // Until someone reads it, an error is kept on the stream (and thrown by that read).
+    stream.on('error', noop)
+    return stream
+  }
+
+  async getBytes(did: string, cid: Cid | string): Promise<Uint8Array> {
+    const res = await this.run(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
+    if (!res.Body) throw new BlobNotFoundError()
+    try {
+      return await res.Body.transformToByteArray()
+    } catch (err) {
+      throw this.unavailable(err, 'get')
+    }
+  }
+
+  async storedSize(did: string, cid: Cid | string): Promise<number | undefined> {
+    try {
+      const res = await this.run(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'head')
+      return res.ContentLength
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return undefined
+      throw err
+    }
+  }
+
+  delete(did: string, cid: Cid | string): Promise<void> {
+    return this.deleteKey(storedKey(did, cid))
+  }
+
+  deleteTemp(did: string, key: string): Promise<void> {
+    return this.deleteKey(tempKey(did, key))
+  }
+
+  deleteMany(did: string, cids: Iterable<Cid | string>): Promise<void> {
+    return this.deleteKeys(Array.from(cids, (cid) => storedKey(did, cid)))
+  }
+
+  quarantine(did: string, cid: Cid | string): Promise<void> {
+    return this.move(storedKey(did, cid), quarantineKey(did, cid))
+  }
+
+  unquarantine(did: string, cid: Cid | string): Promise<void> {
+    return this.move(quarantineKey(did, cid), storedKey(did, cid))
+  }
+
+  isQuarantined(did: string, cid: Cid | string): Promise<boolean> {
+    return this.hasKey(quarantineKey(did, cid))
+  }
+
+  async deleteAll(did: string): Promise<void> {
+    checkDid(did)
+    for (const prefix of [`blocks/${did}/`, `tmp/${did}/`, `quarantine/${did}/`]) {
+      const entries = await this.list(prefix)
+      await this.deleteKeys(entries.map((e) => prefix + e.name))
+    }
+  }
+
+  listTemp(did: string): Promise<FileEntry[]> {
+    return this.list(`tmp/${checkDid(did)}/`)
+  }
+
+  listStored(did: string): Promise<FileEntry[]> {
+    return this.list(`blocks/${checkDid(did)}/`)
+  }
+
+  deleteStoredFile(did: string, name: string): Promise<void> {
+    return this.deleteKey(`blocks/${checkDid(did)}/${checkFileName(name)}`)
+  }
+
+  private async list(prefix: string): Promise<FileEntry[]> {
+    const out: FileEntry[] = []
+    let token: string | undefined
+    do {
+      const res = await this.run(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+        'list',
+      )
+      for (const obj of res.Contents ?? []) {
+        const name = obj.Key?.slice(prefix.length)
+        // Deeper keys are not the layout's: leave them alone.
+        if (!name || name.includes('/')) continue
+        out.push({ name, size: obj.Size ?? 0, mtimeMs: obj.LastModified?.getTime() ?? 0 })
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined
+    } while (token)
+    return out
+  }
+
+  private async hasKey(key: string): Promise<boolean> {
+    try {
+      await this.run(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })), 'head')
+      return true
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return false
+      throw err
+    }
+  }
+
+  private async deleteKey(key: string): Promise<void> {
+    // Deleting a missing key succeeds in S3.
+    await this.run(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })), 'delete')
+  }
+
+  private async deleteKeys(keys: string[]): Promise<void> {
+    const errors: unknown[] = []
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH)
+      try {
+        const res = await this.run(() => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+          'delete',
+        )
+        for (const e of res.Errors ?? []) errors.push(new Error(`could not delete ${e.Key}: ${e.Code ?? ''} ${e.Message ?? ''}`.trim()))
+      } catch (err) {
+        errors.push(err)
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `could not delete ${errors.length} blob object(s)`)
+  }
+
+  /** Copy, then delete the source. BlobNotFoundError when the source is gone. */
+  private async move(from: string, to: string): Promise<void> {
+    await this.run(() => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: copySource(this.bucket, from) })), 'copy')
+    // A concurrent mover may have deleted the source already; S3 answers a delete of a missing
+    // key with success, and some compatible stores with NoSuchKey: neither is an error.
+    try {
+      await this.deleteKey(from)
+    } catch (err) {
+      if (!(err instanceof BlobNotFoundError)) throw err
+    }
+  }
+
+  /** Runs a request; a missing key becomes BlobNotFoundError, any other failure is named. */
+  private async run<T>(request: () => Promise<T>, op: string): Promise<T> {
+    try {
+      return await request()
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobNotFoundError()
+      throw this.unavailable(err, op)
+    }
+  }
+
+  private unavailable(err: unknown, op: string): BlobStoreUnavailableError {
+    const reason = describeS3Error(err, this.bucket, this.endpointName)
+    this.logger?.error({ op, bucket: this.bucket, reason }, 'blob store request failed')
+    return new BlobStoreUnavailableError(reason, { cause: err })
+  }
+
+  private uploadError(err: unknown, timedOut: boolean, key: string): Error {
+    if (timedOut || isTimeout(err)) {
+      this.logger?.warn({ bucket: this.bucket, key, timeoutMs: this.uploadTimeoutMs }, 'blob upload timed out')
+      return new BlobUploadTimeoutError({ cause: err })
+    }
+    if (err instanceof BlobStoreUnavailableError) return err
+    return this.unavailable(err, 'upload')
+  }
+}
+
+function tempKey(did: string, key: string): string {
+  return `tmp/${checkDid(did)}/${checkKey(key)}`
+}
+
+function storedKey(did: string, cid: Cid | string): string {
+  return `blocks/${checkDid(did)}/${cidName(cid)}`
+}
+
+function quarantineKey(did: string, cid: Cid | string): string {
+  return `quarantine/${checkDid(did)}/${cidName(cid)}`
+}
+
+// The copy source is URL-encoded: a did:web with a port holds a `%` that must be escaped to
+// name the key itself. Reserved characters (the DID's `:`) stay as they are, as the official
+// sends them, since some compatible stores decode the header with decodeURI only.
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${encodeURI(key)}`
+}
+
+function waitDrain(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+  })
+}
+
+interface SdkError {
+  name?: string
+  code?: string
+  message?: string
+  $metadata?: { httpStatusCode?: number }
+  Code?: string
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as SdkError | null
+  if (!e) return false
+  if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.Code === 'NoSuchKey') return true
+  // A HEAD has no body to name the error: a 404 on an object is a missing key, unless the
+  // bucket itself is what is missing (named separately).
+  return e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket'
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as SdkError | null
+  return e?.name === 'AbortError' || e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT'
+}
+
+/** What went wrong, for a person: never a secret (the SDK's messages carry none). */
+export function describeS3Error(err: unknown, bucket: string, endpoint: string): string {
+  const e = (err ?? {}) as SdkError & { errors?: unknown[] }
+  const status = e.$metadata?.httpStatusCode
+  const code = e.code ?? (Array.isArray(e.errors) ? (e.errors[0] as SdkError | undefined)?.code : undefined)
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ECONNRESET' || code === 'EHOSTUNREACH') {
+    return `cannot reach the object store at ${endpoint} (${code})`
+  }
+  if (isTimeout(err)) return `the object store at ${endpoint} did not answer in time`
+  if (e.name === 'NoSuchBucket' || (status === 404 && e.name !== 'NoSuchKey')) {
+    return `the bucket ${JSON.stringify(bucket)} does not exist at ${endpoint} (PDS_BLOBSTORE_S3_BUCKET)`
+  }
+  if (
+    e.name === 'InvalidAccessKeyId' ||
+    e.name === 'SignatureDoesNotMatch' ||
+    e.name === 'AccessDenied' ||
+    e.name === 'Forbidden' ||
+    status === 403 ||
+    status === 401
+  ) {
+    return `the object store refused these credentials for bucket ${JSON.stringify(bucket)} (${e.name ?? status}; check PDS_BLOBSTORE_S3_ACCESS_KEY_ID and PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY)`
+  }
+  if (/region/i.test(e.message ?? '') && /missing/i.test(e.message ?? '')) {
+    return 'no region for the object store: set PDS_BLOBSTORE_S3_REGION'
+  }
+  return `the object store at ${endpoint} failed: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}${e.message ? `: ${e.message}` : ''}`
+}
