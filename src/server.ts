@@ -10,13 +10,13 @@ import { mountOAuth } from './oauth/index.ts'
 import { DeviceStore } from './oauth/device/store.ts'
 import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
 import { mountOAuthPages } from './oauth/ui/index.ts'
-import { mountAdminPages } from './oauth/ui/admin.ts'
 import { Crawlers } from './sequencer/crawlers.ts'
 import { proxyFallback } from './proxy/pipethrough.ts'
 import { subsystemLogger } from './logger.ts'
 import { createServices, type Services } from './services.ts'
 import { checkBlobStore, createBlobStore } from './blob/create.ts'
-import { createXrpcServer, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
+import { createXrpcServer, type RouteHandler, type XrpcServer, xrpcOptionsFromConfig } from './xrpc/server.ts'
+import { isPlcDidPath } from './plc/index.ts'
 
 export interface Hearth {
   /** The base URL clients reach (after listening, with the real port). */
@@ -58,12 +58,16 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   registerWellKnown(xrpc, services)
   mountOAuth(xrpc, services)
   mountOAuthPages(xrpc, services)
-  mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
   if (services.localPlc && cfg.identity.localPlcPath) {
-    const route = services.localPlc.route(cfg.identity.localPlcPath)
-    xrpc.addRoute(['GET', 'POST'], `${cfg.identity.localPlcPath}/*`, ({ req, res }) => {
+    // Standard clients (@atproto/identity) ask `<directory URL>/<did>` with any path of the URL
+    // dropped, so DID paths are answered at the root too (the URL announced is the root's);
+    // `/plc/…` stays for data directories and tools set up before.
+    const route = services.localPlc.route(cfg.identity.localPlcPath, { rootDidPaths: true })
+    const serve: RouteHandler = ({ req, res }) => {
       if (!route(req, res)) res.writeHead(404).end()
-    })
+    }
+    xrpc.addRoute(['GET', 'POST'], `${cfg.identity.localPlcPath}/*`, serve)
+    xrpc.addMatchRoute(['GET', 'POST'], isPlcDidPath, serve)
   }
   for (const make of factories) xrpc.register(make(services))
   // Calls no Hearth method takes go to their service (the AppView by default), as official.

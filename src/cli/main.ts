@@ -54,7 +54,7 @@ async function serve(io: Io): Promise<void> {
   if (config.secrets.generated.length > 0) {
     io.out(`Generated secrets (${config.secrets.generated.join(', ')}) are kept in ${config.secrets.file}\n`)
   }
-  if (config.identity.localPlc) io.out(`Local did:plc directory: ${config.identity.plcUrl}\n`)
+  if (config.identity.localPlc) io.out(`Local did:plc directory: ${server.config.identity.plcUrl} (for resolvers: PDS_DID_PLC_URL / plcUrl)\n`)
   io.out(
     `Create the first account with: node bin/hearth.js account create <email> alice${config.identity.serviceHandleDomains[0]}\n`,
   )

@@ -30,7 +30,7 @@ import {
   readSubscription,
   readUpstreams,
 } from './sections.ts'
-import { ConfigError, LOCAL_PLC_PATH, type ServerConfig } from './types.ts'
+import { ConfigError, type ServerConfig } from './types.ts'
 import { HEARTH_VARIABLES, UNSUPPORTED } from './variables.ts'
 
 export * from './types.ts'
@@ -118,7 +118,7 @@ export function withListenPort(cfg: ServerConfig, port: number): ServerConfig {
   const service = { ...cfg.service, port }
   if (service.localMode) service.publicUrl = `http://localhost:${port}`
   const identity = { ...cfg.identity }
-  if (identity.localPlc) identity.plcUrl = `${service.publicUrl}${LOCAL_PLC_PATH}`
+  if (identity.localPlc) identity.plcUrl = service.publicUrl
   return { ...cfg, service, identity, oauth: { ...cfg.oauth, issuer: service.publicUrl } }
 }
 

@@ -153,7 +153,8 @@ export function readIdentity(r: EnvReader, cwd: string, service: ServiceConfig, 
   } else {
     localPlc = localPlcSetting ?? service.localMode
   }
-  const plcUrl = localPlc ? `${service.publicUrl}${LOCAL_PLC_PATH}` : (explicitPlcUrl ?? DEFAULT_PLC_URL)
+  // The local directory answers `/<did>` at the root, where standard clients look (see src/plc/).
+  const plcUrl = localPlc ? service.publicUrl : (explicitPlcUrl ?? DEFAULT_PLC_URL)
   let recoveryDidKey = r.str('PDS_RECOVERY_DID_KEY') ?? null
   if (recoveryDidKey !== null) {
     try {

@@ -106,7 +106,7 @@ export interface S3BlobstoreConfig {
 }
 
 export interface IdentityConfig {
-  /** PDS_DID_PLC_URL; `<publicUrl>/plc` when the local directory is on; else https://plc.directory. */
+  /** PDS_DID_PLC_URL; `<publicUrl>` when the local directory is on (it also answers under `/plc`); else https://plc.directory. */
   plcUrl: string
   /** True when this server hosts its own did:plc directory (local mode, or HEARTH_LOCAL_PLC=true). */
   localPlc: boolean

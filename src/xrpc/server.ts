@@ -132,6 +132,7 @@ export class XrpcServer {
   private readonly methods = new Map<string, Registered>()
   private readonly exactRoutes = new Map<string, Map<string, Route>>() // path → verb → route
   private readonly prefixRoutes: Array<{ prefix: string; verbs: Map<string, Route> }> = []
+  private readonly matchRoutes: Array<{ match: (path: string) => boolean; verbs: Map<string, Route> }> = []
   private readonly subscriptions = new Map<string, UpgradeHandler>()
   private readonly upgradedSockets = new Set<Duplex>()
   private readonly limiters = new Map<string, MemoryRateLimiter>()
@@ -219,6 +220,17 @@ export class XrpcServer {
       if (verbs.has(verb)) throw new Error(`route ${verb} ${path} is already registered`)
       verbs.set(verb, route)
     }
+  }
+
+  /**
+   * A route for the paths `match` accepts, looked up after the exact and prefix routes (e.g.
+   * `/did:plc:…` at the root, where standard clients look for a PLC directory).
+   */
+  addMatchRoute(methods: HttpMethod | HttpMethod[], match: (path: string) => boolean, handler: RouteHandler, opts: RouteOptions = {}): void {
+    const route: Route = { handler, cors: opts.cors ?? true }
+    const verbs = new Map<string, Route>()
+    for (const verb of Array.isArray(methods) ? methods : [methods]) verbs.set(verb, route)
+    this.matchRoutes.push({ match, verbs })
   }
 
   /** What answers `/xrpc/<nsid>` calls no registered method takes (default: 501 MethodNotImplemented). */
@@ -331,6 +343,12 @@ export class XrpcServer {
     }
     for (const { prefix, verbs } of this.prefixRoutes) {
       if (key === prefix || key.startsWith(prefix + '/')) {
+        const found = lookup(verbs)
+        if (found) return found
+      }
+    }
+    for (const { match, verbs } of this.matchRoutes) {
+      if (match(key)) {
         const found = lookup(verbs)
         if (found) return found
       }

@@ -67,7 +67,7 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
   })
   assert.equal(cfg.identity.localPlc, true)
   assert.equal(cfg.identity.localPlcPath, '/plc')
-  assert.equal(cfg.identity.plcUrl, 'http://localhost:2583/plc')
+  assert.equal(cfg.identity.plcUrl, 'http://localhost:2583')
   assert.equal(cfg.identity.localPlcDbLocation, path.join(data, 'plc.sqlite'))
   assert.deepEqual(cfg.identity.serviceHandleDomains, ['.test'])
   assert.equal(cfg.identity.cacheStaleTtlMs, 3600_000)
@@ -193,7 +193,7 @@ test('the PLC directory: explicit URL always wins; HEARTH_LOCAL_PLC overrides th
   const off = loadConfig({ HEARTH_LOCAL_PLC: 'false' }, { cwd })
   assert.equal(off.identity.plcUrl, 'https://plc.directory')
   const prodLocal = loadConfig({ PDS_HOSTNAME: 'pds.internal', HEARTH_LOCAL_PLC: '1', ...PROD_SECRETS }, { cwd })
-  assert.equal(prodLocal.identity.plcUrl, 'https://pds.internal/plc')
+  assert.equal(prodLocal.identity.plcUrl, 'https://pds.internal')
   assert.equal(prodLocal.identity.localPlcPath, '/plc')
 })
 
@@ -472,7 +472,7 @@ test('withListenPort: a port-0 local config learns its real port', () => {
   const bound = withListenPort(cfg, 40123)
   assert.equal(bound.service.port, 40123)
   assert.equal(bound.service.publicUrl, 'http://localhost:40123')
-  assert.equal(bound.identity.plcUrl, 'http://localhost:40123/plc')
+  assert.equal(bound.identity.plcUrl, 'http://localhost:40123')
   assert.equal(bound.oauth.issuer, 'http://localhost:40123')
   assert.equal(bound.secrets.jwtSecret, cfg.secrets.jwtSecret)
   assert.equal(cfg.service.port, 0) // the original is untouched
