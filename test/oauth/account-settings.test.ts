@@ -260,6 +260,46 @@ describe('account settings page', () => {
     assert.match(body, /Sign in to this account on this device first/)
   })
 
+  it('turns sign-in codes by email on (confirmed address only) and off (with a mailed code)', async () => {
+    const alice = await pds.createAccount('factor')
+    const accounts = pds.hearth.services.accounts
+    const jar = await signedIn(alice.handle, alice.password)
+    await expectMessage(jar, { action: 'enable-email-2fa', did: alice.did }, 400, /Confirm your email address first/)
+    assert.equal(accounts.getEmailAuthFactor(alice.did), null)
+    accounts.setEmailConfirmedAt(alice.did)
+    await expectRedirect(jar, { action: 'enable-email-2fa', did: alice.did }, 'email-2fa-on')
+    assert.ok(accounts.getEmailAuthFactor(alice.did))
+    // createSession now wants the code, as the API has it.
+    await assert.rejects(new AtpAgent({ service: pds.url }).login({ identifier: alice.handle, password: alice.password }), /AuthFactorTokenRequired|sign in code|token/i)
+    await smtp.next(emailOf(alice.handle))
+    // Off: first a code is mailed, then it is asked for.
+    const asked = await expectMessage(jar, { action: 'disable-email-2fa', did: alice.did }, 200, /We emailed a code/)
+    assert.match(asked, /Turn sign-in codes off/)
+    const mail = await smtp.next(emailOf(alice.handle))
+    await expectMessage(jar, { action: 'disable-email-2fa', did: alice.did, code: 'AAAAA-AAAAA' }, 400, /That code is not right/)
+    assert.ok(accounts.getEmailAuthFactor(alice.did))
+    await expectRedirect(jar, { action: 'disable-email-2fa', did: alice.did, code: mail.token! }, 'email-2fa-off')
+    assert.equal(accounts.getEmailAuthFactor(alice.did), null)
+    await expectMessage(jar, { action: 'disable-email-2fa', did: alice.did, code: mail.token! }, 200, /already off/)
+  })
+
+  it('refuses every change for an account taken down after it signed in here', async () => {
+    const alice = await pds.createAccount('takendown')
+    const jar = await signedIn(alice.handle, alice.password)
+    pds.hearth.services.accounts.setTakedown(alice.did, { applied: true, ref: 'test' })
+    for (const fields of [
+      { action: 'create-app-password', name: 'x' },
+      { action: 'update-handle', kind: 'service', name: 'takenback', domain: '.test' },
+      { action: 'request-email-confirmation' },
+      { action: 'enable-email-2fa' },
+    ]) {
+      const { res, body } = await post(jar, { did: alice.did, ...fields })
+      assert.ok(res.status === 403 || res.status === 401, `${fields.action}: ${res.status}`)
+      assert.match(body, /taken down|Sign in/)
+    }
+    assert.equal(pds.hearth.services.accounts.listAppPasswords(alice.did).length, 0)
+  })
+
   it('answers an unknown action with a clear 400', async () => {
     const alice = await pds.createAccount('unknown')
     const jar = await signedIn(alice.handle, alice.password)

@@ -17,7 +17,16 @@ import { FormError } from './forms.ts'
 /** What an action leaves for the page: a notice (redirected to), or an answer shown once. */
 export type SettingsOutcome =
   | { kind: 'redirect'; done: string }
-  | { kind: 'page'; notice?: string; error?: string; status?: number; created?: { name: string; password: string }; handleCheck?: HandleCheck }
+  | {
+      kind: 'page'
+      notice?: string
+      error?: string
+      status?: number
+      created?: { name: string; password: string }
+      handleCheck?: HandleCheck
+      /** A code for turning sign-in codes off was mailed. */
+      awaitingCode?: boolean
+    }
 
 export interface HandleCheck {
   handle: string
@@ -30,6 +39,8 @@ export const SETTINGS_NOTICES: Record<string, string> = {
   'app-password-revoked': 'App password revoked. Apps signed in with it are signed out.',
   'password-changed': 'Password changed. Every other device, app session and OAuth app was signed out; app passwords still work.',
   'email-confirmed': 'Email address confirmed.',
+  'email-2fa-on': 'Sign-in codes by email are on: signing in with your password now also asks for a code we email you. App passwords are not affected.',
+  'email-2fa-off': 'Sign-in codes by email are off.',
   'email-updated': 'Email address changed. Confirm the new address with the code we can send to it.',
   'handle-updated': 'Handle changed.',
   deactivated: 'Account deactivated. Your data is kept; reactivate it here whenever you like.',
@@ -249,6 +260,29 @@ const ACTIONS: Record<string, Handler> = {
       throw err
     }
     return { kind: 'redirect', done: 'email-updated' }
+  },
+  // com.atproto.server.updateEmail with emailAuthFactor true: a confirmed address is enough.
+  'enable-email-2fa': async (ctx, { did }) => {
+    const a = activeOrDeactivated(ctx, did)
+    if (ctx.s.accounts.getEmailAuthFactor(did)) return { kind: 'page', notice: 'Sign-in codes by email are already on.' }
+    if (!a.email || !a.emailConfirmedAt || !ctx.s.accounts.enableEmailAuthFactor(did, a.email)) {
+      return { kind: 'page', error: 'Confirm your email address first: the sign-in codes go to it.', status: 400 }
+    }
+    return { kind: 'redirect', done: 'email-2fa-on' }
+  },
+  // updateEmail with emailAuthFactor false: needs an update_email code, mailed when none is given.
+  'disable-email-2fa': async (ctx, { did, form, limits }) => {
+    const a = activeOrDeactivated(ctx, did)
+    if (!ctx.s.accounts.getEmailAuthFactor(did)) return { kind: 'page', notice: 'Sign-in codes by email are already off.' }
+    const code = field(form, 'code')
+    if (!code) {
+      limits.email('request-email-update', did)
+      const token = ctx.s.accounts.createEmailToken(did, 'update_email')
+      await ctx.s.mailer.sendUpdateEmail({ token, handle: a.handle }, { to: a.email! })
+      return { kind: 'page', notice: `We emailed a code to ${a.email}. Enter it to turn sign-in codes off.`, awaitingCode: true }
+    }
+    ctx.s.accounts.disableEmailAuthFactor(did, code)
+    return { kind: 'redirect', done: 'email-2fa-off' }
   },
   // com.atproto.identity.updateHandle: `name` under a service domain, or `handle` (own domain).
   'update-handle': async (ctx, { did, form, limits }) => {

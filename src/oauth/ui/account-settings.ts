@@ -15,6 +15,7 @@ export interface SettingsView {
   error?: string
   created?: { name: string; password: string }
   handleCheck?: HandleCheck
+  awaitingCode?: boolean
 }
 
 const GROUP_OF: Record<string, string> = {
@@ -25,6 +26,8 @@ const GROUP_OF: Record<string, string> = {
   'confirm-email': 'email',
   'request-email-update': 'email',
   'update-email': 'email',
+  'enable-email-2fa': 'email-2fa',
+  'disable-email-2fa': 'email-2fa',
   'update-handle': 'handle',
   'check-handle': 'handle',
   deactivate: 'deactivate',
@@ -62,6 +65,16 @@ ${form(
 ${confirmed ? html`<label for="${uid('update-code')}">Code from the email</label><input type="text" id="${uid('update-code')}" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required>` : ''}`,
     'Change my address',
   )}`
+
+  const factorOn = !!ctx.s.accounts.getEmailAuthFactor(did)
+  const factorBody = factorOn
+    ? html`<p>Sign-in codes by email are <strong>on</strong>: signing in with your password also asks for a code we email to ${account.email}. App passwords skip it.</p>
+<p class="muted">Turning them off needs a code we email you first.</p>
+${view.awaitingCode
+    ? form('disable-email-2fa', html`<label for="${uid('2fa-code')}">Code from the email</label><input type="text" id="${uid('2fa-code')}" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required>`, 'Turn sign-in codes off')
+    : form('disable-email-2fa', html``, 'Email me a code to turn them off', 'secondary')}`
+    : html`<p>Sign-in codes by email are <strong>off</strong>. When on, signing in with your password also asks for a code we email you.</p>
+${confirmed ? form('enable-email-2fa', html``, 'Turn sign-in codes on') : html`<p class="muted">Confirm your email address first: the codes go to it.</p>`}`
 
   const passwordBody = html`<p class="muted">Changing it signs you out of every other device, app session and OAuth app. App passwords keep working.</p>
 ${form(
@@ -115,6 +128,7 @@ ${form(
 ${messages}
 ${group('email', 'Email', emailBody)}
 ${group('password', 'Password', passwordBody)}
+${group('email-2fa', `Sign-in codes by email (${factorOn ? 'on' : 'off'})`, factorBody)}
 ${group('handle', 'Handle', handleBody)}
 ${group('app-passwords', `App passwords (${appPasswords.length})`, appPasswordsBody)}
 ${group('export', 'Export my data', exportBody)}
