@@ -10,6 +10,7 @@ import { mountOAuth } from './oauth/index.ts'
 import { DeviceStore } from './oauth/device/store.ts'
 import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
 import { mountOAuthPages } from './oauth/ui/index.ts'
+import { mountAdminPages } from './oauth/ui/admin.ts'
 import { Crawlers } from './sequencer/crawlers.ts'
 import { proxyFallback } from './proxy/pipethrough.ts'
 import { subsystemLogger } from './logger.ts'
@@ -58,6 +59,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   registerWellKnown(xrpc, services)
   mountOAuth(xrpc, services)
   mountOAuthPages(xrpc, services)
+  mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
   if (services.localPlc && cfg.identity.localPlcPath) {
     // Standard clients (@atproto/identity) ask `<directory URL>/<did>` with any path of the URL
     // dropped, so DID paths are answered at the root too (the URL announced is the root's);

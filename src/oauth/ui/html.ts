@@ -48,7 +48,7 @@ h1{font-size:1.4rem;margin:0 0 1rem}
 h2{font-size:1.1rem;margin:1.25rem 0 .5rem}
 p{margin:.5rem 0}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input[type=text],input[type=password],input[type=email]{width:100%;padding:.6rem;border:1px solid #8a8a93;border-radius:8px;font:inherit}
+input[type=text],input[type=password],input[type=email],input[type=number]{width:100%;padding:.6rem;border:1px solid #8a8a93;border-radius:8px;font:inherit}
 .check label{display:inline;font-weight:400;margin-left:.25rem}
 button{font:inherit;padding:.6rem 1.1rem;border-radius:8px;border:1px solid #0a58ca;background:#0a58ca;color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:#0a58ca}
@@ -65,6 +65,10 @@ ul.perms{padding-left:1.2rem}
 .grow{flex:1;min-width:0;overflow-wrap:anywhere}
 .muted{color:#5b5b66;font-size:.9rem}
 code{overflow-wrap:anywhere}
+main.wide{max-width:56rem}
+.admin-account{padding:.6rem 0;border-bottom:1px solid #e4e4e8;overflow-wrap:anywhere}
+.joined label{margin:0}
+input[type=number]{max-width:6rem}
 h3{font-size:1rem;margin:1.1rem 0 .4rem}
 h4{font-size:.95rem;margin:1rem 0 .25rem}
 select{font:inherit;padding:.55rem;border:1px solid #8a8a93;border-radius:8px;background:inherit;color:inherit}
@@ -90,7 +94,7 @@ code.secret{font-size:1.15rem;padding:.2rem .4rem;border-radius:6px;background:#
 @media (prefers-color-scheme:dark){
 body{background:#121216;color:#e6e6ea}
 main{background:#1d1d23;box-shadow:none}
-input[type=text],input[type=password],input[type=email],select{background:#121216;color:#e6e6ea;border-color:#6c6c78}
+input[type=text],input[type=password],input[type=email],input[type=number],select{background:#121216;color:#e6e6ea;border-color:#6c6c78}
 button{border-color:#6ea0ff;background:#2f6fe0}
 button.secondary{background:transparent;color:#9fc0ff}
 button.link,a{color:#9fc0ff}
@@ -98,7 +102,7 @@ a.button{border-color:#6ea0ff}
 button.danger{background:#c0392b;border-color:#e0665a}
 .error{background:#3a1212;border-color:#e05a5a;color:#ffd4d4}
 .notice{background:#16233d;border-color:#3f63a8}
-.account,details{border-color:#34343c}
+.account,.admin-account,details{border-color:#34343c}
 .initials{background:#2a3550;color:#cfe0ff}
 .muted,.suffix,.badge{color:#a3a3ae}
 .badge.ok{color:#5fd07a;border-color:#5fd07a}
@@ -115,6 +119,8 @@ export interface PageOptions {
   formTargets?: string[]
   /** One inline script (allowed by its hash); pages work without it. */
   script?: string
+  /** A wider column (the operator dashboard). */
+  wide?: boolean
 }
 
 export function setSecurityHeaders(res: ServerResponse, formTargets: string[] = [], script?: string): void {
@@ -145,7 +151,7 @@ export function sendPage(res: ServerResponse, opts: PageOptions): void {
 <style>${new Html(STYLE)}</style>
 </head>
 <body>
-<main>
+<main${opts.wide ? html` class="wide"` : ''}>
 ${opts.body}
 </main>
 ${opts.script === undefined ? '' : html`<script>${new Html(opts.script)}</script>`}

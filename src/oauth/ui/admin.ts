@@ -1,0 +1,289 @@
+// The operator dashboard, GET/POST /admin: signed in with PDS_ADMIN_PASSWORD through a form (a
+// browser never sees a Basic-auth prompt), kept by an HttpOnly, SameSite=Strict cookie good for
+// 12 hours in this process; every post CSRF-checked as the account pages; sign-in attempts and
+// actions rate limited; never cached or framed (the pages' security headers). Each action is
+// what its admin XRPC method does, through the same src/actions/ functions and stores.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { existsSync, statfsSync, statSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { countAccounts, searchAccounts } from '../../account/search.ts'
+import { setAccountModeration } from '../../actions/account-state.ts'
+import { removeAccount } from '../../actions/delete-account.ts'
+import type { CoreServices } from '../../core-services.ts'
+import { XrpcError } from '../../errors.ts'
+import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
+import type { RouteContext, XrpcServer } from '../../xrpc/server.ts'
+import { parseCookies, setCookie } from '../device/cookies.ts'
+import { type AdminView, dashboardPage, signInPage } from './admin-page.ts'
+import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
+import { sendErrorPage, sendRedirect } from './html.ts'
+
+export type AdminPagesServices = Pick<
+  CoreServices,
+  'accounts' | 'actors' | 'blobs' | 'config' | 'firehose' | 'logger' | 'mailer' | 'sequencer' | 'sessions'
+>
+
+export interface AdminPagesOptions {
+  /** The health check /xrpc/_health runs; throws when the server is unhealthy. */
+  check(): void
+  /** Sign-in attempts per address per 5 minutes (10). */
+  signInLimit?: number
+}
+
+const COOKIE = 'hearth-admin'
+const SESSION_MS = 12 * 60 * 60_000
+const TOKEN_RE = /^[0-9a-f]{64}$/
+const MAX_INVITES = 100
+
+interface AdminCtx {
+  s: AdminPagesServices
+  opts: AdminPagesOptions
+  secure: boolean
+  origin: string
+  sessions: Map<string, number>
+  signInLimit: MemoryRateLimiter
+  actionLimit: MemoryRateLimiter
+  startedAt: number
+}
+
+export function mountAdminPages(xrpc: XrpcServer, s: AdminPagesServices, opts: AdminPagesOptions): void {
+  const issuer = new URL(s.config.oauth.issuer)
+  const ctx: AdminCtx = {
+    s,
+    opts,
+    secure: issuer.protocol === 'https:',
+    origin: issuer.origin,
+    sessions: new Map(),
+    signInLimit: new MemoryRateLimiter('admin-page-sign-in-5m', 5 * 60_000, opts.signInLimit ?? 10),
+    actionLimit: new MemoryRateLimiter('admin-page-actions-1m', 60_000, 120),
+    startedAt: Date.now(),
+  }
+  xrpc.addRoute('GET', '/admin', adminGet(ctx), { cors: false })
+  xrpc.addRoute('POST', '/admin', adminPost(ctx), { cors: false })
+}
+
+function digest(v: string): Buffer {
+  return createHash('sha256').update(v).digest()
+}
+
+function session(ctx: AdminCtx, req: IncomingMessage): string | null {
+  const token = parseCookies(req).get(COOKIE)
+  if (!token || !TOKEN_RE.test(token)) return null
+  const exp = ctx.sessions.get(token)
+  if (exp === undefined || exp <= Date.now()) {
+    ctx.sessions.delete(token)
+    return null
+  }
+  return token
+}
+
+async function guard(ctx: AdminCtx, req: IncomingMessage, res: ServerResponse, fn: () => Promise<void>): Promise<void> {
+  if (ctx.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
+  try {
+    await fn()
+  } catch (err) {
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    req.resume()
+    if (err instanceof FormError) return sendErrorPage(res, err.status, 'Request refused', err.message)
+    ctx.s.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'admin page failed')
+    sendErrorPage(res, 500, 'Something went wrong', 'The server could not complete this request. Try again later.')
+  }
+}
+
+function adminGet(ctx: AdminCtx) {
+  return ({ req, res, searchParams }: RouteContext) =>
+    guard(ctx, req, res, async () => {
+      const dest = req.headers['sec-fetch-dest']
+      if (typeof dest === 'string' && dest !== 'document') throw new FormError(403, 'This page cannot be embedded.')
+      const csrf = csrfToken(req, res, ctx.secure)
+      if (!session(ctx, req)) return signInPage(res, csrf, { disabled: !ctx.s.config.secrets.adminPassword })
+      const done = searchParams.get('done') ?? ''
+      render(ctx, res, csrf, { query: searchParams.get('q') ?? '', notice: Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined })
+    })
+}
+
+const NOTICES: Record<string, string> = {
+  'taken-down': 'Account taken down.',
+  'untaken-down': 'Takedown lifted.',
+  deleted: 'Account deleted.',
+  'confirmation-sent': 'Confirmation email sent.',
+  'invite-disabled': 'Invite code disabled.',
+  'signed-out': 'Signed out.',
+}
+
+function adminPost(ctx: AdminCtx) {
+  return ({ req, res, ip }: RouteContext) =>
+    guard(ctx, req, res, async () => {
+      checkSameOrigin(req, ctx.origin)
+      const form = await readForm(req)
+      checkCsrf(req, form)
+      const csrf = csrfToken(req, res, ctx.secure)
+      const action = form.get('action') ?? ''
+      if (action === 'sign-in') {
+        const configured = ctx.s.config.secrets.adminPassword
+        if (!configured) return signInPage(res, csrf, { disabled: true, status: 403 })
+        if (ctx.signInLimit.consume(ip, 1).exceeded) {
+          return signInPage(res, csrf, { error: 'Too many attempts. Wait a few minutes and try again.', status: 429 })
+        }
+        if (!timingSafeEqual(digest(form.get('password') ?? ''), digest(configured))) {
+          return signInPage(res, csrf, { error: 'Wrong admin password.', status: 401 })
+        }
+        const token = randomBytes(32).toString('hex')
+        const now = Date.now()
+        for (const [t, exp] of ctx.sessions) if (exp <= now) ctx.sessions.delete(t)
+        ctx.sessions.set(token, now + SESSION_MS)
+        setCookie(res, COOKIE, token, { secure: ctx.secure, httpOnly: true, sameSite: 'Strict', maxAge: SESSION_MS / 1000, path: '/admin' })
+        return sendRedirect(res, '/admin')
+      }
+      const token = session(ctx, req)
+      if (!token) return signInPage(res, csrf, { error: 'Your admin session ended. Sign in again.', status: 401 })
+      if (ctx.actionLimit.consume(token, 1).exceeded) throw new FormError(429, 'Too many actions. Wait a minute and try again.')
+      if (action === 'sign-out') {
+        ctx.sessions.delete(token)
+        setCookie(res, COOKIE, '', { secure: ctx.secure, httpOnly: true, sameSite: 'Strict', maxAge: 0, path: '/admin' })
+        return sendRedirect(res, '/admin')
+      }
+      const query = form.get('q') ?? ''
+      try {
+        const outcome = await runAction(ctx, action, form)
+        if (outcome.redirect) return sendRedirect(res, `/admin?done=${outcome.redirect}${query ? `&q=${encodeURIComponent(query)}` : ''}`)
+        render(ctx, res, csrf, { query, ...outcome.view })
+      } catch (err) {
+        if (err instanceof XrpcError && err.status < 500) return render(ctx, res, csrf, { query, error: err.message, status: 400 })
+        throw err
+      }
+    })
+}
+
+type Outcome = { redirect: string; view?: undefined } | { redirect?: undefined; view: Partial<AdminView> }
+
+function requireAccount(ctx: AdminCtx, did: string) {
+  const a = ctx.s.accounts.getAccount(did, { includeDeactivated: true, includeTakenDown: true })
+  if (!a) throw new FormError(400, `No account ${did} on this server (it may have been deleted already).`)
+  return a
+}
+
+async function runAction(ctx: AdminCtx, action: string, form: URLSearchParams): Promise<Outcome> {
+  const did = form.get('did') ?? ''
+  switch (action) {
+    // admin.updateSubjectStatus (repoRef, takedown applied): the reason is the takedown's ref.
+    case 'takedown': {
+      const a = requireAccount(ctx, did)
+      const reason = (form.get('reason') ?? '').trim()
+      if (!reason) return { view: { error: 'Write the reason for the takedown: you will read it here later.', status: 400 } }
+      if (reason.length > 500) return { view: { error: 'Keep the reason under 500 characters.', status: 400 } }
+      if (a.takedownRef) return { view: { notice: `${a.handle ?? did} is already taken down (${a.takedownRef}).` } }
+      setAccountModeration(ctx.s, did, { takedown: { applied: true, ref: reason } })
+      return { redirect: 'taken-down' }
+    }
+    case 'untakedown': {
+      const a = requireAccount(ctx, did)
+      if (!a.takedownRef) return { view: { notice: `${a.handle ?? did} is not taken down.` } }
+      setAccountModeration(ctx.s, did, { takedown: { applied: false } })
+      return { redirect: 'untaken-down' }
+    }
+    // admin.updateAccountPassword, with a password made here and shown once.
+    case 'reset-password': {
+      const a = requireAccount(ctx, did)
+      const password = randomBytes(12).toString('base64url')
+      await ctx.s.sessions.setPassword(did, password)
+      return { view: { notice: `New password for ${a.handle ?? did} (shown once; every session of the account was ended):`, secret: password } }
+    }
+    // admin.deleteAccount, once the operator has typed the handle (or DID) again.
+    case 'delete-account': {
+      const a = requireAccount(ctx, did)
+      const typed = (form.get('confirm') ?? '').trim().toLowerCase()
+      if (typed !== did.toLowerCase() && typed !== (a.handle ?? '').toLowerCase()) {
+        return { view: { error: `To delete ${a.handle ?? did}, type its handle in the confirmation box.`, status: 400 } }
+      }
+      await removeAccount(ctx.s, did)
+      return { redirect: 'deleted' }
+    }
+    // As requestEmailConfirmation, on the account's behalf.
+    case 'resend-confirmation': {
+      const a = requireAccount(ctx, did)
+      if (!a.email) return { view: { error: `${a.handle ?? did} has no email address.`, status: 400 } }
+      if (a.emailConfirmedAt) return { view: { notice: `${a.email} is already confirmed.` } }
+      const token = ctx.s.accounts.createEmailToken(did, 'confirm_email')
+      await ctx.s.mailer.sendConfirmEmail({ token, handle: a.handle }, { to: a.email })
+      return { redirect: 'confirmation-sent' }
+    }
+    // server.createInviteCodes for the operator ('admin').
+    case 'create-invites': {
+      const count = Number(form.get('count') ?? '1')
+      const uses = Number(form.get('uses') ?? '1')
+      if (!Number.isInteger(count) || count < 1 || count > MAX_INVITES) return { view: { error: `Make between 1 and ${MAX_INVITES} codes at a time.`, status: 400 } }
+      if (!Number.isInteger(uses) || uses < 1 || uses > 1000) return { view: { error: 'Each code can be used between 1 and 1000 times.', status: 400 } }
+      const codes = ctx.s.accounts.generateInviteCodes(count)
+      ctx.s.accounts.createInviteCodes([{ account: 'admin', codes }], uses)
+      return { view: { notice: `Created ${count} invite code${count === 1 ? '' : 's'}: ${codes.join(', ')}` } }
+    }
+    // admin.disableInviteCodes
+    case 'disable-invite': {
+      const code = form.get('code') ?? ''
+      const listed = ctx.s.accounts.listInviteCodes({ limit: 1000 }).codes.find((c) => c.code === code)
+      if (!listed) return { view: { error: 'No such invite code.', status: 400 } }
+      if (listed.disabled) return { view: { notice: `${code} is already disabled.` } }
+      ctx.s.accounts.disableInviteCodes({ codes: [code] })
+      return { redirect: 'invite-disabled' }
+    }
+    default:
+      throw new FormError(400, 'Unknown action.')
+  }
+}
+
+function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<AdminView> & { query: string }): void {
+  const s = ctx.s
+  let health: string | null = null
+  try {
+    ctx.opts.check()
+  } catch (err) {
+    health = err instanceof Error ? err.message : String(err)
+  }
+  const day = new Date(Date.now() - 24 * 60 * 60_000).toISOString()
+  dashboardPage(res, csrf, {
+    ...view,
+    serviceName: s.config.service.name,
+    version: s.config.service.version,
+    health,
+    uptimeMs: Date.now() - ctx.startedAt,
+    accounts: searchAccounts(s.accounts.db, view.query, 50).map((a) => ({ ...a, repoBytes: repoBytes(s, a.did) })),
+    counts: countAccounts(s.accounts.db, day),
+    invites: s.accounts.listInviteCodes({ limit: 50 }).codes,
+    storage: storage(s),
+    firehoseSubscribers: s.firehose.subscriberCount,
+    lastSeq: s.sequencer.lastSeq(),
+  })
+}
+
+function fileBytes(path: string): number {
+  let total = 0
+  for (const p of [path, `${path}-wal`]) if (existsSync(p)) total += statSync(p).size
+  return total
+}
+
+function repoBytes(s: AdminPagesServices, did: string): number {
+  return fileBytes(s.actors.location(did).dbLocation)
+}
+
+function storage(s: AdminPagesServices): AdminView['storage'] {
+  const c = s.config.db
+  const dbs = [
+    { name: 'Accounts (account.sqlite)', bytes: fileBytes(c.accountDbLocation) },
+    { name: 'Event log (sequencer.sqlite)', bytes: fileBytes(c.sequencerDbLocation) },
+    { name: 'DID cache', bytes: fileBytes(c.didCacheDbLocation) },
+  ]
+  let free: number | null = null
+  let size: number | null = null
+  try {
+    const st = statfsSync(c.dataDirectory)
+    free = st.bavail * st.bsize
+    size = st.blocks * st.bsize
+  } catch {
+    // Not every platform answers statfs; the page says "unknown".
+  }
+  return { dbs, dataDirectory: c.dataDirectory, free, size }
+}
