@@ -6,6 +6,7 @@ import { type BlobSweep, startBlobSweep } from './actions/blob-sweep.ts'
 import { installBackstop } from './xrpc/backstop.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
+import { registerTlsCheck } from './http/tls-check.ts'
 import { mountOAuth } from './oauth/index.ts'
 import { DeviceStore } from './oauth/device/store.ts'
 import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
@@ -57,6 +58,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
     check: () => services.checkHealth(),
   })
   registerWellKnown(xrpc, services)
+  registerTlsCheck(xrpc, services)
   mountOAuth(xrpc, services)
   mountOAuthPages(xrpc, services)
   mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
