@@ -287,12 +287,13 @@ describe('account settings page', () => {
     const alice = await pds.createAccount('takendown')
     const jar = await signedIn(alice.handle, alice.password)
     pds.hearth.services.accounts.setTakedown(alice.did, { applied: true, ref: 'test' })
-    for (const fields of [
+    const attempts: Array<Record<string, string>> = [
       { action: 'create-app-password', name: 'x' },
       { action: 'update-handle', kind: 'service', name: 'takenback', domain: '.test' },
       { action: 'request-email-confirmation' },
       { action: 'enable-email-2fa' },
-    ]) {
+    ]
+    for (const fields of attempts) {
       const { res, body } = await post(jar, { did: alice.did, ...fields })
       assert.ok(res.status === 403 || res.status === 401, `${fields.action}: ${res.status}`)
       assert.match(body, /taken down|Sign in/)
