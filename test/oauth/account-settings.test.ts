@@ -272,6 +272,26 @@ describe('account settings page', () => {
     // createSession now wants the code, as the API has it.
     await assert.rejects(new AtpAgent({ service: pds.url }).login({ identifier: alice.handle, password: alice.password }), /AuthFactorTokenRequired|sign in code|token/i)
     await smtp.next(emailOf(alice.handle))
+    // Signing in on /account now takes the password, then the mailed code.
+    const other = new CookieJar()
+    await get(other, '/account')
+    const step = await post(other, { action: 'sign-in', identifier: alice.handle, password: alice.password })
+    assert.equal(step.res.status, 200)
+    assert.match(step.body, /Enter your sign-in code/)
+    assert.ok(!step.body.includes(alice.password), 'the password is not echoed back')
+    const signInMail = await smtp.next(emailOf(alice.handle))
+    const wrongCode = await post(other, { action: 'sign-in-code', did: alice.did, code: 'AAAAA-AAAAA' })
+    assert.equal(wrongCode.res.status, 401)
+    assert.match(wrongCode.body, /Wrong code/)
+    const done = await post(other, { action: 'sign-in-code', did: alice.did, code: signInMail.token! })
+    assert.equal(done.res.status, 303)
+    assert.match((await get(other, '/account')).body, /Change password/)
+    // The code worked once: a replay from another browser gets nowhere.
+    const thief = new CookieJar()
+    await get(thief, '/account')
+    const replay = await post(thief, { action: 'sign-in-code', did: alice.did, code: signInMail.token! })
+    assert.equal(replay.res.status, 401)
+    assert.ok(!(await get(thief, '/account')).body.includes('Change password'))
     // Off: first a code is mailed, then it is asked for.
     const asked = await expectMessage(jar, { action: 'disable-email-2fa', did: alice.did }, 200, /We emailed a code/)
     assert.match(asked, /Turn sign-in codes off/)

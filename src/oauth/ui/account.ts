@@ -41,9 +41,20 @@ export function accountPost(ctx: PagesContext) {
       switch (action) {
         case 'sign-in': {
           const identifier = form.get('identifier') ?? ''
-          const result = await ctx.signIn.check(identifier, form.get('password') ?? '', ip)
+          const result = await ctx.signIn.check(identifier, form.get('password') ?? '', ip, deviceId)
+          if (!result.ok && result.factor) return signInCodePage(res, csrf, { did: result.factor.did, notice: result.message })
           if (!result.ok) {
             return accountPage(ctx, res, deviceId, csrf, { error: result.message, status: result.status, identifier })
+          }
+          ctx.devices.store.upsertDeviceAccount(deviceId, result.account.did)
+          return sendRedirect(res, '/account')
+        }
+        case 'sign-in-code': {
+          // The second step for an account with sign-in codes by email on (SignInChecker.checkCode).
+          const result = await ctx.signIn.checkCode(deviceId, did, form.get('code') ?? '', ip)
+          if (!result.ok) {
+            if (result.restart) return accountPage(ctx, res, deviceId, csrf, { error: result.message, status: result.status })
+            return signInCodePage(res, csrf, { did, error: result.message, status: result.status })
           }
           ctx.devices.store.upsertDeviceAccount(deviceId, result.account.did)
           return sendRedirect(res, '/account')
@@ -182,6 +193,24 @@ function describeUserAgent(ua: string): string {
   const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS' : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : null
   if (browser && os) return `${browser} on ${os}`
   return browser ?? os ?? ua.slice(0, 60)
+}
+
+/** The second sign-in step of an account with sign-in codes by email on. */
+function signInCodePage(res: ServerResponse, csrf: string, o: { did: string; notice?: string; error?: string; status?: number }): void {
+  sendPage(res, {
+    title: 'Enter your sign-in code',
+    status: o.status ?? 200,
+    body: html`<h1>Enter your sign-in code</h1>
+${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
+${o.error ? html`<p class="error" role="alert" id="code-error">${o.error}</p>` : ''}
+<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', o.did)}
+<label for="code">Code from the email</label>
+<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required autofocus${o.error ? html` aria-describedby="code-error"` : ''}>
+<p class="muted">The code is valid for 15 minutes and works once.</p>
+<div class="actions"><button type="submit" name="action" value="sign-in-code">Sign in</button></div>
+</form>
+<p><a href="/account">Start again</a></p>`,
+  })
 }
 
 function signInForm(csrf: string, o: AccountPageOptions): Html {
