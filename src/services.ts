@@ -19,6 +19,7 @@ import { Mailer } from './mail/mailer.ts'
 import { createLocalPlc, type LocalPlc } from './plc/index.ts'
 import { Secp256k1Keypair } from './repo/crypto/index.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
+import { localLexiconReader } from './oauth/lexicons.ts'
 import { OAuthProvider } from './oauth/provider.ts'
 import { createOAuthVerifier } from './oauth/resource.ts'
 import { ProxyClient } from './proxy/upstream.ts'
@@ -73,6 +74,7 @@ export function createServices(config: ServerConfig, opts: { blobs?: BlobStore }
     trustedClients: config.oauth.trustedClients,
     allowPrivateClientFetch: allowPrivate,
     resolveDid: (did) => didResolver.resolve(did),
+    readLocalLexicon: localLexiconReader({ accounts, actors }),
   })
   const auth = new AuthVerifiers({
     jwtSecret: config.secrets.jwtSecret,

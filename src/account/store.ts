@@ -390,6 +390,21 @@ export class AccountStore {
     this.#q(`UPDATE "actor" SET "deactivatedAt" = ?, "deleteAfter" = ? WHERE "did" = ?`).run(this.#nowIso(), deleteAfter, did)
   }
 
+  /**
+   * What a deactivation through OAuth ends, as official 0.5 (deleteCredentials): every OAuth
+   * session and authorized app, and every app password. Hearth also drops the app-password
+   * sessions' refresh tokens (their access tokens are refused at once); sessions made with the
+   * account password stay.
+   */
+  deleteDelegatedCredentials(did: string): void {
+    writeTx(this.db, () => {
+      this.#deleteOAuthTokens(did)
+      this.#q(`DELETE FROM "authorized_client" WHERE "did" = ?`).run(did)
+      this.#q(`DELETE FROM "app_password" WHERE "did" = ?`).run(did)
+      this.#q(`DELETE FROM "refresh_token" WHERE "did" = ? AND "appPasswordName" IS NOT NULL`).run(did)
+    })
+  }
+
   activateAccount(did: string): void {
     this.#q(`UPDATE "actor" SET "deactivatedAt" = NULL, "deleteAfter" = NULL WHERE "did" = ?`).run(did)
   }

@@ -78,7 +78,7 @@ export interface UpdateHandleOptions {
 
 /**
  * Gives `did` the handle `raw` (validated and normalized here), as the official updateHandle /
- * admin.updateAccountHandle: 400 "Handle already taken: <h>" when another account holds it; a
+ * admin.updateAccountHandle: 400 HandleNotAvailable "Handle already taken: <h>" (official 0.5) when another account holds it; a
  * did:plc document gets a PLC operation (signed with the PDS rotation key) naming the new
  * handle; a did:web document must already name it (400 "DID is not properly configured for
  * handle"). Then the row changes, the cached DID document is dropped and `#identity` is
@@ -89,7 +89,7 @@ export async function updateAccountHandle(s: HandleServices, did: string, raw: s
   const handle = await normalizeAndValidateHandle(s, raw, { did, allowAnyValid: opts.allowAnyValid })
   const all = { includeDeactivated: true, includeTakenDown: true }
   const holder = s.accounts.getAccount(handle, all)
-  if (holder && holder.did !== did) throw invalidRequest(`Handle already taken: ${handle}`)
+  if (holder && holder.did !== did) throw invalidRequest(`Handle already taken: ${handle}`, 'HandleNotAvailable')
   if (!holder) {
     if (!s.accounts.getAccount(did, all)) throw invalidRequest(`Account does not exist: ${did}`)
     if (did.startsWith('did:plc:')) await updatePlcHandle(s, did, handle)
@@ -98,7 +98,7 @@ export async function updateAccountHandle(s: HandleServices, did: string, raw: s
       s.accounts.updateHandle(did, handle)
     } catch (err) {
       // Another account took it while the DID document was being updated.
-      if (err instanceof AccountConflictError) throw invalidRequest(`Handle already taken: ${handle}`)
+      if (err instanceof AccountConflictError) throw invalidRequest(`Handle already taken: ${handle}`, 'HandleNotAvailable')
       throw err
     }
     s.didResolver.invalidate(did)

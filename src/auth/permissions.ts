@@ -75,12 +75,14 @@ export const OAUTH_METHOD_RULES: Readonly<Record<string, (p: ScopePermissions, i
   'com.atproto.server.listAppPasswords': refuse,
   'com.atproto.server.revokeAppPassword': refuse,
   'com.atproto.server.requestAccountDelete': refuse,
-  'com.atproto.server.deactivateAccount': refuse,
   'com.atproto.server.activateAccount': refuse,
   'com.atproto.server.updateEmail': refuse,
   'com.atproto.server.requestEmailUpdate': refuse,
   'com.atproto.server.getAccountInviteCodes': refuse,
   // Account and identity scopes.
+  // Official 0.5: an app granted account:status?action=manage may deactivate the account (which
+  // then ends every OAuth session and app password, see deactivateAccount).
+  'com.atproto.server.deactivateAccount': (p) => p.assertAccount({ attr: 'status', action: 'manage' }),
   'com.atproto.server.confirmEmail': (p) => p.assertAccount({ attr: 'email', action: 'manage' }),
   'com.atproto.server.requestEmailConfirmation': (p) => p.assertAccount({ attr: 'email', action: 'manage' }),
   'com.atproto.repo.importRepo': (p) => p.assertAccount({ attr: 'repo', action: 'manage' }),

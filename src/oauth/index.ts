@@ -12,6 +12,8 @@ import type { OAuthProvider } from './provider.ts'
 const BODY_LIMIT = 100 * 1024
 
 function cors(res: ServerResponse): void {
+  // As the official provider's corsHeaders: preflights cached for a day.
+  res.setHeader('Access-Control-Max-Age', '86400')
   res.setHeader('Access-Control-Allow-Origin', '*')
   res.setHeader('Access-Control-Allow-Methods', '*')
   res.setHeader('Access-Control-Allow-Headers', 'Content-Type,DPoP')

@@ -3,10 +3,15 @@
 // record (com.atproto.lexicon.schema/<nsid>) is read from that DID's PDS, and the set is
 // expanded into concrete repo:/rpc: scopes (oauth-scopes' IncludeScope keeps them inside the
 // set's namespace) when a token is issued. Results are kept in the official `lexicon` table;
-// a stored copy is used when a refresh fails.
+// a stored copy is used when a refresh fails. A set published by an account hosted on this PDS
+// is read from its repo here, not over HTTP (official 0.5: a PDS behind a private address, or
+// in local mode, could not fetch its own records through the SSRF guard).
 import { resolveTxt } from 'node:dns/promises'
 import type { IncludeScope, LexiconPermissionSet } from '@atproto/oauth-scopes'
+import type { CoreServices } from '../core-services.ts'
 import type { DidDocument } from '../identity/did-doc.ts'
+import { decodeCbor } from '../repo/cbor.ts'
+import { lexToJson } from '../repo/data-model.ts'
 import { getPdsEndpoint } from '../identity/did-doc.ts'
 import { safeFetch } from '../identity/safe-fetch.ts'
 import type { Db } from '../storage/sqlite.ts'
@@ -25,6 +30,26 @@ export interface LexiconFetcherOptions {
   timeoutMs?: number
   /** DNS TXT lookup (tests). */
   resolveTxt?: (name: string) => Promise<string[][]>
+  /**
+   * The lexicon record of an account hosted here: undefined when the DID is not hosted here
+   * (fetched over HTTP then), null when it is but has no such record (or is not active).
+   */
+  readLocal?: LocalLexiconReader
+}
+
+export type LocalLexiconReader = (did: string, nsid: string) => { uri: string; lexicon: unknown } | null | undefined
+
+/** Reads `com.atproto.lexicon.schema/<nsid>` from the repo of an active account hosted here. */
+export function localLexiconReader(s: Pick<CoreServices, 'accounts' | 'actors'>): LocalLexiconReader {
+  return (did, nsid) => {
+    const account = s.accounts.getAccount(did, { includeDeactivated: true, includeTakenDown: true })
+    const store = account ? s.actors.get(did) : null
+    if (!account || !store) return undefined
+    if (account.takedownRef || account.deactivatedAt) return null
+    const row = store.getRecord('com.atproto.lexicon.schema', nsid)
+    if (!row || row.takedownRef) return null
+    return { uri: row.uri, lexicon: lexToJson(decodeCbor(row.content)) }
+  }
 }
 
 /** The NSID's authority as a domain name: com.example.auth.full → auth.example.com. */
@@ -46,6 +71,8 @@ export function createLexiconFetcher(opts: LexiconFetcherOptions): LexiconFetche
       .find((r) => r.startsWith('did='))
       ?.slice(4)
     if (!did || !did.startsWith('did:')) return null
+    const local = opts.readLocal?.(did, nsid)
+    if (local !== undefined) return local
     const doc = await opts.resolveDid(did).catch(() => null)
     const pds = doc ? getPdsEndpoint(doc) : undefined
     if (!pds) return null

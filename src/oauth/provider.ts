@@ -22,7 +22,7 @@ import {
   UseDpopNonceError,
   VERIFY_ALGOS,
 } from './errors.ts'
-import { createLexiconFetcher, type LexiconFetcher, PermissionSets } from './lexicons.ts'
+import { createLexiconFetcher, type LexiconFetcher, type LocalLexiconReader, PermissionSets } from './lexicons.ts'
 import { loadJose, oauthScopes, oauthTypes } from '../auth/oauth-libs.ts'
 import { ReplayCache } from './replay.ts'
 import { OAuthStore, type RequestRow, type TokenRow } from './store.ts'
@@ -82,6 +82,8 @@ export interface OAuthProviderOptions {
   resolveDid?: (did: string) => Promise<DidDocument | null>
   /** Replaces the DNS + PDS lexicon lookup (tests). */
   lexiconFetcher?: LexiconFetcher
+  /** Reads permission sets published by accounts hosted here from their repos. */
+  readLocalLexicon?: LocalLexiconReader
 }
 
 /** What a verified resource request carries. */
@@ -131,7 +133,9 @@ export class OAuthProvider {
     })
     const fetcher =
       opts.lexiconFetcher ??
-      (opts.resolveDid ? createLexiconFetcher({ resolveDid: opts.resolveDid, allowPrivate: opts.allowPrivateClientFetch }) : null)
+      (opts.resolveDid
+        ? createLexiconFetcher({ resolveDid: opts.resolveDid, allowPrivate: opts.allowPrivateClientFetch, readLocal: opts.readLocalLexicon })
+        : null)
     this.#permissionSets = fetcher ? new PermissionSets(opts.accounts.db, fetcher) : null
   }
 

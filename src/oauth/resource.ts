@@ -7,6 +7,7 @@ import type { AccessAuth } from '../xrpc/auth-result.ts'
 import type { AccessOptions, OAuthVerifier } from '../auth/verifier.ts'
 import { authRequired, forbidden, invalidRequest, XrpcError } from '../errors.ts'
 import type { XrpcRequestInfo } from '../xrpc/types.ts'
+import { exposeHeaders } from '../xrpc/cors.ts'
 import { OAuthError } from './errors.ts'
 import { oauthScopes } from '../auth/oauth-libs.ts'
 import type { OAuthProvider } from './provider.ts'
@@ -21,7 +22,7 @@ export function createOAuthVerifier(getProvider: () => OAuthProvider | null, acc
     const nonce = provider.dpop.nonces.next()
     if (info.res && !info.res.headersSent) {
       info.res.setHeader('DPoP-Nonce', nonce)
-      info.res.setHeader('Access-Control-Expose-Headers', 'DPoP-Nonce, WWW-Authenticate')
+      exposeHeaders(info.res, ['DPoP-Nonce', 'WWW-Authenticate'])
     }
     const url = new URL(info.req.url ?? '/', provider.issuer)
     let access: Awaited<ReturnType<OAuthProvider['verifyResourceRequest']>>

@@ -115,7 +115,8 @@ describe('updateHandle', () => {
   test('a handle another account holds', async () => {
     const bob = accounts.bob
     const err = await clientFailure(alice.agent.com.atproto.identity.updateHandle({ handle: bob.handle }))
-    assert.deepEqual(err, { status: 400, error: 'InvalidRequest', message: `Handle already taken: ${bob.handle}` })
+    // HandleNotAvailable as the official 0.5 line (validateHandleUpdate); 0.4.217 said InvalidRequest.
+    assert.deepEqual(err, { status: 400, error: 'HandleNotAvailable', message: `Handle already taken: ${bob.handle}` })
     assert.equal(services().accounts.getAccount(alice.did)?.handle, alice.handle)
   })
 
@@ -144,7 +145,7 @@ describe('updateHandle', () => {
     assert.equal(services().accounts.getAccount(bob.did)?.handle, 'support.test')
     await assert.rejects(
       updateAccountHandle(services(), bob.did, alice.handle, { allowAnyValid: true }),
-      xrpcError(400, 'InvalidRequest', `Handle already taken: ${alice.handle}`),
+      xrpcError(400, 'HandleNotAvailable', `Handle already taken: ${alice.handle}`),
     )
     bob.handle = 'support.test'
   })

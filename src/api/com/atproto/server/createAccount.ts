@@ -10,7 +10,6 @@ import { parseDidKey } from '../../../../repo/crypto/index.ts'
 import type { Services } from '../../../../services.ts'
 import { authRequired, invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
-import { didDocForSession } from './util.ts'
 
 interface Input {
   email?: string
@@ -82,7 +81,9 @@ export default function createAccount(s: Services): XrpcMethod {
         }
         throw err
       }
-      const didDoc = await didDocForSession(s, created.did)
+      // As official (safeResolveDidDoc, fresh): the new account's DID document, whatever
+      // PDS_ENABLE_DID_DOC_WITH_SESSION says (that setting is for sessions).
+      const didDoc = (await s.didResolver.resolve(created.did, true).catch(() => null)) ?? undefined
       return {
         encoding: 'application/json',
         body: {

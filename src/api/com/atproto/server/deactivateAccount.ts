@@ -1,6 +1,9 @@
 // com.atproto.server.deactivateAccount: the user pauses their account (e.g. while moving it
 // away). Its repo stops being served to others and writes are refused until activateAccount;
-// the firehose hears `#account` {active: false, status: deactivated}.
+// the firehose hears `#account` {active: false, status: deactivated}. An OAuth session may do it
+// with account:status?action=manage (official 0.5); since a deactivated account cannot sign in
+// through OAuth, that also ends every OAuth session and app password, as official.
+import { isOAuth } from '../../../../auth/permissions.ts'
 import { ACCESS_FULL, SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
 import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import { deactivateAccount as deactivate } from '../../../../actions/account-state.ts'
@@ -15,6 +18,7 @@ export default function deactivateAccount(s: Services): XrpcMethod<AccessAuth> {
     handler: ({ auth, input }) => {
       const { deleteAfter } = (input ?? {}) as { deleteAfter?: string }
       // Recorded as official; nothing deletes the account when the time comes.
+      if (isOAuth(auth)) s.accounts.deleteDelegatedCredentials(auth.did)
       deactivate(s, auth.did, deleteAfter ?? null)
     },
   }

@@ -18,6 +18,8 @@ export default function describeServer(s: Pick<Services, 'auth' | 'config'>): Xr
         availableUserDomains: c.identity.serviceHandleDomains,
         inviteCodeRequired: c.invites.required,
         phoneVerificationRequired: false,
+        // The lexicon's optional field (0.5 line): the largest blob uploadBlob accepts.
+        blobUploadLimit: c.service.blobUploadLimit,
         links,
         contact,
       }
