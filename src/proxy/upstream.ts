@@ -325,16 +325,25 @@ export async function readResponseBody(res: UpstreamResponse, limit: number): Pr
   }
   const chunks: Buffer[] = []
   let total = 0
+  let tooLarge = false
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       total += chunk.length
-      if (total > limit) throw new Error('upstream response too large')
+      if (total > limit) {
+        tooLarge = true
+        break
+      }
       chunks.push(chunk)
     }
   } catch {
     res.body.destroy()
     stream.destroy()
-    throw new XrpcError(502, 'UpstreamFailure', 'unable to decode request body')
+    throw new XrpcError(502, 'UpstreamFailure', 'unable to decode the upstream response')
+  }
+  if (tooLarge) {
+    res.body.destroy()
+    stream.destroy()
+    throw new XrpcError(502, 'UpstreamFailure', `upstream response too large (the limit is ${limit} bytes)`)
   }
   return Buffer.concat(chunks, total)
 }

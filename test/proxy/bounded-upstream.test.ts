@@ -86,6 +86,7 @@ test('read-after-write: a bomb from the AppView is cut at the limit with 502', a
     const res = await call('app.bsky.feed.getTimeline')
     assert.equal(res.status, 502, JSON.stringify(res.json))
     assert.equal(res.json.error, 'UpstreamFailure')
+    assert.match(res.json.message, /^upstream response too large/)
   }
   assert.equal(served - before, 3, 'the AppView was asked')
   assert.ok(rssMiB() - startRss < 128, `resident memory grew by ${Math.round(rssMiB() - startRss)} MiB`)
