@@ -236,8 +236,13 @@ export class BlobIndex {
    * is kept). Throws the verification errors; call inside the commit's transaction.
    */
   processWriteBlobs(writes: Iterable<RecordBlobWrite>): BlobPlan {
+    const list = [...writes]
+    // Creates without blobs (most posts, every like and follow) have nothing to link or unlink:
+    // no savepoint, no statement.
+    if (list.every((w) => w.action === 'create' && (!w.blobs || w.blobs.length === 0))) {
+      return { makePermanent: [], deleteFiles: [], discardTempKeys: [] }
+    }
     return this.#db.transaction(() => {
-      const list = [...writes]
       const candidates = new Set<string>()
       for (const w of list) {
         if (w.action === 'create') continue

@@ -10,7 +10,7 @@ import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import { type Db, openDb } from '../storage/sqlite.ts'
-import type { Statement } from 'better-sqlite3'
+import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { migrateActorDb } from './db.ts'
 import { getPreferences, type Preference, type PreferenceAccess, putPreferences } from './preferences.ts'
@@ -240,37 +240,40 @@ export class ActorStore implements BlockSource {
    * `extra` work the caller needs atomically (blob links). On success the cached tree moves on.
    */
   applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void): void {
-    const now = new Date().toISOString()
-    const did = this.did
-    const st = this.st
-    this.db
-      .transaction(() => {
-        for (const [cid, bytes] of commit.newBlocks) st.putBlock.run(cid.$link, commit.rev, bytes.length, bytes)
-        for (const cid of commit.removedCids) st.deleteBlock.run(cid.$link)
-        for (const op of ops) {
-          const uri = `at://${did}/${op.collection}/${op.rkey}`
-          if (op.action === 'delete') {
-            st.deleteRecord.run(uri)
-            st.deleteBacklinks.run(uri)
-            continue
-          }
-          st.upsertRecord.run(uri, (op.cid as Cid).$link, op.collection, op.rkey, commit.rev, now)
-          if (op.action === 'update') st.deleteBacklinks.run(uri)
-          if (op.backlinks) for (const b of op.backlinks) st.addBacklink.run(uri, b.path, b.linkTo)
-        }
-        // A record block may be shared by identical records; drop it only when none is left.
-        for (const cid of commit.removedRecordCids) {
-          if ((st.recordsWithCid.get(cid.$link) as number) === 0) st.deleteBlock.run(cid.$link)
-        }
-        st.putRoot.run(did, commit.cid.$link, commit.rev, now)
-        if (this.sequencedRev) st.clearOutbox.run(this.sequencedRev)
-        for (const e of events) st.putOutbox.run(commit.rev, e.eventType, e.event)
-        extra?.()
-      })
-      .immediate()
+    this.#commitTx ??= this.db.transaction(this.#writeCommit)
+    this.#commitTx.immediate(commit, ops, events, extra)
     commit.tree.markStored()
     this.cachedTree = commit.tree
     this.cachedHead = { cid: commit.cid, rev: commit.rev }
+  }
+
+  #commitTx: Transaction<(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void) => void> | undefined
+
+  readonly #writeCommit = (commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void): void => {
+    const now = new Date().toISOString()
+    const did = this.did
+    const st = this.st
+    for (const [cid, bytes] of commit.newBlocks) st.putBlock.run(cid.$link, commit.rev, bytes.length, bytes)
+    for (const cid of commit.removedCids) st.deleteBlock.run(cid.$link)
+    for (const op of ops) {
+      const uri = `at://${did}/${op.collection}/${op.rkey}`
+      if (op.action === 'delete') {
+        st.deleteRecord.run(uri)
+        st.deleteBacklinks.run(uri)
+        continue
+      }
+      st.upsertRecord.run(uri, (op.cid as Cid).$link, op.collection, op.rkey, commit.rev, now)
+      if (op.action === 'update') st.deleteBacklinks.run(uri)
+      if (op.backlinks) for (const b of op.backlinks) st.addBacklink.run(uri, b.path, b.linkTo)
+    }
+    // A record block may be shared by identical records; drop it only when none is left.
+    for (const cid of commit.removedRecordCids) {
+      if ((st.recordsWithCid.get(cid.$link) as number) === 0) st.deleteBlock.run(cid.$link)
+    }
+    st.putRoot.run(did, commit.cid.$link, commit.rev, now)
+    if (this.sequencedRev) st.clearOutbox.run(this.sequencedRev)
+    for (const e of events) st.putOutbox.run(commit.rev, e.eventType, e.event)
+    extra?.()
   }
 
   /** Outbox events not yet known to be sequenced, oldest first. */

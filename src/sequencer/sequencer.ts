@@ -47,14 +47,13 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
   append(events: SeqEvent[]): SeqRow[] {
     const now = new Date().toISOString()
     const rows: SeqRow[] = []
-    this.db
-      .transaction(() => {
-        for (const e of events) {
-          const { seq } = this.insert.get(e.did, e.eventType, e.event, now) as { seq: number }
-          rows.push({ seq, did: e.did, eventType: e.eventType, event: e.event, sequencedAt: now })
-        }
-      })
-      .immediate()
+    const insert = (e: SeqEvent) => {
+      const { seq } = this.insert.get(e.did, e.eventType, e.event, now) as { seq: number }
+      rows.push({ seq, did: e.did, eventType: e.eventType, event: e.event, sequencedAt: now })
+    }
+    // One event (every commit) is one statement, atomic and durable on its own: no BEGIN/COMMIT.
+    if (events.length === 1) insert(events[0] as SeqEvent)
+    else if (events.length > 1) this.db.transaction(() => events.forEach(insert)).immediate()
     if (rows.length > 0) this.emit('events', rows)
     return rows
   }
