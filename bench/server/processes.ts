@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { OFFICIAL_DIR } from './official.ts'
+import { OFFICIAL_05_DIR, OFFICIAL_05_NODE } from './official-05.ts'
 
 export interface PdsProcess {
   name: string
@@ -14,6 +15,10 @@ export interface PdsProcess {
   pid: number
   /** Resident set size in MB, from /proc/<pid>/status (null where /proc is missing). */
   rssMb(): number | null
+  /** CPU time the process has used so far (user + system), in ms, from /proc/<pid>/stat. */
+  cpuMs(): number | null
+  /** Stops the process, keeping its data, and starts it again on the same data and port. */
+  restart(): Promise<PdsProcess>
   stop(): Promise<void>
 }
 
@@ -36,6 +41,25 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port))
     })
   })
+}
+
+const TICKS_PER_SECOND = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+export function readCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces), closed by its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND
+  } catch {
+    return null
+  }
 }
 
 function readRssMb(pid: number): number | null {
@@ -136,12 +160,13 @@ async function launch(
   port: number,
   dataDir: string,
   timeoutMs: number,
+  node?: string,
 ): Promise<PdsProcess> {
   const url = `http://127.0.0.1:${port}`
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true })
   let spawned: SpawnedPds
   try {
-    spawned = await spawnPds({ name, args, env, url, timeoutMs })
+    spawned = await spawnPds({ name, node, args, env, url, timeoutMs })
   } catch (err) {
     cleanup()
     throw err
@@ -150,16 +175,40 @@ async function launch(
     await spawned.stop()
     cleanup()
   }
+  const restart = async () => {
+    await spawned.stop()
+    return launch(name, args, env, port, dataDir, timeoutMs, node)
+  }
   const pid = spawned.child.pid as number
-  return { name, url, pid, rssMb: () => readRssMb(pid), stop }
+  return { name, url, pid, rssMb: () => readRssMb(pid), cpuMs: () => readCpuMs(pid), restart, stop }
 }
 
-export async function startOfficialProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
+/** Which official PDS: 0.5.35 (the reference, under its own Node 22) or 0.4.217 (optional). */
+export type OfficialRelease = '0.5.35' | '0.4.217'
+
+export async function startOfficialProcess(
+  plcUrl: string,
+  secrets: PdsSecrets,
+  extraEnv: Record<string, string> = {},
+  release: OfficialRelease = '0.4.217',
+): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-official-'))
-  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_BENCH_OFFICIAL_DIR: OFFICIAL_DIR }
+  const v05 = release === '0.5.35'
+  // 0.5.x refuses a PLC URL whose host is an IP address.
+  const plc = v05 ? plcUrl.replace('//127.0.0.1:', '//localhost:') : plcUrl
+  const env = {
+    ...commonEnv(port, dataDir, plc, secrets),
+    ...extraEnv,
+    // 0.5.x fetches DID documents through its SSRF-safe fetch, which refuses plain http and
+    // loopback outside dev mode: the benchmark's PLC directory and AppView are both.
+    ...(v05 ? { PDS_DISABLE_SSRF_PROTECTION: 'true' } : {}),
+    HEARTH_BENCH_OFFICIAL_DIR: v05 ? OFFICIAL_05_DIR : OFFICIAL_DIR,
+    // The official runs under its own Node, without the benchmark's flags.
+    NODE_OPTIONS: '',
+  }
   const main = fileURLToPath(new URL('./official-main.cjs', import.meta.url))
-  return launch('official PDS', [main], env, port, dataDir, 60_000)
+  return launch(`official PDS ${release}`, [main], env, port, dataDir, 60_000, v05 ? OFFICIAL_05_NODE : undefined)
 }
 
 // The node flags of package.json's `start` script: a smaller young generation (4 MB semi-spaces

@@ -25,6 +25,8 @@ export interface SyncResults {
   getRepoMs: number
   getRepoMBps: number
   getRepoBytes: number
+  /** Server CPU per getRepo, in ms (null where /proc is missing). */
+  getRepoCpuMs: number | null
   firehoseEventsPerSec: number
   firehoseP50: number
   firehoseP99: number
@@ -66,7 +68,7 @@ function download(url: string): Promise<number> {
   })
 }
 
-async function benchGetRepo(baseUrl: string, client: XrpcClient, log: (line: string) => void) {
+async function benchGetRepo(baseUrl: string, client: XrpcClient, log: (line: string) => void, cpu: () => number | null) {
   const acct = await createAccount(client, 'bench-sync-repo')
   const c = SYNC_COUNTS
   let t0 = performance.now()
@@ -83,16 +85,19 @@ async function benchGetRepo(baseUrl: string, client: XrpcClient, log: (line: str
   const url = `${baseUrl}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(acct.did)}`
   const bytes = await download(url) // warm-up: caches, first-read paths
   const times: number[] = []
+  const cpu0 = cpu()
   for (let i = 0; i < c.getRepoRuns; i++) {
     t0 = performance.now()
     const got = await download(url)
     times.push(performance.now() - t0)
     if (got !== bytes) throw new Error(`getRepo returned ${got} bytes, then ${bytes}`)
   }
+  const cpu1 = cpu()
+  const getRepoCpuMs = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / c.getRepoRuns
   times.sort((a, b) => a - b)
   const ms = percentile(times, 50)
   log(`  getRepo: ${(bytes / 1e6).toFixed(2)} MB, median of ${c.getRepoRuns} ${ms.toFixed(0)} ms`)
-  return { getRepoMs: ms, getRepoMBps: bytes / (1024 * 1024) / (ms / 1000), getRepoBytes: bytes }
+  return { getRepoMs: ms, getRepoMBps: bytes / (1024 * 1024) / (ms / 1000), getRepoBytes: bytes, getRepoCpuMs }
 }
 
 interface Subscriber {
@@ -171,10 +176,10 @@ async function benchFirehose(baseUrl: string, client: XrpcClient, log: (line: st
   }
 }
 
-export async function runSyncWorkload(baseUrl: string, log: (line: string) => void): Promise<SyncResults> {
+export async function runSyncWorkload(baseUrl: string, log: (line: string) => void, cpu: () => number | null = () => null): Promise<SyncResults> {
   const client = xrpcClient(baseUrl)
   try {
-    const repo = await benchGetRepo(baseUrl, client, log)
+    const repo = await benchGetRepo(baseUrl, client, log, cpu)
     const fh = await benchFirehose(baseUrl, client, log)
     return { ...repo, ...fh }
   } finally {

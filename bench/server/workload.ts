@@ -32,6 +32,25 @@ export interface ServerResults {
   listRecordsOps: number
   uploadBlobOps: number
   uploadBlobMBps: number
+  /** Server CPU (user + system) per operation, in ms; null where /proc is missing. */
+  createSeqCpuMs: number | null
+  createConcCpuMs: number | null
+  /** Per record written. */
+  applyWritesCpuMs: number | null
+  getRecordCpuMs: number | null
+  listRecordsCpuMs: number | null
+  uploadBlobCpuMs: number | null
+}
+
+/** Measures the server's CPU time over a span of requests, per operation. */
+export function cpuMeter(cpu: () => number | null): (ops: number) => number | null {
+  let start = cpu()
+  return (ops) => {
+    const end = cpu()
+    const per = start === null || end === null ? null : (end - start) / ops
+    start = end
+    return per
+  }
 }
 
 interface Account {
@@ -83,7 +102,7 @@ function createRecord(client: XrpcClient, acct: Account, label: string): Promise
   })
 }
 
-export async function runWorkload(baseUrl: string, log: (line: string) => void): Promise<ServerResults> {
+export async function runWorkload(baseUrl: string, log: (line: string) => void, cpu: () => number | null = () => null): Promise<ServerResults> {
   postCounter = 0
   const client = xrpcClient(baseUrl)
   try {
@@ -103,6 +122,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
     // createRecord, one client, one request at a time.
     const rkeys: string[] = []
     const seqLat: number[] = []
+    const meter = cpuMeter(cpu)
     let t0 = performance.now()
     for (let i = 0; i < COUNTS.sequential; i++) {
       const s = performance.now()
@@ -111,6 +131,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
       rkeys.push(res.uri.slice(res.uri.lastIndexOf('/') + 1))
     }
     const seqMs = performance.now() - t0
+    const createSeqCpuMs = meter(COUNTS.sequential)
     seqLat.sort((a, b) => a - b)
     log(`  createRecord sequential: ${COUNTS.sequential} in ${seqMs.toFixed(0)} ms`)
 
@@ -128,6 +149,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
       }),
     )
     const concMs = performance.now() - t0
+    const createConcCpuMs = meter(concLat.length)
     concLat.sort((a, b) => a - b)
     log(`  createRecord x${COUNTS.concurrentClients}: ${concLat.length} in ${concMs.toFixed(0)} ms`)
 
@@ -141,6 +163,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
       await client.call('POST', 'com.atproto.repo.applyWrites', { token: main.token, json: { repo: main.did, writes } })
     }
     const applyMs = performance.now() - t0
+    const applyWritesCpuMs = meter(COUNTS.applyWrites * COUNTS.applyWritesBatch)
     log(`  applyWrites: ${COUNTS.applyWrites} calls in ${applyMs.toFixed(0)} ms`)
 
     // getRecord of the records written above, unauthenticated, as an AppView or client would.
@@ -151,6 +174,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
       })
     }
     const getMs = performance.now() - t0
+    const getRecordCpuMs = meter(COUNTS.getRecord)
     log(`  getRecord: ${COUNTS.getRecord} in ${getMs.toFixed(0)} ms`)
 
     // listRecords, 100 at a time, of a repo holding ~1000 records.
@@ -162,15 +186,18 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
       if (res.records.length !== 100) throw new Error(`listRecords returned ${res.records.length} records, expected 100`)
     }
     const listMs = performance.now() - t0
+    const listRecordsCpuMs = meter(COUNTS.listRecords)
     log(`  listRecords: ${COUNTS.listRecords} in ${listMs.toFixed(0)} ms`)
 
     // uploadBlob of 1 MiB, distinct incompressible bytes each time.
     const blobs = Array.from({ length: COUNTS.uploadBlob }, (_, i) => blobBytes(i, COUNTS.blobBytes))
+    meter(1)
     t0 = performance.now()
     for (const body of blobs) {
       await client.call('POST', 'com.atproto.repo.uploadBlob', { token: main.token, body, contentType: 'application/octet-stream' })
     }
     const blobMs = performance.now() - t0
+    const uploadBlobCpuMs = meter(COUNTS.uploadBlob)
     log(`  uploadBlob: ${COUNTS.uploadBlob} in ${blobMs.toFixed(0)} ms`)
 
     return {
@@ -184,6 +211,12 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void):
       listRecordsOps: (COUNTS.listRecords * 1000) / listMs,
       uploadBlobOps: (COUNTS.uploadBlob * 1000) / blobMs,
       uploadBlobMBps: (COUNTS.uploadBlob * COUNTS.blobBytes) / (1024 * 1024) / (blobMs / 1000),
+      createSeqCpuMs,
+      createConcCpuMs,
+      applyWritesCpuMs,
+      getRecordCpuMs,
+      listRecordsCpuMs,
+      uploadBlobCpuMs,
     }
   } finally {
     client.close()
