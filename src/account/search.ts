@@ -34,3 +34,17 @@ export function countAccounts(db: Db, sinceIso: string): { total: number; recent
     recent: number
   }
 }
+
+/** Signups per day (UTC), oldest first, for the `days` days up to and including today. */
+export function signupsPerDay(db: Db, days: number, now = Date.now()): Array<{ day: string; count: number }> {
+  const today = Math.floor(now / 86_400_000) * 86_400_000
+  const start = today - (days - 1) * 86_400_000
+  const rows = db
+    .prepare(`SELECT substr("createdAt", 1, 10) AS "day", count(*) AS "count" FROM "actor" WHERE "createdAt" >= ? GROUP BY "day"`)
+    .all(new Date(start).toISOString()) as Array<{ day: string; count: number }>
+  const byDay = new Map(rows.map((r) => [r.day, r.count]))
+  return Array.from({ length: days }, (_, i) => {
+    const day = new Date(start + i * 86_400_000).toISOString().slice(0, 10)
+    return { day, count: byDay.get(day) ?? 0 }
+  })
+}

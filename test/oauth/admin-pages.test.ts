@@ -129,6 +129,27 @@ describe('operator dashboard, signed in', () => {
     assert.match(none, /No accounts match/)
   })
 
+  it('draws commits per hour and signups per day as inline SVG from the event log and the accounts', async () => {
+    const alice = await pds.createAccount('charted')
+    for (let i = 0; i < 3; i++) {
+      await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'app.bsky.feed.post', record: { text: `p${i}`, createdAt: new Date().toISOString() } })
+    }
+    const commits = (pds.hearth.services.sequencer.db.prepare(`SELECT count(*) AS n FROM repo_seq WHERE "eventType" = 'append'`).get() as { n: number }).n
+    const signups = (pds.hearth.services.accounts.db.prepare(`SELECT count(*) AS n FROM "actor"`).get() as { n: number }).n
+    assert.ok(commits >= 4)
+    const { res, body } = await get(jar)
+    assert.doesNotMatch(res.headers.get('content-security-policy') ?? '', /unsafe-inline/)
+    const charts = [...body.matchAll(/<svg [^>]*aria-label="([^"]*)"[\s\S]*?<\/svg>/g)]
+    assert.equal(charts.length, 2)
+    assert.match(charts[0]![1]!, new RegExp(`^Commits per hour, last 24 hours: ${commits} commits in all, \\d+ at most in one bar$`))
+    const perBar = [...charts[0]![0].matchAll(/<title>[^<]*: (\d+) commits<\/title>/g)].map((m) => Number(m[1]))
+    assert.equal(perBar.reduce((a, b) => a + b, 0), commits)
+    assert.ok((perBar.at(-1) ?? 0) >= 3, 'the three commits just made are in the current hour')
+    assert.equal((charts[0]![0].match(/<rect /g) ?? []).length, 24)
+    assert.match(charts[1]![1]!, new RegExp(`^Signups per day, last 14 days: ${signups} signups in all`))
+    assert.equal((charts[1]![0].match(/<rect /g) ?? []).length, 14)
+  })
+
   it('takes an account down with a reason shown later, and lifts it', async () => {
     const alice = await pds.createAccount('td')
     const before = pds.hearth.services.sequencer.lastSeq() ?? 0

@@ -6,7 +6,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync, statfsSync, statSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { countAccounts, searchAccounts } from '../../account/search.ts'
+import { countAccounts, searchAccounts, signupsPerDay } from '../../account/search.ts'
+import { eventsPerHour } from '../../sequencer/activity.ts'
 import { setAccountModeration } from '../../actions/account-state.ts'
 import { removeAccount } from '../../actions/delete-account.ts'
 import type { CoreServices } from '../../core-services.ts'
@@ -256,6 +257,7 @@ function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<
     storage: storage(s),
     firehoseSubscribers: s.firehose.subscriberCount,
     lastSeq: s.sequencer.lastSeq(),
+    activity: { commitsPerHour: eventsPerHour(s.sequencer.db, 'append', 24), signupsPerDay: signupsPerDay(s.accounts.db, 14) },
   })
 }
 

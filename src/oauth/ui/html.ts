@@ -66,6 +66,9 @@ ul.perms{padding-left:1.2rem}
 .muted{color:#5b5b66;font-size:.9rem}
 code{overflow-wrap:anywhere}
 main.wide{max-width:56rem}
+figure.chart{margin:.5rem 0 1rem}
+figure.chart figcaption{font-weight:600;font-size:.95rem}
+figure.chart svg{display:block;height:6rem;border-radius:4px}
 .admin-account{padding:.6rem 0;border-bottom:1px solid #e4e4e8;overflow-wrap:anywhere}
 .joined label{margin:0}
 input[type=number]{max-width:6rem}
@@ -107,6 +110,8 @@ button.danger{background:#c0392b;border-color:#e0665a}
 .muted,.suffix,.badge{color:#a3a3ae}
 .badge.ok{color:#5fd07a;border-color:#5fd07a}
 code.secret{background:#2a2a33}
+.chart .bar{fill:#6ea0ff}
+.chart .max{fill:#a3a3ae}
 }
 `
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`
