@@ -355,7 +355,7 @@ describe('service proxying', () => {
     // Under our own domain but unknown: no such handle, without asking anyone.
     const ours = await resolve('nobody-here.test')
     assert.equal(ours.status, 400)
-    assert.deepEqual(await ours.json(), { error: 'InvalidRequest', message: 'Unable to resolve handle' })
+    assert.deepEqual(await ours.json(), { error: 'HandleNotFound', message: 'Unable to resolve handle' })
     assert.equal(appView.calls.length, before)
     assert.deepEqual(await (await resolve('someone.example.com')).json(), { did: OTHER_DID })
     assert.equal(last(appView).nsid, 'com.atproto.identity.resolveHandle')

@@ -121,7 +121,8 @@ test('resolveHandle: local accounts, our unknown handles, then DNS/HTTPS for oth
     for (const handle of ['ghost.test', 'nobody.example.com', 'weird.example.com']) {
       const r = await call(pds, 'com.atproto.identity.resolveHandle', { query: { handle } })
       assert.equal(r.status, 400, handle)
-      assert.equal(r.body.error, 'InvalidRequest', handle)
+      // Our own domain: HandleNotFound, as the official 0.5 line.
+      assert.equal(r.body.error, handle === 'ghost.test' ? 'HandleNotFound' : 'InvalidRequest', handle)
       assert.equal(r.body.message, 'Unable to resolve handle', handle)
     }
     // Our own domain is never asked about on the network.

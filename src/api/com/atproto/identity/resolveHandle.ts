@@ -9,8 +9,11 @@ import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { normalizeHandleSyntax } from '../../../../actions/handle.ts'
 
-// As the official PDS (400 InvalidRequest), though the lexicon also names HandleNotFound.
+// As the official 0.5 line: a handle under our own domains that no account holds is 400
+// HandleNotFound (0.4.217 said InvalidRequest); a handle resolved elsewhere that fails stays
+// 400 InvalidRequest.
 const unresolved = () => invalidRequest('Unable to resolve handle')
+const notOurs = () => invalidRequest('Unable to resolve handle', 'HandleNotFound')
 
 export default function resolveHandle(s: Services): XrpcMethod {
   return {
@@ -21,7 +24,7 @@ export default function resolveHandle(s: Services): XrpcMethod {
       const account = s.accounts.getAccount(handle)
       if (account) return { encoding: 'application/json', body: { did: account.did } }
       const ours = s.config.identity.serviceHandleDomains.some((d) => handle.endsWith(d) || handle === d.slice(1))
-      if (ours) throw unresolved()
+      if (ours) throw notOurs()
       let did: unknown
       if (s.config.bskyAppView) {
         const answer = await appViewQuery(s, 'com.atproto.identity.resolveHandle', { handle }).catch(() => null)
