@@ -120,6 +120,10 @@ describe('operator dashboard, signed in', () => {
     assert.match(body, new RegExp(pds.hearth.services.config.service.version.replace(/\./g, '\\.')))
     assert.match(body, /account\.sqlite/)
     assert.match(body, /Free disk/)
+    // The blob bytes of an account, as its blob metadata records them.
+    await alice.agent.com.atproto.repo.uploadBlob(new Uint8Array(3000).fill(7), { encoding: 'application/octet-stream' })
+    assert.match((await get(jar, `/admin?q=${encodeURIComponent(alice.did)}`)).body, /blobs 2\.9 KiB/)
+    assert.match((await get(jar, `/admin?q=${encodeURIComponent(bob.did)}`)).body, /blobs 0 B/)
     for (const q of [alice.handle, alice.did, emailOf(alice.handle).toUpperCase(), 'findme']) {
       const page = (await get(jar, `/admin?q=${encodeURIComponent(q)}`)).body
       assert.ok(page.includes(alice.did), q)

@@ -19,7 +19,7 @@ export interface AdminView {
   /** Null when healthy, else what the health check said. */
   health: string | null
   uptimeMs: number
-  accounts: Array<AccountListing & { repoBytes: number }>
+  accounts: Array<AccountListing & { repoBytes: number; blobBytes: number | null }>
   counts: { total: number; recent: number }
   invites: InviteCodeInfo[]
   storage: { dbs: Array<{ name: string; bytes: number }>; dataDirectory: string; free: number | null; size: number | null }
@@ -73,7 +73,7 @@ export function dashboardPage(res: ServerResponse, csrf: string, v: AdminView): 
     const status = a.takedownRef ? 'taken down' : a.deactivatedAt ? 'deactivated' : 'active'
     return html`<li class="admin-account"><div><strong>${name}</strong> <span class="badge${status === 'active' ? ' ok' : ''}">${status}</span>
 <br><code>${a.did}</code>
-<br><span class="muted">${a.email ?? 'no email'}${a.email ? (a.emailConfirmedAt ? ' (confirmed)' : ' (not confirmed)') : ''} · repo ${formatBytes(a.repoBytes)} · joined ${minute(a.createdAt)} · last commit ${minute(a.lastCommitAt)}</span>
+<br><span class="muted">${a.email ?? 'no email'}${a.email ? (a.emailConfirmedAt ? ' (confirmed)' : ' (not confirmed)') : ''} · repo ${formatBytes(a.repoBytes)} · blobs ${formatBytes(a.blobBytes)} · joined ${minute(a.createdAt)} · last commit ${minute(a.lastCommitAt)}</span>
 ${a.takedownRef ? html`<br><span class="muted">Takedown reason: ${a.takedownRef}</span>` : ''}</div>
 <details><summary>Actions for ${name}</summary><div class="group">
 ${a.takedownRef

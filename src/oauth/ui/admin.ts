@@ -8,6 +8,7 @@ import { existsSync, statfsSync, statSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { countAccounts, searchAccounts, signupsPerDay } from '../../account/search.ts'
 import { eventsPerHour } from '../../sequencer/activity.ts'
+import { actorUsage } from '../../actor/usage.ts'
 import { setAccountModeration } from '../../actions/account-state.ts'
 import { removeAccount } from '../../actions/delete-account.ts'
 import type { CoreServices } from '../../core-services.ts'
@@ -251,7 +252,7 @@ function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<
     version: s.config.service.version,
     health,
     uptimeMs: Date.now() - ctx.startedAt,
-    accounts: searchAccounts(s.accounts.db, view.query, 50).map((a) => ({ ...a, repoBytes: repoBytes(s, a.did) })),
+    accounts: searchAccounts(s.accounts.db, view.query, 50).map((a) => ({ ...a, repoBytes: repoBytes(s, a.did), blobBytes: blobBytes(s, a.did) })),
     counts: countAccounts(s.accounts.db, day),
     invites: s.accounts.listInviteCodes({ limit: 50 }).codes,
     storage: storage(s),
@@ -269,6 +270,12 @@ function fileBytes(path: string): number {
 
 function repoBytes(s: AdminPagesServices, did: string): number {
   return fileBytes(s.actors.location(did).dbLocation)
+}
+
+/** The account's blob bytes (by its blob metadata), or null when it has no store here. */
+function blobBytes(s: AdminPagesServices, did: string): number | null {
+  const store = s.actors.get(did)
+  return store ? actorUsage(store).blobBytes : null
 }
 
 function storage(s: AdminPagesServices): AdminView['storage'] {
