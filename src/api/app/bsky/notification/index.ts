@@ -1,4 +1,5 @@
 import type { MethodFactory } from '../../../method-factory.ts'
 import registerPush from './registerPush.ts'
+import unregisterPush from './unregisterPush.ts'
 
-export const methods: MethodFactory[] = [registerPush] as MethodFactory[]
+export const methods: MethodFactory[] = [registerPush, unregisterPush] as MethodFactory[]
