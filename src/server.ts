@@ -7,6 +7,7 @@ import { installBackstop } from './xrpc/backstop.ts'
 import { registerBasicRoutes } from './http/basic-routes.ts'
 import { registerWellKnown } from './http/well-known.ts'
 import { registerTlsCheck } from './http/tls-check.ts'
+import { registerMetrics } from './http/metrics-route.ts'
 import { mountOAuth } from './oauth/index.ts'
 import { DeviceStore } from './oauth/device/store.ts'
 import { type DeviceSweep, startDeviceSweep } from './oauth/device/sweep.ts'
@@ -59,6 +60,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   })
   registerWellKnown(xrpc, services)
   registerTlsCheck(xrpc, services)
+  const stopMetrics = registerMetrics(xrpc, services)
   mountOAuth(xrpc, services)
   mountOAuthPages(xrpc, services)
   mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
@@ -71,7 +73,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
       if (!route(req, res)) res.writeHead(404).end()
     }
     xrpc.addRoute(['GET', 'POST'], `${cfg.identity.localPlcPath}/*`, serve)
-    xrpc.addMatchRoute(['GET', 'POST'], isPlcDidPath, serve)
+    xrpc.addMatchRoute(['GET', 'POST'], isPlcDidPath, serve, { label: '/did:plc:*' })
   }
   for (const make of factories) xrpc.register(make(services))
   // Calls no Hearth method takes go to their service (the AppView by default), as official.
@@ -98,6 +100,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
       if (closed) return
       closed = true
       sweep.stop()
+      stopMetrics()
       deviceSweep?.stop()
       crawlers.close()
       services.firehose.close()

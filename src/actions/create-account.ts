@@ -9,6 +9,7 @@ import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { accountEvent, commitEvent, identityEvent, syncEvent } from '../sequencer/events.ts'
 import type { CoreServices } from '../core-services.ts'
 import { AccountConflictError } from '../account/errors.ts'
+import { accountCreated } from '../metrics.ts'
 
 export interface NewAccount {
   handle: string
@@ -77,6 +78,7 @@ export async function createHostedAccount(s: CreateAccountServices, input: NewAc
       ])
     }
     s.didCache.clear(did)
+    accountCreated.inc({ source: input.did ? 'import' : 'xrpc' })
     return { did, handle: input.handle, signingKey: keypair.did(), ...tokens }
   } catch (err) {
     s.actors.destroy(did)

@@ -275,8 +275,11 @@ export function readOAuth(r: EnvReader, service: ServiceConfig): OAuthConfig {
   }
 }
 
-/** The official logger's variables. */
-export function readLog(r: EnvReader, cwd: string): LogConfig {
+/**
+ * The official logger's variables. Unlike the official (off unless LOG_ENABLED), logging is on by
+ * default in production (`enabledByDefault`: a public hostname), so request logs exist when needed.
+ */
+export function readLog(r: EnvReader, cwd: string, enabledByDefault = false): LogConfig {
   const logLevelRaw = r.str('LOG_LEVEL')?.toLowerCase()
   let level: LogLevel = 'info'
   if (logLevelRaw !== undefined) {
@@ -285,7 +288,7 @@ export function readLog(r: EnvReader, cwd: string): LogConfig {
   }
   const destination = r.str('LOG_DESTINATION')
   return {
-    enabled: r.bool('LOG_ENABLED', { t: ['true', 't', '1'], f: ['false', 'f', '0'] }) ?? false,
+    enabled: r.bool('LOG_ENABLED', { t: ['true', 't', '1'], f: ['false', 'f', '0'] }) ?? enabledByDefault,
     level,
     systems: (r.str('LOG_SYSTEMS') ?? '').split(/[\s,]+/).filter(Boolean),
     destination: destination ? path.resolve(cwd, destination) : null,

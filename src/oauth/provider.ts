@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { OAuthAuthorizationRequestParameters, OAuthClientMetadata } from '@atproto/oauth-types'
 import type { AccountStore } from '../account/store.ts'
 import type { DidDocument } from '../identity/did-doc.ts'
+import { oauthAuthorization, sessionCreated } from '../metrics.ts'
 import { isValidDid, isValidHandle } from '../repo/syntax.ts'
 import { type ClientAuth, ClientManager, type ClientCredentials, compareRedirectUri, JAR_MAX_AGE_S, type MetadataFetch, type OAuthClient } from './client.ts'
 import { type DpopProof, DpopVerifier } from './dpop.ts'
@@ -416,6 +417,7 @@ export class OAuthProvider {
         for (const s of row.parameters.scope?.split(' ') ?? []) granted.add(s)
         this.store.setAuthorizedClient(did, row.clientId, { authorizedScopes: [...granted] })
       }
+      oauthAuthorization.inc()
       return this.#redirectUrl(row.parameters, [['code', code]])
     } catch (err) {
       this.store.deleteRequest(id)
@@ -558,7 +560,9 @@ export class OAuthProvider {
     this.#validateCodeGrant(parameters, input)
     const account = this.#accounts.getAccount(data.did, { includeDeactivated: true })
     if (!account) throw invalidGrant('Account not found')
-    return this.#createToken(client, clientAuth, data, parameters, code)
+    const tokens = await this.#createToken(client, clientAuth, data, parameters, code)
+    sessionCreated.inc({ source: 'oauth' })
+    return tokens
   }
 
   #validateCodeGrant(parameters: RequestParams, input: { redirect_uri?: string; code_verifier?: string }): void {

@@ -17,6 +17,7 @@ import { Readable, type Duplex } from 'node:stream'
 import type { AuthResult } from './auth-result.ts'
 import type { ServerConfig } from '../config/index.ts'
 import { subsystemLogger, type Logger } from '../logger.ts'
+import { observeRequest } from '../metrics.ts'
 import { inRequestScope } from './backstop.ts'
 import { closeServer } from './shutdown.ts'
 import { bodyPresence, limitedBodyStream, readJsonBody, RequestAbortedError, requestEncoding } from './body.ts'
@@ -67,6 +68,8 @@ export interface RouteOptions {
    * both to the handler (the official mounts its OAuth routes before CORS).
    */
   cors?: boolean
+  /** The metrics label of a match route (`addMatchRoute`); exact and prefix routes use their path. */
+  label?: string
 }
 
 export interface FallbackContext extends XrpcRequestInfo {
@@ -124,6 +127,8 @@ interface Registered {
 interface Route {
   handler: RouteHandler
   cors: boolean
+  /** The metrics label: the exact path, `<prefix>/*`, or a match route's label. */
+  label: string
 }
 
 export class XrpcServer {
@@ -200,7 +205,7 @@ export class XrpcServer {
    * Routes are looked up before XRPC, so `/xrpc/_health` can be one.
    */
   addRoute(methods: HttpMethod | HttpMethod[], path: string, handler: RouteHandler, opts: RouteOptions = {}): void {
-    const route: Route = { handler, cors: opts.cors ?? true }
+    const route: Route = { handler, cors: opts.cors ?? true, label: path }
     let verbs: Map<string, Route>
     if (path.endsWith('/*')) {
       const prefix = path.slice(0, -2)
@@ -227,7 +232,7 @@ export class XrpcServer {
    * `/did:plc:…` at the root, where standard clients look for a PLC directory).
    */
   addMatchRoute(methods: HttpMethod | HttpMethod[], match: (path: string) => boolean, handler: RouteHandler, opts: RouteOptions = {}): void {
-    const route: Route = { handler, cors: opts.cors ?? true }
+    const route: Route = { handler, cors: opts.cors ?? true, label: opts.label ?? '(matched)' }
     const verbs = new Map<string, Route>()
     for (const verb of Array.isArray(methods) ? methods : [methods]) verbs.set(verb, route)
     this.matchRoutes.push({ match, verbs })
@@ -287,9 +292,7 @@ export class XrpcServer {
     // Late socket errors (client resets) must not become unhandled 'error' events.
     req.on('error', noop)
     res.on('error', noop)
-    if (this.logger.isLevelEnabled('info')) {
-      res.once('close', () => this.logRequest(req, res, started))
-    }
+    res.once('close', () => this.finished(req, res, started))
     if (this.closing) res.setHeader('Connection', 'close')
     // Tagged, so that a bug no code catches is reported with the request it came from.
     inRequestScope(req.method ?? 'GET', pathOf(req), () =>
@@ -554,16 +557,37 @@ export class XrpcServer {
     }
   }
 
-  private logRequest(req: IncomingMessage, res: ServerResponse, started: number): void {
+  private nextRequestId = 1
+
+  /** Every request once it ends: its duration to the metrics, and a log line when logging is on. */
+  private finished(req: IncomingMessage, res: ServerResponse, started: number): void {
+    const ms = performance.now() - started
+    const verb = (req.method ?? 'GET').toUpperCase()
+    const path = pathOf(req)
+    observeRequest(verb, this.routeLabel(verb, path), res.statusCode, ms / 1000)
+    const id = this.nextRequestId++
+    if (!this.logger.isLevelEnabled('info')) return
     this.logger.info(
       {
-        req: { method: req.method, path: pathOf(req) },
+        req: { id, method: req.method, path, remoteAddress: this.ips.resolve(req) },
         res: { statusCode: res.statusCode },
-        responseTime: Math.round(performance.now() - started),
+        responseTime: Math.round(ms),
         aborted: !res.writableFinished || undefined,
       },
       'request completed',
     )
+  }
+
+  /** A label from a bounded set: the registered method or route; never the raw path. */
+  private routeLabel(verb: string, path: string): string {
+    const route = this.findRoute(verb, path)
+    if (route) return route.label
+    if (path.startsWith('/xrpc/')) {
+      const nsid = path.slice(6)
+      if (this.methods.has(nsid) || this.subscriptions.has(nsid)) return path
+      return '/xrpc/(proxied or unknown)'
+    }
+    return '(unmatched)'
   }
 }
 

@@ -477,3 +477,13 @@ test('withListenPort: a port-0 local config learns its real port', () => {
   assert.equal(bound.secrets.jwtSecret, cfg.secrets.jwtSecret)
   assert.equal(cfg.service.port, 0) // the original is untouched
 })
+
+test('request logs: on at info by default for a public hostname, off locally, LOG_ENABLED wins', () => {
+  const cwd = tempDir()
+  const prod = loadConfig({ PDS_HOSTNAME: 'pds.example.com', ...PROD_SECRETS }, { cwd })
+  assert.equal(prod.log.enabled, true)
+  assert.equal(prod.log.level, 'info')
+  assert.equal(loadConfig({}, { cwd }).log.enabled, false)
+  assert.equal(loadConfig({ PDS_HOSTNAME: 'pds.example.com', LOG_ENABLED: 'false', ...PROD_SECRETS }, { cwd }).log.enabled, false)
+  assert.equal(loadConfig({ LOG_ENABLED: 'true' }, { cwd }).log.enabled, true)
+})

@@ -2,6 +2,7 @@
 // password, and, for an account with email two-factor sign-in on, the code mailed to it
 // (authFactorToken; without one, 401 AuthFactorTokenRequired and a code is sent).
 import { checkSignInFactor } from '../../../../actions/sign-in-factor.ts'
+import { sessionCreated } from '../../../../metrics.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession, sessionView } from './util.ts'
@@ -33,6 +34,7 @@ export default function createSession(s: Pick<Services, 'accounts' | 'auth' | 'c
       })
       await checkSignInFactor(s, login.account, login.appPassword !== null, body.authFactorToken)
       const tokens = s.sessions.createSession(login.account.did, login.appPassword, { takendown: login.takendown })
+      sessionCreated.inc({ source: login.appPassword ? 'app_password' : 'password' })
       const didDoc = await didDocForSession(s, login.account.did)
       const out = { ...tokens, ...sessionView(login.account, !!s.accounts.getEmailAuthFactor(login.account.did)), ...(didDoc ? { didDoc } : {}) }
       return { encoding: 'application/json', body: out }

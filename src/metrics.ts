@@ -1,0 +1,125 @@
+// The process's metrics, for the Prometheus endpoint (`/metrics`, admin auth) and OTLP push.
+// Names follow the official PDS where it has one, so the official installer's Grafana dashboard
+// reads Hearth unchanged (account_created_total{source}, session_created_total{source},
+// oauth_authorization_total, http_server_request_duration_seconds by route and status, the
+// Node runtime's event-loop and heap metrics); Hearth's own are prefixed `hearth_`.
+//
+// Kept cheap on the hot path: counters and histograms only (an add and a bucket search per
+// observation; histogram children are cached per label set, so a request allocates no label
+// objects). Values that live in stores (firehose subscribers, file sizes) are read when scraped.
+import { performance } from 'node:perf_hooks'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export const registry = new Registry()
+
+export const accountCreated = new Counter({
+  name: 'account_created_total',
+  help: 'Accounts created, by how (xrpc: createAccount; import: migration in)',
+  labelNames: ['source'] as const,
+  registers: [registry],
+})
+
+export const sessionCreated = new Counter({
+  name: 'session_created_total',
+  help: 'Sessions created, by how (password, app_password, oauth)',
+  labelNames: ['source'] as const,
+  registers: [registry],
+})
+
+export const oauthAuthorization = new Counter({
+  name: 'oauth_authorization_total',
+  help: 'OAuth authorization requests a user approved',
+  registers: [registry],
+})
+
+const requestDuration = new Histogram({
+  name: 'http_server_request_duration_seconds',
+  help: 'HTTP requests served, by method, route (the XRPC method or path pattern) and status',
+  labelNames: ['http_request_method', 'http_route', 'http_response_status_code'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+})
+
+type Observer = { observe(value: number): void }
+const requestChildren = new Map<string, Map<number, Observer>>()
+
+/** One served request; `route` must come from a bounded set (registered methods and routes). */
+export function observeRequest(method: string, route: string, status: number, seconds: number): void {
+  const key = method + ' ' + route
+  let byStatus = requestChildren.get(key)
+  if (!byStatus) requestChildren.set(key, (byStatus = new Map()))
+  let child = byStatus.get(status)
+  if (!child) {
+    child = requestDuration.labels({ http_request_method: method, http_route: route, http_response_status_code: status })
+    byStatus.set(status, child)
+  }
+  child.observe(seconds)
+}
+
+export const commits = new Counter({
+  name: 'hearth_commits_total',
+  help: 'Repository commits sequenced (the firehose #commit events)',
+  registers: [registry],
+})
+
+/** What a running server reports when scraped (one per server in the process). */
+export interface MetricSource {
+  firehoseSubscribers(): number
+  /** Database files by name (account, sequencer, did_cache, plc…) → bytes, -wal included. */
+  sqliteBytes(): Record<string, number>
+}
+
+const sources = new Set<MetricSource>()
+
+/** Adds a server's source; returns its removal. */
+export function addMetricSource(source: MetricSource): () => void {
+  sources.add(source)
+  return () => sources.delete(source)
+}
+
+new Gauge({
+  name: 'hearth_firehose_subscribers',
+  help: 'Open subscribeRepos connections',
+  registers: [registry],
+  collect() {
+    let n = 0
+    for (const s of sources) n += s.firehoseSubscribers()
+    this.set(n)
+  },
+})
+
+new Gauge({
+  name: 'hearth_sqlite_bytes',
+  help: 'Size of each SQLite database file, its write-ahead log included',
+  labelNames: ['db'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    for (const s of sources) for (const [db, bytes] of Object.entries(s.sqliteBytes())) this.inc({ db }, bytes)
+  },
+})
+
+let runtimeStarted = false
+
+/** The Node runtime's metrics (event-loop delay and utilization, heap, GC, CPU): once per process. */
+export function startRuntimeMetrics(): void {
+  if (runtimeStarted) return
+  runtimeStarted = true
+  collectDefaultMetrics({ register: registry })
+  let last = performance.eventLoopUtilization()
+  new Gauge({
+    name: 'nodejs_eventloop_utilization',
+    help: 'Share of time the event loop was busy since the previous scrape (0..1)',
+    registers: [registry],
+    collect() {
+      const now = performance.eventLoopUtilization()
+      this.set(performance.eventLoopUtilization(now, last).utilization)
+      last = now
+    },
+  })
+}
+
+/** The Prometheus text exposition of every metric. */
+export async function exposition(): Promise<{ contentType: string; body: string }> {
+  return { contentType: registry.contentType, body: await registry.metrics() }
+}

@@ -1,0 +1,106 @@
+// /metrics: the Prometheus exposition, behind the admin password, parsed with a Prometheus text
+// parser; the official PDS's metric names are there and move when accounts and sessions are made.
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { after, before, test } from 'node:test'
+import { registry } from '../../src/metrics.ts'
+import { startTestPds, type TestPds } from '../helpers/pds.ts'
+
+interface Sample {
+  value?: string
+  count?: string
+  labels?: Record<string, string>
+}
+interface Family {
+  name: string
+  type: string
+  metrics: Sample[]
+}
+const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[]
+
+let pds: TestPds
+before(async () => {
+  pds = await startTestPds()
+})
+after(() => pds.close())
+
+async function scrape(): Promise<Map<string, Family>> {
+  const res = await fetch(new URL('/metrics', pds.url), {
+    headers: { authorization: `Basic ${Buffer.from(`admin:${pds.adminPassword}`).toString('base64')}` },
+  })
+  assert.equal(res.status, 200)
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+  return new Map(parse(await res.text()).map((f) => [f.name, f]))
+}
+
+// The text parser folds a labelled histogram's series into one, so the per-route count is read
+// from prom-client's own registry (the one /metrics exposes; the server runs in this process).
+async function requestCount(): Promise<number> {
+  const metric = registry.getSingleMetric('http_server_request_duration_seconds')
+  assert.ok(metric)
+  const { values } = await metric.get()
+  const count = values.find(
+    (v) =>
+      (v as { metricName?: string }).metricName === 'http_server_request_duration_seconds_count' &&
+      v.labels.http_route === '/xrpc/com.atproto.server.createSession' &&
+      v.labels.http_request_method === 'POST' &&
+      String(v.labels.http_response_status_code) === '200',
+  )
+  return count?.value ?? 0
+}
+
+function value(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
+  const family = families.get(name)
+  assert.ok(family, `${name} is not exposed`)
+  const sample = family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))
+  if (!sample) return 0
+  return Number(sample.value ?? sample.count)
+}
+
+test('/metrics refuses without the admin password', async () => {
+  const none = await fetch(new URL('/metrics', pds.url))
+  assert.equal(none.status, 401)
+  const wrong = await fetch(new URL('/metrics', pds.url), {
+    headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}` },
+  })
+  assert.equal(wrong.status, 401)
+  assert.equal(((await wrong.json()) as { error: string }).error, 'AuthenticationRequired')
+})
+
+test('the official names are exposed and move with createAccount and createSession', async () => {
+  const before = await scrape()
+  const requestsBefore = await requestCount()
+  for (const name of [
+    'account_created_total',
+    'session_created_total',
+    'oauth_authorization_total',
+    'http_server_request_duration_seconds',
+    'nodejs_eventloop_lag_seconds',
+    'nodejs_eventloop_utilization',
+    'nodejs_heap_size_used_bytes',
+    'hearth_commits_total',
+    'hearth_firehose_subscribers',
+    'hearth_sqlite_bytes',
+  ]) {
+    assert.ok(before.has(name), `${name} is missing`)
+  }
+  assert.equal(before.get('http_server_request_duration_seconds')?.type, 'HISTOGRAM')
+  assert.ok(value(before, 'hearth_sqlite_bytes', { db: 'account' }) > 0)
+
+  const { handle, password } = await pds.createAccount('metrics')
+  await pds.agent().login({ identifier: handle, password })
+  const afterwards = await scrape()
+  const delta = (name: string, labels: Record<string, string> = {}) => value(afterwards, name, labels) - value(before, name, labels)
+  assert.equal(delta('account_created_total', { source: 'xrpc' }), 1)
+  assert.equal(delta('session_created_total', { source: 'password' }), 1)
+  assert.ok(delta('hearth_commits_total') >= 1, 'the new repo commit was not counted')
+  assert.equal((await requestCount()) - requestsBefore, 1)
+  // Labels come from registered routes only: a random path does not make a series of its own.
+  await fetch(new URL('/no/such/path/8f3a', pds.url))
+  const text = await (
+    await fetch(new URL('/metrics', pds.url), {
+      headers: { authorization: `Basic ${Buffer.from(`admin:${pds.adminPassword}`).toString('base64')}` },
+    })
+  ).text()
+  assert.ok(!text.includes('8f3a'), 'a raw path became a label')
+})
