@@ -5,15 +5,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export const CORS_MAX_AGE_SECONDS = 86400
 const ALLOWED_METHODS = 'GET,HEAD,PUT,PATCH,POST,DELETE'
-/**
- * The rate-limit headers every limited method sends, readable by a browser app so it can back
- * off before a 429 (the `cors` default exposes none; 0.5-line parity harnesses expect these).
- */
-export const RATE_LIMIT_EXPOSED_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy']
 
 export function setCorsHeaders(res: ServerResponse): void {
   res.setHeader('Access-Control-Allow-Origin', '*')
-  exposeHeaders(res, RATE_LIMIT_EXPOSED_HEADERS)
 }
 
 /** Adds names to Access-Control-Expose-Headers, keeping those already there. */

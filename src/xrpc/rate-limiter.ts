@@ -5,6 +5,7 @@
 // applied in RateLimit-Limit / -Remaining / -Reset (epoch seconds) / -Policy (`<points>;w=<seconds>`).
 import type { ServerResponse } from 'node:http'
 import { XrpcError } from '../errors.ts'
+import { exposeHeaders } from './cors.ts'
 
 export interface RateLimitStatus {
   /** Points per window. */
@@ -85,10 +86,19 @@ export function tightest(statuses: RateLimitStatus[]): RateLimitStatus | null {
   return lowest
 }
 
+/**
+ * The RateLimit-* headers, readable by browser apps (Access-Control-Expose-Headers), and on a
+ * refusal Retry-After too: as the official 0.5 line's xrpc-server (0.13) sends them.
+ */
 export function setRateLimitHeaders(res: ServerResponse, status: RateLimitStatus, now = Date.now()): void {
   if (res.headersSent) return
   res.setHeader('RateLimit-Limit', status.limit)
   res.setHeader('RateLimit-Reset', Math.floor((now + status.msBeforeNext) / 1000))
   res.setHeader('RateLimit-Remaining', status.remaining)
   res.setHeader('RateLimit-Policy', `${status.limit};w=${status.windowSeconds}`)
+  exposeHeaders(res, ['RateLimit-Limit', 'RateLimit-Reset', 'RateLimit-Remaining', 'RateLimit-Policy'])
+  if (status.exceeded) {
+    res.setHeader('Retry-After', Math.ceil(status.msBeforeNext / 1000))
+    exposeHeaders(res, ['Retry-After'])
+  }
 }

@@ -1,14 +1,17 @@
 // What a client or operator sees change from the official 0.4.217 to the 0.5 line, each checked
 // against the official source: describeServer.blobUploadLimit, createAccount's didDoc,
-// HandleNotAvailable for a taken handle, CORS (RateLimit-* exposed on XRPC, a one-day preflight
+// HandleNotAvailable for a taken handle, CORS (RateLimit-* exposed where they are sent, a one-day preflight
 // cache on the OAuth endpoints), deactivation by an OAuth app holding account:status (ending
 // every OAuth session and app password), and permission sets published on this PDS read from
 // the local repo.
 import assert from 'node:assert/strict'
+import { IncomingMessage, ServerResponse } from 'node:http'
+import { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { createLexiconFetcher, localLexiconReader } from '../../../src/oauth/lexicons.ts'
 import type { OAuthProvider } from '../../../src/oauth/provider.ts'
+import { setRateLimitHeaders } from '../../../src/xrpc/rate-limiter.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { codeFrom, loopbackClientId, makeDpopKey, TestOAuthClient } from '../../oauth/helpers.ts'
 import { rejectsWith } from '../account-lifecycle/helpers.ts'
@@ -54,21 +57,31 @@ describe('server description and sign-up', () => {
 })
 
 describe('CORS', () => {
-  it('XRPC responses let browsers read the RateLimit-* headers', async () => {
-    const res = await fetch(`${pds.url}/xrpc/com.atproto.server.describeServer`, { headers: { origin: 'https://app.example' } })
-    assert.equal(res.status, 200)
-    const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(',').map((v) => v.trim().toLowerCase())
-    for (const h of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy']) assert.ok(exposed.includes(h), `${h} in ${exposed}`)
+  it('rate-limited XRPC responses let browsers read the RateLimit-* headers, and Retry-After on a 429', async () => {
+    const limited = await startTestPds({ env: { PDS_RATE_LIMITS_ENABLED: 'true' } })
+    try {
+      const res = await fetch(`${limited.url}/xrpc/com.atproto.server.describeServer`, { headers: { origin: 'https://app.example' } })
+      assert.equal(res.status, 200)
+      assert.ok(res.headers.get('ratelimit-limit'))
+      const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(',').map((v) => v.trim().toLowerCase())
+      for (const h of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy']) assert.ok(exposed.includes(h), `${h} in ${exposed}`)
+      assert.ok(!exposed.includes('retry-after'))
+    } finally {
+      await limited.close()
+    }
+    // A refusal: the same, plus Retry-After (seconds), also exposed.
+    const res = new ServerResponse(new IncomingMessage(new Socket()))
+    setRateLimitHeaders(res, { limit: 10, windowSeconds: 300, remaining: 0, msBeforeNext: 12_300, exceeded: true }, 1_000_000)
+    assert.equal(res.getHeader('Retry-After'), 13)
+    assert.match(String(res.getHeader('Access-Control-Expose-Headers')), /RateLimit-Policy, Retry-After$/)
   })
 
-  it('an OAuth-authenticated XRPC response exposes DPoP-Nonce next to the RateLimit-* headers', async () => {
+  it('an OAuth-authenticated XRPC response exposes DPoP-Nonce and WWW-Authenticate', async () => {
     const al = await pds.createAccount('corsoauth')
     const { client, tokens } = await oauthSession(al.did, 'atproto transition:generic')
     const res = await client.xrpc('GET', 'com.atproto.server.getSession', tokens.access_token)
     assert.equal(res.status, 200)
-    const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase()
-    assert.match(exposed, /dpop-nonce/)
-    assert.match(exposed, /ratelimit-remaining/)
+    assert.equal(res.headers.get('access-control-expose-headers'), 'DPoP-Nonce, WWW-Authenticate')
   })
 
   it('the OAuth endpoints let browsers cache their preflight for a day, as the official provider', async () => {
