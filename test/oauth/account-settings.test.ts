@@ -9,6 +9,8 @@ import { AtpAgent } from '@atproto/api'
 import type { TestPds } from '../helpers/pds.ts'
 import type { SmtpCapture } from '../mail/smtp-capture.ts'
 import { emailOf, expireEmailTokens, startMailingPds } from '../api/account-lifecycle/helpers.ts'
+import { HandleResolver } from '../../src/identity/handle-resolver.ts'
+import { startServer } from '../identity/helpers.ts'
 
 /** A browser's cookies for one origin. */
 class CookieJar {
@@ -204,12 +206,49 @@ describe('account settings page', () => {
     await expectMessage(jar, { action: 'update-handle', did: alice.did, kind: 'service', name: 'ab', domain: '.test' }, 400, /too short/)
     await expectMessage(jar, { action: 'update-handle', did: alice.did, kind: 'service', name: 'admin', domain: '.test' }, 400, /reserved/)
     await expectMessage(jar, { action: 'update-handle', did: alice.did, kind: 'own', handle: 'nope nope' }, 400, /not a valid handle/)
-    // An own domain that points nowhere: the check says so, and switching to it is refused.
-    const check = await expectMessage(jar, { action: 'check-handle', did: alice.did, handle: 'alice.invalid-tld-example.com' }, 200, /does not point to any account yet/)
-    assert.match(check, new RegExp(`_atproto\\.alice\\.invalid-tld-example\\.com`))
-    assert.match(check, new RegExp(`did=${alice.did}`))
-    await expectMessage(jar, { action: 'update-handle', did: alice.did, kind: 'own', handle: 'alice.invalid-tld-example.com' }, 400, /does not point to your account yet/)
     assert.equal(accountRow(alice.did)?.handle, 'alice-renamed.test')
+  })
+
+  it('checks an own domain proven over HTTPS and switches to it', async () => {
+    const alice = await pds.createAccount('owndomain')
+    const jar = await signedIn(alice.handle, alice.password)
+    const domain = 'alice.own-domain.com'
+    // The domain's web server: /.well-known/atproto-did names alice once she has set it up.
+    let published: string | null = null
+    const web = await startServer((req, res) => {
+      if (req.url === '/.well-known/atproto-did' && published) res.writeHead(200, { 'content-type': 'text/plain' }).end(`${published}\n`)
+      else res.writeHead(404).end()
+    })
+    const original = pds.hearth.services.handleResolver
+    pds.hearth.services.handleResolver = new HandleResolver({
+      allowPrivate: true,
+      resolveAddress: async () => [{ address: '127.0.0.1', family: 4 }],
+      resolveTxt: async () => {
+        throw Object.assign(new Error('no TXT'), { code: 'ENODATA' })
+      },
+      wellKnownUrl: (h) => `http://${h}:${web.port}/.well-known/atproto-did`,
+    })
+    try {
+      await expectMessage(jar, { action: 'check-handle', did: alice.did, handle: 'alice.own-domain.example' }, 400, /not a valid handle/)
+      // Not set up yet: the check says so and shows what to publish; switching is refused.
+      const check = await expectMessage(jar, { action: 'check-handle', did: alice.did, handle: domain }, 200, /does not point to any account yet/)
+      assert.match(check, /_atproto\.alice\.own-domain\.com/)
+      assert.match(check, /https:\/\/alice\.own-domain\.com\/\.well-known\/atproto-did/)
+      assert.match(check, new RegExp(`did=${alice.did}`))
+      await expectMessage(jar, { action: 'update-handle', did: alice.did, kind: 'own', handle: domain }, 400, /does not point to your account yet/)
+      assert.equal(accountRow(alice.did)?.handle, alice.handle)
+      published = 'did:plc:someoneelse000000000000'
+      await expectMessage(jar, { action: 'check-handle', did: alice.did, handle: domain }, 200, /points to another account/)
+      published = alice.did
+      const ok = await expectMessage(jar, { action: 'check-handle', did: alice.did, handle: domain.toUpperCase() }, 200, /points to your account. You can switch to it now/)
+      assert.match(ok, new RegExp(`value="${domain.replace(/\./g, '\\.')}"`), 'the checked domain is filled in for the switch')
+      await expectRedirect(jar, { action: 'update-handle', did: alice.did, kind: 'own', handle: domain }, 'handle-updated')
+      assert.equal(accountRow(alice.did)?.handle, domain)
+      assert.equal((await pds.hearth.services.plc.getDocumentData(alice.did)).alsoKnownAs[0], `at://${domain}`)
+    } finally {
+      pds.hearth.services.handleResolver = original
+      await web.close()
+    }
   })
 
   it('exports the repository as the same CAR getRepo serves', async () => {

@@ -6,7 +6,8 @@ import type { AccountRow } from '../../account/store.ts'
 import { AccountConflictError } from '../../account/errors.ts'
 import { activateAccount, deactivateAccount } from '../../actions/account-state.ts'
 import { removeAccount } from '../../actions/delete-account.ts'
-import { serviceDomainOf, updateAccountHandle } from '../../actions/handle.ts'
+import { isValidTld } from '@atproto/syntax'
+import { normalizeHandleSyntax, serviceDomainOf, updateAccountHandle } from '../../actions/handle.ts'
 import { NEW_PASSWORD_MAX_LENGTH, OLD_PASSWORD_MAX_LENGTH } from '../../auth/password.ts'
 import { XrpcError } from '../../errors.ts'
 import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../mail/address.ts'
@@ -296,8 +297,11 @@ const ACTIONS: Record<string, Handler> = {
   // The live check before an own-domain change: what the handle resolves to right now.
   'check-handle': async (ctx, { did, form, limits }) => {
     account(ctx, did)
-    const handle = field(form, 'handle').toLowerCase()
-    if (!handle) return { kind: 'page', error: 'Enter the domain to check.', status: 400 }
+    const raw = field(form, 'handle')
+    if (!raw) return { kind: 'page', error: 'Enter the domain to check.', status: 400 }
+    // The syntax and TLD rules updateHandle applies, so a domain that checks out can be used.
+    const handle = normalizeHandleSyntax(raw)
+    if (!isValidTld(handle)) throw new XrpcError(400, 'InvalidRequest', 'Handle TLD is invalid or disallowed')
     if (serviceDomainOf(ctx.s, handle) !== undefined) return { kind: 'page', notice: `${handle} is under this server’s domain: no DNS record is needed.` }
     limits.handleCheck(did)
     const resolvedTo = (await ctx.s.handleResolver.resolve(handle).catch(() => undefined)) ?? null
