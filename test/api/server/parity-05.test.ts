@@ -56,6 +56,37 @@ describe('server description and sign-up', () => {
   })
 })
 
+describe('service auth', () => {
+  it('getServiceAuth wants an atproto DID (did:plc / did:web) or did#serviceId, with the 0.5 message', async () => {
+    const al = await pds.createAccount('svcaud')
+    for (const aud of ['not-a-did', 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme', 'did:web:example.com#']) {
+      await rejectsWith(al.agent.com.atproto.server.getServiceAuth({ aud }), 400, 'InvalidRequest', 'aud must be a valid atproto DID or did#serviceId reference')
+    }
+    for (const aud of ['did:web:example.com', 'did:web:localhost%3A2583', 'did:web:api.bsky.app#bsky_appview', al.did]) {
+      assert.ok((await al.agent.com.atproto.server.getServiceAuth({ aud })).data.token, aud)
+    }
+  })
+})
+
+describe('moderation', () => {
+  it('updateSubjectStatus refuses a takedown that also activates the account', async () => {
+    const al = await pds.createAccount('modboth')
+    const admin = pds.agent()
+    admin.setHeader('authorization', `Basic ${Buffer.from(`admin:${pds.adminPassword}`).toString('base64')}`)
+    await rejectsWith(
+      admin.com.atproto.admin.updateSubjectStatus({
+        subject: { $type: 'com.atproto.admin.defs#repoRef', did: al.did },
+        takedown: { applied: true, ref: 'x' },
+        deactivated: { applied: false },
+      }),
+      400,
+      'InvalidRequest',
+      'Cannot activate and takedown an account at the same time',
+    )
+    assert.equal(pds.hearth.services.accounts.getAccountStatus(al.did), 'active')
+  })
+})
+
 describe('CORS', () => {
   it('rate-limited XRPC responses let browsers read the RateLimit-* headers, and Retry-After on a 429', async () => {
     const limited = await startTestPds({ env: { PDS_RATE_LIMITS_ENABLED: 'true' } })

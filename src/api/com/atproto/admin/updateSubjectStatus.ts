@@ -29,6 +29,10 @@ export default function updateSubjectStatus(s: Services): XrpcMethod {
     auth: s.auth.moderator,
     handler: async ({ input }) => {
       const { subject, takedown, deactivated } = input as Input
+      // As the official 0.5 line: the two would contradict each other.
+      if (takedown?.applied && deactivated != null && !deactivated.applied) {
+        throw invalidRequest('Cannot activate and takedown an account at the same time')
+      }
       const type = subject.$type
       if (type === REPO_REF) {
         setAccountModeration(s, subject.did as string, { takedown, deactivated })

@@ -19,8 +19,8 @@ export default function getServiceAuth(s: Pick<Services, 'actors' | 'auth'>): Xr
       const aud = params.aud as string
       const exp = params.exp as number | undefined
       const lxm = (params.lxm as string | undefined) ?? null
-      // The official lexicon says `format: did`; newer ones allow `did#serviceId`, so both pass.
-      if (!isDidOrServiceRef(aud)) throw invalidRequest('Error: Params/aud must be a valid did')
+      // As the official 0.5 line: an atproto DID (did:plc or did:web) or `did#serviceId`.
+      if (!isAtprotoDidOrRef(aud)) throw invalidRequest('aud must be a valid atproto DID or did#serviceId reference')
       // A taken-down account may only move away (create its account elsewhere).
       if (auth.scope === 'com.atproto.takendown' && lxm !== 'com.atproto.server.createAccount') {
         throw invalidRequest('Bad token scope', 'InvalidToken')
@@ -53,8 +53,11 @@ export default function getServiceAuth(s: Pick<Services, 'actors' | 'auth'>): Xr
   }
 }
 
-function isDidOrServiceRef(value: string): boolean {
+const ATPROTO_DID = /^(did:plc:[a-z2-7]{24}|did:web:[a-zA-Z0-9.-]+(%3[aA][0-9]+)?)$/
+
+function isAtprotoDidOrRef(value: string): boolean {
   const hash = value.indexOf('#')
-  if (hash === -1) return isValidDid(value)
-  return isValidDid(value.slice(0, hash)) && /^[a-zA-Z0-9._~-]+$/.test(value.slice(hash + 1))
+  const did = hash === -1 ? value : value.slice(0, hash)
+  if (!isValidDid(did) || !ATPROTO_DID.test(did)) return false
+  return hash === -1 || /^[a-zA-Z0-9._~-]+$/.test(value.slice(hash + 1))
 }
