@@ -75,9 +75,12 @@ export const OAUTH_METHOD_RULES: Readonly<Record<string, (p: ScopePermissions, i
   'com.atproto.server.listAppPasswords': refuse,
   'com.atproto.server.revokeAppPassword': refuse,
   'com.atproto.server.requestAccountDelete': refuse,
-  'com.atproto.server.activateAccount': refuse,
-  'com.atproto.server.updateEmail': refuse,
-  'com.atproto.server.requestEmailUpdate': refuse,
+  // The official 0.5 line's own words for these two refusals.
+  'com.atproto.server.activateAccount': () => {
+    throw forbidden('Account reactivation is not available with OAuth credentials. Sign in to your account management page to reactivate.')
+  },
+  'com.atproto.server.updateEmail': refuseEmailUpdate,
+  'com.atproto.server.requestEmailUpdate': refuseEmailUpdate,
   'com.atproto.server.getAccountInviteCodes': refuse,
   // Account and identity scopes.
   // Official 0.5: an app granted account:status?action=manage may deactivate the account (which
@@ -100,4 +103,8 @@ export const OAUTH_METHOD_RULES: Readonly<Record<string, (p: ScopePermissions, i
 
 function refuse(): never {
   throw oauthRefused()
+}
+
+function refuseEmailUpdate(): never {
+  throw forbidden('Use the account manager interface to update email address associated with an account')
 }

@@ -68,4 +68,12 @@ test('requestEmailUpdate: an OAuth session is refused 403 Forbidden, even one al
   const update = await client.xrpc('POST', 'com.atproto.server.requestEmailUpdate', access)
   assert.equal(update.status, 403, JSON.stringify(update.body))
   assert.equal(update.body.error, 'Forbidden')
+  // In the official 0.5 line's words, and updateEmail the same.
+  assert.equal(update.body.message, 'Use the account manager interface to update email address associated with an account')
+  const change = await client.xrpc('POST', 'com.atproto.server.updateEmail', access, { body: { email: 'x@example.com' } })
+  assert.equal(change.status, 403, JSON.stringify(change.body))
+  assert.equal(change.body.message, 'Use the account manager interface to update email address associated with an account')
+  const reactivate = await client.xrpc('POST', 'com.atproto.server.activateAccount', access)
+  assert.equal(reactivate.status, 403, JSON.stringify(reactivate.body))
+  assert.match(String(reactivate.body.message), /^Account reactivation is not available with OAuth credentials/)
 })
