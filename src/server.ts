@@ -39,9 +39,6 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   installBackstop(subsystemLogger('hearth'))
   const xrpc = createXrpcServer(xrpcOptionsFromConfig(config))
   const factories = await loadMethodFactories()
-  // The port may be 0 (tests): listen first, then build everything with the real public URL.
-  // Everything from here to the end of registration is synchronous, so no request is served
-  // before every method is registered.
   // The blob store is checked before anything is served: wrong credentials, a missing bucket or
   // an unreachable endpoint stop the start with their name, not the first upload.
   const blobs = createBlobStore(config.blobstore, subsystemLogger('blobstore'))
@@ -51,6 +48,9 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
     blobs.close()
     throw err
   }
+  // The port may be 0 (tests): listen first, then build everything with the real public URL.
+  // Everything from here to the end of registration is synchronous, so no request is served
+  // before every method is registered.
   const addr = await xrpc.listen(config.service.port, opts.host ?? '127.0.0.1')
   const cfg = config.service.port === 0 ? withListenPort(config, addr.port) : config
   const services = createServices(cfg, { blobs })

@@ -113,7 +113,15 @@ export class S3BlobStore implements BlobStore {
    * removed under tmp/ (where the official's layout keeps nothing but per-DID folders).
    */
   async check(): Promise<void> {
-    await this.run(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })), 'check')
+    try {
+      await this.run(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })), 'check')
+    } catch (err) {
+      // A HEAD has no body to say what is missing: here it can only be the bucket.
+      if (err instanceof BlobNotFoundError) {
+        throw new BlobStoreUnavailableError(describeS3Error({ name: 'NoSuchBucket' }, this.bucket, this.endpointName), { cause: err })
+      }
+      throw err
+    }
     const probe = `tmp/.hearth-access-check-${genKey()}`
     await this.run(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'ok' })), 'check')
     await this.run(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: probe })), 'check')

@@ -23,7 +23,7 @@ export interface TestS3 {
   /** The PDS_BLOBSTORE_S3_* environment for a server using this bucket (at `url`, or another). */
   env(overrides?: { endpoint?: string; bucket?: string }): Record<string, string>
   stop(): Promise<void>
-  /** Starts the server again on the same port and folder. */
+  /** Starts the server again on the same port and folder (nothing if it runs). */
   start(): Promise<void>
   close(): Promise<void>
 }
@@ -34,6 +34,7 @@ export async function startS3(opts: { bucket?: string; buckets?: string[] } = {}
   let child: ChildProcess | null = null
   let port = 0
   const boot = async () => {
+    if (child && child.exitCode === null) return
     const proc = spawn(process.execPath, [MAIN, directory, String(port), bucket, ...(opts.buckets ?? [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })

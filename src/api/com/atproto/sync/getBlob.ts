@@ -1,5 +1,6 @@
 // com.atproto.sync.getBlob: a blob's bytes, with the headers that keep a browser from running
 // or rendering it. Unknown and taken-down blobs alike are 400 "Blob not found", as official.
+import { finishPendingBlobs } from '../../../../actions/blob-apply.ts'
 import { BlobNotFoundError } from '../../../../blob/store.ts'
 import { SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
 import type { Services } from '../../../../services.ts'
@@ -31,7 +32,10 @@ export default function getBlob(s: Pick<Services, 'accounts' | 'actors' | 'auth'
         if (!(err instanceof BlobNotFoundError)) throw err
         // A blob just committed may still be moving from temp storage (the write path queues
         // that file work per account): wait for the account's queue once, then look again.
+        // A move that failed (the object store was down at commit time) is finished now rather
+        // than at the next sweep, so the blob is served as soon as the store is back.
         await s.blobs.serialize(did, async () => {})
+        if (store.blobs.getBlobRow(cid.$link)?.tempKey) await finishPendingBlobs(store.blobs, s.blobs, did)
         try {
           body = await s.blobs.getStream(did, cid)
         } catch (again) {
