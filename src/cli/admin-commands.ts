@@ -53,7 +53,7 @@ function parse(args: string[], usage: string, options: Record<string, { type: 's
   }
 }
 
-/** A DID as given, or the DID a handle names on this server. */
+/** A DID as given, or the DID a handle names on this server (taken-down and deactivated too). */
 async function resolveAccount(client: AdminClient, id: string | undefined, usage: string): Promise<string> {
   if (!id) throw usageError('an account DID or handle is required', usage)
   if (id.startsWith('did:')) return id
@@ -62,9 +62,13 @@ async function resolveAccount(client: AdminClient, id: string | undefined, usage
     return res.did
   } catch (err) {
     if (!(err instanceof CliError) || /cannot reach/.test(err.message)) throw err
-    // Taken-down and deactivated accounts' handles do not resolve publicly.
-    throw new CliError(`cannot resolve the handle ${id} on this PDS; give the account's DID instead (see hearth account list)`)
   }
+  // Taken-down and deactivated accounts' handles do not resolve publicly: look through the
+  // accounts with the admin view, which shows every account's handle.
+  const handle = id.toLowerCase()
+  const found = (await allAccounts(client)).find((a) => a.info?.handle?.toLowerCase() === handle)
+  if (found) return found.did
+  throw new CliError(`no account on this PDS has the handle ${id} (see hearth account list)`)
 }
 
 export async function accountCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -147,12 +151,15 @@ interface AccountInfo {
   email?: string
 }
 
-async function listAccounts(client: AdminClient, ctx: CliContext): Promise<number> {
-  const repos: Array<{ did: string; active: boolean; status?: string }> = []
+type Repo = { did: string; active: boolean; status?: string }
+
+/** Every account (listRepos, every page) with its admin view. */
+async function allAccounts(client: AdminClient): Promise<Array<Repo & { info: AccountInfo | undefined }>> {
+  const repos: Repo[] = []
   let cursor: string | undefined
   // Every page, not only the first hundred as pdsadmin.
   do {
-    const page = await client.query<{ repos: typeof repos; cursor?: string }>('com.atproto.sync.listRepos', {
+    const page = await client.query<{ repos: Repo[]; cursor?: string }>('com.atproto.sync.listRepos', {
       params: { limit: 1000, cursor },
       admin: false,
     })
@@ -165,10 +172,14 @@ async function listAccounts(client: AdminClient, ctx: CliContext): Promise<numbe
     const res = await client.query<{ infos: AccountInfo[] }>('com.atproto.admin.getAccountInfos', { params: { dids } })
     for (const info of res.infos) infos.set(info.did, info)
   }
+  return repos.map((r) => ({ ...r, info: infos.get(r.did) }))
+}
+
+async function listAccounts(client: AdminClient, ctx: CliContext): Promise<number> {
+  const accounts = await allAccounts(client)
   const rows = [['Handle', 'Email', 'DID', 'Status']]
-  for (const repo of repos) {
-    const info = infos.get(repo.did)
-    rows.push([info?.handle ?? '', info?.email ?? '', repo.did, repo.active ? 'active' : (repo.status ?? 'inactive')])
+  for (const { did, active, status, info } of accounts) {
+    rows.push([info?.handle ?? '', info?.email ?? '', did, active ? 'active' : (status ?? 'inactive')])
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
   for (const row of rows) ctx.io.out(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}\n`)

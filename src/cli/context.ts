@@ -60,12 +60,21 @@ export async function loadCliConfig(ctx: CliContext, opts: { secrets: 'required'
     }
   }
   try {
-    return loadConfig(env, { cwd: ctx.cwd, dotenv: false })
+    const config = loadConfig(env, { cwd: ctx.cwd, dotenv: false })
+    if (hasAdminPassword) {
+      passwordSources.set(config, ctx.env.PDS_ADMIN_PASSWORD?.trim() ? 'PDS_ADMIN_PASSWORD in the environment' : `PDS_ADMIN_PASSWORD in ${path.join(ctx.cwd, '.env')}`)
+    } else if (opts.secrets === 'required') {
+      passwordSources.set(config, `the local secrets file ${config.secrets.file}`)
+    }
+    return config
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(`configuration error: ${err.message}`)
     throw err
   }
 }
+
+// Where each loaded configuration's admin password came from, for the message when it is refused.
+const passwordSources = new WeakMap<ServerConfig, string>()
 
 /**
  * The URL of the running server: --url when given; in local mode the loopback port `hearth
@@ -97,6 +106,8 @@ export class AdminClient {
   constructor(
     readonly url: string,
     adminPassword: string,
+    /** Where the password was read, named when the server refuses it. */
+    readonly passwordSource = 'PDS_ADMIN_PASSWORD',
   ) {
     this.#authorization = `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}`
   }
@@ -142,7 +153,9 @@ export class AdminClient {
     if (!res.ok) {
       const e = (json ?? {}) as { error?: string; message?: string }
       if (res.status === 401 && call.admin !== false) {
-        throw new CliError(`${nsid}: the PDS refused the admin credentials (check PDS_ADMIN_PASSWORD): ${e.message ?? res.statusText}`)
+        throw new CliError(
+          `${nsid}: the PDS at ${this.url} refused the admin password read from ${this.passwordSource}; it must be the password the server runs with (${e.message ?? res.statusText})`,
+        )
       }
       throw new CliError(`${nsid} failed (${res.status} ${e.error ?? res.statusText}): ${e.message ?? text.slice(0, 200)}`)
     }
@@ -153,7 +166,7 @@ export class AdminClient {
 export function adminClient(config: ServerConfig, explicitUrl: string | undefined): AdminClient {
   const password = config.secrets.adminPassword
   if (!password) throw new CliError('PDS_ADMIN_PASSWORD is not set (in the environment or ./.env)')
-  return new AdminClient(serverUrl(config, explicitUrl), password)
+  return new AdminClient(serverUrl(config, explicitUrl), password, passwordSources.get(config))
 }
 
 /** The system error behind a failed fetch (ECONNREFUSED, ENOTFOUND…), for the message. */

@@ -116,19 +116,24 @@ describe('account commands', () => {
     assert.deepEqual(row.split(/\s+/), [handle, 'carol@example.com', did, 'active'])
   })
 
-  test('takedown (by handle) refuses logins; untakedown (by DID) lets them in again', async () => {
+  test('takedown (by handle) refuses logins; untakedown (by handle or DID) lets them in again', async () => {
     const down = await hearth(['account', 'takedown', handle])
     assert.deepEqual([down.code, down.out], [0, `${did} taken down\n`])
     assert.equal(await canLogin(handle, password), false)
     const status = await pds.agent().api.com.atproto.sync.getRepoStatus({ did })
     assert.equal(status.data.status, 'takendown')
     assert.match((await hearth(['account', 'list'])).out, new RegExp(`${did}\\s+takendown`))
+    // A taken-down account's handle no longer resolves publicly; the command still finds it.
     const byHandle = await hearth(['account', 'untakedown', handle])
-    assert.equal(byHandle.code, 1)
-    assert.match(byHandle.err, /give the account's DID instead/)
+    assert.deepEqual([byHandle.code, byHandle.out, byHandle.err], [0, `${did} untaken down\n`, ''])
+    assert.ok(await canLogin(handle, password))
+    assert.equal((await hearth(['account', 'takedown', did])).code, 0)
     const up = await hearth(['account', 'untakedown', did])
     assert.deepEqual([up.code, up.out], [0, `${did} untaken down\n`])
     assert.ok(await canLogin(handle, password))
+    const unknown = await hearth(['account', 'untakedown', 'nobody-here.test'])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.err, /no account on this PDS has the handle nobody-here\.test/)
   })
 
   test('reset-password prints a new password once; the old one stops working', async () => {
@@ -167,7 +172,8 @@ describe('account commands', () => {
   test('errors: wrong admin password, unreachable server, bad usage, unknown command', async () => {
     const wrong = await hearth(['invite', 'create'], { PDS_ADMIN_PASSWORD: 'wrong-password-123' })
     assert.equal(wrong.code, 1)
-    assert.match(wrong.err, /refused the admin credentials/)
+    // Says where the password it sent came from, so the operator knows which one to fix.
+    assert.match(wrong.err, /refused the admin password read from PDS_ADMIN_PASSWORD in the environment/)
     assert.ok(!wrong.err.includes('wrong-password-123'), 'the password is never printed')
     const down = await hearth(['account', 'takedown', 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', '--url', 'http://127.0.0.1:1'])
     assert.equal(down.code, 1)
