@@ -144,7 +144,7 @@ test('describeServer: the service DID, domains, invites, links and contact', asy
   assert.equal(data.did, config.service.did)
   assert.deepEqual(data.availableUserDomains, config.identity.serviceHandleDomains)
   assert.equal(data.inviteCodeRequired, false)
-  assert.equal(data.phoneVerificationRequired, false)
+  assert.equal(data.phoneVerificationRequired, undefined, 'not sent, as the official')
   assert.deepEqual(data.links, {})
   assert.deepEqual(data.contact, {})
 })

@@ -17,8 +17,8 @@ export default function describeServer(s: Pick<Services, 'auth' | 'config'>): Xr
         did: c.service.did,
         availableUserDomains: c.identity.serviceHandleDomains,
         inviteCodeRequired: c.invites.required,
-        phoneVerificationRequired: false,
-        // The lexicon's optional field (0.5 line): the largest blob uploadBlob accepts.
+        // As the official 0.5 line: the largest blob uploadBlob accepts. (Neither 0.4.217 nor
+        // 0.5.35 sends phoneVerificationRequired, which clients read as "a captcha is needed".)
         blobUploadLimit: c.service.blobUploadLimit,
         links,
         contact,
