@@ -136,6 +136,30 @@ describe('account settings page', () => {
     await expectMessage(jar, { action: 'revoke-app-password', did: alice.did, name: 'My phone' }, 400, /no app password named “My phone”/)
   })
 
+  it('lists password and app-password sessions and ends one; a second click is told plainly', async () => {
+    const alice = await pds.createAccount('sessions')
+    const created = await alice.agent.com.atproto.server.createAppPassword({ name: 'Reader' })
+    const app = new AtpAgent({ service: pds.url })
+    await app.login({ identifier: alice.handle, password: created.data.password })
+    const jar = await signedIn(alice.handle, alice.password)
+    const { body } = await get(jar, '/account')
+    const ids = [...body.matchAll(/name="session_id" value="([^"]+)"/g)].map((m) => m[1]!)
+    assert.equal(ids.length, 2, 'the signup session and the app-password session')
+    assert.match(body, /App password “Reader”/)
+    assert.match(body, /Password sessions \(2\)/)
+    const appId = ids.find((id) => pds.hearth.services.accounts.getSession(id)?.appPasswordName === 'Reader')
+    assert.ok(appId)
+    await expectRedirect(jar, { action: 'revoke-password-session', did: alice.did, session_id: appId }, 'password-session-revoked')
+    await assert.rejects(app.com.atproto.server.getSession())
+    await alice.agent.com.atproto.server.getSession()
+    await expectMessage(jar, { action: 'revoke-password-session', did: alice.did, session_id: appId }, 400, /No such session/)
+    // Another account's session cannot be ended from here.
+    const bob = await pds.createAccount('sessbob')
+    const bobId = (pds.hearth.services.accounts.db.prepare(`SELECT "id" FROM "refresh_token" WHERE "did" = ?`).get(bob.did) as { id: string }).id
+    await expectMessage(jar, { action: 'revoke-password-session', did: alice.did, session_id: bobId }, 400, /No such session/)
+    await bob.agent.com.atproto.server.getSession()
+  })
+
   it('changes the password with the current one, ending other sessions but not this device', async () => {
     const alice = await pds.createAccount('pw')
     const jar = await signedIn(alice.handle, alice.password)

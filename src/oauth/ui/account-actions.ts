@@ -38,6 +38,7 @@ export interface HandleCheck {
 /** Notices after a redirect, by `done` value. */
 export const SETTINGS_NOTICES: Record<string, string> = {
   'app-password-revoked': 'App password revoked. Apps signed in with it are signed out.',
+  'password-session-revoked': 'Session ended. The app using it is signed out.',
   'password-changed': 'Password changed. Every other device, app session and OAuth app was signed out; app passwords still work.',
   'email-confirmed': 'Email address confirmed.',
   'email-2fa-on': 'Sign-in codes by email are on: signing in with your password now also asks for a code we email you. App passwords are not affected.',
@@ -195,6 +196,14 @@ const ACTIONS: Record<string, Handler> = {
       return { kind: 'page', error: `There is no app password named “${name}” (it may be revoked already).`, status: 400 }
     }
     return { kind: 'redirect', done: 'app-password-revoked' }
+  },
+  // As com.atproto.server.deleteSession, by the session's id: the session and its chain end.
+  'revoke-password-session': async (ctx, { did, form }) => {
+    account(ctx, did)
+    if (!ctx.s.accounts.revokeRefreshToken(form.get('session_id') ?? '', did)) {
+      return { kind: 'page', error: 'No such session (it may have ended already). Reload the page.', status: 400 }
+    }
+    return { kind: 'redirect', done: 'password-session-revoked' }
   },
   // The page's own: the current password proves it is the holder (as resetPassword's emailed
   // code does), then the same change as resetPassword and admin.updateAccountPassword.

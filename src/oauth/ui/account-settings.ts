@@ -2,6 +2,7 @@
 // answers): account status, email, password, handle, app passwords, export, deactivation and
 // deletion. Plain forms: each works without JavaScript; the less used ones sit in <details>
 // that open when an action of theirs has just answered.
+import { listPasswordSessions } from '../../account/session-list.ts'
 import type { AccountRow } from '../../account/store.ts'
 import type { HandleCheck } from './account-actions.ts'
 import type { PagesContext } from './context.ts'
@@ -21,6 +22,7 @@ export interface SettingsView {
 const GROUP_OF: Record<string, string> = {
   'create-app-password': 'app-passwords',
   'revoke-app-password': 'app-passwords',
+  'revoke-password-session': 'password-sessions',
   'change-password': 'password',
   'request-email-confirmation': 'email',
   'confirm-email': 'email',
@@ -103,6 +105,16 @@ ${form(
     'Create app password',
   )}`
 
+  const passwordSessions = listPasswordSessions(ctx.s.accounts.db, did)
+  const passwordSessionsBody = html`<p class="muted">Apps signed in with your password or an app password (not through OAuth). Ending one signs that app out.</p>
+${passwordSessions.length > 0
+    ? html`<ul class="plain" aria-label="Password sessions">${passwordSessions.map((p) => {
+        const what = p.appPasswordName ? `App password “${p.appPasswordName}”` : 'Your password'
+        return html`<li class="account"><span class="grow"><strong>${what}</strong><br><span class="muted">Valid until ${minute(p.expiresAt)} (renewed while the app uses it)</span></span>
+<form method="post" action="/account">${hidden('csrf', csrf)}${hidden('did', did)}${hidden('session_id', p.id)}<button type="submit" class="secondary" name="action" value="revoke-password-session" aria-label="End the session of ${what} until ${minute(p.expiresAt)}">End</button></form></li>`
+      })}</ul>`
+    : html`<p class="muted">No password sessions.</p>`}`
+
   const exportBody = html`<p>Your repository holds everything you have posted: download it as a CAR file, the standard format any PDS can import.</p>
 <p><a class="button secondary" href="/account/repo.car?did=${encodeURIComponent(did)}" download>Download my repository</a></p>
 <p class="muted">Your images and videos (blobs) are listed by <code>com.atproto.sync.listBlobs</code> and fetched with <code>com.atproto.sync.getBlob</code>. To move to another PDS, use its “move an account in” tool or a migration tool: it needs your handle and password here and the code from an email this server sends.</p>`
@@ -131,6 +143,7 @@ ${group('password', 'Password', passwordBody)}
 ${group('email-2fa', `Sign-in codes by email (${factorOn ? 'on' : 'off'})`, factorBody)}
 ${group('handle', 'Handle', handleBody)}
 ${group('app-passwords', `App passwords (${appPasswords.length})`, appPasswordsBody)}
+${group('password-sessions', `Password sessions (${passwordSessions.length})`, passwordSessionsBody)}
 ${group('export', 'Export my data', exportBody)}
 ${group('deactivate', account.deactivatedAt ? 'Reactivate' : 'Deactivate', deactivateBody)}
 ${group('delete', 'Delete my account', deleteBody)}`
