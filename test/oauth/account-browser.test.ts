@@ -45,6 +45,45 @@ async function submit(page: Page, button: ReturnType<Page['getByRole']>): Promis
   await Promise.all([page.waitForNavigation(), button.click()])
 }
 
+describe('operator dashboard in a browser, JavaScript off', { skip: chromiumSkip }, () => {
+  it('signs in with the admin password form, takes an account down with a reason, creates an invite code', async () => {
+    const target = await pds.createAccount('brtd')
+    const context = await browser.newContext({ javaScriptEnabled: false })
+    const page = await context.newPage()
+    const cspViolations: string[] = []
+    page.on('console', (m) => {
+      if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text())
+    })
+    // No Basic-auth prompt: a page with a password form.
+    const first = await page.goto(`${pds.url}/admin`)
+    assert.equal(first?.status(), 200)
+    await page.getByLabel('Admin password').fill('wrong')
+    await submit(page, page.getByRole('button', { name: 'Sign in' }))
+    assert.match((await page.locator('.error').textContent()) ?? '', /Wrong admin password/)
+    await page.getByLabel('Admin password').fill(pds.adminPassword)
+    await submit(page, page.getByRole('button', { name: 'Sign in' }))
+    assert.match((await page.locator('h1').textContent()) ?? '', /PDS/)
+
+    await page.getByLabel('Search by handle, DID or email').fill(target.handle)
+    await submit(page, page.getByRole('button', { name: 'Search', exact: true }))
+    const actions = page.locator('details', { has: page.locator('summary', { hasText: `Actions for ${target.handle}` }) })
+    await actions.locator('summary').click()
+    await actions.getByLabel('Takedown reason').fill('Impersonation, ticket 7')
+    await submit(page, actions.getByRole('button', { name: 'Take down' }))
+    assert.match((await page.locator('.notice').textContent()) ?? '', /Account taken down/)
+    assert.equal(pds.hearth.services.accounts.getAccount(target.did, { includeTakenDown: true })?.takedownRef, 'Impersonation, ticket 7')
+    assert.match(await page.content(), /Takedown reason: Impersonation, ticket 7/)
+
+    const before = pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length
+    await page.getByLabel('Codes', { exact: true }).fill('2')
+    await submit(page, page.getByRole('button', { name: 'Create invite codes' }))
+    assert.match((await page.locator('.notice').textContent()) ?? '', /Created 2 invite codes/)
+    assert.equal(pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length, before + 2)
+    assert.deepEqual(cspViolations, [])
+    await context.close()
+  })
+})
+
 for (const javaScriptEnabled of [true, false]) {
   describe(`account page in a browser, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, { skip: chromiumSkip }, () => {
     it('signs in and runs the main account actions', async () => {
