@@ -48,6 +48,8 @@ async function serve(io: Io): Promise<void> {
   }
   configureLogging(config.log)
   for (const w of config.warnings) io.err(`warning: ${w}\n`)
+  const { checkDataIdentity } = await import('./data-identity.ts')
+  checkDataIdentity(config)
   const host = process.env.HEARTH_LISTEN_HOST ?? (config.service.localMode ? '127.0.0.1' : '0.0.0.0')
   const server = await startServer(config, { host })
   io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
