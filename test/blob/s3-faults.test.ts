@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { loadConfig } from '../../src/config/index.ts'
+import { S3_MAX_SOCKETS } from '../../src/blob/s3-store.ts'
 import { startServer } from '../../src/server.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, startStallingProxy, type StallingProxy, type TestS3 } from '../helpers/s3.ts'
@@ -204,6 +205,25 @@ describe('a stalled object store (a proxy that stops forwarding)', () => {
   after(async () => {
     await pds?.close()
     await proxy?.close()
+  })
+
+  test('one shared client: sequential requests reuse a kept-alive connection, a crowd of them is held to the bounded pool', async () => {
+    const dave = await pds.createAccount('dave')
+    const up = await dave.agent.uploadBlob(pngBytes(9), { encoding: 'image/png' })
+    await dave.agent.post({ text: 'pic', embed: { $type: 'app.bsky.embed.images', images: [{ image: up.data.blob, alt: '' }] } })
+    const url = `${pds.url}/xrpc/com.atproto.sync.getBlob?did=${dave.did}&cid=${up.data.blob.ref.toString()}`
+    const before = proxy.connections().total
+    for (let i = 0; i < 20; i++) assert.equal((await fetch(url)).status, 200)
+    assert.ok(proxy.connections().total - before <= 1, `${proxy.connections().total - before} new connections for 20 sequential reads`)
+    // A crowd of reads while the store hangs: each holds its connection until its timeout, so
+    // the pool fills, and no more than its bound are opened.
+    proxy.stall(true)
+    const crowd = await Promise.all(Array.from({ length: 90 }, () => fetch(url).then((r) => r.status)))
+    proxy.stall(false)
+    assert.ok(crowd.every((status) => status === 503))
+    const { peak } = proxy.connections()
+    assert.ok(peak <= S3_MAX_SOCKETS && peak >= S3_MAX_SOCKETS / 2, `peak ${peak} connections`)
+    assert.equal((await fetch(url)).status, 200)
   })
 
   test('an upload answers 504 UpstreamTimeout within its timeout; a read gives up within its request timeouts; both work once it flows again', async () => {

@@ -92,14 +92,22 @@ export interface StallingProxy {
   url: string
   /** While stalled, bytes from either side are held, not forwarded; new connections too. */
   stall(on: boolean): void
+  /** Connections accepted so far, and the most that were open at once. */
+  connections(): { total: number; peak: number }
   close(): Promise<void>
 }
 
 /** A TCP proxy on loopback in front of `target` that forwards until told to stall. */
 export async function startStallingProxy(targetPort: number): Promise<StallingProxy> {
   let stalled = false
+  let total = 0
+  let open = 0
+  let peak = 0
   const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
+    total++
+    peak = Math.max(peak, ++open)
+    client.once('close', () => open--)
     const upstream = net.connect(targetPort, '127.0.0.1')
     sockets.add(client)
     sockets.add(upstream)
@@ -123,6 +131,7 @@ export async function startStallingProxy(targetPort: number): Promise<StallingPr
     stall(on) {
       stalled = on
     },
+    connections: () => ({ total, peak }),
     async close() {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
