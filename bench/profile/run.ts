@@ -1,0 +1,92 @@
+// `node --import tsx bench/profile/run.ts <create|get|list|getRepo> [requests]`: starts Hearth
+// from source (so that profile frames name src/ files) under --cpu-prof, sets up an account
+// (1,000 posts for get/list, 2,000 for getRepo), sends the requests one at a time, stops the
+// server, and prints the server's CPU per request (from /proc/<pid>/stat) and the breakdown of
+// the profiled window by category (breakdown.mjs). The profile stays in the printed folder.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startReferencePlc } from '../../test/identity/helpers.ts'
+import { xrpcClient } from '../server/client.ts'
+import { freePort, readCpuMs, spawnPds } from '../server/processes.ts'
+
+const op = process.argv[2] ?? 'create'
+const DEFAULT_N: Record<string, number> = { create: 1500, get: 2000, list: 600, getRepo: 40 }
+if (!(op in DEFAULT_N)) throw new Error(`unknown request kind ${op}: one of ${Object.keys(DEFAULT_N).join(', ')}`)
+const N = Number(process.argv[3] ?? DEFAULT_N[op])
+const profDir = mkdtempSync(join(tmpdir(), `hearth-profile-${op}-`))
+const dataDir = mkdtempSync(join(tmpdir(), 'hearth-profile-data-'))
+const plc = await startReferencePlc()
+const port = await freePort()
+const env: Record<string, string> = {
+  PDS_HOSTNAME: 'pds.bench.test',
+  PDS_PORT: String(port),
+  PDS_DATA_DIRECTORY: dataDir,
+  PDS_BLOBSTORE_DISK_LOCATION: join(dataDir, 'blocks'),
+  PDS_DID_PLC_URL: plc.url,
+  PDS_JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123',
+  PDS_ADMIN_PASSWORD: 'bench-admin-password',
+  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: `${'b'.repeat(63)}1`,
+  PDS_INVITE_REQUIRED: 'false',
+  PDS_RATE_LIMITS_ENABLED: 'false',
+  PDS_DEV_MODE: 'false',
+  PDS_CRAWLERS: '',
+  LOG_ENABLED: 'false',
+  HEARTH_LISTEN_HOST: '127.0.0.1',
+}
+const url = `http://127.0.0.1:${port}`
+const args = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', '--max-semi-space-size=4', 'bin/hearth.js', 'serve']
+const { child, stop } = await spawnPds({ name: 'Hearth', args, env, url, timeoutMs: 60_000 })
+const client = xrpcClient(url)
+let window = ''
+try {
+  const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
+    json: { handle: 'profile.pds.bench.test', email: 'profile@bench.test', password: 'password-profile' },
+  })) as { did: string; accessJwt: string }
+  const post = (i: number) => ({
+    $type: 'app.bsky.feed.post',
+    text: `profile post ${i}: a sentence or two of ordinary length, like most posts are.`,
+    createdAt: new Date(1.7e12 + i * 1000).toISOString(),
+  })
+  const rkeys: string[] = []
+  const setup = op === 'create' ? 0 : op === 'getRepo' ? 2000 : 1000
+  for (let i = 0; i < setup; i += 100) {
+    const writes = Array.from({ length: 100 }, (_, j) => ({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post(i + j) }))
+    const res = (await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes } })) as {
+      results: Array<{ uri: string }>
+    }
+    for (const r of res.results) rkeys.push(r.uri.slice(r.uri.lastIndexOf('/') + 1))
+  }
+  const pid = child.pid as number
+  const cpu0 = readCpuMs(pid)
+  // The profile's timestamps and hrtime share the monotonic clock: the window is the timed loop.
+  const h0 = process.hrtime.bigint() / 1000n
+  const t0 = performance.now()
+  for (let i = 0; i < N; i++) {
+    if (op === 'create') {
+      await client.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post(i) } })
+    } else if (op === 'get') {
+      await client.call('GET', 'com.atproto.repo.getRecord', { params: { repo: acct.did, collection: 'app.bsky.feed.post', rkey: rkeys[(i * 7919) % rkeys.length] as string } })
+    } else if (op === 'list') {
+      await client.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
+    } else {
+      const res = await fetch(`${url}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(acct.did)}`)
+      await res.arrayBuffer()
+    }
+  }
+  const ms = performance.now() - t0
+  window = `${h0} ${process.hrtime.bigint() / 1000n}`
+  const cpu1 = readCpuMs(pid)
+  const cpu = cpu0 === null || cpu1 === null ? 'n/a' : `${((cpu1 - cpu0) / N).toFixed(3)} ms`
+  console.log(`${op}: ${N} in ${ms.toFixed(0)} ms (${((N * 1000) / ms).toFixed(0)}/s), server CPU per request ${cpu}`)
+} finally {
+  client.close()
+  await stop()
+  await plc.close()
+  rmSync(dataDir, { recursive: true, force: true })
+}
+console.log(`profile in ${profDir}`)
+const breakdown = fileURLToPath(new URL('./breakdown.mjs', import.meta.url))
+process.stdout.write(execFileSync(process.execPath, [breakdown, profDir, String(N), window], { encoding: 'utf8', env: process.env }))
