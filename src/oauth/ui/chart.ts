@@ -1,6 +1,7 @@
 // Small bar charts drawn on the server as inline SVG (no script, no image request, allowed by
-// the pages' CSP): one bar per bucket, the largest value labelled, a text summary for screen
-// readers, and each bar's value in its <title> for a pointer.
+// the pages' CSP): one bar per bucket, a text summary for screen
+// readers, and each bar's value in its <title> for a pointer. The SVG stretches to the column's
+// width, so it holds no text (which would stretch too).
 import { html, type Html } from './html.ts'
 
 export interface Bar {
@@ -26,8 +27,7 @@ export function barChart(title: string, bars: Bar[], unit: string): Html {
   return html`<figure class="chart"><figcaption>${title}</figcaption>
 <svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${summary}" preserveAspectRatio="none">
 <line class="axis" x1="0" y1="${H - 0.5}" x2="${W}" y2="${H - 0.5}" stroke="#8a8a93"/>
-<text class="max" x="2" y="10" font-size="10" fill="#5b5b66">${busiest}</text>
 ${rects}
 </svg>
-<p class="muted">${bars[0]?.label ?? ''} – ${bars.at(-1)?.label ?? ''} · ${total} ${unit} in all</p></figure>`
+<p class="muted">${bars[0]?.label ?? ''} – ${bars.at(-1)?.label ?? ''} · ${total} ${unit} in all, at most ${busiest} in one bar</p></figure>`
 }

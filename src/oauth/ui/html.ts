@@ -111,7 +111,6 @@ button.danger{background:#c0392b;border-color:#e0665a}
 .badge.ok{color:#5fd07a;border-color:#5fd07a}
 code.secret{background:#2a2a33}
 .chart .bar{fill:#6ea0ff}
-.chart .max{fill:#a3a3ae}
 }
 `
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`
