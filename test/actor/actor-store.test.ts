@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { verifyRepoCar } from '@atproto/repo'
+import { ACTOR_SCHEMA_STAMP } from '../../src/actor/db.ts'
 import { ActorStoreManager } from '../../src/actor/manager.ts'
 import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { carToBytes, readCar } from '../../src/repo/car/index.ts'
@@ -15,6 +16,7 @@ import { repoBlocks } from '../../src/repo/export.ts'
 import { checkInversion, type RepoOp } from '../../src/repo/inversion.ts'
 import { commitEvent } from '../../src/sequencer/events.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
+import { openDb } from '../../src/storage/sqlite.ts'
 
 const dirs: string[] = []
 // Every database is closed before exit: better-sqlite3 on Node 24 aborts when statements of a
@@ -159,4 +161,60 @@ test('actor store: swapCommit mismatch is InvalidSwap and leaves the repo unchan
   }
   // The first store was evicted and closed; get() reopens it intact.
   assert.equal(actors.get(DID)?.head()?.cid.$link, before)
+})
+
+test('actor store: a store opened again skips the migration check only while its schema stamp is current', () => {
+  const { dir, sequencer, actors } = setup()
+  const store = actors.create(DID, Secp256k1Keypair.create())
+  initRepo(store)
+  const path = actors.location(DID).dbLocation
+  assert.equal(store.db.pragma('user_version', { simple: true }), ACTOR_SCHEMA_STAMP)
+  actors.closeAll()
+
+  // A store the official PDS made or left (no stamp) whose Hearth index is missing: the next
+  // open runs the migrations again and restores it.
+  const raw = openDb(path)
+  raw.exec('DROP INDEX "hearth_record_collection_rkey_idx"; DELETE FROM hearth_migration WHERE name = \'hearth-001-record-collection-rkey\'')
+  raw.pragma('user_version = 0')
+  raw.close()
+  const again = track(new ActorStoreManager(join(dir, 'actors'), sequencer))
+  const reopened = again.get(DID)
+  assert.ok(reopened)
+  const hasIndex = () =>
+    reopened.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'hearth_record_collection_rkey_idx'`).pluck().get() === 1
+  assert.ok(hasIndex())
+  assert.equal(reopened.db.pragma('user_version', { simple: true }), ACTOR_SCHEMA_STAMP)
+  again.closeAll()
+
+  // With the stamp current, the check is skipped: a dropped index (never done in practice) stays dropped.
+  const raw2 = openDb(path)
+  raw2.exec('DROP INDEX "hearth_record_collection_rkey_idx"')
+  raw2.close()
+  const third = track(new ActorStoreManager(join(dir, 'actors'), sequencer))
+  const s3 = third.get(DID)
+  assert.ok(s3)
+  assert.equal(s3.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'hearth_record_collection_rkey_idx'`).pluck().get(), 0)
+  third.closeAll()
+})
+
+test('actor store: stores past the cache size are closed after the current work, not during it', async () => {
+  const { sequencer, dir } = setup()
+  const actors = track(new ActorStoreManager(join(dir, 'actors2'), sequencer, 3))
+  const stores = []
+  for (let i = 0; i < 5; i++) {
+    const s = actors.create(`did:plc:lru${i.toString().padStart(21, '0')}`, Secp256k1Keypair.create())
+    initRepo(s)
+    stores.push(s)
+  }
+  // Within the same turn every store is still usable.
+  assert.equal(actors.openCount, 5)
+  for (const s of stores) assert.ok(s.db.open)
+  await new Promise((r) => setImmediate(r))
+  // Then the two least recently used are closed, and a get() reopens one intact.
+  assert.equal(actors.openCount, 3)
+  assert.deepEqual(stores.map((s) => s.db.open), [false, false, true, true, true])
+  const head = stores[0].head()
+  const reopened = actors.get(stores[0].did)
+  assert.ok(reopened && reopened !== stores[0])
+  assert.equal(reopened.head()?.cid.$link, head?.cid.$link)
 })
