@@ -21,6 +21,7 @@ Commands:
   request-crawl [<hosts>]      ask relays (default PDS_CRAWLERS) to crawl this PDS
   backup <dest-dir>            copy the data directory, safely while the server runs
   restore <backup-dir>         put a backup in place (server stopped; --force over existing data)
+  email-codes <handle>         print an account's pending email codes (when email is not configured)
   help                         print this help
 
 The operator commands read PDS_* from the environment and ./.env as \`serve\` does, and talk to
@@ -55,6 +56,9 @@ async function serve(io: Io): Promise<void> {
   io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
   if (config.secrets.generated.length > 0) {
     io.out(`Generated secrets (${config.secrets.generated.join(', ')}) are kept in ${config.secrets.file}\n`)
+  }
+  if (!config.email) {
+    io.out('Email is not configured (PDS_EMAIL_SMTP_URL, PDS_EMAIL_FROM_ADDRESS): codes are kept, not sent; read them with: node bin/hearth.js email-codes <handle>\n')
   }
   if (config.identity.localPlc) io.out(`Local did:plc directory: ${server.config.identity.plcUrl} (for resolvers: PDS_DID_PLC_URL / plcUrl)\n`)
   io.out(
@@ -96,6 +100,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'request-crawl': async () => (await import('./admin-commands.ts')).requestCrawlCommand,
   backup: async () => (await import('./data-commands.ts')).backupCommand,
   restore: async () => (await import('./data-commands.ts')).restoreCommand,
+  'email-codes': async () => (await import('./email-codes.ts')).emailCodesCommand,
 }
 
 /**

@@ -70,5 +70,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     }
     assert.ok(free, `port ${port} is still held after npm start exited on ${signal}: ${output()}`)
     assert.match(output(), new RegExp(`${signal}: shutting down`))
+    // Local mode sends no email: the operator is told where the codes are.
+    assert.match(output(), /Email is not configured .*hearth\.js email-codes <handle>/)
   })
 }

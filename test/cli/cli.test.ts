@@ -146,6 +146,24 @@ describe('account commands', () => {
     password = fresh
   })
 
+  test('email-codes prints the code a password reset would have mailed (email is not configured here), and it works', async () => {
+    const none = await hearth(['email-codes', handle])
+    assert.equal(none.code, 0, none.err)
+    assert.match(none.out, /No pending codes/)
+    await pds.agent().com.atproto.server.requestPasswordReset({ email: 'carol@example.com' })
+    const res = await hearth(['email-codes', 'carol@example.com'])
+    assert.equal(res.code, 0, res.err)
+    const code = /reset_password\s+(\S+)/.exec(res.out)?.[1]
+    assert.ok(code, res.out)
+    assert.match(res.out, new RegExp(did))
+    await pds.agent().com.atproto.server.resetPassword({ token: code, password: 'reset-by-the-operator-1' })
+    assert.ok(await canLogin(handle, 'reset-by-the-operator-1'))
+    password = 'reset-by-the-operator-1'
+    const unknown = await hearth(['email-codes', 'nobody@example.com'])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.err, /no account on this PDS has the handle, DID or email nobody@example\.com/)
+  })
+
   test('invite create mints a code with the uses asked for', async () => {
     const res = await hearth(['invite', 'create', '--uses', '3'])
     assert.equal(res.code, 0, res.err)
