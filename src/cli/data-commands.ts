@@ -1,5 +1,6 @@
 // `hearth backup` and `hearth restore`: the data directory as the configuration (PDS_* and
 // ./.env) names it; see src/admin/backup.ts and restore.ts for what they guarantee.
+import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { type CliContext, CliError, loadCliConfig, serverUrl, usageError } from './context.ts'
@@ -15,8 +16,9 @@ secret of the server: keep it as safe as the server itself.
 export const RESTORE_USAGE = `Usage: hearth restore <backup-dir> [--force] [--url <url>]
 
 Puts a backup made by \`hearth backup\` in place as the data directory (PDS_DATA_DIRECTORY).
-The server must be stopped. A data directory that is not empty is refused unless --force; with
---force its contents are moved into <data>/.pre-restore-<time>/ rather than deleted.
+A data directory that is not empty is refused unless --force (with --force its contents are
+moved into <data>/.pre-restore-<time>/ rather than deleted), and the server using it must be
+stopped; an empty or new directory needs neither.
 `
 
 const MB = 1024 * 1024
@@ -71,9 +73,13 @@ export async function restoreCommand(args: string[], ctx: CliContext): Promise<n
   const [from, extra] = parsed.positionals
   if (!from || extra !== undefined) throw usageError('restore needs exactly one backup directory', RESTORE_USAGE)
   const config = await loadCliConfig(ctx, { secrets: 'none' })
-  // Restore runs on the server's machine: look at its listening port unless told otherwise.
-  const url = parsed.values.url ? serverUrl(config, parsed.values.url) : `http://127.0.0.1:${config.service.port}`
-  if (await answers(url)) throw new CliError(`a server is running at ${url}: stop it before restoring`)
+  // Restore runs on the server's machine: look at its listening port unless told otherwise. An
+  // empty (or missing) data directory is no running server's (a server fills its directory as it
+  // starts), so restoring into one needs no stop: e.g. a new machine's first restore.
+  if (!isEmptyDirectory(config.db.dataDirectory)) {
+    const url = parsed.values.url ? serverUrl(config, parsed.values.url) : `http://127.0.0.1:${config.service.port}`
+    if (await answers(url)) throw new CliError(`a server is running at ${url}: stop it before restoring over its data`)
+  }
   const { dataLayout, BackupError } = await import('../admin/backup.ts')
   const { restoreDataDirectory } = await import('../admin/restore.ts')
   try {
@@ -87,6 +93,14 @@ export async function restoreCommand(args: string[], ctx: CliContext): Promise<n
   } catch (err) {
     if (err instanceof BackupError) throw new CliError(err.message)
     throw err
+  }
+}
+
+function isEmptyDirectory(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT'
   }
 }
 

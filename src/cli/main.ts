@@ -20,7 +20,7 @@ Commands:
   invite create [--uses <n>]   create an invite code
   request-crawl [<hosts>]      ask relays (default PDS_CRAWLERS) to crawl this PDS
   backup <dest-dir>            copy the data directory, safely while the server runs
-  restore <backup-dir>         put a backup in place (server stopped; --force over existing data)
+  restore <backup-dir>         put a backup in place (over existing data: server stopped, --force)
   email-codes <handle>         print an account's pending email codes (when email is not configured)
   help                         print this help
 

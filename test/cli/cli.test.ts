@@ -259,14 +259,18 @@ describe('backup and restore', () => {
     assert.ok(written > 0, 'writes happened during the backup')
     assert.ok(existsSync(path.join(dest, 'hearth-backup.json')))
 
-    // Restore: refused while a server runs on the target's port, refused over data without --force.
+    // Restore: into an empty (here: new) directory, which no server can be using, even while a
+    // server answers on the configured port; over data, refused while a server runs there, and
+    // refused without --force.
     const target = path.join(work, 'restored')
-    const running = await hearth(['restore', dest], baseEnv(target, pds.hearth.port))
+    const intoEmpty = await hearth(['restore', dest], baseEnv(target, pds.hearth.port))
+    assert.equal(intoEmpty.code, 0, intoEmpty.err)
+    assert.ok(existsSync(path.join(target, 'account.sqlite')))
+    writeFileSync(path.join(target, 'stray.txt'), 'something')
+    const running = await hearth(['restore', dest, '--force'], baseEnv(target, pds.hearth.port))
     assert.equal(running.code, 1)
     assert.match(running.err, /a server is running/)
     const freePort = await unusedPort()
-    mkdirSync(target)
-    writeFileSync(path.join(target, 'stray.txt'), 'something')
     const notEmpty = await hearth(['restore', dest], baseEnv(target, freePort))
     assert.equal(notEmpty.code, 1)
     assert.match(notEmpty.err, /not empty; pass --force/)
