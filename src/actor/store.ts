@@ -288,6 +288,16 @@ export class ActorStore implements BlockSource {
   }
 
   close(): void {
+    // Outbox rows already in the event log go now rather than at the next commit: the next open
+    // then finds the outbox empty and has nothing to compare with the log.
+    // Best effort: rows left behind are only compared with the log again.
+    if (this.sequencedRev && this.db.open) {
+      try {
+        this.st.clearOutbox.run(this.sequencedRev)
+      } catch {
+        // e.g. a full disk: closing matters more
+      }
+    }
     this.db.close()
   }
 }

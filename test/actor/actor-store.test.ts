@@ -218,3 +218,17 @@ test('actor store: stores past the cache size are closed after the current work,
   assert.ok(reopened && reopened !== stores[0])
   assert.equal(reopened.head()?.cid.$link, head?.cid.$link)
 })
+
+test('actor store: closing drops the outbox rows the event log already holds, so the next open has none to check', () => {
+  const { dir, sequencer, actors } = setup()
+  const store = actors.create(DID, Secp256k1Keypair.create())
+  initRepo(store)
+  commitWrites(store, sequencer, { writes: [prepareWrite(post(1))] })
+  assert.equal(store.outbox().length, 1, 'the last commit keeps its event until something clears it')
+  actors.closeAll()
+  const again = track(new ActorStoreManager(join(dir, 'actors'), sequencer))
+  const reopened = again.get(DID)
+  assert.ok(reopened)
+  assert.equal(reopened.outbox().length, 0)
+  assert.equal(sequencer.range(0, 10).length, 1)
+})
