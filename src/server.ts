@@ -41,7 +41,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   const factories = await loadMethodFactories()
   // The blob store is checked before anything is served: wrong credentials, a missing bucket or
   // an unreachable endpoint stop the start with their name, not the first upload.
-  const blobs = createBlobStore(config.blobstore, subsystemLogger('blobstore'))
+  const blobs = await createBlobStore(config.blobstore, subsystemLogger('blobstore'))
   try {
     await checkBlobStore(blobs)
   } catch (err) {

@@ -5,7 +5,7 @@ import { openAccountDb } from './account/db.ts'
 import { ActorStoreManager } from './actor/manager.ts'
 import { AuthVerifiers, didDocSigningKeyResolver } from './auth/verifier.ts'
 import { SessionManager } from './auth/session.ts'
-import { createBlobStore } from './blob/create.ts'
+import { DiskBlobStore } from './blob/disk-store.ts'
 import type { BlobStore } from './blob/store.ts'
 import type { ServerConfig } from './config/index.ts'
 import type { CoreServices } from './core-services.ts'
@@ -41,7 +41,8 @@ export function createServices(config: ServerConfig, opts: { blobs?: BlobStore }
   const accounts = new AccountStore(accountDb, { hostname: config.service.hostname })
   const sequencer = new Sequencer(config.db.sequencerDbLocation)
   const actors = new ActorStoreManager(config.actorStore.directory, sequencer, config.actorStore.cacheSize)
-  const blobs = opts.blobs ?? createBlobStore(config.blobstore, subsystemLogger('blobstore'))
+  // The S3 store is built (and checked) by the server before this; the disk store needs neither.
+  const blobs = opts.blobs ?? diskBlobStore(config)
   const localPlc = config.identity.localPlc ? createLocalPlc({ dbPath: config.identity.localPlcDbLocation }) : null
   // In local mode the PDS talks to its own directory in-process; clients reach it over HTTP.
   const plc: PlcDirectory = localPlc
@@ -141,3 +142,7 @@ export function createServices(config: ServerConfig, opts: { blobs?: BlobStore }
   }
 }
 
+function diskBlobStore(config: ServerConfig): BlobStore {
+  if (config.blobstore.provider !== 'disk') throw new Error('createServices: pass the S3 blob store (createBlobStore)')
+  return new DiskBlobStore(config.blobstore)
+}

@@ -5,8 +5,8 @@ import { DiskBlobStore } from './disk-store.ts'
 import { S3BlobStore } from './s3-store.ts'
 import { type BlobStore, BlobStoreUnavailableError } from './store.ts'
 
-export function createBlobStore(config: BlobstoreConfig, logger?: Logger): BlobStore {
-  return config.provider === 's3' ? new S3BlobStore({ ...config, logger }) : new DiskBlobStore(config)
+export async function createBlobStore(config: BlobstoreConfig, logger?: Logger): Promise<BlobStore> {
+  return config.provider === 's3' ? await S3BlobStore.create({ ...config, logger }) : new DiskBlobStore(config)
 }
 
 /**

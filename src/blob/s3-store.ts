@@ -21,18 +21,7 @@ import { createHash } from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import { PassThrough, type Readable } from 'node:stream'
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
+import type { S3Client } from '@aws-sdk/client-s3'
 import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
 import type { S3BlobstoreConfig } from '../config/types.ts'
 import type { Logger } from '../logger.ts'
@@ -68,22 +57,45 @@ export interface S3BlobStoreOptions extends S3BlobstoreConfig {
   logger?: Logger
 }
 
+type Sdk = typeof import('@aws-sdk/client-s3')
+type Uploader = typeof import('@aws-sdk/lib-storage').Upload
+
+// The SDK is loaded by a server that uses a bucket, not by every server: it costs about 25 MB
+// of resident memory and a fifth of a second at start.
+let sdkLoading: Promise<{ sdk: Sdk; Upload: Uploader }> | null = null
+function loadSdk(): Promise<{ sdk: Sdk; Upload: Uploader }> {
+  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([sdk, storage]) => ({
+    sdk,
+    Upload: storage.Upload,
+  }))
+  return sdkLoading
+}
+
 export class S3BlobStore implements BlobStore {
   readonly kind = 's3'
   readonly bucket: string
+  private readonly sdk: Sdk
+  private readonly Upload: Uploader
   private readonly client: S3Client
   private readonly uploadTimeoutMs: number
   private readonly queues = new AccountQueues()
   private readonly logger: Logger | undefined
   private readonly endpointName: string
 
-  constructor(opts: S3BlobStoreOptions) {
+  static async create(opts: S3BlobStoreOptions): Promise<S3BlobStore> {
+    const { sdk, Upload } = await loadSdk()
+    return new S3BlobStore(opts, sdk, Upload)
+  }
+
+  private constructor(opts: S3BlobStoreOptions, sdk: Sdk, upload: Uploader) {
+    this.sdk = sdk
+    this.Upload = upload
     this.bucket = opts.bucket
     this.uploadTimeoutMs = opts.uploadTimeoutMs
     this.logger = opts.logger
     this.endpointName = opts.endpoint ?? `AWS S3${opts.region ? ` (${opts.region})` : ''}`
     const agentOptions = { keepAlive: true, maxSockets: S3_MAX_SOCKETS, maxFreeSockets: 16 }
-    this.client = new S3Client({
+    this.client = new sdk.S3Client({
       region: opts.region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle,
@@ -114,7 +126,7 @@ export class S3BlobStore implements BlobStore {
    */
   async check(): Promise<void> {
     try {
-      await this.run(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })), 'check')
+      await this.run(() => this.client.send(new this.sdk.HeadBucketCommand({ Bucket: this.bucket })), 'check')
     } catch (err) {
       // A HEAD has no body to say what is missing: here it can only be the bucket.
       if (err instanceof BlobNotFoundError) {
@@ -123,8 +135,8 @@ export class S3BlobStore implements BlobStore {
       throw err
     }
     const probe = `tmp/.hearth-access-check-${genKey()}`
-    await this.run(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'ok' })), 'check')
-    await this.run(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: probe })), 'check')
+    await this.run(() => this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'ok' })), 'check')
+    await this.run(() => this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: probe })), 'check')
   }
 
   close(): void {
@@ -138,7 +150,7 @@ export class S3BlobStore implements BlobStore {
     const body = new PassThrough({ highWaterMark: 256 * 1024 })
     const abort = new AbortController()
     const timer = setTimeout(() => abort.abort(), this.uploadTimeoutMs)
-    const upload = new Upload({
+    const upload = new this.Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: objectKey, Body: body },
       abortController: abort,
@@ -194,7 +206,7 @@ export class S3BlobStore implements BlobStore {
 
   async putPermanent(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
     if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
-    await this.run(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid), Body: bytes })), 'put')
+    await this.run(() => this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid), Body: bytes })), 'put')
   }
 
   hasStored(did: string, cid: Cid | string): Promise<boolean> {
@@ -206,7 +218,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async getStream(did: string, cid: Cid | string): Promise<Readable> {
-    const res = await this.run(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
+    const res = await this.run(() => this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
     const stream = res.Body as Readable | undefined
     if (!stream) throw new BlobNotFoundError()
     // Until someone reads it, an error is kept on the stream (and thrown by that read).
@@ -215,7 +227,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async getBytes(did: string, cid: Cid | string): Promise<Uint8Array> {
-    const res = await this.run(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
+    const res = await this.run(() => this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
     if (!res.Body) throw new BlobNotFoundError()
     try {
       return await res.Body.transformToByteArray()
@@ -226,7 +238,7 @@ export class S3BlobStore implements BlobStore {
 
   async storedSize(did: string, cid: Cid | string): Promise<number | undefined> {
     try {
-      const res = await this.run(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'head')
+      const res = await this.run(() => this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'head')
       return res.ContentLength
     } catch (err) {
       if (err instanceof BlobNotFoundError) return undefined
@@ -282,7 +294,7 @@ export class S3BlobStore implements BlobStore {
     const out: FileEntry[] = []
     let token: string | undefined
     do {
-      const res = await this.run(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+      const res = await this.run(() => this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
         'list',
       )
       for (const obj of res.Contents ?? []) {
@@ -298,7 +310,7 @@ export class S3BlobStore implements BlobStore {
 
   private async hasKey(key: string): Promise<boolean> {
     try {
-      await this.run(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })), 'head')
+      await this.run(() => this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key })), 'head')
       return true
     } catch (err) {
       if (err instanceof BlobNotFoundError) return false
@@ -308,7 +320,7 @@ export class S3BlobStore implements BlobStore {
 
   private async deleteKey(key: string): Promise<void> {
     // Deleting a missing key succeeds in S3.
-    await this.run(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })), 'delete')
+    await this.run(() => this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key })), 'delete')
   }
 
   private async deleteKeys(keys: string[]): Promise<void> {
@@ -316,7 +328,7 @@ export class S3BlobStore implements BlobStore {
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       const batch = keys.slice(i, i + DELETE_BATCH)
       try {
-        const res = await this.run(() => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+        const res = await this.run(() => this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
           'delete',
         )
         for (const e of res.Errors ?? []) errors.push(new Error(`could not delete ${e.Key}: ${e.Code ?? ''} ${e.Message ?? ''}`.trim()))
@@ -329,7 +341,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Copy, then delete the source. BlobNotFoundError when the source is gone. */
   private async move(from: string, to: string): Promise<void> {
-    await this.run(() => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: copySource(this.bucket, from) })), 'copy')
+    await this.run(() => this.client.send(new this.sdk.CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: copySource(this.bucket, from) })), 'copy')
     // A concurrent mover may have deleted the source already; S3 answers a delete of a missing
     // key with success, and some compatible stores with NoSuchKey: neither is an error.
     try {

@@ -27,12 +27,12 @@ async function readAll(stream: Readable): Promise<Buffer> {
 
 let s3: TestS3
 let diskDir: string
-const stores: Array<{ name: string; make: () => BlobStore }> = [
-  { name: 'disk', make: () => new DiskBlobStore({ location: join(diskDir, `blocks-${Math.random()}`) }) },
+const stores: Array<{ name: string; make: () => Promise<BlobStore> }> = [
+  { name: 'disk', make: async () => new DiskBlobStore({ location: join(diskDir, `blocks-${Math.random()}`) }) },
   {
     name: 's3',
     make: () =>
-      new S3BlobStore({
+      S3BlobStore.create({
         provider: 's3',
         bucket: s3.bucket,
         region: 'us-east-1',
@@ -57,7 +57,7 @@ after(async () => {
 for (const { name, make } of stores) {
   describe(`${name} blob store`, () => {
     test('check passes; streamed uploads (one part, and several) get the CID of their bytes and are served back', async () => {
-      const store = make()
+      const store = await make()
       try {
         await store.check()
         for (const size of [300_000, 11 * 1024 * 1024 + 7]) {
@@ -83,7 +83,7 @@ for (const { name, make } of stores) {
     })
 
     test('the type is sniffed from the bytes', async () => {
-      const store = make()
+      const store = await make()
       try {
         const temp = await store.putTemp(DID, chunked(png, 7))
         assert.equal(temp.sniffedMime, 'image/png')
@@ -93,7 +93,7 @@ for (const { name, make } of stores) {
     })
 
     test('an upload over the limit is refused with 413 and leaves nothing behind', async () => {
-      const store = make()
+      const store = await make()
       try {
         await assert.rejects(store.putTemp(OTHER, chunked(randomBytes(200_000), 10_000), { maxSize: 100_000 }), (err) => {
           assert.ok(err instanceof BlobTooLargeError)
@@ -107,7 +107,7 @@ for (const { name, make } of stores) {
     })
 
     test('a source that fails mid-upload leaves nothing behind', async () => {
-      const store = make()
+      const store = await make()
       try {
         const did = 'did:plc:blobtestcccccccccccccccc'
         async function* failing(): AsyncGenerator<Uint8Array> {
@@ -122,7 +122,7 @@ for (const { name, make } of stores) {
     })
 
     test('makePermanent is idempotent: a move another mover already made is not an error', async () => {
-      const store = make()
+      const store = await make()
       try {
         const bytes = randomBytes(50_000)
         const a = await store.putTemp(DID, chunked(bytes, 4096))
@@ -141,7 +141,7 @@ for (const { name, make } of stores) {
     })
 
     test('quarantine hides a blob from reads and restores it; missing blobs are BlobNotFoundError', async () => {
-      const store = make()
+      const store = await make()
       try {
         const bytes = randomBytes(10_000)
         const cid = cidForRaw(bytes)
@@ -162,7 +162,7 @@ for (const { name, make } of stores) {
     })
 
     test('delete, deleteMany, listing, and deleteAll removing every object of one account only', async () => {
-      const store = make()
+      const store = await make()
       try {
         const did = 'did:plc:blobtestdddddddddddddddd'
         const cids = []
@@ -198,7 +198,7 @@ for (const { name, make } of stores) {
     })
 
     test('serialize runs one account’s work in call order', async () => {
-      const store = make()
+      const store = await make()
       try {
         const order: number[] = []
         await Promise.all([
@@ -219,7 +219,7 @@ for (const { name, make } of stores) {
 }
 
 test('the S3 store keeps the official key layout: tmp/<did>/<key>, blocks/<did>/<cid>, quarantine/<did>/<cid>', async () => {
-  const store = stores[1].make()
+  const store = await stores[1].make()
   const raw = new S3Client({
     region: 'us-east-1',
     endpoint: s3.url,
