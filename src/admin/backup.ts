@@ -150,6 +150,29 @@ function* walk(dir: string, rel = ''): Generator<string> {
 export interface BackupOptions {
   hearthVersion?: string
   now?: () => Date
+  /** Called after each file copied, with the running totals and the data directory's size. */
+  onProgress?: (p: CopyProgress) => void
+}
+
+/** Where a long copy (backup, restore) stands. */
+export interface CopyProgress {
+  items: number
+  bytes: number
+  /** The bytes there are to copy, measured before starting (the data may grow meanwhile). */
+  totalBytes: number
+}
+
+/** The size of every file under `dir` (0 when it does not exist). */
+export function directoryBytes(dir: string): number {
+  let total = 0
+  for (const rel of walk(dir)) {
+    try {
+      total += statSync(path.join(dir, rel)).size
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total
 }
 
 /** Copies the data directory of `layout` into `dest` (which must not exist, or be empty). */
@@ -168,12 +191,14 @@ export function backupDataDirectory(layout: DataLayout, dest: string, opts: Back
   let files = 0
   let bytes = 0
   const done = new Set<string>()
+  const totalBytes = opts.onProgress ? directoryBytes(root) : 0
   const count = (rel: string, size: number | null, db = false) => {
     done.add(rel)
     if (size === null) return
     bytes += size
     if (db) databases++
     else files++
+    opts.onProgress?.({ items: databases + files, bytes, totalBytes })
   }
 
   // 1. Events up to S0 describe commits already stored in the actor stores.

@@ -9,7 +9,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { openDb } from '../storage/sqlite.ts'
-import { BACKUP_FORMAT, BackupError, type BackupManifest, type DataLayout, isSqliteFile, MANIFEST_NAME, PRE_RESTORE_PREFIX } from './backup.ts'
+import { BACKUP_FORMAT, BackupError, type BackupManifest, type CopyProgress, type DataLayout, isSqliteFile, MANIFEST_NAME, PRE_RESTORE_PREFIX } from './backup.ts'
 
 export interface RestoreReport {
   manifest: BackupManifest
@@ -42,7 +42,11 @@ function files(dir: string, rel = ''): string[] {
   return out
 }
 
-export function restoreDataDirectory(backupDir: string, layout: DataLayout, opts: { force?: boolean; now?: () => Date } = {}): RestoreReport {
+export function restoreDataDirectory(
+  backupDir: string,
+  layout: DataLayout,
+  opts: { force?: boolean; now?: () => Date; onProgress?: (p: CopyProgress) => void } = {},
+): RestoreReport {
   const from = path.resolve(backupDir)
   const manifest = readManifest(from)
   for (const key of ['accountDb', 'sequencerDb', 'actorsDir', 'blobsDir'] as const) {
@@ -86,12 +90,18 @@ export function restoreDataDirectory(backupDir: string, layout: DataLayout, opts
     }
   }
   mkdirSync(target, { recursive: true, mode: 0o700 })
+  const totalBytes = opts.onProgress ? list.reduce((sum, rel) => sum + statSync(path.join(from, rel)).size, 0) : 0
+  let bytes = 0
+  let items = 0
   for (const rel of list) {
     const src = path.join(from, rel)
     const dest = path.join(target, rel)
     mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 })
     copyFileSync(src, dest)
-    chmodSync(dest, statSync(src).mode & 0o777)
+    const stat = statSync(src)
+    chmodSync(dest, stat.mode & 0o777)
+    bytes += stat.size
+    opts.onProgress?.({ items: ++items, bytes, totalBytes })
   }
   return { manifest, dataDirectory: target, files: list.length, previous }
 }

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { type CliContext, CliError, loadCliConfig, serverUrl, usageError } from './context.ts'
+import { progressReporter } from './progress.ts'
 
 export const BACKUP_USAGE = `Usage: hearth backup <dest-dir>
 
@@ -40,7 +41,12 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
   const { backupDataDirectory, dataLayout, BackupError } = await import('../admin/backup.ts')
   const { hearthVersion } = await import('../version.ts')
   try {
-    const report = backupDataDirectory(dataLayout(config), resolvePath(ctx, dest), { hearthVersion: hearthVersion() })
+    const progress = progressReporter(ctx.io, 'backup')
+    const report = backupDataDirectory(dataLayout(config), resolvePath(ctx, dest), {
+      hearthVersion: hearthVersion(),
+      onProgress: (p) => progress.update(p),
+    })
+    progress.done()
     for (const w of report.warnings) ctx.io.err(`warning: ${w}\n`)
     ctx.io.out(
       `Backup of ${config.db.dataDirectory} written to ${report.dest}\n` +
@@ -83,7 +89,12 @@ export async function restoreCommand(args: string[], ctx: CliContext): Promise<n
   const { dataLayout, BackupError } = await import('../admin/backup.ts')
   const { restoreDataDirectory } = await import('../admin/restore.ts')
   try {
-    const report = restoreDataDirectory(resolvePath(ctx, from), dataLayout(config), { force: parsed.values.force })
+    const progress = progressReporter(ctx.io, 'restore')
+    const report = restoreDataDirectory(resolvePath(ctx, from), dataLayout(config), {
+      force: parsed.values.force,
+      onProgress: (p) => progress.update(p),
+    })
+    progress.done()
     if (report.previous) ctx.io.out(`The data directory's previous contents were moved to ${report.previous}\n`)
     ctx.io.out(
       `Restored the backup of ${report.manifest.createdAt} (${report.manifest.accounts} account(s), ${report.files} file(s)) into ${report.dataDirectory}\n` +

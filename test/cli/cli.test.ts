@@ -256,6 +256,8 @@ describe('backup and restore', () => {
     await writer
     assert.equal(res.code, 0, res.err)
     assert.match(res.out, /Backup of .* written to /)
+    // Progress goes to stderr, ending with the totals.
+    assert.match(res.err, /backup: \d+ items, \d+\.\d MB in \d+:\d\d\n/)
     assert.ok(written > 0, 'writes happened during the backup')
     assert.ok(existsSync(path.join(dest, 'hearth-backup.json')))
 
@@ -265,6 +267,7 @@ describe('backup and restore', () => {
     const target = path.join(work, 'restored')
     const intoEmpty = await hearth(['restore', dest], baseEnv(target, pds.hearth.port))
     assert.equal(intoEmpty.code, 0, intoEmpty.err)
+    assert.match(intoEmpty.err, /restore: \d+ items, \d+\.\d MB in \d+:\d\d\n/)
     assert.ok(existsSync(path.join(target, 'account.sqlite')))
     writeFileSync(path.join(target, 'stray.txt'), 'something')
     const running = await hearth(['restore', dest, '--force'], baseEnv(target, pds.hearth.port))
