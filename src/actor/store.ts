@@ -79,6 +79,12 @@ const SQL = {
 /** Statements whose single column is returned bare. */
 const PLUCK = new Set<keyof typeof SQL>(['getBlock', 'recordsWithCid', 'backlinkConflicts', 'collections', 'countRecords', 'countBlocks'])
 
+/**
+ * Statements read as arrays (ROW_COLUMNS order): better-sqlite3 builds a row object per row in
+ * native code, slower than the literal toRecordRow makes (a quarter of listRecords' query time).
+ */
+const RAW = new Set<keyof typeof SQL>(['getRecord', 'listDesc', 'listAsc'])
+
 type Statements = { readonly [K in keyof typeof SQL]: Statement }
 
 /** An object whose properties prepare their statement on first read, then hold it. */
@@ -91,6 +97,7 @@ function lazyStatements(db: Db): Statements {
       get() {
         const prepared = db.prepare(SQL[key])
         if (PLUCK.has(key)) prepared.pluck()
+        else if (RAW.has(key)) prepared.raw()
         Object.defineProperty(st, key, { value: prepared, enumerable: true })
         return prepared
       },
@@ -99,11 +106,20 @@ function lazyStatements(db: Db): Statements {
   return st as Statements
 }
 
-type RawRecordRow = Omit<RecordRow, 'cid'> & { cid: string }
+type RawRecordRow = [string, string, string, string, string, string, string | null, Uint8Array]
 
 function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
   if (!raw) return null
-  return { ...raw, cid: parseCid(raw.cid) }
+  return {
+    uri: raw[0],
+    cid: parseCid(raw[1]),
+    collection: raw[2],
+    rkey: raw[3],
+    repoRev: raw[4],
+    indexedAt: raw[5],
+    takedownRef: raw[6],
+    content: raw[7],
+  }
 }
 
 export class ActorStore implements BlockSource {
