@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import type { BlockSource } from '../repo/block-map.ts'
 import { decodeCbor } from '../repo/cbor.ts'
-import { type Cid, isCid, parseCid } from '../repo/cid.ts'
+import { type Cid, isCid, parseCid, parseStoredCid } from '../repo/cid.ts'
 import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeStore } from '../repo/mst/index.ts'
@@ -112,7 +112,7 @@ function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
   if (!raw) return null
   return {
     uri: raw[0],
-    cid: parseCid(raw[1]),
+    cid: parseStoredCid(raw[1]),
     collection: raw[2],
     rkey: raw[3],
     repoRev: raw[4],

@@ -66,6 +66,17 @@ export function parseCid(str: string): Cid {
   return new CidLinkWrapper(cid.bytes)
 }
 
+/**
+ * parseCid for a string Hearth wrote itself (a CID column of its own tables), which is the
+ * canonical form: the CID keeps it as its `$link`, so turning it back into a string (every
+ * record a read returns) costs nothing. Never for strings from outside.
+ */
+export function parseStoredCid(str: string): Cid {
+  const cid = parseCid(str)
+  Object.defineProperty(cid, '$link', { value: str, enumerable: true })
+  return cid
+}
+
 /** Reads CID bytes (no multibase prefix), as found in CAR section headers and MST nodes. */
 export function cidFromBytes(bytes: Uint8Array): Cid {
   const cid = decodeCidBytes(bytes)
