@@ -67,6 +67,8 @@ export interface MetricSource {
   firehoseSubscribers(): number
   /** Database files by name (account, sequencer, did_cache, plc…) → bytes, -wal included. */
   sqliteBytes(): Record<string, number>
+  /** Bytes in the blob store as last measured; null when not (yet) known. */
+  blobBytes(): number | null
 }
 
 const sources = new Set<MetricSource>()
@@ -96,6 +98,20 @@ new Gauge({
   collect() {
     this.reset()
     for (const s of sources) for (const [db, bytes] of Object.entries(s.sqliteBytes())) this.inc({ db }, bytes)
+  },
+})
+
+new Gauge({
+  name: 'hearth_blob_store_bytes',
+  help: 'Bytes in the disk blob store (measured in the background, at most every 5 minutes)',
+  registers: [registry],
+  collect() {
+    let total: number | null = null
+    for (const s of sources) {
+      const b = s.blobBytes()
+      if (b !== null) total = (total ?? 0) + b
+    }
+    if (total !== null) this.set(total)
   },
 })
 

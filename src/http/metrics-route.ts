@@ -3,6 +3,8 @@
 // scraper sends the same credentials (`basic_auth` in prometheus.yml). Also ties this server's
 // stores to the scrape-time gauges and counts its commits as the sequencer hands them out.
 import { statSync } from 'node:fs'
+import { opendir, stat } from 'node:fs/promises'
+import path from 'node:path'
 import type { CoreServices } from '../core-services.ts'
 import { addMetricSource, commits, exposition, startRuntimeMetrics } from '../metrics.ts'
 import type { SeqRow } from '../sequencer/sequencer.ts'
@@ -20,6 +22,7 @@ export function registerMetrics(server: XrpcServer, services: MetricsServices): 
     did_cache: db.didCacheDbLocation,
   }
   if (identity.localPlc) files.plc = identity.localPlcDbLocation
+  const blobSize = services.config.blobstore.provider === 'disk' ? measuredDirectory(services.config.blobstore.location) : () => null
   const removeSource = addMetricSource({
     firehoseSubscribers: () => services.firehose.subscriberCount,
     sqliteBytes: () => {
@@ -27,6 +30,7 @@ export function registerMetrics(server: XrpcServer, services: MetricsServices): 
       for (const [name, file] of Object.entries(files)) out[name] = fileSize(file) + fileSize(`${file}-wal`)
       return out
     },
+    blobBytes: blobSize,
   })
   const onEvents = (rows: SeqRow[]) => {
     for (const row of rows) if (row.eventType === 'append') commits.inc()
@@ -51,4 +55,49 @@ function fileSize(file: string): number {
   } catch {
     return 0
   }
+}
+
+const BLOB_MEASURE_INTERVAL_MS = 5 * 60_000
+
+/**
+ * The size of a directory tree, walked in the background when asked and the last walk is older
+ * than the interval: a scrape never waits on (nor repeats) a walk of many blob files.
+ */
+function measuredDirectory(dir: string): () => number | null {
+  let value: number | null = null
+  let measuredAt = -Infinity
+  let walking = false
+  return () => {
+    if (!walking && Date.now() - measuredAt > BLOB_MEASURE_INTERVAL_MS) {
+      walking = true
+      treeBytes(dir).then(
+        (bytes) => {
+          value = bytes
+          measuredAt = Date.now()
+          walking = false
+        },
+        () => {
+          walking = false
+          measuredAt = Date.now()
+        },
+      )
+    }
+    return value
+  }
+}
+
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0
+  let handle
+  try {
+    handle = await opendir(dir)
+  } catch {
+    return 0
+  }
+  for await (const entry of handle) {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory()) total += await treeBytes(full)
+    else if (entry.isFile()) total += await stat(full).then((s) => s.size, () => 0)
+  }
+  return total
 }

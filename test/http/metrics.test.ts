@@ -67,6 +67,20 @@ test('/metrics refuses without the admin password', async () => {
   assert.equal(((await wrong.json()) as { error: string }).error, 'AuthenticationRequired')
 })
 
+test('the disk blob store size is reported', async () => {
+  // The disk blob store's size is measured in the background when a scrape asks for it (the
+  // first scrape of this server starts the walk; later ones report it).
+  const { agent } = await pds.createAccount('blobs')
+  await agent.com.atproto.repo.uploadBlob(new Uint8Array(50_000).fill(7), { encoding: 'application/octet-stream' })
+  let blobBytes = 0
+  for (let i = 0; i < 50 && blobBytes < 50_000; i++) {
+    blobBytes = value(await scrape(), 'hearth_blob_store_bytes')
+    if (blobBytes < 50_000) await new Promise((r) => setTimeout(r, 50))
+  }
+  assert.ok(blobBytes >= 50_000, `hearth_blob_store_bytes is ${blobBytes}`)
+
+})
+
 test('the official names are exposed and move with createAccount and createSession', async () => {
   const before = await scrape()
   const requestsBefore = await requestCount()
