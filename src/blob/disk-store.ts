@@ -13,6 +13,7 @@ import * as fsp from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
+import { isValidDid } from '../repo/syntax.ts'
 import { MimeSniffer } from './sniff.ts'
 import {
   AccountQueues,
@@ -296,6 +297,55 @@ export class DiskBlobStore implements BlobStore {
   /** Files in an account's permanent folder (CIDs, and any staging leftovers of a crash). */
   async listStored(did: string): Promise<FileEntry[]> {
     return listFiles(this.storedDir(did))
+  }
+
+  async listAccounts(): Promise<string[]> {
+    const dids = new Set<string>()
+    for (const dir of [this.location, this.quarantineLocation]) {
+      let names: string[]
+      try {
+        names = await fsp.readdir(dir)
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') continue
+        throw err
+      }
+      // The temp and quarantine folders may sit inside the blob folder: only DIDs are accounts.
+      for (const name of names) if (isValidDid(name)) dids.add(name)
+    }
+    return [...dids].sort()
+  }
+
+  async listQuarantined(did: string): Promise<FileEntry[]> {
+    return listFiles(this.quarantineDir(did))
+  }
+
+  async getQuarantinedBytes(did: string, cid: Cid | string): Promise<Uint8Array> {
+    try {
+      return await fsp.readFile(this.quarantinePath(did, cid))
+    } catch (err) {
+      throw translate(err)
+    }
+  }
+
+  async putQuarantined(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
+    if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
+    const dir = this.quarantineDir(did)
+    await fsp.mkdir(dir, { recursive: true })
+    const staging = path.join(dir, stagingName())
+    try {
+      await fsp.writeFile(staging, bytes, { flag: 'wx' })
+      const handle = await fsp.open(staging, 'r+')
+      try {
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await fsp.rename(staging, path.join(dir, cidName(cid)))
+    } catch (err) {
+      await fsp.rm(staging, { force: true })
+      throw err
+    }
+    await fsyncDir(dir)
   }
 
   /** Removes a file from an account's permanent folder by name, for garbage collection. */

@@ -23,6 +23,7 @@ import https from 'node:https'
 import { PassThrough, type Readable } from 'node:stream'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
+import { isValidDid } from '../repo/syntax.ts'
 import type { S3BlobstoreConfig } from '../config/types.ts'
 import type { Logger } from '../logger.ts'
 import { MimeSniffer } from './sniff.ts'
@@ -284,6 +285,44 @@ export class S3BlobStore implements BlobStore {
 
   listStored(did: string): Promise<FileEntry[]> {
     return this.list(`blocks/${checkDid(did)}/`)
+  }
+
+  async listAccounts(): Promise<string[]> {
+    const dids = new Set<string>()
+    for (const prefix of ['blocks/', 'quarantine/']) {
+      let token: string | undefined
+      do {
+        const res = await this.run(
+          () => this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token })),
+          'list',
+        )
+        for (const p of res.CommonPrefixes ?? []) {
+          const did = p.Prefix?.slice(prefix.length, -1)
+          if (did && isValidDid(did)) dids.add(did)
+        }
+        token = res.IsTruncated ? res.NextContinuationToken : undefined
+      } while (token)
+    }
+    return [...dids].sort()
+  }
+
+  listQuarantined(did: string): Promise<FileEntry[]> {
+    return this.list(`quarantine/${checkDid(did)}/`)
+  }
+
+  async getQuarantinedBytes(did: string, cid: Cid | string): Promise<Uint8Array> {
+    const res = await this.run(() => this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: quarantineKey(did, cid) })), 'get')
+    if (!res.Body) throw new BlobNotFoundError()
+    try {
+      return await res.Body.transformToByteArray()
+    } catch (err) {
+      throw this.unavailable(err, 'get')
+    }
+  }
+
+  async putQuarantined(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
+    if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
+    await this.run(() => this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: quarantineKey(did, cid), Body: bytes })), 'put')
   }
 
   deleteStoredFile(did: string, name: string): Promise<void> {

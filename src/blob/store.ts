@@ -113,6 +113,14 @@ export interface BlobStore {
   listStored(did: string): Promise<FileEntry[]>
   /** Removes an object from an account's permanent folder by name, for garbage collection. */
   deleteStoredFile(did: string, name: string): Promise<void>
+  /** The accounts with permanent or quarantined blobs here (for copying a store whole). */
+  listAccounts(): Promise<string[]>
+  /** Objects in an account's quarantine folder. */
+  listQuarantined(did: string): Promise<FileEntry[]>
+  /** The bytes of a quarantined blob; BlobNotFoundError if absent. */
+  getQuarantinedBytes(did: string, cid: Cid | string): Promise<Uint8Array>
+  /** Writes bytes straight into quarantine (copying a store); the CID must match them. */
+  putQuarantined(did: string, cid: Cid, bytes: Uint8Array): Promise<void>
   /** Checks the store can be read and written; throws an error naming what is wrong. */
   check(): Promise<void>
   close(): void

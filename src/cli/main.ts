@@ -21,6 +21,7 @@ Commands:
   request-crawl [<hosts>]      ask relays (default PDS_CRAWLERS) to crawl this PDS
   backup <dest-dir>            copy the data directory, safely while the server runs
   restore <backup-dir>         put a backup in place (over existing data: server stopped, --force)
+  blobs to-s3|to-disk          copy the blob store into an S3 bucket or back, while the server runs
   email-codes <handle>         print an account's pending email codes (when email is not configured)
   help                         print this help
 
@@ -99,6 +100,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   invite: async () => (await import('./admin-commands.ts')).inviteCommand,
   'request-crawl': async () => (await import('./admin-commands.ts')).requestCrawlCommand,
   backup: async () => (await import('./data-commands.ts')).backupCommand,
+  blobs: async () => (await import('./blob-commands.ts')).blobsCommand,
   restore: async () => (await import('./data-commands.ts')).restoreCommand,
   'email-codes': async () => (await import('./email-codes.ts')).emailCodesCommand,
 }
