@@ -387,6 +387,8 @@ describe('account settings page', () => {
   it('answers an unknown action with a clear 400', async () => {
     const alice = await pds.createAccount('unknown')
     const jar = await signedIn(alice.handle, alice.password)
-    await expectMessage(jar, { action: 'format-disk', did: alice.did }, 400, /Unknown action/)
+    for (const action of ['format-disk', 'constructor', 'hasOwnProperty', '__proto__', 'toString', '']) {
+      await expectMessage(jar, { action, did: alice.did }, 400, /Unknown action/)
+    }
   })
 })

@@ -157,8 +157,9 @@ function limitsFor(ctx: PagesContext): SettingsLimits {
  * refusal (XrpcError below 500) becomes `{ kind: 'page', error }` in plain words.
  */
 export async function runSettingsAction(ctx: PagesContext, action: string, r: SettingsRequest): Promise<SettingsOutcome | null> {
-  const handler = ACTIONS[action]
-  if (!handler) return null
+  // Own properties only: `constructor` or `hasOwnProperty` is not an action.
+  if (!Object.hasOwn(ACTIONS, action)) return null
+  const handler = ACTIONS[action] as Handler
   try {
     return await handler(ctx, { ...r, limits: limitsFor(ctx) })
   } catch (err) {
