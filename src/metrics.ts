@@ -139,3 +139,71 @@ export function startRuntimeMetrics(): void {
 export async function exposition(): Promise<{ contentType: string; body: string }> {
   return { contentType: registry.contentType, body: await registry.metrics() }
 }
+
+/**
+ * OTLP push of the same metrics, for operators whose collector takes OTLP rather than scraping
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT`, and the exporter's other standard OTEL_* variables: headers,
+ * protocol-specific endpoint, timeout). The OpenTelemetry SDK is imported only here, so a server
+ * without the variable loads none of it. The prom-client registry stays the one source: a
+ * producer hands its values to the SDK's reader at each export, as cumulative sums, gauges and
+ * explicit-bucket histograms under the same names. Returns what stops the push.
+ */
+export async function startOtlpPush(opts: { intervalMs?: number; url?: string; serviceVersion?: string } = {}): Promise<() => Promise<void>> {
+  const [sdk, { OTLPMetricExporter }, { resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/exporter-metrics-otlp-http'),
+    import('@opentelemetry/resources'),
+  ])
+  type MetricData = import('@opentelemetry/sdk-metrics').MetricData
+  const resource = resourceFromAttributes({ 'service.name': 'hearth', 'service.version': opts.serviceVersion ?? 'unknown' })
+  const hr = (ms: number): [number, number] => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)]
+  const startTime = hr(Date.now())
+  const DOUBLE = 1 // @opentelemetry/api's ValueType.DOUBLE
+  const producer = {
+    async collect() {
+      const endTime = hr(Date.now())
+      const metrics: MetricData[] = []
+      for (const family of await registry.getMetricsAsJSON()) {
+        const descriptor = { name: family.name, description: family.help, unit: '', valueType: DOUBLE }
+        const base = { descriptor, aggregationTemporality: sdk.AggregationTemporality.CUMULATIVE }
+        const values = family.values as Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>
+        const type = String(family.type)
+        if (type === 'counter' || type === 'gauge') {
+          const dataPoints = values.map((v) => ({ startTime, endTime, attributes: v.labels, value: v.value }))
+          metrics.push(
+            type === 'counter'
+              ? { ...base, dataPointType: sdk.DataPointType.SUM, isMonotonic: true, dataPoints }
+              : { ...base, dataPointType: sdk.DataPointType.GAUGE, dataPoints },
+          )
+        } else if (type === 'histogram') {
+          // prom-client's buckets are cumulative and carry `le`; OTLP's are per bucket.
+          const series = new Map<string, { attributes: Record<string, string | number>; les: Array<[number, number]>; sum: number; count: number }>()
+          for (const v of values) {
+            const { le, ...attributes } = v.labels
+            const key = JSON.stringify(attributes)
+            let s = series.get(key)
+            if (!s) series.set(key, (s = { attributes, les: [], sum: 0, count: 0 }))
+            if (v.metricName?.endsWith('_bucket')) s.les.push([le === '+Inf' ? Infinity : Number(le), v.value])
+            else if (v.metricName?.endsWith('_sum')) s.sum = v.value
+            else if (v.metricName?.endsWith('_count')) s.count = v.value
+          }
+          const dataPoints = [...series.values()].map((s) => {
+            s.les.sort((a, b) => a[0] - b[0])
+            const boundaries = s.les.filter(([le]) => le !== Infinity).map(([le]) => le)
+            const counts = s.les.map(([, c], i) => c - (i > 0 ? s.les[i - 1][1] : 0))
+            return { startTime, endTime, attributes: s.attributes, value: { buckets: { boundaries, counts }, sum: s.sum, count: s.count } }
+          })
+          metrics.push({ ...base, dataPointType: sdk.DataPointType.HISTOGRAM, dataPoints })
+        }
+      }
+      return { resourceMetrics: { resource, scopeMetrics: [{ scope: { name: 'hearth' }, metrics }] }, errors: [] }
+    },
+  }
+  const reader = new sdk.PeriodicExportingMetricReader({
+    exporter: new OTLPMetricExporter(opts.url ? { url: opts.url } : {}),
+    exportIntervalMillis: opts.intervalMs ?? 60_000,
+    metricProducers: [producer],
+  })
+  const provider = new sdk.MeterProvider({ resource, readers: [reader] })
+  return () => provider.shutdown()
+}

@@ -65,15 +65,26 @@ async function serve(io: Io): Promise<void> {
   io.out(
     `Create the first account with: node bin/hearth.js account create <email> alice${config.identity.serviceHandleDomains[0]}\n`,
   )
+  // OTLP push only when asked for (the standard variables): the SDK is not loaded otherwise.
+  let stopOtlp: (() => Promise<void>) | null = null
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) {
+    const { startOtlpPush } = await import('../metrics.ts')
+    const intervalMs = Number(process.env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000
+    stopOtlp = await startOtlpPush({ intervalMs, serviceVersion: version() })
+    io.out(`Pushing metrics over OTLP every ${intervalMs / 1000} s\n`)
+  }
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
     stopping = true
     io.out(`${signal}: shutting down\n`)
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
+    server
+      .close()
+      .then(() => stopOtlp?.())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      )
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
