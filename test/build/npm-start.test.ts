@@ -70,6 +70,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     }
     assert.ok(free, `port ${port} is still held after npm start exited on ${signal}: ${output()}`)
     assert.match(output(), new RegExp(`${signal}: shutting down`))
+    // The local did:plc directory's URL, where standard resolvers find it (the server's root).
+    assert.match(output(), new RegExp(`Local did:plc directory: http://localhost:${port} `))
     // Local mode sends no email: the operator is told where the codes are.
     assert.match(output(), /Email is not configured .*hearth\.js email-codes <handle>/)
   })
