@@ -75,7 +75,8 @@ export class DiskBlobStore implements BlobStore {
 
   /** The blob folder must be writable: a folder made and removed there proves it. */
   async check(): Promise<void> {
-    await fsp.mkdir(this.location, { recursive: true })
+    // Made before any upload, so it is made as the data folder is: for this user alone.
+    await fsp.mkdir(this.location, { recursive: true, mode: 0o700 })
     const probe = await fsp.mkdtemp(path.join(this.location, STAGING_PREFIX))
     await fsp.rm(probe, { recursive: true, force: true })
   }
