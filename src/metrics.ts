@@ -69,6 +69,8 @@ export interface MetricSource {
   sqliteBytes(): Record<string, number>
   /** Bytes in the blob store as last measured; null when not (yet) known. */
   blobBytes(): number | null
+  /** When the last `hearth backup` of this data directory was taken (ms), or null. */
+  lastBackupAt(): number | null
 }
 
 const sources = new Set<MetricSource>()
@@ -103,7 +105,7 @@ new Gauge({
 
 new Gauge({
   name: 'hearth_blob_store_bytes',
-  help: 'Bytes in the disk blob store (measured in the background, at most every 5 minutes)',
+  help: 'Bytes in the disk blob store (measured in the background, at most every 5 minutes; 0 until the first measure)',
   registers: [registry],
   collect() {
     let total: number | null = null
@@ -112,6 +114,20 @@ new Gauge({
       if (b !== null) total = (total ?? 0) + b
     }
     if (total !== null) this.set(total)
+  },
+})
+
+new Gauge({
+  name: 'hearth_backup_last_timestamp_seconds',
+  help: 'When the last hearth backup of the data directory was taken (Unix seconds); 0 before the first',
+  registers: [registry],
+  collect() {
+    let latest: number | null = null
+    for (const s of sources) {
+      const at = s.lastBackupAt()
+      if (at !== null && (latest === null || at > latest)) latest = at
+    }
+    if (latest !== null) this.set(latest / 1000)
   },
 })
 

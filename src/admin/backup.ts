@@ -28,6 +28,8 @@ export const MANIFEST_NAME = 'hearth-backup.json'
 export const BACKUP_FORMAT = 'hearth-backup'
 /** Where restore --force keeps what the data directory held (inside it: a mount point cannot be renamed). */
 export const PRE_RESTORE_PREFIX = '.pre-restore-'
+/** In the data directory: when and where the last backup of it was written (for the metrics). */
+export const LAST_BACKUP_NAME = 'hearth-last-backup.json'
 
 /** Where a server keeps its data, as relative paths inside the data directory. */
 export interface DataLayout {
@@ -274,6 +276,11 @@ export function backupDataDirectory(layout: DataLayout, dest: string, opts: Back
     accountDb.close()
     settleCopies(out)
     writeFileSync(path.join(out, MANIFEST_NAME), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 })
+    try {
+      writeFileSync(path.join(root, LAST_BACKUP_NAME), `${JSON.stringify({ createdAt: manifest.createdAt, dest: out })}\n`, { mode: 0o600 })
+    } catch (err) {
+      warnings.push(`could not note the backup in ${root} (${(err as Error).message}): the backup age metric will not see it`)
+    }
     return { ...manifest, dest: out, trimmedEvents, warnings }
   } finally {
     if (accountDb.open) accountDb.close()

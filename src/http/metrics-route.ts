@@ -2,9 +2,10 @@
 // `admin:<PDS_ADMIN_PASSWORD>`, as the admin XRPC methods), so it can sit on the public port: a
 // scraper sends the same credentials (`basic_auth` in prometheus.yml). Also ties this server's
 // stores to the scrape-time gauges and counts its commits as the sequencer hands them out.
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { opendir, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { LAST_BACKUP_NAME } from '../admin/backup.ts'
 import type { CoreServices } from '../core-services.ts'
 import { addMetricSource, commits, exposition, startRuntimeMetrics } from '../metrics.ts'
 import type { SeqRow } from '../sequencer/sequencer.ts'
@@ -31,6 +32,7 @@ export function registerMetrics(server: XrpcServer, services: MetricsServices): 
       return out
     },
     blobBytes: blobSize,
+    lastBackupAt: () => lastBackupAt(path.join(db.dataDirectory, LAST_BACKUP_NAME)),
   })
   const onEvents = (rows: SeqRow[]) => {
     for (const row of rows) if (row.eventType === 'append') commits.inc()
@@ -46,6 +48,16 @@ export function registerMetrics(server: XrpcServer, services: MetricsServices): 
   return () => {
     removeSource()
     services.sequencer.off('events', onEvents)
+  }
+}
+
+/** The note `hearth backup` leaves in the data directory (a small file, read per scrape). */
+function lastBackupAt(file: string): number | null {
+  try {
+    const at = Date.parse((JSON.parse(readFileSync(file, 'utf8')) as { createdAt?: string }).createdAt ?? '')
+    return Number.isFinite(at) ? at : null
+  } catch {
+    return null
   }
 }
 

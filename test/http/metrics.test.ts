@@ -3,6 +3,10 @@
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { after, before, test } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { backupDataDirectory, dataLayout } from '../../src/admin/backup.ts'
 import { registry } from '../../src/metrics.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 
@@ -79,6 +83,20 @@ test('the disk blob store size is reported', async () => {
   }
   assert.ok(blobBytes >= 50_000, `hearth_blob_store_bytes is ${blobBytes}`)
 
+})
+
+test('the time of the last backup is reported', async () => {
+  // 0 before the first (so an alert on its age fires for a server never backed up).
+  assert.equal(value(await scrape(), 'hearth_backup_last_timestamp_seconds'), 0)
+  const dest = path.join(mkdtempSync(path.join(tmpdir(), 'hearth-metrics-backup-')), 'b')
+  try {
+    const started = Date.now() / 1000
+    backupDataDirectory(dataLayout(pds.hearth.config), dest)
+    const at = value(await scrape(), 'hearth_backup_last_timestamp_seconds')
+    assert.ok(at >= started - 1 && at <= Date.now() / 1000 + 1, `backup time ${at}`)
+  } finally {
+    rmSync(path.dirname(dest), { recursive: true, force: true })
+  }
 })
 
 test('the official names are exposed and move with createAccount and createSession', async () => {
