@@ -136,3 +136,18 @@ test('record validation: JSON or data-model values, official messages', () => {
   // Bytes in memory.
   assertValidRecord('app.bsky.feed.post', { ...post, extra: new BytesWrapper(new Uint8Array([1])) })
 })
+
+test('params validation: the stack-trace limit it lowers is restored, and a refusal keeps its message', () => {
+  const before = Error.stackTraceLimit
+  assert.deepEqual(assertValidXrpcParams('com.atproto.repo.getRecord', { repo: DID, collection: 'app.bsky.feed.post', rkey: 'self' }), {
+    repo: DID,
+    collection: 'app.bsky.feed.post',
+    rkey: 'self',
+  })
+  assert.equal(Error.stackTraceLimit, before)
+  assert.throws(
+    () => assertValidXrpcParams('com.atproto.repo.getRecord', { repo: 'not an identifier', collection: 'app.bsky.feed.post', rkey: 'self' }),
+    (err: XrpcError) => err.status === 400 && /repo must be a valid did or a handle/.test(err.message),
+  )
+  assert.equal(Error.stackTraceLimit, before)
+})
