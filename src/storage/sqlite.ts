@@ -8,7 +8,7 @@
 // and indexes, never a changed official column) are tracked apart in `hearth_migration`, because
 // Kysely refuses to run when its table names a migration it does not know.
 import type BetterSqlite3 from 'better-sqlite3'
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 
@@ -36,10 +36,11 @@ export interface OpenOptions {
 }
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
-  if (path !== ':memory:' && !opts.readonly) {
+  if (path !== ':memory:' && !opts.readonly && !existsSync(path)) {
     // Hearth's databases hold password hashes, tokens and private records: the server user's
     // alone. The file is created 0600 before SQLite opens it, because SQLite gives the -wal and
-    // -shm it creates the main file's permissions (an existing file keeps its own).
+    // -shm it creates the main file's permissions (an existing file keeps its own, so one stat
+    // is all an existing database costs here: actor stores are opened often).
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
     closeSync(openSync(path, 'a', 0o600))
   }
