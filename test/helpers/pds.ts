@@ -7,6 +7,7 @@ import { AtpAgent } from '@atproto/api'
 import { loadConfig } from '../../src/config/index.ts'
 import { type Hearth, startServer } from '../../src/server.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
+import { startS3 } from './s3.ts'
 
 export interface TestPds {
   hearth: Hearth
@@ -33,6 +34,9 @@ const JWT_SECRET = 'jwt-secret-for-tests-0123456789abcdef'
 const ROTATION_KEY = 'a'.repeat(63) + '1'
 
 export async function startTestPds(opts: TestPdsOptions = {}): Promise<TestPds> {
+  // HEARTH_TEST_BLOBSTORE=s3 runs a test file's servers on a bucket (an s3rver process each)
+  // instead of the disk, so the blob tests can be run against both stores.
+  const s3 = process.env.HEARTH_TEST_BLOBSTORE === 's3' && !opts.env?.PDS_BLOBSTORE_S3_BUCKET ? await startS3() : null
   const plc = await startReferencePlc()
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hearth-pds-'))
   const env: Record<string, string> = {
@@ -46,6 +50,7 @@ export async function startTestPds(opts: TestPdsOptions = {}): Promise<TestPds> 
     PDS_INVITE_REQUIRED: 'false',
     PDS_DEV_MODE: 'true',
     HEARTH_VALIDATE_RESPONSES: 'true',
+    ...s3?.env(),
     ...opts.env,
   }
   const boot = () => startServer(loadConfig(env, { dotenv: false }))
@@ -81,6 +86,7 @@ export async function startTestPds(opts: TestPdsOptions = {}): Promise<TestPds> 
     async close() {
       await hearth.close()
       await plc.close()
+      await s3?.close()
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true })
     },
   }

@@ -4,10 +4,8 @@
 // reverse proxy that, like nginx, answers 502 when sending the request upstream fails.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { readdirSync } from 'node:fs'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import net from 'node:net'
-import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { deflateSync, gzipSync } from 'node:zlib'
@@ -16,7 +14,6 @@ import { png } from '../blob/samples.ts'
 import { listen, type Listening } from '../helpers/net.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { ath, codeFrom, dpopProof, loopbackClientId, makeDpopKey, TestOAuthClient } from '../oauth/helpers.ts'
-import type { DiskBlobStore } from '../../src/blob/disk-store.ts'
 
 const BLOB_LIMIT = 5 * 1024 * 1024
 // The record-writing methods take JSON up to 1,000,000 bytes.
@@ -175,14 +172,9 @@ async function hangUps(path: string, headersFor: (n: number) => Record<string, s
 
 /** The temp files of an account: an aborted or refused upload leaves none behind. */
 async function assertNoTempFiles(did: string): Promise<void> {
-  const dir = join((pds.hearth.services.blobs as DiskBlobStore).tempLocation, did)
   let files: string[] = []
   for (let i = 0; i < 50; i++) {
-    try {
-      files = readdirSync(dir)
-    } catch {
-      files = []
-    }
+    files = (await pds.hearth.services.blobs.listTemp(did)).map((f) => f.name)
     if (files.length === 0) return
     await sleep(100)
   }

@@ -10,7 +10,6 @@ import { png } from '../../blob/samples.ts'
 import type { TestPds } from '../../helpers/pds.ts'
 import type { SmtpCapture } from '../../mail/smtp-capture.ts'
 import { emailOf, rejectsWith, startMailingPds } from './helpers.ts'
-import type { DiskBlobStore } from '../../../src/blob/disk-store.ts'
 
 let pds: TestPds
 let smtp: SmtpCapture
@@ -47,9 +46,8 @@ test('deleteAccount: password and mailed code remove the account, its files and 
   const blobCid = await postWithImage(al.agent)
   const boBlob = await postWithImage(bo.agent)
   const actorDir = s.actors.location(al.did).directory
-  const blobFile = (s.blobs as DiskBlobStore).storedPath(al.did, blobCid)
   assert.ok(existsSync(actorDir))
-  assert.ok(existsSync(blobFile))
+  assert.ok(await s.blobs.hasStored(al.did, blobCid))
   const appPw = await al.agent.com.atproto.server.createAppPassword({ name: 'app' })
 
   await al.agent.com.atproto.server.requestAccountDelete()
@@ -78,7 +76,7 @@ test('deleteAccount: password and mailed code remove the account, its files and 
   await anon.com.atproto.server.deleteAccount({ did: al.did, password: al.password, token: code })
 
   assert.ok(!existsSync(actorDir), 'actor store directory removed')
-  assert.ok(!existsSync(blobFile), 'blob file removed')
+  assert.ok(!(await s.blobs.hasStored(al.did, blobCid)), 'blob removed')
   assert.equal(s.accounts.getAccount(al.did, { includeDeactivated: true, includeTakenDown: true }), null)
   assert.equal(s.accounts.getRepoRoot(al.did), null)
 
@@ -99,7 +97,7 @@ test('deleteAccount: password and mailed code remove the account, its files and 
   await pds.agent().createAccount({ handle: al.handle, email: 'again@example.com', password: 'pw-again-1' })
 
   // Bo is untouched.
-  assert.ok(existsSync((s.blobs as DiskBlobStore).storedPath(bo.did, boBlob)))
+  assert.ok(await s.blobs.hasStored(bo.did, boBlob))
   assert.equal((await anon.com.atproto.sync.getRepoStatus({ did: bo.did })).data.active, true)
   assert.ok(eventsOf(bo.did).length > 1)
 })

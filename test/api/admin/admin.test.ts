@@ -2,14 +2,12 @@
 // account / a record / a blob and what each hides, the admin updates, invites, sendEmail and
 // the auth every method demands.
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { createServiceJwt } from '../../../src/auth/jwt.ts'
 import { decodeCbor } from '../../../src/repo/cbor.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { clientFailure } from '../../helpers/xrpc-error.ts'
-import type { DiskBlobStore } from '../../../src/blob/disk-store.ts'
 
 let pds: TestPds
 let admin: AtpAgent
@@ -229,7 +227,7 @@ describe('record and blob takedown', () => {
     })
     const refused = await clientFailure(pds.agent().com.atproto.sync.getBlob({ did: alice.did, cid }))
     assert.deepEqual([refused.status, refused.message], [400, 'Blob not found'])
-    assert.ok(existsSync((pds.hearth.services.blobs as DiskBlobStore).quarantinePath(alice.did, cid)), 'the file is in quarantine')
+    assert.ok(await pds.hearth.services.blobs.isQuarantined(alice.did, cid), 'the file is in quarantine')
     const status = await admin.com.atproto.admin.getSubjectStatus({ did: alice.did, blob: cid })
     assert.equal(status.data.takedown?.applied, true)
     // listBlobs still lists it, as official.

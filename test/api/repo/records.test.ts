@@ -2,13 +2,11 @@
 // batches, swaps, backlink dedupe, describeRepo, restart, and a CAR export the official library
 // verifies.
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { verifyRepoCar } from '@atproto/repo'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { png } from '../../blob/samples.ts'
 import { exportCar, headOf, makeAccount, type TestAccount } from './helpers.ts'
-import type { DiskBlobStore } from '../../../src/blob/disk-store.ts'
 
 const POST = 'app.bsky.feed.post'
 const now = () => new Date().toISOString()
@@ -48,7 +46,7 @@ describe('repo records', () => {
     // The move to permanent storage is queued right after the commit.
     await pds.hearth.services.blobs.serialize(alice.did, async () => {})
     assert.equal(store.blobs.getBlobRow(cid)?.tempKey, null)
-    assert.ok(existsSync((pds.hearth.services.blobs as DiskBlobStore).storedPath(alice.did, cid)))
+    assert.ok(await pds.hearth.services.blobs.hasStored(alice.did, cid))
     assert.equal(headOf(pds, alice.did), pds.hearth.services.accounts.getRepoRoot(alice.did)?.cid)
   })
 
@@ -194,7 +192,7 @@ describe('repo records', () => {
     const cid = (withImage.value as any).embed.images[0].image.ref.toString()
     const res = await fetch(new URL(`/xrpc/com.atproto.sync.getBlob?did=${alice.did}&cid=${cid}`, pds.url))
     if (res.status === 200) assert.deepEqual(Buffer.from(await res.arrayBuffer()), png)
-    assert.ok(existsSync((pds.hearth.services.blobs as DiskBlobStore).storedPath(alice.did, cid)))
+    assert.ok(await pds.hearth.services.blobs.hasStored(alice.did, cid))
     // And writes still work on the restarted server.
     const r = await agent.com.atproto.repo.createRecord({ repo: alice.did, collection: POST, record: { text: 'after restart', createdAt: now() } })
     assert.ok(r.data.commit)
