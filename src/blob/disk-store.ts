@@ -180,24 +180,7 @@ export class DiskBlobStore implements BlobStore {
 
   /** Writes bytes straight to their permanent path (imports, tests); the CID must match them. */
   async putPermanent(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
-    if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
-    const dir = this.storedDir(did)
-    await fsp.mkdir(dir, { recursive: true })
-    const staging = path.join(dir, stagingName())
-    try {
-      const handle = await fsp.open(staging, 'wx')
-      try {
-        await handle.writeFile(bytes)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await fsp.rename(staging, path.join(dir, cidName(cid)))
-    } catch (err) {
-      await fsp.rm(staging, { force: true })
-      throw err
-    }
-    await fsyncDir(dir)
+    await writeBlobDurably(this.storedDir(did), cid, bytes)
   }
 
   async hasStored(did: string, cid: Cid | string): Promise<boolean> {
@@ -329,24 +312,7 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async putQuarantined(did: string, cid: Cid, bytes: Uint8Array): Promise<void> {
-    if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
-    const dir = this.quarantineDir(did)
-    await fsp.mkdir(dir, { recursive: true })
-    const staging = path.join(dir, stagingName())
-    try {
-      await fsp.writeFile(staging, bytes, { flag: 'wx' })
-      const handle = await fsp.open(staging, 'r+')
-      try {
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await fsp.rename(staging, path.join(dir, cidName(cid)))
-    } catch (err) {
-      await fsp.rm(staging, { force: true })
-      throw err
-    }
-    await fsyncDir(dir)
+    await writeBlobDurably(this.quarantineDir(did), cid, bytes)
   }
 
   /** Removes a file from an account's permanent folder by name, for garbage collection. */
@@ -470,4 +436,29 @@ function translate(err: unknown): unknown {
 
 function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code
+}
+
+/**
+ * Writes a blob under its CID name in `dir` as the permanent and quarantine folders keep them:
+ * the CID checked against the bytes, a staging file synced, then renamed into place and the
+ * folder synced, so a crash leaves either the whole file or none.
+ */
+async function writeBlobDurably(dir: string, cid: Cid, bytes: Uint8Array): Promise<void> {
+  if (!bytesMatchCid(cid, bytes)) throw new Error(`bytes do not hash to ${cid.$link}`)
+  await fsp.mkdir(dir, { recursive: true })
+  const staging = path.join(dir, stagingName())
+  try {
+    const handle = await fsp.open(staging, 'wx')
+    try {
+      await handle.writeFile(bytes)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await fsp.rename(staging, path.join(dir, cidName(cid)))
+  } catch (err) {
+    await fsp.rm(staging, { force: true })
+    throw err
+  }
+  await fsyncDir(dir)
 }
