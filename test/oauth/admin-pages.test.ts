@@ -9,24 +9,7 @@ import { AtpAgent } from '@atproto/api'
 import type { TestPds } from '../helpers/pds.ts'
 import type { SmtpCapture } from '../mail/smtp-capture.ts'
 import { emailOf, startMailingPds } from '../api/account-lifecycle/helpers.ts'
-
-class CookieJar {
-  readonly cookies = new Map<string, string>()
-  store(res: Response): void {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';')
-      const eq = pair!.indexOf('=')
-      if (/Max-Age=0\b/i.test(c)) this.cookies.delete(pair!.slice(0, eq))
-      else this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-  }
-  csrf(): string {
-    return decodeURIComponent(this.cookies.get('hearth-csrf') ?? '')
-  }
-}
+import { CookieJar } from '../helpers/cookie-jar.ts'
 
 let pds: TestPds
 let smtp: SmtpCapture
