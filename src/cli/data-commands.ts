@@ -7,19 +7,34 @@ import { type CliContext, CliError, loadCliConfig, serverUrl, usageError } from 
 import { progressReporter } from './progress.ts'
 
 export const BACKUP_USAGE = `Usage: hearth backup <dest-dir>
+       hearth backup [--every <interval>] [--keep <n>] s3://<bucket>[/<prefix>]
 
 Copies the whole data directory (every database, signing keys, blobs, secrets) into <dest-dir>,
 which must be new or empty. Safe while the server runs: each database is copied as one
 consistent snapshot, and the copies are made to agree with each other. The backup holds every
 secret of the server: keep it as safe as the server itself.
+
+To an S3-compatible bucket, the same backup is taken into a temporary folder ($TMPDIR) and
+uploaded as s3://<bucket>/<prefix>/<UTC time>/. The bucket is reached with HEARTH_BACKUP_S3_ENDPOINT,
+_REGION, _FORCE_PATH_STYLE, _ACCESS_KEY_ID and _SECRET_ACCESS_KEY, each falling back to its
+PDS_BLOBSTORE_S3_* twin (the keys as a pair). Blobs kept in a bucket (PDS_BLOBSTORE_S3_BUCKET) are
+not copied: they stay in their bucket.
+
+  --keep <n>         after the upload, delete all but the newest <n> snapshots under the prefix
+                     (default HEARTH_BACKUP_KEEP; unset keeps all)
+  --every <interval> keep running, one backup every <interval> (30m, 6h, 1d...; default
+                     HEARTH_BACKUP_EVERY) until SIGTERM or SIGINT; a failed run is reported and
+                     the next one still happens
+  --once             one backup even if HEARTH_BACKUP_EVERY is set
 `
 
-export const RESTORE_USAGE = `Usage: hearth restore <backup-dir> [--force] [--url <url>]
+export const RESTORE_USAGE = `Usage: hearth restore <backup-dir | s3://bucket/prefix[/<snapshot>]> [--force] [--url <url>]
 
 Puts a backup made by \`hearth backup\` in place as the data directory (PDS_DATA_DIRECTORY).
 A data directory that is not empty is refused unless --force (with --force its contents are
 moved into <data>/.pre-restore-<time>/ rather than deleted), and the server using it must be
-stopped; an empty or new directory needs neither.
+stopped; an empty or new directory needs neither. From a bucket, the newest complete snapshot
+under the prefix is restored (or the one named), reached as \`hearth backup\` reaches it.
 `
 
 const MB = 1024 * 1024
@@ -27,7 +42,12 @@ const MB = 1024 * 1024
 export async function backupCommand(args: string[], ctx: CliContext): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h' } } })
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: { every: { type: 'string' }, keep: { type: 'string' }, once: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    })
   } catch (err) {
     throw usageError((err as Error).message, BACKUP_USAGE)
   }
@@ -41,22 +61,114 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
   const { backupDataDirectory, dataLayout, BackupError } = await import('../admin/backup.ts')
   const { hearthVersion } = await import('../version.ts')
   try {
-    const progress = progressReporter(ctx.io, 'backup')
-    const report = backupDataDirectory(dataLayout(config), resolvePath(ctx, dest), {
-      hearthVersion: hearthVersion(),
-      onProgress: (p) => progress.update(p),
+    const { environmentWithDotenv } = await import('../config/index.ts')
+    const env = environmentWithDotenv(ctx.env, ctx.cwd)
+    const { parseS3Url, s3BackupTarget, backupToS3 } = await import('../admin/s3-backup.ts')
+    const s3 = parseS3Url(dest)
+    const keepText = parsed.values.keep ?? env.HEARTH_BACKUP_KEEP?.trim()
+    const everyText = parsed.values.once ? undefined : (parsed.values.every ?? (env.HEARTH_BACKUP_EVERY?.trim() || undefined))
+    const keep = keepText === undefined || keepText === '' ? undefined : Number(keepText)
+    if (keep !== undefined && !(Number.isInteger(keep) && keep >= 1)) throw usageError(`--keep: not a whole number of at least 1: ${keepText}`, BACKUP_USAGE)
+    const every = everyText === undefined ? undefined : parseInterval(everyText)
+    if (every === null) throw usageError(`--every: not an interval (e.g. 30m, 6h, 1d): ${everyText}`, BACKUP_USAGE)
+    if (!s3) {
+      if (parsed.values.every || parsed.values.keep) throw usageError('--every and --keep need an s3:// destination', BACKUP_USAGE)
+      const progress = progressReporter(ctx.io, 'backup')
+      const report = backupDataDirectory(dataLayout(config), resolvePath(ctx, dest), {
+        hearthVersion: hearthVersion(),
+        onProgress: (p) => progress.update(p),
+      })
+      progress.done()
+      printBackup(ctx, config.db.dataDirectory, report)
+      return 0
+    }
+    const target = s3BackupTarget(s3, env)
+    const layout = dataLayout(config)
+    const once = async () => {
+      const progress = { snapshot: progressReporter(ctx.io, 'backup'), upload: progressReporter(ctx.io, 'upload') }
+      let phase: 'snapshot' | 'upload' = 'snapshot'
+      const report = await backupToS3(layout, target, {
+        hearthVersion: hearthVersion(),
+        keep,
+        onProgress: (ph, p) => {
+          if (ph !== phase) progress[phase].done()
+          phase = ph
+          progress[ph].update(p)
+        },
+      })
+      progress[phase].done()
+      printBackup(ctx, config.db.dataDirectory, report)
+      if (report.deleted.length > 0) ctx.io.out(`  deleted ${report.deleted.length} older snapshot(s), keeping ${keep}: ${report.deleted.join(', ')}\n`)
+    }
+    if (every === undefined) {
+      await once()
+      return 0
+    }
+    return await schedule(ctx, every, once, (err) => {
+      if (err instanceof BackupError) ctx.io.err(`hearth: backup failed: ${err.message}\n`)
+      else throw err
     })
-    progress.done()
-    for (const w of report.warnings) ctx.io.err(`warning: ${w}\n`)
-    ctx.io.out(
-      `Backup of ${config.db.dataDirectory} written to ${report.dest}\n` +
-        `  ${report.accounts} account(s), ${report.databases} database(s), ${report.files} other file(s), ${(report.bytes / MB).toFixed(1)} MB\n` +
-        (report.trimmedEvents > 0 ? `  ${report.trimmedEvents} firehose event(s) of writes made during the backup left out\n` : ''),
-    )
-    return 0
   } catch (err) {
     if (err instanceof BackupError) throw new CliError(err.message)
     throw err
+  }
+}
+
+function printBackup(ctx: CliContext, dataDirectory: string, report: import('../admin/backup.ts').BackupReport): void {
+  for (const w of report.warnings) ctx.io.err(`warning: ${w}\n`)
+  ctx.io.out(
+    `Backup of ${dataDirectory} written to ${report.dest}\n` +
+      `  ${report.accounts} account(s), ${report.databases} database(s), ${report.files} other file(s), ${(report.bytes / MB).toFixed(1)} MB\n` +
+      (report.trimmedEvents > 0 ? `  ${report.trimmedEvents} firehose event(s) of writes made during the backup left out\n` : ''),
+  )
+}
+
+/** `90s`, `30m`, `6h`, `1d` → milliseconds; null when not one of those. */
+export function parseInterval(text: string): number | null {
+  const m = /^(\d+)(s|m|h|d)$/.exec(text.trim())
+  if (!m) return null
+  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']
+  return ms > 0 ? ms : null
+}
+
+/**
+ * Runs `job` now and then every `every` ms (measured from each start, so the times do not
+ * drift) until SIGTERM or SIGINT, which let a running backup finish first.
+ */
+async function schedule(ctx: CliContext, every: number, job: () => Promise<void>, onError: (err: unknown) => void): Promise<number> {
+  let stopping = false
+  let wake: (() => void) | null = null
+  const stop = (signal: NodeJS.Signals) => {
+    if (!stopping) ctx.io.err(`${signal}: stopping after the current backup\n`)
+    stopping = true
+    wake?.()
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  try {
+    ctx.io.out(`Backing up every ${every / 1000} s until stopped\n`)
+    while (!stopping) {
+      const started = Date.now()
+      try {
+        await job()
+      } catch (err) {
+        onError(err)
+      }
+      const wait = Math.max(0, started + every - Date.now())
+      if (stopping) break
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait)
+        wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      wake = null
+    }
+    return 0
+  } finally {
+    process.off('SIGTERM', stop)
+    process.off('SIGINT', stop)
   }
 }
 
@@ -77,7 +189,7 @@ export async function restoreCommand(args: string[], ctx: CliContext): Promise<n
     return 0
   }
   const [from, extra] = parsed.positionals
-  if (!from || extra !== undefined) throw usageError('restore needs exactly one backup directory', RESTORE_USAGE)
+  if (!from || extra !== undefined) throw usageError('restore needs exactly one backup directory or s3:// location', RESTORE_USAGE)
   const config = await loadCliConfig(ctx, { secrets: 'none' })
   // Restore runs on the server's machine: look at its listening port unless told otherwise. An
   // empty (or missing) data directory is no running server's (a server fills its directory as it
@@ -89,6 +201,28 @@ export async function restoreCommand(args: string[], ctx: CliContext): Promise<n
   const { dataLayout, BackupError } = await import('../admin/backup.ts')
   const { restoreDataDirectory } = await import('../admin/restore.ts')
   try {
+    const { parseS3Url, s3BackupTarget, restoreFromS3 } = await import('../admin/s3-backup.ts')
+    const s3 = parseS3Url(from)
+    if (s3) {
+      const { environmentWithDotenv } = await import('../config/index.ts')
+      const progress = { download: progressReporter(ctx.io, 'download'), restore: progressReporter(ctx.io, 'restore') }
+      let phase: 'download' | 'restore' = 'download'
+      const report = await restoreFromS3(s3BackupTarget(s3, environmentWithDotenv(ctx.env, ctx.cwd)), dataLayout(config), {
+        force: parsed.values.force,
+        onProgress: (ph, p) => {
+          if (ph !== phase) progress[phase].done()
+          phase = ph
+          progress[ph].update(p)
+        },
+      })
+      progress[phase].done()
+      if (report.previous) ctx.io.out(`The data directory's previous contents were moved to ${report.previous}\n`)
+      ctx.io.out(
+        `Restored ${report.url} (${report.manifest.accounts} account(s), ${report.files} file(s)) into ${report.dataDirectory}\n` +
+          'Start the server with `hearth serve`.\n',
+      )
+      return 0
+    }
     const progress = progressReporter(ctx.io, 'restore')
     const report = restoreDataDirectory(resolvePath(ctx, from), dataLayout(config), {
       force: parsed.values.force,

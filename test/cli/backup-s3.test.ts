@@ -1,0 +1,179 @@
+// `hearth backup s3://…` and `hearth restore s3://…` against a real S3-compatible server
+// (s3rver, its own process): a Hearth with accounts, posts and an image on disk is backed up to
+// the bucket, restored onto an empty data directory, and a server started there serves every
+// record and the image byte for byte. Then the scheduled mode, through the real launcher, keeps
+// the newest two of three snapshots.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { AtpAgent } from '@atproto/api'
+import { run } from '../../src/cli/main.ts'
+import { png } from '../blob/samples.ts'
+import { startTestPds, type TestPds } from '../helpers/pds.ts'
+import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const BUCKET = 'hearth-backups'
+const POST = 'app.bsky.feed.post'
+
+let s3: TestS3
+let raw: S3Client
+let pds: TestPds
+let work: string
+
+before(async () => {
+  s3 = await startS3({ bucket: BUCKET })
+  raw = new S3Client({
+    region: 'us-east-1',
+    endpoint: s3.url,
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY },
+  })
+  pds = await startTestPds()
+  work = mkdtempSync(path.join(tmpdir(), 'hearth-backup-s3-'))
+})
+
+after(async () => {
+  await pds?.close()
+  raw?.destroy()
+  await s3?.close()
+  if (work) rmSync(work, { recursive: true, force: true })
+})
+
+/** The bucket settings as an operator gives them for backups (not the blob store's). */
+function backupEnv(dataDir: string): Record<string, string> {
+  return {
+    PDS_HOSTNAME: 'localhost',
+    PDS_DATA_DIRECTORY: dataDir,
+    HEARTH_BACKUP_S3_ENDPOINT: s3.url,
+    HEARTH_BACKUP_S3_REGION: 'us-east-1',
+    HEARTH_BACKUP_S3_FORCE_PATH_STYLE: 'true',
+    HEARTH_BACKUP_S3_ACCESS_KEY_ID: S3_ACCESS_KEY,
+    HEARTH_BACKUP_S3_SECRET_ACCESS_KEY: S3_SECRET_KEY,
+  }
+}
+
+async function hearth(args: string[], env: Record<string, string>) {
+  let out = ''
+  let err = ''
+  const code = await run(args, { io: { out: (t) => void (out += t), err: (t) => void (err += t) }, env, cwd: work })
+  return { code, out, err }
+}
+
+async function snapshots(prefix: string): Promise<string[]> {
+  const res = await raw.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, Delimiter: '/' }))
+  return (res.CommonPrefixes ?? []).map((p) => p.Prefix!.slice(prefix.length + 1, -1)).sort()
+}
+
+async function allRecords(agent: AtpAgent, did: string) {
+  const out = []
+  for (const collection of (await agent.com.atproto.repo.describeRepo({ repo: did })).data.collections) {
+    let cursor: string | undefined
+    do {
+      const page = await agent.com.atproto.repo.listRecords({ repo: did, collection, limit: 100, cursor })
+      out.push(...page.data.records)
+      cursor = page.data.cursor
+    } while (cursor)
+  }
+  return out
+}
+
+test('a backup to the bucket restores onto an empty directory with every account, record and blob', async () => {
+  const alice = await pds.createAccount('alice')
+  const bob = await pds.createAccount('bob')
+  const image = Buffer.concat([png, Buffer.from('backed up to the bucket')])
+  const uploaded = await alice.agent.com.atproto.repo.uploadBlob(image, { encoding: 'image/png' })
+  await alice.agent.com.atproto.repo.createRecord({
+    repo: alice.did,
+    collection: POST,
+    record: {
+      $type: POST,
+      text: 'with a picture',
+      createdAt: new Date().toISOString(),
+      embed: { $type: 'app.bsky.embed.images', images: [{ image: uploaded.data.blob, alt: 'a pixel' }] },
+    },
+  })
+  for (const [i, who] of [alice, bob, bob, alice, bob].entries()) {
+    await who.agent.com.atproto.repo.createRecord({ repo: who.did, collection: POST, record: { $type: POST, text: `post ${i}`, createdAt: new Date().toISOString() } })
+  }
+  const expected = new Map<string, unknown>()
+  for (const who of [alice, bob]) expected.set(who.did, await allRecords(pds.agent(), who.did))
+
+  const backup = await hearth(['backup', `s3://${BUCKET}/pds`], backupEnv(pds.dataDir))
+  assert.equal(backup.code, 0, backup.err)
+  assert.match(backup.out, new RegExp(`written to s3://${BUCKET}/pds/\\d{4}-\\d\\d-\\d\\dT[\\d-]+Z\\n`))
+  assert.match(backup.out, /2 account\(s\)/)
+  // Progress on stderr for both steps: the local snapshot and its upload.
+  assert.match(backup.err, /backup: \d+ items, \d+\.\d MB in \d+:\d\d\n/)
+  assert.match(backup.err, /upload: \d+ items, \d+\.\d MB in \d+:\d\d\n/)
+  const [snapshot] = await snapshots('pds')
+  assert.ok(snapshot)
+
+  // A new machine: nothing but an empty data directory and the bucket.
+  const target = path.join(work, 'restored')
+  const restore = await hearth(['restore', `s3://${BUCKET}/pds`], backupEnv(target))
+  assert.equal(restore.code, 0, restore.err)
+  assert.match(restore.out, new RegExp(`Restored s3://${BUCKET}/pds/${snapshot} \\(2 account\\(s\\)`))
+  assert.match(restore.err, /download: \d+ items, \d+\.\d MB in \d+:\d\d\n/)
+  assert.match(restore.err, /restore: \d+ items, \d+\.\d MB in \d+:\d\d\n/)
+  assert.ok(existsSync(path.join(target, 'blocks', alice.did, uploaded.data.blob.ref.toString())), 'the disk blob came back')
+
+  const second = await startTestPds({ dataDir: target })
+  try {
+    const agent = new AtpAgent({ service: second.url })
+    await agent.login({ identifier: bob.handle, password: bob.password })
+    for (const who of [alice, bob]) {
+      const records = await allRecords(agent, who.did)
+      assert.deepEqual(records, expected.get(who.did), `${who.handle}'s records`)
+      assert.ok(records.length >= 3)
+    }
+    const blob = await fetch(`${second.url}/xrpc/com.atproto.sync.getBlob?did=${alice.did}&cid=${uploaded.data.blob.ref.toString()}`)
+    assert.equal(blob.status, 200)
+    assert.ok(Buffer.from(await blob.arrayBuffer()).equals(image), 'the image byte for byte')
+  } finally {
+    await second.close()
+  }
+
+  // A named snapshot, and a prefix with none, say what they are.
+  const none = await hearth(['restore', `s3://${BUCKET}/nothing-here`], backupEnv(path.join(work, 'none')))
+  assert.equal(none.code, 1)
+  assert.match(none.err, /no complete Hearth backup under s3:\/\/hearth-backups\/nothing-here/)
+  const named = await hearth(['restore', `s3://${BUCKET}/pds/${snapshot}`], backupEnv(path.join(work, 'named')))
+  assert.equal(named.code, 0, named.err)
+  const wrong = await hearth(['backup', `s3://no-such-bucket/pds`], backupEnv(pds.dataDir))
+  assert.equal(wrong.code, 1)
+  assert.match(wrong.err, /bucket "no-such-bucket" does not exist/)
+})
+
+test('scheduled backups (through the launcher) keep the newest two of three snapshots', async () => {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/hearth.js'), 'backup', '--every', '1s', '--keep', '2', `s3://${BUCKET}/every`], {
+    cwd: work,
+    env: { PATH: process.env.PATH ?? '', ...backupEnv(pds.dataDir) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d) => (err += d))
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  const written: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`three backups not written in time:\n${out}\n${err}`)), 20_000)
+    child.stdout.on('data', (d) => {
+      out += d
+      written.splice(0, written.length, ...[...out.matchAll(/written to s3:\/\/hearth-backups\/every\/(\S+)\n/g)].map((m) => m[1]))
+      if (written.length >= 3) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  child.kill('SIGTERM')
+  assert.equal(await exited, 0, err)
+  assert.match(out, /deleted 1 older snapshot\(s\), keeping 2/)
+  assert.deepEqual(await snapshots('every'), written.slice(-2))
+})
