@@ -104,10 +104,8 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
       await once()
       return 0
     }
-    return await schedule(ctx, every, once, (err) => {
-      if (err instanceof BackupError) ctx.io.err(`hearth: backup failed: ${err.message}\n`)
-      else throw err
-    })
+    // A failed run (the bucket unreachable, the temp folder full) is reported; the next still comes.
+    return await schedule(ctx, every, once, (err) => ctx.io.err(`hearth: backup failed: ${err instanceof Error ? err.message : String(err)}\n`))
   } catch (err) {
     if (err instanceof BackupError) throw new CliError(err.message)
     throw err

@@ -19,8 +19,11 @@ Commands:
                                manage accounts on the running server (hearth account --help)
   invite create [--uses <n>]   create an invite code
   request-crawl [<hosts>]      ask relays (default PDS_CRAWLERS) to crawl this PDS
-  backup <dest-dir>            copy the data directory, safely while the server runs
-  restore <backup-dir>         put a backup in place (over existing data: server stopped, --force)
+  backup <dest-dir | s3://bucket/prefix> [--every 6h] [--keep 7]
+                               copy the data directory, safely while the server runs; to a
+                               bucket, on a schedule keeping the newest N (hearth backup --help)
+  restore <backup-dir | s3://bucket/prefix>
+                               put a backup in place (over existing data: server stopped, --force)
   blobs to-s3|to-disk          copy the blob store into an S3 bucket or back, while the server runs
   email-codes <handle>         print an account's pending email codes (when email is not configured)
   help                         print this help

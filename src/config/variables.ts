@@ -17,6 +17,7 @@ export const SECRET_VARIABLES = new Set([
   'PDS_HCAPTCHA_TOKEN_SALT',
   'PDS_ENTRYWAY_ADMIN_TOKEN',
   'PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY',
+  'HEARTH_BACKUP_S3_SECRET_ACCESS_KEY',
   'PDS_REDIS_SCRATCH_PASSWORD',
   'PDS_REPO_SIGNING_KEY_K256_PRIVATE_KEY_HEX',
 ])
@@ -48,4 +49,12 @@ export const HEARTH_VARIABLES: readonly string[] = [
   'HEARTH_CRYPTO_BACKEND', // src/repo/crypto/curve.ts
   'HEARTH_SQLITE_SYNCHRONOUS', // src/storage/sqlite.ts
   'HEARTH_LISTEN_HOST', // src/cli/main.ts
+  // hearth backup / restore to a bucket (src/admin/s3-backup.ts, src/cli/data-commands.ts)
+  'HEARTH_BACKUP_S3_ENDPOINT',
+  'HEARTH_BACKUP_S3_REGION',
+  'HEARTH_BACKUP_S3_FORCE_PATH_STYLE',
+  'HEARTH_BACKUP_S3_ACCESS_KEY_ID',
+  'HEARTH_BACKUP_S3_SECRET_ACCESS_KEY',
+  'HEARTH_BACKUP_EVERY',
+  'HEARTH_BACKUP_KEEP',
 ]

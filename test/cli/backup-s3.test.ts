@@ -12,6 +12,8 @@ import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { AtpAgent } from '@atproto/api'
+import { parseS3Url, s3BackupTarget } from '../../src/admin/s3-backup.ts'
+import { parseInterval } from '../../src/cli/data-commands.ts'
 import { run } from '../../src/cli/main.ts'
 import { png } from '../blob/samples.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
@@ -176,4 +178,44 @@ test('scheduled backups (through the launcher) keep the newest two of three snap
   assert.equal(await exited, 0, err)
   assert.match(out, /deleted 1 older snapshot\(s\), keeping 2/)
   assert.deepEqual(await snapshots('every'), written.slice(-2))
+})
+
+test('the bucket settings: HEARTH_BACKUP_S3_* first, each falling back to PDS_BLOBSTORE_S3_*, the keys only as a pair', () => {
+  const loc = parseS3Url('s3://my-backups/hosts/pds1/')!
+  assert.deepEqual(loc, { bucket: 'my-backups', prefix: 'hosts/pds1' })
+  assert.equal(parseS3Url('/var/backups'), null)
+  assert.throws(() => parseS3Url('s3://Bad_Bucket/x'), /not a valid bucket name/)
+  assert.throws(() => parseS3Url('s3://bucket/../x'), /\.\. segments/)
+  const blobs = {
+    PDS_BLOBSTORE_S3_ENDPOINT: 'https://blobs.example',
+    PDS_BLOBSTORE_S3_REGION: 'eu-west-1',
+    PDS_BLOBSTORE_S3_FORCE_PATH_STYLE: 'true',
+    PDS_BLOBSTORE_S3_ACCESS_KEY_ID: 'blob-id',
+    PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: 'blob-secret',
+  }
+  assert.deepEqual(s3BackupTarget(loc, blobs), {
+    ...loc,
+    endpoint: 'https://blobs.example',
+    region: 'eu-west-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'blob-id', secretAccessKey: 'blob-secret' },
+  })
+  const own = s3BackupTarget(loc, { ...blobs, HEARTH_BACKUP_S3_ENDPOINT: 'https://other.example', HEARTH_BACKUP_S3_ACCESS_KEY_ID: 'b-id', HEARTH_BACKUP_S3_SECRET_ACCESS_KEY: 'b-secret' })
+  assert.equal(own.endpoint, 'https://other.example')
+  assert.equal(own.region, 'eu-west-1')
+  assert.deepEqual(own.credentials, { accessKeyId: 'b-id', secretAccessKey: 'b-secret' })
+  // One backup key with the blob store's other key would be a pair nobody meant.
+  assert.throws(() => s3BackupTarget(loc, { ...blobs, HEARTH_BACKUP_S3_ACCESS_KEY_ID: 'b-id' }), /HEARTH_BACKUP_S3_ACCESS_KEY_ID and HEARTH_BACKUP_S3_SECRET_ACCESS_KEY/)
+  assert.equal(s3BackupTarget(loc, {}).credentials, undefined)
+  assert.equal(parseInterval('6h'), 6 * 3_600_000)
+  assert.equal(parseInterval('30m'), 1_800_000)
+  assert.equal(parseInterval('0s'), null)
+  assert.equal(parseInterval('6 hours'), null)
+})
+
+test('--every and --keep need a bucket; a bad interval or count is a usage error', async () => {
+  for (const args of [['--keep', '2', path.join(work, 'dir-backup')], ['--every', '1h', path.join(work, 'dir-backup')], ['--every', 'soon', 's3://x-bucket/p'], ['--keep', '0', 's3://x-bucket/p']]) {
+    const res = await hearth(['backup', ...args], backupEnv(pds.dataDir))
+    assert.equal(res.code, 2, `${args.join(' ')}: ${res.err}`)
+  }
 })
