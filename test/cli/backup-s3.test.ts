@@ -22,6 +22,7 @@ import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BUCKET = 'hearth-backups'
 const POST = 'app.bsky.feed.post'
+const BLOB_BUCKET = 'hearth-blobs'
 
 let s3: TestS3
 let raw: S3Client
@@ -29,7 +30,7 @@ let pds: TestPds
 let work: string
 
 before(async () => {
-  s3 = await startS3({ bucket: BUCKET })
+  s3 = await startS3({ bucket: BUCKET, buckets: [BLOB_BUCKET] })
   raw = new S3Client({
     region: 'us-east-1',
     endpoint: s3.url,
@@ -217,5 +218,49 @@ test('--every and --keep need a bucket; a bad interval or count is a usage error
   for (const args of [['--keep', '2', path.join(work, 'dir-backup')], ['--every', '1h', path.join(work, 'dir-backup')], ['--every', 'soon', 's3://x-bucket/p'], ['--keep', '0', 's3://x-bucket/p']]) {
     const res = await hearth(['backup', ...args], backupEnv(pds.dataDir))
     assert.equal(res.code, 2, `${args.join(' ')}: ${res.err}`)
+  }
+})
+
+test('with blobs in a bucket, the backup holds the databases only (found through the PDS_BLOBSTORE_S3_* settings) and the restored server serves the bucket\'s blobs', async () => {
+  const blobEnv = s3.env({ bucket: BLOB_BUCKET })
+  const host = await startTestPds({ env: blobEnv })
+  const target = path.join(work, 'restored-s3-blobs')
+  let expected: unknown
+  try {
+    const carol = await host.createAccount('carol')
+    const image = Buffer.concat([png, Buffer.from('kept in the blob bucket')])
+    const up = await carol.agent.com.atproto.repo.uploadBlob(image, { encoding: 'image/png' })
+    await carol.agent.com.atproto.repo.createRecord({
+      repo: carol.did,
+      collection: POST,
+      record: { $type: POST, text: 'hi', createdAt: new Date().toISOString(), embed: { $type: 'app.bsky.embed.images', images: [{ image: up.data.blob, alt: '' }] } },
+    })
+    expected = await allRecords(host.agent(), carol.did)
+    // No HEARTH_BACKUP_S3_*: the blob store's endpoint and keys reach the backup bucket too.
+    const env = { PDS_HOSTNAME: 'localhost', PDS_DATA_DIRECTORY: host.dataDir, ...blobEnv }
+    const backup = await hearth(['backup', `s3://${BUCKET}/with-s3-blobs`], env)
+    assert.equal(backup.code, 0, backup.err)
+    const res = await raw.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'with-s3-blobs/' }))
+    const keys = (res.Contents ?? []).map((o) => o.Key!)
+    assert.ok(keys.some((k) => k.endsWith('/account.sqlite')), keys.join('\n'))
+    assert.ok(!keys.some((k) => k.includes(up.data.blob.ref.toString())), 'no blob copied into the backup')
+
+    const restore = await hearth(['restore', `s3://${BUCKET}/with-s3-blobs`], { ...env, PDS_DATA_DIRECTORY: target })
+    assert.equal(restore.code, 0, restore.err)
+  } finally {
+    await host.close()
+  }
+  const second = await startTestPds({ dataDir: target, env: blobEnv })
+  try {
+    const [did] = (await second.agent().com.atproto.sync.listRepos({})).data.repos.map((r) => r.did)
+    const records = await allRecords(second.agent(), did)
+    assert.deepEqual(records, expected)
+    const post = records.find((r) => (r.value as { text?: string }).text === 'hi')!
+    const cid = (post.value as { embed: { images: Array<{ image: { ref: { toString(): string } } }> } }).embed.images[0].image.ref.toString()
+    const blob = await fetch(`${second.url}/xrpc/com.atproto.sync.getBlob?did=${did}&cid=${cid}`)
+    assert.equal(blob.status, 200)
+    assert.ok(Buffer.from(await blob.arrayBuffer()).equals(Buffer.concat([png, Buffer.from('kept in the blob bucket')])))
+  } finally {
+    await second.close()
   }
 })
