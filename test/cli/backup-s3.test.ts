@@ -264,3 +264,25 @@ test('with blobs in a bucket, the backup holds the databases only (found through
     await second.close()
   }
 })
+
+test('a scheduled run that fails is reported and the next one still comes', async () => {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/hearth.js'), 'backup', '--every', '1s', 's3://no-such-bucket/every'], {
+    cwd: work,
+    env: { PATH: process.env.PATH ?? '', ...backupEnv(pds.dataDir) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no second attempt:\n${err}`)), 15_000)
+    child.stderr.on('data', (d) => {
+      err += d
+      if ((err.match(/hearth: backup failed: the bucket "no-such-bucket" does not exist/g) ?? []).length >= 2) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  child.kill('SIGTERM')
+  assert.equal(await exited, 0, err)
+})
