@@ -85,18 +85,9 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
     const target = s3BackupTarget(s3, env)
     const layout = dataLayout(config)
     const once = async () => {
-      const progress = { snapshot: progressReporter(ctx.io, 'backup'), upload: progressReporter(ctx.io, 'upload') }
-      let phase: 'snapshot' | 'upload' = 'snapshot'
-      const report = await backupToS3(layout, target, {
-        hearthVersion: hearthVersion(),
-        keep,
-        onProgress: (ph, p) => {
-          if (ph !== phase) progress[phase].done()
-          phase = ph
-          progress[ph].update(p)
-        },
-      })
-      progress[phase].done()
+      const progress = phasedProgress(ctx, { snapshot: 'backup', upload: 'upload' })
+      const report = await backupToS3(layout, target, { hearthVersion: hearthVersion(), keep, onProgress: progress.update })
+      progress.done()
       printBackup(ctx, config.db.dataDirectory, report)
       if (report.deleted.length > 0) ctx.io.out(`  deleted ${report.deleted.length} older snapshot(s), keeping ${keep}: ${report.deleted.join(', ')}\n`)
     }
@@ -119,6 +110,21 @@ function printBackup(ctx: CliContext, dataDirectory: string, report: import('../
       `  ${report.accounts} account(s), ${report.databases} database(s), ${report.files} other file(s), ${(report.bytes / MB).toFixed(1)} MB\n` +
       (report.trimmedEvents > 0 ? `  ${report.trimmedEvents} firehose event(s) of writes made during the backup left out\n` : ''),
   )
+}
+
+/** One progress line per step of a command (each timed from its own start), in the order they come. */
+function phasedProgress<P extends string>(ctx: CliContext, labels: Record<P, string>) {
+  let current: { phase: P; reporter: ReturnType<typeof progressReporter> } | null = null
+  return {
+    update: (phase: P, p: import('../admin/backup.ts').CopyProgress) => {
+      if (current?.phase !== phase) {
+        current?.reporter.done()
+        current = { phase, reporter: progressReporter(ctx.io, labels[phase]) }
+      }
+      current.reporter.update(p)
+    },
+    done: () => current?.reporter.done(),
+  }
 }
 
 /** `90s`, `30m`, `6h`, `1d` → milliseconds; null when not one of those. */
@@ -203,17 +209,12 @@ export async function restoreCommand(args: string[], ctx: CliContext): Promise<n
     const s3 = parseS3Url(from)
     if (s3) {
       const { environmentWithDotenv } = await import('../config/index.ts')
-      const progress = { download: progressReporter(ctx.io, 'download'), restore: progressReporter(ctx.io, 'restore') }
-      let phase: 'download' | 'restore' = 'download'
+      const progress = phasedProgress(ctx, { download: 'download', restore: 'restore' })
       const report = await restoreFromS3(s3BackupTarget(s3, environmentWithDotenv(ctx.env, ctx.cwd)), dataLayout(config), {
         force: parsed.values.force,
-        onProgress: (ph, p) => {
-          if (ph !== phase) progress[phase].done()
-          phase = ph
-          progress[ph].update(p)
-        },
+        onProgress: progress.update,
       })
-      progress[phase].done()
+      progress.done()
       if (report.previous) ctx.io.out(`The data directory's previous contents were moved to ${report.previous}\n`)
       ctx.io.out(
         `Restored ${report.url} (${report.manifest.accounts} account(s), ${report.files} file(s)) into ${report.dataDirectory}\n` +
