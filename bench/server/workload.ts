@@ -76,7 +76,7 @@ function post(label: string): Record<string, unknown> {
 }
 
 /** Deterministic, incompressible bytes: the same blob for the same index on every server. */
-function blobBytes(index: number, size: number): Uint8Array {
+export function blobBytes(index: number, size: number): Uint8Array {
   const out = new Uint8Array(size)
   let offset = 0
   let counter = 0
