@@ -17,6 +17,7 @@ import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
 import type { RouteContext, XrpcServer } from '../../xrpc/server.ts'
 import { parseCookies, setCookie } from '../device/cookies.ts'
 import { type AdminView, dashboardPage, signInPage } from './admin-page.ts'
+import { runPage } from './context.ts'
 import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
 import { sendErrorPage, sendRedirect } from './html.ts'
 
@@ -79,20 +80,8 @@ function session(ctx: AdminCtx, req: IncomingMessage): string | null {
   return token
 }
 
-async function guard(ctx: AdminCtx, req: IncomingMessage, res: ServerResponse, fn: () => Promise<void>): Promise<void> {
-  if (ctx.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
-  try {
-    await fn()
-  } catch (err) {
-    if (res.headersSent) {
-      res.destroy()
-      return
-    }
-    req.resume()
-    if (err instanceof FormError) return sendErrorPage(res, err.status, 'Request refused', err.message)
-    ctx.s.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'admin page failed')
-    sendErrorPage(res, 500, 'Something went wrong', 'The server could not complete this request. Try again later.')
-  }
+function guard(ctx: AdminCtx, req: IncomingMessage, res: ServerResponse, fn: () => Promise<void>): Promise<void> {
+  return runPage(req, res, { secure: ctx.secure, logger: ctx.s.logger, failure: 'admin page failed' }, fn)
 }
 
 function adminGet(ctx: AdminCtx) {

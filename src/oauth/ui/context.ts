@@ -2,6 +2,7 @@
 // checker, and the sign-ins made for one pending authorization request without "remember me".
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CoreServices } from '../../core-services.ts'
+import type { Logger } from '../../logger.ts'
 import { OAuthError, type OAuthProvider } from '../provider.ts'
 import { type DeviceAccount } from '../device/store.ts'
 import type { OAuthStore } from '../store.ts'
@@ -67,9 +68,22 @@ export class RequestSignIns {
 }
 
 /** Runs a page handler: FormError becomes an error page; anything else is logged and a 500 page. */
-export async function guard(ctx: PagesContext, res: ServerResponse, req: IncomingMessage, fn: () => Promise<void>): Promise<void> {
-  // As the official pages (helmet's default), on an https issuer only.
-  if (ctx.secureCookies) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
+export function guard(ctx: PagesContext, res: ServerResponse, req: IncomingMessage, fn: () => Promise<void>): Promise<void> {
+  return runPage(req, res, { secure: ctx.secureCookies, logger: ctx.s.logger, failure: 'oauth page failed' }, fn)
+}
+
+/**
+ * What every server-rendered page (OAuth, account, admin) does around its handler: HSTS on an
+ * https issuer (as the official pages, helmet's default), a FormError or OAuthError as an error
+ * page, anything else logged and a 500 page; an unread body is let go first.
+ */
+export async function runPage(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: { secure: boolean; logger: Logger; failure: string },
+  fn: () => Promise<void>,
+): Promise<void> {
+  if (opts.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
   try {
     await fn()
   } catch (err) {
@@ -86,7 +100,8 @@ export async function guard(ctx: PagesContext, res: ServerResponse, req: Incomin
       const status = err.status >= 400 && err.status < 600 ? err.status : 400
       return sendErrorPage(res, status, 'Authorization failed', `${err.error}: ${err.description}`)
     }
-    ctx.s.logger.error({ err: err instanceof Error ? err.message : String(err), path: req.url?.split('?')[0] }, 'oauth page failed')
+    req.resume()
+    opts.logger.error({ err: err instanceof Error ? err.message : String(err), path: req.url?.split('?')[0] }, opts.failure)
     sendErrorPage(res, 500, 'Something went wrong', 'The server could not complete this request. Try again later.')
   }
 }
