@@ -364,6 +364,14 @@ export class BlobIndex {
     return (this.#stmt(sql).all(...args) as Array<{ cid: string }>).map((r) => r.cid)
   }
 
+  /** The blobs records use that getBlob serves (uploaded, not taken down): how many, how big. */
+  usedBlobTotals(): { count: number; bytes: number } {
+    return this.#stmt(
+      `SELECT count(*) AS "count", coalesce(sum("size"), 0) AS "bytes" FROM "blob"
+       WHERE "takedownRef" IS NULL AND EXISTS (SELECT 1 FROM "record_blob" WHERE "record_blob"."blobCid" = "blob"."cid")`,
+    ).get() as { count: number; bytes: number }
+  }
+
   /** repo.listMissingBlobs: referenced by a record, never uploaded. */
   listMissingBlobs(opts: { cursor?: string; limit: number }): Array<{ cid: string; recordUri: string }> {
     const sql = `SELECT "blobCid" AS "cid", MIN("recordUri") AS "recordUri" FROM "record_blob"

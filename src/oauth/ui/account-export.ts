@@ -4,21 +4,16 @@
 import type { RouteContext } from '../../xrpc/server.ts'
 import { repoBlocks } from '../../repo/export.ts'
 import { writeCarToStream } from '../../repo/car/index.ts'
-import { deviceSessions, guard, type PagesContext } from './context.ts'
+import { downloadingAccount } from './account-blobs.ts'
+import { guard, type PagesContext } from './context.ts'
 import { FormError } from './forms.ts'
 import { setSecurityHeaders } from './html.ts'
 
 export function accountExportGet(ctx: PagesContext) {
-  return ({ req, res, ip, searchParams }: RouteContext) =>
-    guard(ctx, res, req, async () => {
-      // A download link on our page; another site may not start it in this browser.
-      const site = req.headers['sec-fetch-site']
-      if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') throw new FormError(403, 'This download must be started from this site.')
-      const { deviceId } = ctx.devices.load(req, res, ip)
-      const did = searchParams.get('did') ?? ''
-      if (!deviceSessions(ctx, deviceId).some((x) => x.did === did && !x.loginRequired)) {
-        throw new FormError(403, 'Sign in to this account on this device first.')
-      }
+  return (rc: RouteContext) =>
+    guard(ctx, rc.res, rc.req, async () => {
+      const did = downloadingAccount(ctx, rc)
+      const res = rc.res
       if (!ctx.s.actors.exists(did)) throw new FormError(404, 'This account has no repository on this server.')
       const snapshot = ctx.s.actors.snapshot(did)
       try {

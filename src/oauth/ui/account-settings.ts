@@ -115,9 +115,12 @@ ${passwordSessions.length > 0
       })}</ul>`
     : html`<p class="muted">No password sessions.</p>`}`
 
+  const blobs = usedBlobs(ctx, did)
   const exportBody = html`<p>Your repository holds everything you have posted: download it as a CAR file, the standard format any PDS can import.</p>
 <p><a class="button secondary" href="/account/repo.car?did=${encodeURIComponent(did)}" download>Download my repository</a></p>
-<p class="muted">Your images and videos (blobs) are listed by <code>com.atproto.sync.listBlobs</code> and fetched with <code>com.atproto.sync.getBlob</code>. To move to another PDS, use its “move an account in” tool or a migration tool: it needs your handle and password here and the code from an email this server sends.</p>`
+<p>Your images and videos (blobs) come as one <code>.tar</code> archive: every blob your posts and profile use, one file each, named by its CID. Any system opens it (double-click, or <code>tar xf</code>).</p>
+<p><a class="button secondary" href="/account/blobs.tar?did=${encodeURIComponent(did)}" download>Download my images and videos</a> <span class="muted">(${blobs.count} file${blobs.count === 1 ? '' : 's'}, ${formatSize(blobs.bytes)})</span></p>
+<p class="muted">To move to another PDS, use its “move an account in” tool or a migration tool: it needs your handle and password here and the code from an email this server sends.</p>`
 
   const deactivateBody = account.deactivatedAt
     ? html`<p>This account is deactivated since ${minute(account.deactivatedAt)}: others cannot see it and apps cannot post for it. Your data is kept.</p>
@@ -197,4 +200,18 @@ ${form(
 /** A DID made safe for an id attribute. */
 function idPart(did: string): string {
   return did.replace(/[^A-Za-z0-9_-]/g, '_')
+}
+
+/** The blobs the account's records use (what the archive holds, taken-down ones aside). */
+function usedBlobs(ctx: PagesContext, did: string): { count: number; bytes: number } {
+  const store = ctx.s.actors.get(did)
+  if (!store) return { count: 0, bytes: 0 }
+  return store.blobs.usedBlobTotals()
+}
+
+function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`
 }

@@ -1,5 +1,5 @@
 // Mounts the user-facing OAuth pages: the authorization endpoint (GET/POST /oauth/authorize)
-// and the account page (GET/POST /account, GET /account/repo.car). Without CORS: they are documents and form posts
+// and the account page (GET/POST /account, GET /account/repo.car and /account/blobs.tar). Without CORS: they are documents and form posts
 // for this site only.
 import type { OAuthProvider } from '../provider.ts'
 import { OAuthStore } from '../store.ts'
@@ -9,6 +9,7 @@ import { DeviceManager } from '../device/manager.ts'
 import { DeviceStore } from '../device/store.ts'
 import { accountGet, accountPost } from './account.ts'
 import { accountExportGet } from './account-export.ts'
+import { accountBlobsGet } from './account-blobs.ts'
 import { authorizeGet, authorizePost } from './authorize.ts'
 import { type PagesContext, RequestSignIns } from './context.ts'
 import { DEFAULT_SIGN_IN_LIMITS, SignInChecker, type SignInLimits } from './sign-in.ts'
@@ -37,4 +38,5 @@ export function mountOAuthPages(xrpc: XrpcServer, s: PagesServices & { oauth: OA
   xrpc.addRoute('GET', '/account', accountGet(ctx), { cors: false })
   xrpc.addRoute('POST', '/account', accountPost(ctx), { cors: false })
   xrpc.addRoute('GET', '/account/repo.car', accountExportGet(ctx), { cors: false })
+  xrpc.addRoute('GET', '/account/blobs.tar', accountBlobsGet(ctx), { cors: false })
 }

@@ -1,0 +1,120 @@
+// "Download my images and videos" on /account: GET /account/blobs.tar over HTTP, on the disk
+// store and on an S3 bucket (s3rver). The archive is opened with the system's tar and each file
+// compared with what com.atproto.sync.getBlob serves; the set is listBlobs' minus a taken-down
+// blob (named in missing.txt), an upload no record uses is not in it, a deactivated account
+// still gets its blobs, and a stranger or another site gets a 403.
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { AtpAgent } from '@atproto/api'
+import { startTestPds, type TestPds } from '../helpers/pds.ts'
+import { startS3, type TestS3 } from '../helpers/s3.ts'
+import { CookieJar } from '../helpers/cookie-jar.ts'
+
+const work = mkdtempSync(join(tmpdir(), 'hearth-blob-export-'))
+after(() => rmSync(work, { recursive: true, force: true }))
+
+async function signedIn(pds: TestPds, identifier: string, password: string): Promise<CookieJar> {
+  const jar = new CookieJar()
+  jar.store(await fetch(`${pds.url}/account`))
+  const res = await fetch(`${pds.url}/account`, {
+    method: 'POST',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: jar.csrf(), action: 'sign-in', identifier, password }).toString(),
+    redirect: 'manual',
+  })
+  jar.store(res)
+  assert.equal(res.status, 303)
+  return jar
+}
+
+/** Unpacks a tar with the system's tar (an independent reader); the file names and bytes. */
+function untar(bytes: Buffer): Map<string, Buffer> {
+  const dir = mkdtempSync(join(work, 'x-'))
+  writeFileSync(join(dir, 'a.tar'), bytes)
+  execFileSync('tar', ['-xf', 'a.tar'], { cwd: dir })
+  const files = new Map<string, Buffer>()
+  for (const name of readdirSync(join(dir, 'blobs'))) files.set(name, readFileSync(join(dir, 'blobs', name)))
+  return files
+}
+
+const bytesOf = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff))
+
+for (const kind of ['disk', 's3'] as const) {
+  describe(`blob export (${kind} store)`, () => {
+    let pds: TestPds
+    let s3: TestS3 | null = null
+    before(async () => {
+      s3 = kind === 's3' ? await startS3() : null
+      pds = await startTestPds({ env: s3?.env() ?? {} })
+      assert.equal(pds.hearth.services.blobs.kind, kind)
+    })
+    after(async () => {
+      await pds.close()
+      await s3?.close()
+    })
+
+    it('streams every blob the records use as a tar getBlob agrees with, without taken-down or unused ones', async () => {
+      const alice = await pds.createAccount('blobx')
+      const upload = async (bytes: Buffer, encoding: string) => (await alice.agent.com.atproto.repo.uploadBlob(bytes, { encoding })).data.blob
+      // One bigger than a tar block and not a multiple of 512, one exactly 512, one of 700 KB.
+      const a = await upload(bytesOf(1000, 1), 'image/png')
+      const b = await upload(bytesOf(512, 2), 'text/plain')
+      const c = await upload(bytesOf(700_000, 3), 'video/mp4')
+      const hidden = await upload(bytesOf(300, 4), 'image/jpeg')
+      await upload(bytesOf(200, 5), 'image/gif') // never used by a record
+      for (const [i, blob] of [a, b, c, hidden].entries()) {
+        await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'com.example.file', record: { $type: 'com.example.file', i, file: blob } })
+      }
+      const admin = new AtpAgent({ service: pds.url })
+      admin.setHeader('authorization', `Basic ${Buffer.from(`admin:${pds.adminPassword}`).toString('base64')}`)
+      await admin.com.atproto.admin.updateSubjectStatus({
+        subject: { $type: 'com.atproto.admin.defs#repoBlobRef', did: alice.did, cid: hidden.ref.toString() },
+        takedown: { applied: true },
+      })
+      // Deactivated: the owner still gets the blobs (getBlob's rule for the account itself).
+      await alice.agent.com.atproto.server.deactivateAccount({})
+
+      const jar = await signedIn(pds, alice.handle, alice.password)
+      const page = await (await fetch(`${pds.url}/account`, { headers: { cookie: jar.header() } })).text()
+      assert.match(page, /Download my images and videos<\/a> <span class="muted">\(3 files, /)
+      const res = await fetch(`${pds.url}/account/blobs.tar?did=${encodeURIComponent(alice.did)}`, { headers: { cookie: jar.header() } })
+      assert.equal(res.status, 200)
+      assert.equal(res.headers.get('content-type'), 'application/x-tar')
+      assert.match(res.headers.get('content-disposition') ?? '', /^attachment; filename="blobx\d*\.test-blobs\.tar"$/)
+      const files = untar(Buffer.from(await res.arrayBuffer()))
+      const expected = new Map([
+        [`${a.ref.toString()}.png`, bytesOf(1000, 1)],
+        [`${b.ref.toString()}.txt`, bytesOf(512, 2)],
+        [`${c.ref.toString()}.mp4`, bytesOf(700_000, 3)],
+      ])
+      assert.deepEqual([...files.keys()].sort(), [...expected.keys(), 'missing.txt'].sort())
+      for (const [name, bytes] of expected) assert.ok(files.get(name)!.equals(bytes), `${name} holds the uploaded bytes`)
+      assert.match(files.get('missing.txt')!.toString(), new RegExp(`\n${hidden.ref.toString()}\n`))
+      // The same bytes getBlob gives the account itself.
+      await alice.agent.com.atproto.server.activateAccount()
+      const served = await alice.agent.com.atproto.sync.getBlob({ did: alice.did, cid: c.ref.toString() })
+      assert.ok(Buffer.from(served.data).equals(files.get(`${c.ref.toString()}.mp4`)!))
+    })
+
+    it('refuses a browser not signed in to the account, and a download started from another site', async () => {
+      const bob = await pds.createAccount('blobz')
+      const url = `${pds.url}/account/blobs.tar?did=${encodeURIComponent(bob.did)}`
+      const stranger = await fetch(url)
+      assert.equal(stranger.status, 403)
+      assert.match(await stranger.text(), /Sign in to this account on this device first/)
+      const jar = await signedIn(pds, bob.handle, bob.password)
+      const crossSite = await fetch(url, { headers: { cookie: jar.header(), 'sec-fetch-site': 'cross-site' } })
+      assert.equal(crossSite.status, 403)
+      // No blob at all: a valid, empty archive.
+      const empty = await fetch(url, { headers: { cookie: jar.header() } })
+      assert.equal(empty.status, 200)
+      const body = Buffer.from(await empty.arrayBuffer())
+      assert.equal(body.length, 1024)
+      assert.ok(body.every((x) => x === 0))
+    })
+  })
+}
