@@ -1,4 +1,4 @@
-// The in-place switch with blobs in S3: the official PDS 0.4.217, configured with a bucket on an
+// The in-place switch with blobs in S3: the official PDS 0.5.35, configured with a bucket on an
 // S3-compatible server (s3rver, its own process), writes an account with images; it stops, and
 // Hearth starts on the same environment, data directory and bucket: the blobs are served byte
 // for byte from the official's keys, a taken-down-and-restored blob comes back, and a new post

@@ -1,4 +1,4 @@
-// Interrupted migrations between the official PDS 0.4.217 and Hearth (one shared PLC directory):
+// Interrupted migrations between the official PDS 0.5.35 and Hearth (one shared PLC directory):
 // a retried createAccount gets the same answer from both, a migration off the official resumed by
 // a fresh client completes, and one abandoned after the PLC operation rolls back to the official
 // with Hearth's partial account deleted. (Every interruption point is covered Hearth → Hearth in

@@ -1,10 +1,14 @@
 // Account migration with the official client library, following the documented steps
 // (atproto.com "Account Migration"; bluesky-social/pds ACCOUNT_MIGRATION.md): an account moves
-// from an official PDS 0.4.217 to Hearth, then from Hearth to another official PDS. Each hop:
+// from an official PDS 0.5.35 to Hearth, then from Hearth to another official 0.5.35. Each hop:
 // service auth from the old host, createAccount with the DID on the new one, importRepo, the
 // missing blobs, preferences, a PLC operation signed by the old host (emailed token) and submitted
 // by the new, activation on the new, deactivation on the old. After each hop the account's
 // records, blobs, logins and writes work on its new host.
+//
+// The preferences carry a birth date: both servers serve a read-only declaredAgePref derived from
+// it after the stored ones and drop it from a put, so the list a client copies over (derived
+// entry included) arrives as the same list, and no host stores the derived entry.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,6 +22,7 @@ import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { pngBytes, type SeqEventView, sequencedEvents } from './helpers.ts'
 import { snapshotRecords } from './migration-client.ts'
+import { createHash } from 'node:crypto'
 import { openDb } from '../../src/storage/sqlite.ts'
 
 const HEARTH_DID = 'did:web:hearth.test'
@@ -39,6 +44,45 @@ let records = new Map<string, string>()
 /** blob cid -> bytes. */
 const blobs = new Map<string, Uint8Array>()
 let preferences: unknown[] = []
+
+const ADULT_CONTENT = { $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }
+/** 16 years and about ten months old: over 13 and 16, not 18. */
+const BIRTH_DATE = (() => {
+  const d = new Date()
+  d.setUTCHours(12, 0, 0, 0)
+  d.setUTCFullYear(d.getUTCFullYear() - 17)
+  d.setUTCDate(d.getUTCDate() + 60)
+  return d.toISOString()
+})()
+const PERSONAL_DETAILS = { $type: 'app.bsky.actor.defs#personalDetailsPref', birthDate: BIRTH_DATE }
+const DECLARED_AGE = { $type: 'app.bsky.actor.defs#declaredAgePref', isOverAge13: true, isOverAge16: true, isOverAge18: false }
+/** What a password session is served, on every host: the stored ones, then the derived one. */
+const SERVED_FULL = [ADULT_CONTENT, PERSONAL_DETAILS, DECLARED_AGE]
+/** An app-password session: no personal details, but the age derived from them. */
+const SERVED_APP_PASSWORD = [ADULT_CONTENT, DECLARED_AGE]
+/** What each host keeps in account_pref (name, value): never the derived entry. */
+const STORED = [ADULT_CONTENT, PERSONAL_DETAILS].map((p) => ({ name: p.$type, value: p }))
+
+/** The account's preference rows in a host's actor store (official and Hearth share the layout). */
+function storedPreferences(dataDir: string): Array<{ name: string; value: unknown }> {
+  const hash = createHash('sha256').update(did).digest('hex')
+  const db = openDb(join(dataDir, 'actors', hash.slice(0, 2), did, 'store.sqlite'), { readonly: true })
+  try {
+    const rows = db.prepare(`SELECT "name", "valueJson" FROM "account_pref" ORDER BY "id"`).all() as Array<{ name: string; valueJson: string }>
+    return rows.map((r) => ({ name: r.name, value: JSON.parse(r.valueJson) as unknown }))
+  } finally {
+    db.close()
+  }
+}
+
+/** The preferences an app-password session on `url` is served. */
+async function appPasswordPreferences(url: string): Promise<unknown[]> {
+  const agent = await login(url)
+  const app = await agent.com.atproto.server.createAppPassword({ name: `prefs-${Date.now()}` })
+  const viaApp = new AtpAgent({ service: url })
+  await viaApp.login({ identifier: did, password: app.data.password })
+  return (await viaApp.app.bsky.actor.getPreferences()).data.preferences
+}
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
@@ -96,7 +140,9 @@ async function migrate(oldUrl: string, oldDataDir: string, newUrl: string, newDi
     cursor = missing.data.cursor
   } while (cursor)
   assert.equal(copied, blobs.size)
+  // As clients copy them: the whole list served, the derived declaredAgePref included.
   const prefs = await oldAgent.app.bsky.actor.getPreferences()
+  assert.deepEqual(prefs.data.preferences, SERVED_FULL)
   await newAgent.app.bsky.actor.putPreferences({ preferences: prefs.data.preferences })
 
   // 3. The identity: the new host's credentials, signed by the old host, submitted by the new.
@@ -112,7 +158,7 @@ async function migrate(oldUrl: string, oldDataDir: string, newUrl: string, newDi
 }
 
 /** What every hop must preserve, checked on the account's new host. */
-async function assertArrived(url: string, opts: { resigned?: boolean } = {}): Promise<void> {
+async function assertArrived(url: string, dataDir: string, opts: { resigned?: boolean } = {}): Promise<void> {
   const agent = await login(url)
   const status = await agent.com.atproto.server.checkAccountStatus()
   assert.equal(status.data.activated, true)
@@ -127,6 +173,8 @@ async function assertArrived(url: string, opts: { resigned?: boolean } = {}): Pr
   }
   const prefs = await agent.app.bsky.actor.getPreferences()
   assert.deepEqual(prefs.data.preferences, preferences)
+  assert.deepEqual(storedPreferences(dataDir), STORED)
+  assert.deepEqual(await appPasswordPreferences(url), SERVED_APP_PASSWORD)
   const data = (await (await fetch(`${plcUrl}/${did}/data`)).json()) as {
     services: { atproto_pds: { endpoint: string } }
     verificationMethods: { atproto: string }
@@ -193,8 +241,12 @@ before(async () => {
   }
   await agent.post({ text: 'pictures', embed: { $type: 'app.bsky.embed.images', images } })
   await agent.upsertProfile((p) => ({ ...p, displayName: 'Mover' }))
-  await agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }] })
+  await agent.app.bsky.actor.putPreferences({ preferences: [ADULT_CONTENT, PERSONAL_DETAILS] })
   preferences = (await agent.app.bsky.actor.getPreferences()).data.preferences
+  // The official 0.5.35's own behaviour, which every later host must match.
+  assert.deepEqual(preferences, SERVED_FULL)
+  assert.deepEqual(storedPreferences(first.dataDir), STORED)
+  assert.deepEqual(await appPasswordPreferences(first.url), SERVED_APP_PASSWORD)
   records = await snapshotRecords(agent, did)
 })
 
@@ -241,7 +293,7 @@ test('official → Hearth: the documented migration steps succeed and everything
   assert.equal((await repoStatus(hearth.url)).active, true)
   assert.deepEqual(await repoStatus(first.url), { did, active: false, status: 'deactivated' })
 
-  await assertArrived(hearth.url, { resigned: true })
+  await assertArrived(hearth.url, hearth.dataDir, { resigned: true })
   const oldStatus = await oldAgent.com.atproto.server.checkAccountStatus()
   assert.equal(oldStatus.data.activated, false)
   // The write on the new host is a #commit there, and only there.
@@ -258,7 +310,7 @@ test('Hearth → official: the account moves on with everything it had', async (
   const secondStatus = await repoStatus(second.url)
   assert.deepEqual(secondStatus, { did, active: true, rev: arrival[3].body.rev })
   assert.deepEqual(await repoStatus(hearth.url), { did, active: false, status: 'deactivated' })
-  await assertArrived(second.url)
+  await assertArrived(second.url, second.dataDir)
   assert.deepEqual(told(second.dataDir), [...ARRIVAL, '#commit'])
   // Nothing more from the hosts the account left.
   assert.deepEqual(told(hearth.dataDir), [...ARRIVAL, '#commit', '#account deactivated'])
