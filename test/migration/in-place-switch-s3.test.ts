@@ -13,7 +13,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { loadConfig } from '../../src/config/index.ts'
 import { type Hearth, startServer } from '../../src/server.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
-import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
+import { type OfficialPds, officialUnavailable, startOfficialPds } from '../helpers/official-pds.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
 import { pngBytes } from './helpers.ts'
 
@@ -32,6 +32,7 @@ async function keys(prefix: string): Promise<string[]> {
 }
 
 before(async () => {
+  if (officialUnavailable) return
   plc = await startReferencePlc()
   s3 = await startS3()
   raw = new S3Client({
@@ -73,12 +74,12 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
-test('the official wrote its blobs to the bucket under blocks/<did>/<cid>, and Hearth runs on that bucket', async () => {
+test('the official wrote its blobs to the bucket under blocks/<did>/<cid>, and Hearth runs on that bucket', { skip: officialUnavailable }, async () => {
   assert.equal(hearth.services.blobs.kind, 's3')
   assert.deepEqual(await keys(`blocks/${aliceDid}/`), [...blobs.keys()].map((cid) => `blocks/${aliceDid}/${cid}`).sort())
 })
 
-test('Hearth serves the official’s blobs byte for byte', async () => {
+test('Hearth serves the official’s blobs byte for byte', { skip: officialUnavailable }, async () => {
   assert.equal(blobs.size, 2)
   for (const [cid, bytes] of blobs) {
     const res = await fetch(`${hearth.url}/xrpc/com.atproto.sync.getBlob?did=${aliceDid}&cid=${cid}`)
@@ -90,7 +91,7 @@ test('Hearth serves the official’s blobs byte for byte', async () => {
   assert.deepEqual([...listed.data.cids].sort(), [...blobs.keys()].sort())
 })
 
-test('a new post with an image works on Hearth, in the same layout', async () => {
+test('a new post with an image works on Hearth, in the same layout', { skip: officialUnavailable }, async () => {
   const agent = new AtpAgent({ service: hearth.url })
   await agent.login({ identifier: 'alice.test', password: 'alice-password' })
   const png = pngBytes(3)

@@ -20,7 +20,7 @@ import { loadConfig } from '../../src/config/index.ts'
 import { type Hearth, startServer } from '../../src/server.ts'
 import { Consumer } from '../firehose/helpers.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
-import { type OfficialPds, startOfficialPds } from '../helpers/official-pds.ts'
+import { type OfficialPds, officialUnavailable, startOfficialPds } from '../helpers/official-pds.ts'
 import { openDb } from '../../src/storage/sqlite.ts'
 import { startSmtpCapture, type SmtpCapture } from '../mail/smtp-capture.ts'
 import { rejectsWith } from '../api/account-lifecycle/helpers.ts'
@@ -90,6 +90,7 @@ async function aliceWithCode(): Promise<AtpAgent> {
 }
 
 before(async () => {
+  if (officialUnavailable) return
   plc = await startReferencePlc()
   smtp = await startSmtpCapture()
   dataDir = mkdtempSync(join(tmpdir(), 'hearth-switch-'))
@@ -151,7 +152,7 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
-test('the official 0.5.35 left migrations 001…007; the 008 an official 0.5.36+ adds is kept as it was', async () => {
+test('the official 0.5.35 left migrations 001…007; the 008 an official 0.5.36+ adds is kept as it was', { skip: officialUnavailable }, async () => {
   assert.deepEqual(officialMigrations, ['001', '002', '003', '004', '005', '006', '007'])
   // Hearth started on it and re-applied nothing: 008 under the official's name and timestamp.
   assert.deepEqual(
@@ -162,7 +163,7 @@ test('the official 0.5.35 left migrations 001…007; the 008 an official 0.5.36+
   assert.equal(hearth.services.accounts.getEmailAuthFactor(bob.did), null)
 })
 
-test('the accounts without the second factor sign in with their password alone; a wrong one is refused', async () => {
+test('the accounts without the second factor sign in with their password alone; a wrong one is refused', { skip: officialUnavailable }, async () => {
   const before = smtp.received.length
   const agent = new AtpAgent({ service: hearth.url })
   const res = await agent.login({ identifier: bob.handle, password: bob.password })
@@ -175,7 +176,7 @@ test('the accounts without the second factor sign in with their password alone; 
   assert.equal(smtp.received.length, before)
 })
 
-test('the account with the second factor on: its password alone gets AuthFactorTokenRequired and a mailed code; the code signs in', async () => {
+test('the account with the second factor on: its password alone gets AuthFactorTokenRequired and a mailed code; the code signs in', { skip: officialUnavailable }, async () => {
   const agent = new AtpAgent({ service: hearth.url })
   await rejectsWith(
     agent.login({ identifier: alice.handle, password: alice.password }),
@@ -195,7 +196,7 @@ test('the account with the second factor on: its password alone gets AuthFactorT
   assert.equal((await agent.com.atproto.server.getSession()).data.emailAuthFactor, true)
 })
 
-test('an app password made on the official signs in without a code, and no mail is sent', async () => {
+test('an app password made on the official signs in without a code, and no mail is sent', { skip: officialUnavailable }, async () => {
   const before = smtp.received.length
   const viaApp = new AtpAgent({ service: hearth.url })
   await viaApp.login({ identifier: alice.did, password: appPassword })
@@ -203,7 +204,7 @@ test('an app password made on the official signs in without a code, and no mail 
   assert.equal(smtp.received.length, before)
 })
 
-test('records keep their CIDs (getRecord, listRecords)', async () => {
+test('records keep their CIDs (getRecord, listRecords)', { skip: officialUnavailable }, async () => {
   const agent = new AtpAgent({ service: hearth.url })
   for (const who of [alice, bob]) {
     assert.ok(who.records.size >= 2)
@@ -216,7 +217,7 @@ test('records keep their CIDs (getRecord, listRecords)', async () => {
   }
 })
 
-test('blobs serve the same bytes', async () => {
+test('blobs serve the same bytes', { skip: officialUnavailable }, async () => {
   const agent = new AtpAgent({ service: hearth.url })
   assert.equal(alice.blobs.size, 2)
   for (const [cid, bytes] of alice.blobs) {
@@ -225,7 +226,7 @@ test('blobs serve the same bytes', async () => {
   }
 })
 
-test('the repo export verifies with @atproto/repo against the DID document key', async () => {
+test('the repo export verifies with @atproto/repo against the DID document key', { skip: officialUnavailable }, async () => {
   const agent = new AtpAgent({ service: hearth.url })
   for (const who of [alice, bob]) {
     const car = await agent.com.atproto.sync.getRepo({ did: who.did })
@@ -237,7 +238,7 @@ test('the repo export verifies with @atproto/repo against the DID document key',
   }
 })
 
-test('a new post works and the firehose continues at the official seq + 1', async () => {
+test('a new post works and the firehose continues at the official seq + 1', { skip: officialUnavailable }, async () => {
   assert.ok(lastOfficialSeq > 0)
   const live = new Consumer(hearth.url, `?cursor=${lastOfficialSeq}`)
   await live.opened
