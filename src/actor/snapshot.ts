@@ -1,7 +1,8 @@
 // A consistent read-only view of one actor store, for streamed exports (getRepo).
 import type { Statement } from 'better-sqlite3'
 import type { BlockSource } from '../repo/block-map.ts'
-import { type Cid, parseCid } from '../repo/cid.ts'
+import type { RawCarBlock } from '../repo/car/index.ts'
+import { type Cid, parseCid, storedCidBytes } from '../repo/cid.ts'
 import { type Db, openDb } from '../storage/sqlite.ts'
 
 /**
@@ -36,14 +37,24 @@ export class RepoSnapshot implements BlockSource {
     return (this.getBlockStmt.get(cid.$link) as Uint8Array | undefined) ?? undefined
   }
 
+  /**
+   * Every block of the repo, in table order: one scan, no lookup per block and no walk of the
+   * tree. The table holds the repo's blocks exactly (each commit deletes the blocks it stops
+   * using, in its own transaction; imports go through the same commit), and it is what the
+   * official getRepo serves too: its block table as it stands, not a walk from the root.
+   */
+  *allBlocks(): Generator<RawCarBlock> {
+    yield* this.scan(this.db.prepare('SELECT "cid", "content" FROM repo_block').raw().iterate())
+  }
+
   /** Blocks stored by commits after `rev`, newest first (the official getRepo `since` order). */
-  *blocksSince(rev: string): Generator<[Cid, Uint8Array]> {
-    const stmt = this.db.prepare(
-      'SELECT "cid", "content" FROM repo_block WHERE "repoRev" > ? ORDER BY "repoRev" DESC, "cid" DESC',
-    )
-    for (const row of stmt.iterate(rev) as Iterable<{ cid: string; content: Uint8Array }>) {
-      yield [parseCid(row.cid), row.content]
-    }
+  *blocksSince(rev: string): Generator<RawCarBlock> {
+    const stmt = this.db.prepare('SELECT "cid", "content" FROM repo_block WHERE "repoRev" > ? ORDER BY "repoRev" DESC, "cid" DESC')
+    yield* this.scan(stmt.raw().iterate(rev))
+  }
+
+  private *scan(rows: IterableIterator<unknown>): Generator<RawCarBlock> {
+    for (const row of rows as IterableIterator<[string, Uint8Array]>) yield { cidBytes: storedCidBytes(row[0]), bytes: row[1] }
   }
 
   close(): void {

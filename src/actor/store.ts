@@ -41,6 +41,15 @@ export interface IndexOp {
   backlinks?: Array<{ path: string; linkTo: string }>
 }
 
+/** A record as listRecords answers it: no more than the answer needs. */
+export interface ListedRecord {
+  uri: string
+  /** The CID string as stored. */
+  cid: string
+  rkey: string
+  content: Uint8Array
+}
+
 export interface ListRecordsOptions {
   limit: number
   cursor?: string
@@ -50,6 +59,9 @@ export interface ListRecordsOptions {
 
 const ROW_COLUMNS =
   'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", b."content"'
+
+// A listing reads only what its answer holds (every column read is a string made per row).
+const LIST_COLUMNS = 'r."uri", r."cid", b."content"'
 
 // Prepared on first use, per store: most stores serve a few kinds of request, and a store
 // opened for one getRecord should not pay for preparing twenty statements.
@@ -66,8 +78,8 @@ const SQL = {
   addBacklink: 'INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)',
   backlinkConflicts: 'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
   getRecord: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`,
-  listDesc: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
-  listAsc: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
+  listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
+  listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
   collections: 'SELECT DISTINCT "collection" FROM record ORDER BY "collection"',
   countRecords: 'SELECT count(*) FROM record',
   countBlocks: 'SELECT count(*) FROM repo_block',
@@ -189,12 +201,19 @@ export class ActorStore implements BlockSource {
     return toRecordRow(this.st.getRecord.get(`at://${this.did}/${collection}/${rkey}`) as RawRecordRow | undefined)
   }
 
-  listRecords(collection: string, opts: ListRecordsOptions): RecordRow[] {
+  listRecords(collection: string, opts: ListRecordsOptions): ListedRecord[] {
     const incl = opts.includeTakendown ? 1 : 0
-    const rows = opts.reverse
-      ? this.st.listAsc.all(collection, opts.cursor ?? '', incl, opts.limit)
-      : this.st.listDesc.all(collection, opts.cursor ?? '\u{10ffff}', incl, opts.limit)
-    return (rows as RawRecordRow[]).map((r) => toRecordRow(r) as RecordRow)
+    const rows = (
+      opts.reverse
+        ? this.st.listAsc.all(collection, opts.cursor ?? '', incl, opts.limit)
+        : this.st.listDesc.all(collection, opts.cursor ?? '\u{10ffff}', incl, opts.limit)
+    ) as Array<[string, string, Uint8Array]>
+    const out = new Array<ListedRecord>(rows.length)
+    for (let i = 0; i < rows.length; i++) {
+      const [uri, cid, content] = rows[i]
+      out[i] = { uri, cid, rkey: uri.slice(uri.lastIndexOf('/') + 1), content }
+    }
+    return out
   }
 
   /** A record's moderation state by its AT-URI: null when the record is not indexed. */

@@ -2,6 +2,7 @@
 // computed base32 string. It is what the CBOR decoder yields for tag 42 and what the encoder
 // writes back, so records and MST nodes move between bytes and values without conversion.
 import * as nodeCrypto from 'node:crypto'
+import { fromBase32 } from '@atcute/multibase'
 import {
   CidLinkWrapper,
   CODEC_DCBOR,
@@ -75,6 +76,15 @@ export function parseStoredCid(str: string): Cid {
   const cid = parseCid(str)
   Object.defineProperty(cid, '$link', { value: str, enumerable: true })
   return cid
+}
+
+/**
+ * The binary form of a CID string Hearth wrote itself (as parseStoredCid: never for strings from
+ * outside), without building a CID: a streamed export (getRepo) needs only the bytes.
+ */
+export function storedCidBytes(str: string): Uint8Array {
+  if (str.charCodeAt(0) !== 0x62 /* b */) throw new TypeError('stored CID is not base32')
+  return fromBase32(str.slice(1))
 }
 
 /** Reads CID bytes (no multibase prefix), as found in CAR section headers and MST nodes. */

@@ -37,6 +37,7 @@ export interface XrpcContext<A extends AuthResult = AuthResult> extends XrpcRequ
 
 export type XrpcOutput =
   | void
+  // \`body\`: a value to stringify, or JSON text the handler wrote itself, as bytes (sent as they are).
   | { encoding: 'application/json'; body: unknown; headers?: Record<string, string>; passthrough?: boolean }
   | {
       encoding: string

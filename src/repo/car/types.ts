@@ -5,3 +5,9 @@ export interface CarBlock {
   cid: Cid
   bytes: Uint8Array
 }
+
+/** A section whose CID is already in its binary form (blocks read from a table keyed by CID string). */
+export interface RawCarBlock {
+  cidBytes: Uint8Array
+  bytes: Uint8Array
+}

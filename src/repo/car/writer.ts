@@ -2,11 +2,11 @@
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import type { Cid } from '../cid.ts'
-import type { CarBlock } from './types.ts'
+import type { CarBlock, RawCarBlock } from './types.ts'
 import { MAX_VARINT_BYTES, varintLength, writeVarint } from './varint.ts'
 
-/** BlockMap iterates as tuples, readCarStream yields objects: the writer takes either. */
-export type CarBlockInput = readonly [Cid, Uint8Array] | CarBlock
+/** BlockMap iterates as tuples, readCarStream yields objects, a table scan CID bytes: the writer takes any. */
+export type CarBlockInput = readonly [Cid, Uint8Array] | CarBlock | RawCarBlock
 
 export type CarBlockSource = Iterable<CarBlockInput> | AsyncIterable<CarBlockInput>
 
@@ -20,8 +20,8 @@ export interface WriteCarOptions {
   chunkSize?: number
 }
 
-function blockCid(b: CarBlockInput): Cid {
-  return 'cid' in b ? b.cid : b[0]
+function blockCidBytes(b: CarBlockInput): Uint8Array {
+  return 'cidBytes' in b ? b.cidBytes : 'cid' in b ? b.cid.bytes : b[0].bytes
 }
 
 function blockBytes(b: CarBlockInput): Uint8Array {
@@ -133,12 +133,12 @@ export async function* writeCar(
   // A sync source gets a plain loop: `for await` over it would cost a promise per block.
   if (isAsyncIterable(blocks)) {
     for await (const b of blocks) {
-      out.section(blockCid(b).bytes, blockBytes(b))
+      out.section(blockCidBytes(b), blockBytes(b))
       if (ready.length > 0) yield* ready.splice(0)
     }
   } else {
     for (const b of blocks) {
-      out.section(blockCid(b).bytes, blockBytes(b))
+      out.section(blockCidBytes(b), blockBytes(b))
       if (ready.length > 0) yield* ready.splice(0)
     }
   }
@@ -156,7 +156,7 @@ export function carToBytes(root: Cid | null, blocks: Iterable<CarBlockInput>): U
   const header = encodeCarHeader(root)
   let total = varintLength(header.length) + header.length
   for (let i = 0; i < list.length; i++) {
-    const len = blockCid(list[i]).bytes.length + blockBytes(list[i]).length
+    const len = blockCidBytes(list[i]).length + blockBytes(list[i]).length
     total += varintLength(len) + len
   }
   const out = total < 4096 ? new Uint8Array(total) : allocChunk(total)
@@ -164,7 +164,7 @@ export function carToBytes(root: Cid | null, blocks: Iterable<CarBlockInput>): U
   out.set(header, pos)
   pos += header.length
   for (let i = 0; i < list.length; i++) {
-    const cid = blockCid(list[i]).bytes
+    const cid = blockCidBytes(list[i])
     const bytes = blockBytes(list[i])
     pos = writeVarint(out, pos, cid.length + bytes.length)
     out.set(cid, pos)

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { readCar, verifyProofs, verifyRepoCar } from '@atproto/repo'
 import { CID } from 'multiformats/cid'
+import { repoBlocks } from '../../../src/repo/export.ts'
 import { accountEvent } from '../../../src/sequencer/events.ts'
 import { startTestPds, type TestPds } from '../../helpers/pds.ts'
 import { makeAccount, type TestAccount } from '../repo/helpers.ts'
@@ -57,6 +58,33 @@ describe('getRepo', () => {
     const checkout = await get('com.atproto.sync.getCheckout', { did: alice.did })
     assert.equal(checkout.status, 200)
     assert.deepEqual(checkout.bytes, res.bytes)
+  })
+
+  test('the CAR (one scan of the block table) holds exactly the blocks of the tree, after updates and deletes', async () => {
+    // A server of its own: the other tests count this one's accounts.
+    const own = await startTestPds()
+    try {
+      const carol = await makeAccount(own, 'carol')
+      const writes = Array.from({ length: 600 }, (_, i) => ({ $type: 'com.atproto.repo.applyWrites#create' as const, collection: COL, rkey: `k${i}`, value: { $type: COL, n: i } }))
+      for (let i = 0; i < writes.length; i += 200) await carol.agent.com.atproto.repo.applyWrites({ repo: carol.did, writes: writes.slice(i, i + 200) })
+      for (let i = 0; i < 40; i++) await carol.agent.com.atproto.repo.deleteRecord({ repo: carol.did, collection: COL, rkey: `k${i * 7}` })
+      for (let i = 0; i < 20; i++) await carol.agent.com.atproto.repo.putRecord({ repo: carol.did, collection: COL, rkey: `k${i * 11 + 1}`, record: { $type: COL, n: -i } })
+      const res = await fetch(`${own.url}/xrpc/com.atproto.sync.getRepo?did=${carol.did}`)
+      assert.equal(res.status, 200)
+      const bytes = new Uint8Array(await res.arrayBuffer())
+      const store = own.hearth.services.actors.get(carol.did)!
+      const verified = await verifyRepoCar(bytes, carol.did, store.keypair().did())
+      const live = new Set(Array.from({ length: 600 }, (_, i) => `k${i}`))
+      for (let i = 0; i < 40; i++) live.delete(`k${i * 7}`)
+      for (let i = 0; i < 20; i++) live.add(`k${i * 11 + 1}`)
+      assert.deepEqual(verified.creates.map((c) => c.rkey).sort(), [...live].sort())
+      const car = await readCar(bytes)
+      const served = [...car.blocks].map(([cid]) => cid.toString()).sort()
+      const tree = [...repoBlocks(store, store.head()!.cid)].map(([cid]) => cid.$link).sort()
+      assert.deepEqual(served, tree, 'no block missing, none left over')
+    } finally {
+      await own.close()
+    }
   })
 
   test('`since` gives only the blocks written after that rev', async () => {

@@ -2,8 +2,7 @@
 // call goes on to the AppView (or the `atproto-proxy` service), unauthenticated, as official.
 import { pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
-import { lexToJson } from '../../../../repo/data-model.ts'
-import { decodeCbor } from '../../../../repo/cbor.ts'
+import { JsonOut, writeRecordJson } from '../../../../repo/cbor-json.ts'
 import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
@@ -28,10 +27,16 @@ export default function getRecord(s: Services): XrpcMethod {
       if (!row || row.takedownRef !== null || (cid !== undefined && row.cid.$link !== cid)) {
         throw invalidRequest(`Could not locate record: ${uri}`, 'RecordNotFound')
       }
-      return {
-        encoding: 'application/json',
-        body: { uri, cid: row.cid.$link, value: lexToJson(decodeCbor(row.content)) },
-      }
+      // JSON text written straight from the stored CBOR (src/repo/cbor-json.ts).
+      const out = new JsonOut(uri.length + row.content.length * 2 + 128)
+      out.raw('{"uri":')
+      out.string(uri)
+      out.raw(',"cid":')
+      out.string(row.cid.$link)
+      out.raw(',"value":')
+      writeRecordJson(row.content, out)
+      out.raw('}')
+      return { encoding: 'application/json', body: out.bytes() }
     },
   }
 }

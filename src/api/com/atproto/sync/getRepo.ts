@@ -1,7 +1,7 @@
 // com.atproto.sync.getRepo: the whole repo (or the blocks after `since`) as a CAR, streamed
-// from a snapshot with backpressure, so memory stays flat whatever the repo's size.
+// from a snapshot with backpressure, so memory stays flat whatever the repo's size. The blocks
+// come from one scan of the block table (RepoSnapshot.allBlocks), as the official serves them.
 import { writeCar } from '../../../../repo/car/index.ts'
-import { repoBlocks } from '../../../../repo/export.ts'
 import { SCOPE_TAKENDOWN } from '../../../../auth/scopes.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../errors.ts'
@@ -14,7 +14,7 @@ export async function* repoCarStream(s: Pick<Services, 'actors'>, did: string, s
   try {
     const head = snapshot.head
     if (!head) throw invalidRequest(`Could not find repo for DID: ${did}`)
-    const blocks = since === undefined ? repoBlocks(snapshot, head.cid) : snapshot.blocksSince(since)
+    const blocks = since === undefined ? snapshot.allBlocks() : snapshot.blocksSince(since)
     yield* writeCar(head.cid, blocks)
   } finally {
     snapshot.close()
