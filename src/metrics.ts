@@ -1,34 +1,42 @@
 // The process's metrics, for the Prometheus endpoint (`/metrics`, admin auth) and OTLP push.
 // Names follow the official PDS where it has one, so the official installer's Grafana dashboard
-// reads Hearth unchanged (account_created_total{source}, session_created_total{source},
-// oauth_authorization_total, http_server_request_duration_seconds by route and status, the
-// Node runtime's event-loop and heap metrics); Hearth's own are prefixed `hearth_`.
+// reads Hearth unchanged. The official 0.5 has no /metrics: it pushes OpenTelemetry metrics
+// (its events.ts counters `account.created`, `session.created`, `oauth.authorization`; the HTTP
+// instrumentation's `http.server.request.duration` under the stable conventions its monitoring
+// guide turns on; the Node runtime instrumentation's `nodejs.eventloop.*` and `v8js.memory.*`),
+// which Prometheus's OTLP receiver names account_created_total, http_server_request_duration_seconds,
+// nodejs_eventloop_utilization_ratio, nodejs_eventloop_delay_p99_seconds,
+// v8js_memory_heap_used_bytes and so on: those are the names (and label values) used here.
+// Hearth's own are prefixed `hearth_`; prom-client's default process and Node metrics come too.
 //
 // Kept cheap on the hot path: counters and histograms only (an add and a bucket search per
 // observation; histogram children are cached per label set, so a request allocates no label
 // objects). Values that live in stores (firehose subscribers, file sizes) are read when scraped.
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 export const registry = new Registry()
 
+/** As official: source is the XRPC method (or oauth); deactivated is true for a DID moving in. */
 export const accountCreated = new Counter({
   name: 'account_created_total',
-  help: 'Accounts created, by how (xrpc: createAccount; import: migration in)',
-  labelNames: ['source'] as const,
+  help: 'Number of accounts created on this PDS (source: how; deactivated: created for a DID moving in)',
+  labelNames: ['source', 'deactivated'] as const,
   registers: [registry],
 })
 
 export const sessionCreated = new Counter({
   name: 'session_created_total',
-  help: 'Sessions created, by how (password, app_password, oauth)',
+  help: 'Number of sessions created on this PDS (source: com.atproto.server.createAccount, com.atproto.server.createSession or oauth)',
   labelNames: ['source'] as const,
   registers: [registry],
 })
 
 export const oauthAuthorization = new Counter({
   name: 'oauth_authorization_total',
-  help: 'OAuth authorization requests a user approved',
+  help: 'Increased when an OAuth authorization is granted on this PDS',
+  labelNames: ['clientFirstParty'] as const,
   registers: [registry],
 })
 
@@ -36,7 +44,8 @@ const requestDuration = new Histogram({
   name: 'http_server_request_duration_seconds',
   help: 'HTTP requests served, by method, route (the XRPC method or path pattern) and status',
   labelNames: ['http_request_method', 'http_route', 'http_response_status_code'] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  // The stable HTTP conventions' boundaries, as the official's instrumentation uses them.
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
   registers: [registry],
 })
 
@@ -140,8 +149,8 @@ export function startRuntimeMetrics(): void {
   collectDefaultMetrics({ register: registry })
   let last = performance.eventLoopUtilization()
   new Gauge({
-    name: 'nodejs_eventloop_utilization',
-    help: 'Share of time the event loop was busy since the previous scrape (0..1)',
+    name: 'nodejs_eventloop_utilization_ratio',
+    help: 'Event loop utilization: share of time the event loop was busy since the previous scrape (0..1)',
     registers: [registry],
     collect() {
       const now = performance.eventLoopUtilization()
@@ -149,6 +158,81 @@ export function startRuntimeMetrics(): void {
       last = now
     },
   })
+  startEventLoopDelayMetrics()
+  startHeapMetrics()
+}
+
+type DelayStat = 'min' | 'max' | 'mean' | 'stddev' | 'p50' | 'p90' | 'p99'
+
+/**
+ * nodejs_eventloop_delay_{min,max,mean,stddev,p50,p90,p99}_seconds over the window since the
+ * previous scrape, sampled every 10 ms, as the official's runtime instrumentation reports them
+ * (which also keeps its last figures until a window holds 5 samples). The seven gauges of one
+ * scrape share one reading of the histogram, which is then reset.
+ */
+function startEventLoopDelayMetrics(): void {
+  const histogram = monitorEventLoopDelay({ resolution: 10 })
+  histogram.enable()
+  let stats: Record<DelayStat, number> | null = null
+  let readAt = 0
+  const read = (): Record<DelayStat, number> | null => {
+    const now = Date.now()
+    if (now - readAt > 1000 && histogram.count >= 5) {
+      const s = (ns: number) => (Number.isNaN(ns) ? 0 : ns / 1e9)
+      stats = {
+        min: s(histogram.min),
+        max: s(histogram.max),
+        mean: s(histogram.mean),
+        stddev: s(histogram.stddev),
+        p50: s(histogram.percentile(50)),
+        p90: s(histogram.percentile(90)),
+        p99: s(histogram.percentile(99)),
+      }
+      histogram.reset()
+      readAt = now
+    }
+    return stats
+  }
+  for (const stat of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const) {
+    new Gauge({
+      name: `nodejs_eventloop_delay_${stat}_seconds`,
+      help: `Event loop ${stat} delay since the previous scrape`,
+      registers: [registry],
+      collect() {
+        const got = read()
+        if (got) this.set(got[stat])
+      },
+    })
+  }
+}
+
+/** The V8 heap as the official's runtime instrumentation reports it: the limit, and per heap space. */
+function startHeapMetrics(): void {
+  new Gauge({
+    name: 'v8js_memory_heap_limit_bytes',
+    help: 'Maximum heap size allowed by the V8 engine',
+    registers: [registry],
+    collect() {
+      this.set(getHeapStatistics().heap_size_limit)
+    },
+  })
+  const perSpace = [
+    ['v8js_memory_heap_space_size_bytes', 'Total heap memory size pre-allocated for a heap space', 'space_size'],
+    ['v8js_memory_heap_used_bytes', 'Heap memory used by a heap space', 'space_used_size'],
+    ['v8js_memory_heap_space_available_size_bytes', 'Heap space available size', 'space_available_size'],
+    ['v8js_memory_heap_space_physical_size_bytes', 'Committed size of a heap space', 'physical_space_size'],
+  ] as const
+  for (const [name, help, field] of perSpace) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['v8js_heap_space_name'] as const,
+      registers: [registry],
+      collect() {
+        for (const space of getHeapSpaceStatistics()) this.set({ v8js_heap_space_name: space.space_name }, space[field])
+      },
+    })
+  }
 }
 
 /** The Prometheus text exposition of every metric. */

@@ -9,7 +9,7 @@ import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { accountEvent, commitEvent, identityEvent, syncEvent } from '../sequencer/events.ts'
 import type { CoreServices } from '../core-services.ts'
 import { AccountConflictError } from '../account/errors.ts'
-import { accountCreated } from '../metrics.ts'
+import { accountCreated, sessionCreated } from '../metrics.ts'
 
 export interface NewAccount {
   handle: string
@@ -78,7 +78,9 @@ export async function createHostedAccount(s: CreateAccountServices, input: NewAc
       ])
     }
     s.didCache.clear(did)
-    accountCreated.inc({ source: input.did ? 'import' : 'xrpc' })
+    // The official's label values: the XRPC method, and whether the DID is moving in.
+    accountCreated.inc({ source: 'com.atproto.server.createAccount', deactivated: String(!genesis) })
+    sessionCreated.inc({ source: 'com.atproto.server.createAccount' })
     return { did, handle: input.handle, signingKey: keypair.did(), ...tokens }
   } catch (err) {
     s.actors.destroy(did)

@@ -417,7 +417,8 @@ export class OAuthProvider {
         for (const s of row.parameters.scope?.split(' ') ?? []) granted.add(s)
         this.store.setAuthorizedClient(did, row.clientId, { authorizedScopes: [...granted] })
       }
-      oauthAuthorization.inc()
+      // Hearth has no first-party clients (the official's one label on this counter).
+      oauthAuthorization.inc({ clientFirstParty: 'false' })
       return this.#redirectUrl(row.parameters, [['code', code]])
     } catch (err) {
       this.store.deleteRequest(id)

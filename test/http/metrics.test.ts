@@ -99,32 +99,48 @@ test('the time of the last backup is reported', async () => {
   }
 })
 
+// The names and labels the official PDS 0.5 reports through OpenTelemetry, as Prometheus's OTLP
+// receiver translates them (dots to underscores, unit and _total suffixes): what the official
+// monitoring dashboard (bluesky-social/pds monitoring/dashboards/pds-overview.json) queries.
+const OFFICIAL_FAMILIES = [
+  'account_created_total',
+  'session_created_total',
+  'oauth_authorization_total',
+  'http_server_request_duration_seconds',
+  'nodejs_eventloop_utilization_ratio',
+  ...['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((s) => `nodejs_eventloop_delay_${s}_seconds`),
+  'v8js_memory_heap_limit_bytes',
+  'v8js_memory_heap_used_bytes',
+  'v8js_memory_heap_space_size_bytes',
+  'v8js_memory_heap_space_available_size_bytes',
+  'v8js_memory_heap_space_physical_size_bytes',
+]
+
 test('the official names are exposed and move with createAccount and createSession', async () => {
   const before = await scrape()
   const requestsBefore = await requestCount()
-  for (const name of [
-    'account_created_total',
-    'session_created_total',
-    'oauth_authorization_total',
-    'http_server_request_duration_seconds',
-    'nodejs_eventloop_lag_seconds',
-    'nodejs_eventloop_utilization',
-    'nodejs_heap_size_used_bytes',
-    'hearth_commits_total',
-    'hearth_firehose_subscribers',
-    'hearth_sqlite_bytes',
-  ]) {
+  for (const name of [...OFFICIAL_FAMILIES, 'hearth_commits_total', 'hearth_firehose_subscribers', 'hearth_sqlite_bytes']) {
     assert.ok(before.has(name), `${name} is missing`)
   }
   assert.equal(before.get('http_server_request_duration_seconds')?.type, 'HISTOGRAM')
   assert.ok(value(before, 'hearth_sqlite_bytes', { db: 'account' }) > 0)
+  const utilization = value(before, 'nodejs_eventloop_utilization_ratio')
+  assert.ok(utilization >= 0 && utilization <= 1, `utilization ${utilization}`)
+  // Per V8 heap space, as the official's runtime instrumentation reports them.
+  const spaces = before.get('v8js_memory_heap_used_bytes')?.metrics ?? []
+  assert.ok(spaces.some((m) => m.labels?.v8js_heap_space_name === 'old_space'), 'no old_space series')
+  assert.ok(spaces.reduce((sum, m) => sum + Number(m.value), 0) > 1_000_000)
+  assert.ok(value(before, 'v8js_memory_heap_limit_bytes') > 0)
 
   const { handle, password } = await pds.createAccount('metrics')
   await pds.agent().login({ identifier: handle, password })
   const afterwards = await scrape()
   const delta = (name: string, labels: Record<string, string> = {}) => value(afterwards, name, labels) - value(before, name, labels)
-  assert.equal(delta('account_created_total', { source: 'xrpc' }), 1)
-  assert.equal(delta('session_created_total', { source: 'password' }), 1)
+  // The official's label values: the XRPC method as the source, and whether the account was
+  // created deactivated (a migration in).
+  assert.equal(delta('account_created_total', { source: 'com.atproto.server.createAccount', deactivated: 'false' }), 1)
+  assert.equal(delta('session_created_total', { source: 'com.atproto.server.createAccount' }), 1)
+  assert.equal(delta('session_created_total', { source: 'com.atproto.server.createSession' }), 1)
   assert.ok(delta('hearth_commits_total') >= 1, 'the new repo commit was not counted')
   assert.equal((await requestCount()) - requestsBefore, 1)
   // Labels come from registered routes only: a random path does not make a series of its own.
@@ -135,4 +151,12 @@ test('the official names are exposed and move with createAccount and createSessi
     })
   ).text()
   assert.ok(!text.includes('8f3a'), 'a raw path became a label')
+})
+
+test('the request histogram has the official buckets (stable HTTP semantic conventions)', async () => {
+  const metric = registry.getSingleMetric('http_server_request_duration_seconds')
+  assert.ok(metric)
+  const { values } = await metric.get()
+  const les = new Set(values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_bucket')).map((v) => String(v.labels.le)))
+  assert.deepEqual([...les], ['0.005', '0.01', '0.025', '0.05', '0.075', '0.1', '0.25', '0.5', '0.75', '1', '2.5', '5', '7.5', '10', '+Inf'])
 })

@@ -32,7 +32,7 @@ test('metrics are pushed over OTLP/HTTP with the official names', async () => {
   })
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
   const { port } = server.address() as AddressInfo
-  accountCreated.inc({ source: 'xrpc' })
+  accountCreated.inc({ source: 'com.atproto.server.createAccount', deactivated: 'false' })
   observeRequest('GET', '/xrpc/_health', 200, 0.003)
   stop = await startOtlpPush({ url: `http://127.0.0.1:${port}/v1/metrics`, intervalMs: 100, serviceVersion: 'test' })
   for (let i = 0; i < 100 && bodies.length === 0; i++) await new Promise((r) => setTimeout(r, 50))
@@ -42,7 +42,7 @@ test('metrics are pushed over OTLP/HTTP with the official names', async () => {
   const metrics = new Map(payload.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).map((m) => [m.name, m]))
   const created = metrics.get('account_created_total')
   assert.ok(created?.sum?.isMonotonic, 'account_created_total is a monotonic sum')
-  const xrpc = created.sum.dataPoints.find((p) => p.attributes.some((a) => a.key === 'source' && a.value.stringValue === 'xrpc'))
+  const xrpc = created.sum.dataPoints.find((p) => p.attributes.some((a) => a.key === 'source' && a.value.stringValue === 'com.atproto.server.createAccount'))
   assert.ok(xrpc && (xrpc.asDouble ?? 0) >= 1)
   const duration = metrics.get('http_server_request_duration_seconds')
   assert.ok(duration?.histogram, 'the request histogram is an OTLP histogram')

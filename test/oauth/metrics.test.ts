@@ -1,5 +1,6 @@
 // The OAuth side of the official metric names: an approved authorization counts in
-// oauth_authorization_total, and the code exchange in session_created_total{source="oauth"}.
+// oauth_authorization_total{clientFirstParty="false"} (the official 0.5.35's one label: Hearth has
+// no first-party clients), and the code exchange in session_created_total{source="oauth"}.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { oauthAuthorization, sessionCreated } from '../../src/metrics.ts'
@@ -23,12 +24,12 @@ test('an approved authorization and its code exchange are counted', async () => 
   const { did } = await pds.createAccount('oauthmetrics')
   const scope = 'atproto transition:generic'
   const client = new TestOAuthClient(pds.url, loopbackClientId(scope), await makeDpopKey())
-  const authorizations = await count(oauthAuthorization)
+  const authorizations = await count(oauthAuthorization, { clientFirstParty: 'false' })
   const sessions = await count(sessionCreated, { source: 'oauth' })
   const { res, verifier } = await client.par(scope)
   assert.equal(res.status, 201, JSON.stringify(res.body))
   const redirect = await provider.acceptAuthorization(res.body.request_uri as string, did, 'dev-test')
-  assert.equal((await count(oauthAuthorization)) - authorizations, 1)
+  assert.equal((await count(oauthAuthorization, { clientFirstParty: 'false' })) - authorizations, 1)
   const token = await client.exchange(codeFrom(redirect), verifier)
   assert.equal(token.status, 200, JSON.stringify(token.body))
   assert.equal((await count(sessionCreated, { source: 'oauth' })) - sessions, 1)

@@ -34,7 +34,7 @@ export default function createSession(s: Pick<Services, 'accounts' | 'auth' | 'c
       })
       await checkSignInFactor(s, login.account, login.appPassword !== null, body.authFactorToken)
       const tokens = s.sessions.createSession(login.account.did, login.appPassword, { takendown: login.takendown })
-      sessionCreated.inc({ source: login.appPassword ? 'app_password' : 'password' })
+      sessionCreated.inc({ source: 'com.atproto.server.createSession' })
       const didDoc = await didDocForSession(s, login.account.did)
       const out = { ...tokens, ...sessionView(login.account, !!s.accounts.getEmailAuthFactor(login.account.did)), ...(didDoc ? { didDoc } : {}) }
       return { encoding: 'application/json', body: out }
