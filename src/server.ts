@@ -54,15 +54,17 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   const addr = await xrpc.listen(config.service.port, opts.host ?? '127.0.0.1')
   const cfg = config.service.port === 0 ? withListenPort(config, addr.port) : config
   const services = createServices(cfg, { blobs })
+  // A move in calls this server's own XRPC methods over loopback (src/actions/move-in.ts).
+  const pages = mountOAuthPages(xrpc, services, { selfUrl: loopbackUrl(opts.host ?? '127.0.0.1', addr.port) })
   registerBasicRoutes(xrpc, {
     version: cfg.service.version,
     check: () => services.checkHealth(),
+    home: pages.home,
   })
   registerWellKnown(xrpc, services)
   registerTlsCheck(xrpc, services)
   const stopMetrics = registerMetrics(xrpc, services)
   mountOAuth(xrpc, services)
-  mountOAuthPages(xrpc, services)
   mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
   if (services.localPlc && cfg.identity.localPlcPath) {
     // Standard clients (@atproto/identity) ask `<directory URL>/<did>` with any path of the URL
@@ -103,9 +105,16 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
       stopMetrics()
       deviceSweep?.stop()
       crawlers.close()
+      pages.close()
       services.firehose.close()
       await xrpc.close(cfg.hearth.shutdownTimeoutMs)
       services.close()
     },
   }
+}
+
+/** The address this server reaches itself at: loopback when it listens on every interface. */
+function loopbackUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::' || host === '' || host === 'localhost') return `http://127.0.0.1:${port}`
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`
 }

@@ -112,6 +112,15 @@ export const accountMigrations: MigrationSet = {
         db.exec(`CREATE INDEX IF NOT EXISTS "hearth_invite_code_use_used_by_idx" ON "invite_code_use" ("usedBy")`)
       },
     },
+    {
+      // Accounts moving in through the home page (move-in-store.ts): where each stands, so an
+      // interrupted move resumes. No credential is kept here (they live in memory only).
+      name: 'hearth-002-move-in',
+      up(db) {
+        db.exec(`CREATE TABLE IF NOT EXISTS "hearth_move_in" ("did" varchar primary key, "browserKey" varchar not null, "oldPds" varchar not null, "handle" varchar not null, "email" varchar not null, "inviteCode" varchar, "step" varchar not null, "state" varchar not null, "blobsDone" integer not null default 0, "blobsTotal" integer not null default 0, "error" varchar, "createdAt" varchar not null, "updatedAt" varchar not null);
+          CREATE INDEX IF NOT EXISTS "hearth_move_in_browser_key_idx" ON "hearth_move_in" ("browserKey");`)
+      },
+    },
   ],
 }
 

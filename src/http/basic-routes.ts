@@ -1,15 +1,18 @@
-// The routes every PDS answers outside XRPC, as the official PDS: a plain-text page at `/`,
+// The routes every PDS answers outside XRPC, as the official PDS: a plain-text page at `/` (a
+// browser asking for HTML gets the home page instead, when one is given),
 // `/robots.txt` allowing crawlers, and `/xrpc/_health` reporting the version (503 when the
 // health check fails).
 import type { ServerResponse } from 'node:http'
 import { subsystemLogger } from '../logger.ts'
-import type { XrpcServer } from '../xrpc/server.ts'
+import type { RouteHandler, XrpcServer } from '../xrpc/server.ts'
 
 export interface BasicRoutesOptions {
   /** Reported by /xrpc/_health (config.service.version). */
   version: string
   /** Throws (or rejects) when the server cannot serve: e.g. `select 1` on the account database. */
   check?: () => void | Promise<void>
+  /** GET / for a request that accepts text/html (the home page). */
+  home?: RouteHandler
 }
 
 const BANNER = `
@@ -32,7 +35,11 @@ const ROBOTS = '# Hello!\n\n# Crawling the public API is allowed\nUser-agent: *\
 const log = subsystemLogger('hearth:http')
 
 export function registerBasicRoutes(server: XrpcServer, opts: BasicRoutesOptions): void {
-  server.addRoute('GET', '/', ({ res }) => sendText(res, 200, BANNER))
+  server.addRoute('GET', '/', (ctx) => {
+    const home = opts.home
+    if (home && /\btext\/html\b/.test(ctx.req.headers.accept ?? '')) return home(ctx)
+    sendText(ctx.res, 200, BANNER)
+  })
   server.addRoute('GET', '/robots.txt', ({ res }) => sendText(res, 200, ROBOTS))
   server.addRoute('GET', '/xrpc/_health', async ({ res }) => {
     const { version } = opts

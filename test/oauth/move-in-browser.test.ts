@@ -1,0 +1,270 @@
+// Moving an account in on the home page, in Debian's Chromium with JavaScript on and off: an
+// account with posts, images, a profile and preferences moves from one Hearth to another (two
+// servers sharing one PLC directory, each with its own keys). The page shows each step, refreshes
+// itself while the server works, asks for the code the old server "emails" (read from its
+// database), and ends with the account active here, the DID document naming this server, the old
+// account deactivated and the events sequenced. Then the same with the new server restarted
+// mid-move (resumed from the page after signing in again), and bad input: a wrong password, an
+// unknown handle, a wrong and an expired code, a post without the CSRF token, a second click.
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { AtpAgent } from '@atproto/api'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { startReferencePlc } from '../identity/helpers.ts'
+import { startTestPds, type TestPds } from '../helpers/pds.ts'
+import { CookieJar } from '../helpers/cookie-jar.ts'
+import { emailToken, sequencedEvents } from '../migration/helpers.ts'
+import { assertServes, type Mover, newMover, type Side, snapshotRecords, session } from '../migration/migration-client.ts'
+import { MoveInStore } from '../../src/account/move-in-store.ts'
+
+const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'
+const chromiumSkip: string | false = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is absent (apt-get install chromium, or set HEARTH_CHROMIUM): move-in page browser test not run`
+
+const OLD_DID = 'did:web:old.move.test'
+const NEW_DID = 'did:web:new.move.test'
+
+let plc: { url: string; close(): Promise<void> }
+let oldPds: TestPds
+let newPds: TestPds
+let oldSide: Side
+let browser: Browser
+
+before(async () => {
+  if (chromiumSkip) return
+  plc = await startReferencePlc()
+  ;[oldPds, newPds] = await Promise.all([
+    startTestPds({ env: { PDS_SERVICE_DID: OLD_DID, PDS_DID_PLC_URL: plc.url } }),
+    startTestPds({
+      env: {
+        PDS_SERVICE_DID: NEW_DID,
+        PDS_DID_PLC_URL: plc.url,
+        PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'b'.repeat(63) + '2',
+        PDS_JWT_SECRET: 'another-jwt-secret-for-the-new-host-0123',
+      },
+    }),
+  ])
+  oldSide = { url: oldPds.url, dataDir: oldPds.dataDir, serviceDid: OLD_DID }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  await Promise.all([oldPds?.close(), newPds?.close()])
+  await plc?.close()
+})
+
+async function submit(page: Page, button: ReturnType<Page['getByRole']>): Promise<void> {
+  await Promise.all([page.waitForNavigation(), button.click()])
+}
+
+async function openPage(javaScriptEnabled: boolean): Promise<{ page: Page; csp: string[]; close(): Promise<void> }> {
+  const context = await browser.newContext({ javaScriptEnabled })
+  const page = await context.newPage()
+  const csp: string[] = []
+  page.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) csp.push(m.text())
+  })
+  return { page, csp, close: () => context.close() }
+}
+
+async function startMove(page: Page, m: Mover, password = m.password): Promise<void> {
+  const res = await page.goto(`${newPds.url}/`)
+  assert.equal(res?.status(), 200)
+  await page.getByLabel('Handle or DID').fill(m.did)
+  await page.getByLabel('Password', { exact: true }).fill(password)
+  await page.getByLabel('Handle', { exact: true }).fill(m.handle)
+  await page.getByLabel('Email', { exact: true }).fill(m.email)
+  await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+}
+
+/** Waits (through the page's own refreshes) until the code form shows. */
+async function waitForCodeForm(page: Page): Promise<void> {
+  await page.getByLabel('Code from the email').waitFor({ timeout: 30_000 })
+}
+
+function moveRow(did: string) {
+  return new MoveInStore(newPds.hearth.services.accounts.db).get(did)
+}
+
+async function oldStatus(m: Mover) {
+  const agent = await session(oldPds.url, m)
+  return (await agent.com.atproto.server.checkAccountStatus()).data
+}
+
+async function assertMovedIn(m: Mover, records: Map<string, string>): Promise<void> {
+  assert.equal(moveRow(m.did)?.state, 'done')
+  assert.equal(moveRow(m.did)?.step, 'done')
+  // Records, blobs, preferences, the DID document naming the new server, a write that verifies.
+  await assertServes(newPds.url, m, records, plc.url)
+  assert.equal((await oldStatus(m)).activated, false)
+  const events = sequencedEvents(join(newPds.dataDir, 'sequencer.sqlite'), m.did).map((e) =>
+    e.type === '#account' ? `#account ${e.body.active ? 'active' : e.body.status}` : e.type,
+  )
+  assert.ok(events.includes('#identity'), events.join(', '))
+  assert.ok(events.includes('#account active'), events.join(', '))
+  assert.ok(events.indexOf('#account active') > events.lastIndexOf('#account deactivated') || !events.includes('#account deactivated'), events.join(', '))
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  describe(`move-in page, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, { skip: chromiumSkip }, () => {
+    it('moves an account from another Hearth: every step shown, the code asked for, the account active here', async () => {
+      const m = await newMover(oldSide, javaScriptEnabled ? 'jsmove' : 'nojsmove')
+      const records = await snapshotRecords(await session(oldPds.url, m), m.did)
+      const { page, csp, close } = await openPage(javaScriptEnabled)
+      await startMove(page, m)
+      await waitForCodeForm(page)
+      // Every step before the code is done, the blobs counted, the rest still to do.
+      const states = await page.locator('ol.steps li').evaluateAll((lis) => lis.map((li) => `${li.getAttribute('data-step')}=${li.getAttribute('data-state')}`))
+      assert.deepEqual(states, [
+        'started=done', 'created=done', 'imported=done', 'blobs=done', 'preferences=done', 'code-sent=done',
+        'identity=next', 'activated=to do', 'done=to do',
+      ])
+      assert.match((await page.locator('li[data-step="blobs"]').textContent()) ?? '', /2 of 2/)
+      // Still inactive here, still active there.
+      const here = newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true })
+      assert.ok(here?.deactivatedAt)
+      assert.equal((await oldStatus(m)).activated, true)
+
+      // A wrong code: a message, nothing changed.
+      await page.getByLabel('Code from the email').fill('WRONG-CODE1')
+      await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+      assert.match((await page.locator('.error').textContent()) ?? '', /old server refused a step: .*(token|Token)/)
+      assert.equal(moveRow(m.did)?.step, 'code-sent')
+
+      await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+      await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+      await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+      await assertMovedIn(m, records)
+      assert.deepEqual(csp, [])
+      await close()
+    })
+  })
+}
+
+describe('move-in page, interrupted', { skip: chromiumSkip }, () => {
+  it('resumes after the server restarts mid-move (signing in again), and after a restart while waiting for the code', async () => {
+    const m = await newMover(oldSide, 'restartmove')
+    const records = await snapshotRecords(await session(oldPds.url, m), m.did)
+    const { page, close } = await openPage(false)
+    await startMove(page, m)
+    // Stopped right after the start, whichever step the server was in.
+    await newPds.restart()
+    assert.equal(moveRow(m.did)?.state, 'stopped')
+    await page.goto(`${newPds.url}/`)
+    assert.match((await page.locator('.error').textContent()) ?? '', /server restarted/)
+    await page.getByLabel('Password on your old server').fill(m.password)
+    await submit(page, page.getByRole('button', { name: 'Sign in and continue' }))
+    await waitForCodeForm(page)
+
+    // Stopped again while waiting for the code: the code form asks to sign in first.
+    await newPds.restart()
+    await page.goto(`${newPds.url}/`)
+    assert.equal(await page.getByLabel('Code from the email').count(), 0)
+    await page.getByLabel('Password on your old server').fill(m.password)
+    await submit(page, page.getByRole('button', { name: 'Sign in and continue' }))
+    await waitForCodeForm(page)
+    await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    await assertMovedIn(m, records)
+    await close()
+  })
+
+  it('a lost browser resumes by sending the form again; an expired code is refused and a new one works', async () => {
+    const m = await newMover(oldSide, 'lostmove')
+    const records = await snapshotRecords(await session(oldPds.url, m), m.did)
+    const first = await openPage(true)
+    await startMove(first.page, m)
+    await waitForCodeForm(first.page)
+    await first.close()
+    // Another browser, no cookie: the same form takes the move up where it stood.
+    const { page, close } = await openPage(true)
+    await startMove(page, m)
+    await waitForCodeForm(page)
+    const oldDb = oldPds.hearth.services.accounts.db
+    oldDb.prepare(`UPDATE "email_token" SET "requestedAt" = ? WHERE "did" = ?`).run(new Date(Date.now() - 16 * 60_000).toISOString(), m.did)
+    await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    assert.match((await page.locator('.error').textContent()) ?? '', /expired/i)
+    await submit(page, page.getByRole('button', { name: 'Send me a new code' }))
+    assert.match((await page.locator('.notice').first().textContent()) ?? '', /new code/)
+    await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    await assertMovedIn(m, records)
+    await close()
+  })
+})
+
+describe('move-in page, bad input', { skip: chromiumSkip }, () => {
+  it('a wrong password or an unknown handle is a message on the form, with nothing started', async () => {
+    const m = await newMover(oldSide, 'badmove')
+    const { page, close } = await openPage(false)
+    await startMove(page, m, 'not-the-password')
+    assert.match((await page.locator('.error').textContent()) ?? '', /refused the sign-in/)
+    assert.equal(await page.getByLabel('Handle or DID').inputValue(), m.did)
+    assert.equal(moveRow(m.did), null)
+    assert.equal(newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true }), null)
+
+    await page.getByLabel('Handle or DID').fill('nobody.invalid')
+    await page.getByLabel('Password', { exact: true }).fill('whatever')
+    await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+    assert.match((await page.locator('.error').textContent()) ?? '', /nobody\.invalid could not be found/)
+    await close()
+  })
+
+  it('a post without the CSRF token is refused; a second click on the start and on the code does no harm', async () => {
+    const jar = new CookieJar()
+    const get = await fetch(`${newPds.url}/`, { headers: { accept: 'text/html' } })
+    jar.store(get)
+    assert.equal(get.status, 200)
+    assert.match(get.headers.get('content-security-policy') ?? '', /default-src 'none'/)
+    const post = (form: Record<string, string>) =>
+      fetch(`${newPds.url}/`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+        body: new URLSearchParams(form).toString(),
+      })
+    const m = await newMover(oldSide, 'twicemove')
+    const start = { action: 'start', identifier: m.did, old_password: m.password, handle: m.handle, email: m.email }
+    const noCsrf = await post(start)
+    assert.equal(noCsrf.status, 403)
+    assert.match(await noCsrf.text(), /form expired or was not sent from this site/)
+    const badCsrf = await post({ ...start, csrf: 'f'.repeat(32) })
+    assert.equal(badCsrf.status, 403)
+    assert.equal(moveRow(m.did), null)
+
+    // Two clicks at once: one move, no error page.
+    const [a, b] = await Promise.all([post({ ...start, csrf: jar.csrf() }), post({ ...start, csrf: jar.csrf() })])
+    assert.ok([a.status, b.status].every((s) => s === 303 || s === 400), `${a.status} ${b.status}`)
+    assert.ok([a.status, b.status].includes(303))
+    jar.store(a.status === 303 ? a : b)
+    for (let i = 0; i < 200 && moveRow(m.did)?.state !== 'code'; i++) await new Promise((r) => setTimeout(r, 100))
+    assert.equal(moveRow(m.did)?.state, 'code')
+    // The code sent twice: the second finds the move past that step.
+    const code = emailToken(oldPds.dataDir, m.did, 'plc_operation')
+    const [c1, c2] = await Promise.all([post({ action: 'code', code, csrf: jar.csrf() }), post({ action: 'code', code, csrf: jar.csrf() })])
+    assert.deepEqual([c1.status, c2.status], [303, 303])
+    for (let i = 0; i < 200 && moveRow(m.did)?.state !== 'done'; i++) await new Promise((r) => setTimeout(r, 100))
+    assert.equal(moveRow(m.did)?.state, 'done')
+    const again = await post({ action: 'code', code, csrf: jar.csrf() })
+    assert.equal(again.status, 303)
+    const agent = new AtpAgent({ service: newPds.url })
+    await agent.login({ identifier: m.did, password: m.password })
+    assert.equal((await agent.com.atproto.server.checkAccountStatus()).data.activated, true)
+  })
+
+  it('API clients still get the plain-text banner at /', async () => {
+    const res = await fetch(`${newPds.url}/`)
+    assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8')
+    assert.match(await res.text(), /AT Protocol Personal Data Server/)
+  })
+})
