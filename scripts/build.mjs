@@ -1,5 +1,6 @@
 // Builds the one-file bundle `npm start` runs: dist/hearth.mjs (every module of src/, with the
-// npm packages left as imports) and dist/lexicons.json (the lexicon schemas as plain JSON).
+// npm packages left as imports), dist/backup-worker.mjs (the thread of a backup started from the
+// dashboard) and dist/lexicons.json (the lexicon schemas as plain JSON).
 // Running the bundle with plain `node` instead of through tsx saves about 40 MB of resident
 // memory and the on-the-fly compilation at start; the JSON schemas save about 20 MB more.
 // Takes a fraction of a second, so `npm start` rebuilds every time (npm runs `prestart` first).
@@ -16,6 +17,20 @@ mkdirSync(out, { recursive: true })
 await build({
   entryPoints: [join(root, 'src/cli/main.ts')],
   outfile: join(out, 'hearth.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+})
+
+// The thread a backup started from the operator dashboard runs in (src/admin/backup-runner.ts
+// loads it from beside the bundle).
+await build({
+  entryPoints: [join(root, 'src/admin/backup-worker.ts')],
+  outfile: join(out, 'backup-worker.mjs'),
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -65,7 +65,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   registerTlsCheck(xrpc, services)
   const stopMetrics = registerMetrics(xrpc, services)
   mountOAuth(xrpc, services)
-  mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
+  const adminPages = mountAdminPages(xrpc, services, { check: () => services.checkHealth() })
   if (services.localPlc && cfg.identity.localPlcPath) {
     // Standard clients (@atproto/identity) ask `<directory URL>/<did>` with any path of the URL
     // dropped, so DID paths are answered at the root too (the URL announced is the root's);
@@ -108,6 +108,7 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
       pages.close()
       services.firehose.close()
       await xrpc.close(cfg.hearth.shutdownTimeoutMs)
+      await adminPages.close()
       services.close()
     },
   }

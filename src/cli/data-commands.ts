@@ -59,11 +59,12 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
   if (!dest || extra !== undefined) throw usageError('backup needs exactly one destination directory', BACKUP_USAGE)
   const config = await loadCliConfig(ctx, { secrets: 'none' })
   const { backupDataDirectory, dataLayout, BackupError } = await import('../admin/backup.ts')
+  const status = await import('../admin/backup-status.ts')
   const { hearthVersion } = await import('../version.ts')
   try {
     const { environmentWithDotenv } = await import('../config/index.ts')
     const env = environmentWithDotenv(ctx.env, ctx.cwd)
-    const { parseS3Url, s3BackupTarget, backupToS3 } = await import('../admin/s3-backup.ts')
+    const { parseS3Url, s3BackupTarget, backupToS3, s3Url } = await import('../admin/s3-backup.ts')
     const s3 = parseS3Url(dest)
     const keepText = parsed.values.keep ?? env.HEARTH_BACKUP_KEEP?.trim()
     const everyText = parsed.values.once ? undefined : (parsed.values.every ?? (env.HEARTH_BACKUP_EVERY?.trim() || undefined))
@@ -74,19 +75,21 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
     if (!s3) {
       if (parsed.values.every || parsed.values.keep) throw usageError('--every and --keep need an s3:// destination', BACKUP_USAGE)
       const progress = progressReporter(ctx.io, 'backup')
-      const report = backupDataDirectory(dataLayout(config), resolvePath(ctx, dest), {
-        hearthVersion: hearthVersion(),
-        onProgress: (p) => progress.update(p),
-      })
+      const layout = dataLayout(config)
+      const report = noted(status, layout.dataDirectory, resolvePath(ctx, dest), 'command', () =>
+        backupDataDirectory(layout, resolvePath(ctx, dest), { hearthVersion: hearthVersion(), onProgress: (p) => progress.update(p) }),
+      )
       progress.done()
-      printBackup(ctx, config.db.dataDirectory, report)
+      printBackup(ctx, config.db.dataDirectory, await report)
       return 0
     }
     const target = s3BackupTarget(s3, env)
     const layout = dataLayout(config)
     const once = async () => {
       const progress = phasedProgress(ctx, { snapshot: 'backup', upload: 'upload' })
-      const report = await backupToS3(layout, target, { hearthVersion: hearthVersion(), keep, onProgress: progress.update })
+      const report = await noted(status, layout.dataDirectory, s3Url(target), every === undefined ? 'command' : 'schedule', () =>
+        backupToS3(layout, target, { hearthVersion: hearthVersion(), keep, onProgress: progress.update }),
+      )
       progress.done()
       printBackup(ctx, config.db.dataDirectory, report)
       if (report.deleted.length > 0) ctx.io.out(`  deleted ${report.deleted.length} older snapshot(s), keeping ${keep}: ${report.deleted.join(', ')}\n`)
@@ -96,9 +99,34 @@ export async function backupCommand(args: string[], ctx: CliContext): Promise<nu
       return 0
     }
     // A failed run (the bucket unreachable, the temp folder full) is reported; the next still comes.
-    return await schedule(ctx, every, once, (err) => ctx.io.err(`hearth: backup failed: ${err instanceof Error ? err.message : String(err)}\n`))
+    // The dashboard learns the next time from the status file (this process is not the server's).
+    const noteNext = (nextAt: Date | null) =>
+      status.updateBackupStatus(layout.dataDirectory, ({ schedule: _, ...st }) =>
+        nextAt ? { ...st, schedule: { everyMs: every, nextAt: nextAt.toISOString(), dest: s3Url(target), pid: process.pid, updatedAt: new Date().toISOString() } } : st,
+      )
+    return await schedule(ctx, every, once, (err) => ctx.io.err(`hearth: backup failed: ${err instanceof Error ? err.message : String(err)}\n`), noteNext)
   } catch (err) {
     if (err instanceof BackupError) throw new CliError(err.message)
+    throw err
+  }
+}
+
+/** Runs one backup with its start and outcome noted in the data directory's status file (for the dashboard). */
+async function noted<R extends { bytes: number; accounts: number; dest: string }>(
+  status: typeof import('../admin/backup-status.ts'),
+  dataDirectory: string,
+  dest: string,
+  by: 'command' | 'schedule',
+  run: () => R | Promise<R>,
+): Promise<R> {
+  const startedAt = new Date().toISOString()
+  status.noteBackupStarted(dataDirectory, { startedAt, dest, by })
+  try {
+    const report = await run()
+    status.noteBackupFinished(dataDirectory, { startedAt, finishedAt: new Date().toISOString(), dest: report.dest, ok: true, bytes: report.bytes, accounts: report.accounts, by })
+    return report
+  } catch (err) {
+    status.noteBackupFinished(dataDirectory, { startedAt, finishedAt: new Date().toISOString(), dest, ok: false, error: err instanceof Error ? err.message : String(err), by })
     throw err
   }
 }
@@ -139,7 +167,13 @@ export function parseInterval(text: string): number | null {
  * Runs `job` now and then every `every` ms (measured from each start, so the times do not
  * drift) until SIGTERM or SIGINT, which let a running backup finish first.
  */
-async function schedule(ctx: CliContext, every: number, job: () => Promise<void>, onError: (err: unknown) => void): Promise<number> {
+async function schedule(
+  ctx: CliContext,
+  every: number,
+  job: () => Promise<void>,
+  onError: (err: unknown) => void,
+  onNext: (at: Date | null) => void = () => {},
+): Promise<number> {
   let stopping = false
   let wake: (() => void) | null = null
   const stop = (signal: NodeJS.Signals) => {
@@ -160,6 +194,7 @@ async function schedule(ctx: CliContext, every: number, job: () => Promise<void>
       }
       const wait = Math.max(0, started + every - Date.now())
       if (stopping) break
+      onNext(new Date(Date.now() + wait))
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, wait)
         wake = () => {
@@ -171,6 +206,7 @@ async function schedule(ctx: CliContext, every: number, job: () => Promise<void>
     }
     return 0
   } finally {
+    onNext(null)
     process.off('SIGTERM', stop)
     process.off('SIGINT', stop)
   }

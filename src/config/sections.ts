@@ -295,11 +295,38 @@ export function readLog(r: EnvReader, cwd: string, enabledByDefault = false): Lo
   }
 }
 
-export function readHearth(r: EnvReader, devMode: boolean): HearthConfig {
+export function readHearth(r: EnvReader, devMode: boolean, cwd: string): HearthConfig {
   return {
     blobGcGraceMs: r.int('HEARTH_BLOB_GC_GRACE_MS') ?? DAY,
     validateResponses: r.bool('HEARTH_VALIDATE_RESPONSES') ?? devMode,
     shutdownTimeoutMs: r.int('HEARTH_SHUTDOWN_TIMEOUT_MS') ?? 10 * SECOND,
+    backup: readBackup(r, cwd),
+  }
+}
+
+const BACKUP_S3_SETTINGS = ['ENDPOINT', 'REGION', 'FORCE_PATH_STYLE', 'ACCESS_KEY_ID', 'SECRET_ACCESS_KEY']
+
+function readBackup(r: EnvReader, cwd: string): HearthConfig['backup'] {
+  const raw = r.str('HEARTH_BACKUP_DESTINATION')
+  let destination: string | null = null
+  if (raw !== undefined) {
+    if (raw.startsWith('s3://')) {
+      if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(raw)) r.fail('HEARTH_BACKUP_DESTINATION', `HEARTH_BACKUP_DESTINATION must be a directory or s3://bucket/prefix${r.shown('HEARTH_BACKUP_DESTINATION')}`)
+      destination = raw
+    } else destination = path.resolve(cwd, raw)
+  }
+  const s3Env: Record<string, string | undefined> = {}
+  for (const name of BACKUP_S3_SETTINGS) {
+    for (const v of [`HEARTH_BACKUP_S3_${name}`, `PDS_BLOBSTORE_S3_${name}`]) {
+      const value = r.str(v)
+      if (value !== undefined) s3Env[v] = value
+    }
+  }
+  return {
+    destination,
+    keep: r.int('HEARTH_BACKUP_KEEP', { min: 1 }) ?? null,
+    every: r.str('HEARTH_BACKUP_EVERY') ?? null,
+    s3Env,
   }
 }
 

@@ -211,6 +211,22 @@ export interface HearthConfig {
   validateResponses: boolean
   /** HEARTH_SHUTDOWN_TIMEOUT_MS (10 s): how long in-flight requests get on shutdown. */
   shutdownTimeoutMs: number
+  /** What the operator dashboard's "start a backup" uses. */
+  backup: BackupConfig
+}
+
+export interface BackupConfig {
+  /**
+   * HEARTH_BACKUP_DESTINATION: a directory (each backup a new `<UTC time>` folder inside it,
+   * resolved from the working directory) or s3://bucket/prefix; null when unset.
+   */
+  destination: string | null
+  /** HEARTH_BACKUP_KEEP: snapshots kept in a bucket after each backup; null keeps all. */
+  keep: number | null
+  /** HEARTH_BACKUP_EVERY as set (the schedule `hearth backup` runs), or null. */
+  every: string | null
+  /** The HEARTH_BACKUP_S3_* and PDS_BLOBSTORE_S3_* variables, to reach a bucket ("[redacted]" when shown). */
+  s3Env: Record<string, string | undefined>
 }
 
 export interface SecretsConfig {

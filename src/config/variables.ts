@@ -57,4 +57,5 @@ export const HEARTH_VARIABLES: readonly string[] = [
   'HEARTH_BACKUP_S3_SECRET_ACCESS_KEY',
   'HEARTH_BACKUP_EVERY',
   'HEARTH_BACKUP_KEEP',
+  'HEARTH_BACKUP_DESTINATION', // where the dashboard's "start a backup" writes
 ]

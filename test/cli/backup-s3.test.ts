@@ -18,6 +18,7 @@ import { run } from '../../src/cli/main.ts'
 import { png } from '../blob/samples.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
+import { readBackupStatus } from '../../src/admin/backup-status.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BUCKET = 'hearth-backups'
@@ -175,10 +176,20 @@ test('scheduled backups (through the launcher) keep the newest two of three snap
       }
     })
   })
+  // The dashboard's view of it: the last run and the next time, in the data directory.
+  const noted = readBackupStatus(pds.dataDir)
+  assert.equal(noted.lastRun?.ok, true)
+  assert.equal(noted.lastRun?.by, 'schedule')
+  assert.match(noted.lastRun?.dest ?? '', /^s3:\/\/hearth-backups\/every\/\d{4}-/)
+  assert.ok((noted.lastRun?.bytes ?? 0) > 0)
+  assert.deepEqual([noted.schedule?.everyMs, noted.schedule?.dest, noted.schedule?.pid], [1000, `s3://${BUCKET}/every`, child.pid])
+  assert.ok(Math.abs(Date.parse(noted.schedule!.nextAt) - Date.now()) < 5000)
   child.kill('SIGTERM')
   assert.equal(await exited, 0, err)
   assert.match(out, /deleted 1 older snapshot\(s\), keeping 2/)
   assert.deepEqual(await snapshots('every'), written.slice(-2))
+  // Stopped: no next time any more.
+  assert.equal(readBackupStatus(pds.dataDir).schedule, undefined)
 })
 
 test('the bucket settings: HEARTH_BACKUP_S3_* first, each falling back to PDS_BLOBSTORE_S3_*, the keys only as a pair', () => {
@@ -283,6 +294,9 @@ test('a scheduled run that fails is reported and the next one still comes', asyn
       }
     })
   })
+  const failed = readBackupStatus(pds.dataDir).lastRun
+  assert.deepEqual([failed?.ok, failed?.by, failed?.dest], [false, 'schedule', 's3://no-such-bucket/every'])
+  assert.match(failed?.error ?? '', /bucket "no-such-bucket" does not exist/)
   child.kill('SIGTERM')
   assert.equal(await exited, 0, err)
 })

@@ -95,7 +95,12 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
   })
   assert.equal(cfg.oauth.issuer, 'http://localhost:2583')
   assert.deepEqual(cfg.log, { enabled: false, level: 'info', systems: [], destination: null })
-  assert.deepEqual(cfg.hearth, { blobGcGraceMs: 86400_000, validateResponses: false, shutdownTimeoutMs: 10_000 })
+  assert.deepEqual(cfg.hearth, {
+    blobGcGraceMs: 86400_000,
+    validateResponses: false,
+    shutdownTimeoutMs: 10_000,
+    backup: { destination: null, keep: null, every: null, s3Env: {} },
+  })
 })
 
 test('local mode generates the secrets once, keeps them private, and reuses them', () => {
@@ -486,4 +491,20 @@ test('request logs: on at info by default for a public hostname, off locally, LO
   assert.equal(loadConfig({}, { cwd }).log.enabled, false)
   assert.equal(loadConfig({ PDS_HOSTNAME: 'pds.example.com', LOG_ENABLED: 'false', ...PROD_SECRETS }, { cwd }).log.enabled, false)
   assert.equal(loadConfig({ LOG_ENABLED: 'true' }, { cwd }).log.enabled, true)
+})
+
+test('HEARTH_BACKUP_DESTINATION (the dashboard\'s backups): a directory from the working directory or an s3:// prefix; the bucket settings never shown', () => {
+  const cwd = tempDir()
+  const dir = loadConfig({ HEARTH_BACKUP_DESTINATION: 'backups', HEARTH_BACKUP_KEEP: '3', HEARTH_BACKUP_EVERY: '6h' }, { cwd })
+  assert.deepEqual(dir.warnings, [])
+  assert.deepEqual({ ...dir.hearth.backup, s3Env: null }, { destination: path.join(cwd, 'backups'), keep: 3, every: '6h', s3Env: null })
+  const s3 = loadConfig(
+    { HEARTH_BACKUP_DESTINATION: 's3://my-backups/pds', PDS_BLOBSTORE_S3_ACCESS_KEY_ID: 'AKID', HEARTH_BACKUP_S3_SECRET_ACCESS_KEY: 'BACKUPSECRET' },
+    { cwd },
+  )
+  assert.equal(s3.hearth.backup.destination, 's3://my-backups/pds')
+  assert.deepEqual({ ...s3.hearth.backup.s3Env }, { PDS_BLOBSTORE_S3_ACCESS_KEY_ID: 'AKID', HEARTH_BACKUP_S3_SECRET_ACCESS_KEY: 'BACKUPSECRET' })
+  assert.doesNotMatch(JSON.stringify(s3), /BACKUPSECRET/)
+  assert.deepEqual(configError(() => loadConfig({ HEARTH_BACKUP_DESTINATION: 's3://No_Such' }, { cwd })).variables, ['HEARTH_BACKUP_DESTINATION'])
+  assert.deepEqual(configError(() => loadConfig({ HEARTH_BACKUP_KEEP: '0' }, { cwd })).variables, ['HEARTH_BACKUP_KEEP'])
 })

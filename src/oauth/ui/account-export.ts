@@ -2,7 +2,6 @@
 // com.atproto.sync.getRepo gives its owner (a deactivated account's too), streamed from a
 // snapshot with backpressure.
 import type { RouteContext } from '../../xrpc/server.ts'
-import { repoBlocks } from '../../repo/export.ts'
 import { writeCarToStream } from '../../repo/car/index.ts'
 import { downloadingAccount } from './account-blobs.ts'
 import { guard, type PagesContext } from './context.ts'
@@ -25,7 +24,8 @@ export function accountExportGet(ctx: PagesContext) {
         res.statusCode = 200
         res.setHeader('Content-Type', 'application/vnd.ipld.car')
         res.setHeader('Content-Disposition', `attachment; filename="${name}-${head.rev}.car"`)
-        await writeCarToStream(res, head.cid, repoBlocks(snapshot, head.cid))
+        // The same blocks, in the same order, as getRepo: one scan of the block table.
+        await writeCarToStream(res, head.cid, snapshot.allBlocks())
       } finally {
         snapshot.close()
       }

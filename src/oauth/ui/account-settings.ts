@@ -6,7 +6,7 @@ import { listPasswordSessions } from '../../account/session-list.ts'
 import type { AccountRow } from '../../account/store.ts'
 import type { HandleCheck } from './account-actions.ts'
 import type { PagesContext } from './context.ts'
-import { hidden, html, type Html } from './html.ts'
+import { formatBytes, hidden, html, type Html } from './html.ts'
 
 /** What the last action left to show in this account's section. */
 export interface SettingsView {
@@ -119,7 +119,7 @@ ${passwordSessions.length > 0
   const exportBody = html`<p>Your repository holds everything you have posted: download it as a CAR file, the standard format any PDS can import.</p>
 <p><a class="button secondary" href="/account/repo.car?did=${encodeURIComponent(did)}" download>Download my repository</a></p>
 <p>Your images and videos (blobs) come as one <code>.tar</code> archive: every blob your posts and profile use, one file each, named by its CID. Any system opens it (double-click, or <code>tar xf</code>).</p>
-<p><a class="button secondary" href="/account/blobs.tar?did=${encodeURIComponent(did)}" download>Download my images and videos</a> <span class="muted">(${blobs.count} file${blobs.count === 1 ? '' : 's'}, ${formatSize(blobs.bytes)})</span></p>
+<p><a class="button secondary" href="/account/blobs.tar?did=${encodeURIComponent(did)}" download>Download my images and videos</a> <span class="muted">(${blobs.count} file${blobs.count === 1 ? '' : 's'}, ${formatBytes(blobs.bytes)})</span></p>
 <p class="muted">To move to another PDS, use its “move an account in” tool or a migration tool: it needs your handle and password here and the code from an email this server sends.</p>`
 
   const deactivateBody = account.deactivatedAt
@@ -207,11 +207,4 @@ function usedBlobs(ctx: PagesContext, did: string): { count: number; bytes: numb
   const store = ctx.s.actors.get(did)
   if (!store) return { count: 0, bytes: 0 }
   return store.blobs.usedBlobTotals()
-}
-
-function formatSize(n: number): string {
-  if (n < 1024) return `${n} B`
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`
-  return `${(n / 1024 ** 3).toFixed(1)} GiB`
 }

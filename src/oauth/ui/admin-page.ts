@@ -4,8 +4,9 @@
 import type { ServerResponse } from 'node:http'
 import type { AccountListing } from '../../account/search.ts'
 import type { InviteCodeInfo } from '../../account/store.ts'
+import { type BackupsView, backupsPanel } from './admin-backups.ts'
 import { barChart } from './chart.ts'
-import { hidden, html, type Html, sendPage } from './html.ts'
+import { formatBytes, hidden, html, type Html, sendPage } from './html.ts'
 
 export interface AdminView {
   query: string
@@ -26,6 +27,7 @@ export interface AdminView {
   firehoseSubscribers: number
   lastSeq: number | null
   activity: { commitsPerHour: Array<{ hour: string; count: number }>; signupsPerDay: Array<{ day: string; count: number }> }
+  backups: BackupsView
 }
 
 export function signInPage(res: ServerResponse, csrf: string, o: { error?: string; status?: number; disabled?: boolean }): void {
@@ -42,18 +44,6 @@ ${o.disabled
 <div class="actions"><button type="submit" name="action" value="sign-in">Sign in</button></div>
 </form>`}`,
   })
-}
-
-export function formatBytes(n: number | null): string {
-  if (n === null) return 'unknown'
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let v = n
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
 }
 
 function duration(ms: number): string {
@@ -116,6 +106,7 @@ ${v.invites.length > 0 ? html`<ul class="plain" aria-label="Invite codes">${invi
 <section aria-labelledby="storage"><h2 id="storage">Storage</h2>
 <dl class="facts">${v.storage.dbs.map((d) => html`<dt>${d.name}</dt><dd>${formatBytes(d.bytes)}</dd>`)}
 <dt>Free disk</dt><dd>${formatBytes(v.storage.free)} of ${formatBytes(v.storage.size)} (<code>${v.storage.dataDirectory}</code>)</dd></dl></section>
+${backupsPanel(v.backups, form)}
 ${form('sign-out', html``, 'Sign out', 'link')}`,
   })
 }

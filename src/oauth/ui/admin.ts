@@ -17,6 +17,7 @@ import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
 import type { RouteContext, XrpcServer } from '../../xrpc/server.ts'
 import { parseCookies, setCookie } from '../device/cookies.ts'
 import { type AdminView, dashboardPage, signInPage } from './admin-page.ts'
+import { backupProgressPage, type Backups, backupsView, createBackups } from './admin-backups.ts'
 import { runPage } from './context.ts'
 import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
 import { sendErrorPage, sendRedirect } from './html.ts'
@@ -46,10 +47,12 @@ interface AdminCtx {
   sessions: Map<string, number>
   signInLimit: MemoryRateLimiter
   actionLimit: MemoryRateLimiter
+  backupLimit: MemoryRateLimiter
+  backups: Backups
   startedAt: number
 }
 
-export function mountAdminPages(xrpc: XrpcServer, s: AdminPagesServices, opts: AdminPagesOptions): void {
+export function mountAdminPages(xrpc: XrpcServer, s: AdminPagesServices, opts: AdminPagesOptions): { close(): Promise<void> } {
   const issuer = new URL(s.config.oauth.issuer)
   const ctx: AdminCtx = {
     s,
@@ -59,10 +62,16 @@ export function mountAdminPages(xrpc: XrpcServer, s: AdminPagesServices, opts: A
     sessions: new Map(),
     signInLimit: new MemoryRateLimiter('admin-page-sign-in-5m', 5 * 60_000, opts.signInLimit ?? 10),
     actionLimit: new MemoryRateLimiter('admin-page-actions-1m', 60_000, 120),
+    // Each backup copies the whole data directory: a few an hour is plenty.
+    backupLimit: new MemoryRateLimiter('admin-page-backups-1h', 60 * 60_000, 6),
+    backups: createBackups(s),
     startedAt: Date.now(),
   }
   xrpc.addRoute('GET', '/admin', adminGet(ctx), { cors: false })
   xrpc.addRoute('POST', '/admin', adminPost(ctx), { cors: false })
+  xrpc.addRoute('GET', '/admin/backup', backupGet(ctx), { cors: false })
+  // A backup in progress at shutdown is stopped (noted as failed; its copy has no manifest).
+  return { close: async () => ctx.backups.runner?.close() }
 }
 
 function digest(v: string): Buffer {
@@ -105,6 +114,16 @@ const NOTICES: Record<string, string> = {
   'signed-out': 'Signed out.',
 }
 
+function backupGet(ctx: AdminCtx) {
+  return ({ req, res }: RouteContext) =>
+    guard(ctx, req, res, async () => {
+      const dest = req.headers['sec-fetch-dest']
+      if (typeof dest === 'string' && dest !== 'document') throw new FormError(403, 'This page cannot be embedded.')
+      if (!session(ctx, req)) return sendRedirect(res, '/admin')
+      backupProgressPage(res, ctx.s.config.service.name, backupsView(ctx.backups))
+    })
+}
+
 function adminPost(ctx: AdminCtx) {
   return ({ req, res, ip }: RouteContext) =>
     guard(ctx, req, res, async () => {
@@ -138,6 +157,18 @@ function adminPost(ctx: AdminCtx) {
         return sendRedirect(res, '/admin')
       }
       const query = form.get('q') ?? ''
+      if (action === 'start-backup') {
+        const runner = ctx.backups.runner
+        if (!runner) return render(ctx, res, csrf, { query, error: ctx.backups.problem ?? 'Backups cannot be started here.', status: 409 })
+        // A second press while one runs: say so (and do not spend the limit on it).
+        if (runner.running) return render(ctx, res, csrf, { query, error: 'A backup is already running: wait for it to finish (its progress is below).', status: 409 })
+        if (ctx.backupLimit.consume('dashboard', 1).exceeded) {
+          return render(ctx, res, csrf, { query, error: 'Too many backups started in the last hour. Wait a while, or run hearth backup on the server.', status: 429 })
+        }
+        const started = runner.start()
+        if (!started.ok) return render(ctx, res, csrf, { query, error: started.reason, status: 409 })
+        return sendRedirect(res, '/admin/backup')
+      }
       try {
         const outcome = await runAction(ctx, action, form)
         if (outcome.redirect) return sendRedirect(res, `/admin?done=${outcome.redirect}${query ? `&q=${encodeURIComponent(query)}` : ''}`)
@@ -248,6 +279,7 @@ function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<
     firehoseSubscribers: s.firehose.subscriberCount,
     lastSeq: s.sequencer.lastSeq(),
     activity: { commitsPerHour: eventsPerHour(s.sequencer.db, 'append', 24), signupsPerDay: signupsPerDay(s.accounts.db, 14) },
+    backups: backupsView(ctx.backups),
   })
 }
 

@@ -83,6 +83,8 @@ summary:focus-visible,a:focus-visible{outline:3px solid #f0a500;outline-offset:2
 .group .actions{margin-top:.6rem}
 .badge{display:inline-block;font-size:.8rem;padding:0 .45rem;border-radius:999px;border:1px solid #8a8a93;color:#5b5b66}
 .badge.ok{border-color:#1a7f37;color:#1a7f37}
+.badge.bad{border-color:#b42318;color:#b42318}
+progress{width:100%;height:1rem}
 dl.facts{display:grid;grid-template-columns:auto 1fr;gap:.15rem .75rem;margin:.25rem 0 .75rem}
 dl.facts dt{font-weight:600}
 dl.facts dd{margin:0;overflow-wrap:anywhere}
@@ -109,6 +111,7 @@ button.danger{background:#c0392b;border-color:#e0665a}
 .initials{background:#2a3550;color:#cfe0ff}
 .muted,.suffix,.badge{color:#a3a3ae}
 .badge.ok{color:#5fd07a;border-color:#5fd07a}
+.badge.bad{color:#ff8a80;border-color:#ff8a80}
 code.secret{background:#2a2a33}
 .chart .bar{fill:#6ea0ff}
 }
@@ -125,6 +128,8 @@ export interface PageOptions {
   script?: string
   /** A wider column (the operator dashboard). */
   wide?: boolean
+  /** More of <head> (a self-refresh while a backup runs). */
+  head?: Html
 }
 
 export function setSecurityHeaders(res: ServerResponse, formTargets: string[] = [], script?: string): void {
@@ -153,6 +158,7 @@ export function sendPage(res: ServerResponse, opts: PageOptions): void {
 <meta name="referrer" content="same-origin">
 <title>${opts.title}</title>
 <style>${new Html(STYLE)}</style>
+${opts.head ?? ''}
 </head>
 <body>
 <main${opts.wide ? html` class="wide"` : ''}>
@@ -192,6 +198,19 @@ export function initials(handle: string | null, did: string): string {
   const parts = first.split(/[-_]/).filter(Boolean)
   const letters = parts.length > 1 ? `${parts[0]![0]}${parts[1]![0]}` : first.slice(0, 1)
   return letters.toUpperCase() || '?'
+}
+
+/** A byte count in binary units, "unknown" for null. */
+export function formatBytes(n: number | null): string {
+  if (n === null) return 'unknown'
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
 }
 
 /** A hidden form field. */
