@@ -1,11 +1,12 @@
-// npm run screenshots: pictures of Hearth's web pages (sign-in, account, operator sign-in and
-// dashboard) at phone and desktop width, light and dark, saved as PNGs in docs/screenshots/.
+// npm run screenshots: pictures of Hearth's web pages (home with the move-in form, a move waiting
+// for its emailed code, sign-in, account, operator sign-in and dashboard) at phone and desktop
+// width, light and dark, saved as PNGs in docs/screenshots/.
 // Starts its own Hearth (with an in-memory PLC directory) and drives Debian's Chromium
 // (HEARTH_CHROMIUM, default /usr/bin/chromium) through playwright-core.
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { chromium, type Page } from 'playwright-core'
-import { startTestPds } from '../test/helpers/pds.ts'
+import { type Browser, chromium, type Cookie, type Page } from 'playwright-core'
+import { startTestPds, type TestPds } from '../test/helpers/pds.ts'
 
 const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'
 const OUT = resolve(import.meta.dirname, '../docs/screenshots')
@@ -17,6 +18,15 @@ async function main(): Promise<void> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is absent: apt-get install chromium, or set HEARTH_CHROMIUM`)
   mkdirSync(OUT, { recursive: true })
   const pds = await startTestPds()
+  // An old PDS to move an account from (its own keys, the same PLC directory).
+  const old = await startTestPds({
+    env: {
+      PDS_DID_PLC_URL: pds.plcUrl,
+      PDS_SERVICE_DID: 'did:web:old-pds.localhost',
+      PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'b'.repeat(63) + '2',
+      PDS_JWT_SECRET: 'jwt-secret-of-the-old-pds-0123456789ab',
+    },
+  })
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -26,6 +36,7 @@ async function main(): Promise<void> {
     await alice.agent.com.atproto.server.createAppPassword({ name: 'Phone app' })
     for (let i = 0; i < 3; i++) await pds.createAccount(['bob', 'carol', 'dave'][i]!)
     pds.hearth.services.accounts.createInviteCodes([{ account: 'admin', codes: pds.hearth.services.accounts.generateInviteCodes(2) }], 5)
+    const moveCookie = await startMove(browser, pds.url, old, await old.createAccount('mover'))
     const saved: string[] = []
     for (const [size, viewport] of Object.entries(VIEWPORTS)) {
       for (const colorScheme of SCHEMES) {
@@ -36,6 +47,12 @@ async function main(): Promise<void> {
           await page.screenshot({ path: file, fullPage: true })
           saved.push(file)
         }
+        await page.goto(`${pds.url}/`)
+        await shot('home')
+        // The same page for the browser holding a move, waiting for its emailed code.
+        await context.addCookies([moveCookie])
+        await page.goto(`${pds.url}/`)
+        await shot('move-in')
         await page.goto(`${pds.url}/account`)
         await shot('account-sign-in')
         await page.getByLabel('Handle, email or DID').fill(alice.handle)
@@ -55,8 +72,25 @@ async function main(): Promise<void> {
     console.log(`saved ${saved.length} screenshots in ${OUT}`)
   } finally {
     await browser.close()
-    await pds.close()
+    await Promise.all([pds.close(), old.close()])
   }
+}
+
+/** Moves `mover` from `old` on the home page up to the emailed code; the browser's move cookie. */
+async function startMove(browser: Browser, url: string, old: TestPds, mover: { did: string; handle: string; password: string }): Promise<Cookie> {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(`${url}/`)
+  await page.getByLabel('Handle or DID').fill(mover.did)
+  await page.getByLabel('Password', { exact: true }).fill(mover.password)
+  await page.getByLabel('Handle', { exact: true }).fill(mover.handle)
+  await page.getByLabel('Email', { exact: true }).fill(`${mover.handle}@example.com`)
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Move my account here' }).click()])
+  await page.getByLabel('Code from the email').waitFor({ timeout: 60_000 })
+  const cookie = (await context.cookies()).find((c) => c.name === 'hearth-move')
+  await context.close()
+  if (!cookie) throw new Error('no move cookie was set')
+  return cookie
 }
 
 async function openGroups(page: Page, names: string[]): Promise<void> {

@@ -4,7 +4,8 @@
 // itself while the server works, asks for the code the old server "emails" (read from its
 // database), and ends with the account active here, the DID document naming this server, the old
 // account deactivated and the events sequenced. Then the same with the new server restarted
-// mid-move (resumed from the page after signing in again), and bad input: a wrong password, an
+// mid-move (resumed from the page after signing in again), the old server down when the code is
+// sent, a browser that lost its cookie, and bad input: a wrong password, an
 // unknown handle, a wrong and an expired code, a post without the CSRF token, a second click.
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -171,6 +172,30 @@ describe('move-in page, interrupted', { skip: chromiumSkip }, () => {
     await submit(page, page.getByRole('button', { name: 'Sign in and continue' }))
     await waitForCodeForm(page)
     await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    await assertMovedIn(m, records)
+    await close()
+  })
+
+  it('the old server down when the code is sent: a message, nothing lost, and the same code works once it is back', async () => {
+    const m = await newMover(oldSide, 'downmove')
+    const records = await snapshotRecords(await session(oldPds.url, m), m.did)
+    const { page, close } = await openPage(false)
+    await startMove(page, m)
+    await waitForCodeForm(page)
+    const code = emailToken(oldPds.dataDir, m.did, 'plc_operation')
+    await oldPds.hearth.close()
+    try {
+      await page.getByLabel('Code from the email').fill(code)
+      await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+      assert.match((await page.locator('.error').textContent()) ?? '', /Could not reach your old server/)
+      assert.equal(moveRow(m.did)?.step, 'code-sent')
+      assert.ok(newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true })?.deactivatedAt)
+    } finally {
+      await oldPds.restart()
+    }
+    await page.getByLabel('Code from the email').fill(code)
     await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
     await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
     await assertMovedIn(m, records)

@@ -20,7 +20,7 @@ import { hidden, html, type Html, sendPage, sendRedirect } from './html.ts'
 export const MOVE_COOKIE = 'hearth-move'
 const MOVE_KEY_RE = /^[0-9a-f]{32}$/
 /** Seconds between refreshes while steps run. */
-const REFRESH_SECONDS = 2
+const REFRESH_SECONDS = 1
 
 interface HomeContext extends PagesContext {
   moveIn: MoveIn
