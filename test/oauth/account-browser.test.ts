@@ -1,9 +1,13 @@
 // The account page's main actions in Debian's Chromium, with JavaScript on and off: sign in,
 // create and revoke an app password, confirm the email with the mailed code, change the handle,
-// deactivate and reactivate, download the repository. Each step asserts the server state it
+// deactivate and reactivate, download the repository and the blobs (unpacked with tar); on the
+// dashboard, takedown, invite codes and a backup followed to its end on its self-reloading page. Each step asserts the server state it
 // leaves, and that the page's strict CSP blocked nothing it needs.
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import type { TestPds } from '../helpers/pds.ts'
@@ -18,10 +22,11 @@ const chromiumSkip: string | false = existsSync(CHROMIUM)
 let pds: TestPds
 let smtp: SmtpCapture
 let browser: Browser
+const backups = mkdtempSync(join(tmpdir(), 'hearth-browser-backups-'))
 
 before(async () => {
   if (chromiumSkip) return
-  ;({ pds, smtp } = await startMailingPds())
+  ;({ pds, smtp } = await startMailingPds({ HEARTH_BACKUP_DESTINATION: backups }))
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -32,6 +37,7 @@ after(async () => {
   await browser?.close()
   await pds?.close()
   await smtp?.close()
+  rmSync(backups, { recursive: true, force: true })
 })
 
 /** The <details> group with this summary, opened. */
@@ -79,6 +85,16 @@ describe('operator dashboard in a browser, JavaScript off', { skip: chromiumSkip
     await submit(page, page.getByRole('button', { name: 'Create invite codes' }))
     assert.match((await page.locator('.notice').textContent()) ?? '', /Created 2 invite codes/)
     assert.equal(pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length, before + 2)
+
+    // A backup: the progress page reloads itself (no script) until it is over.
+    await submit(page, page.getByRole('button', { name: 'Start a backup now' }))
+    assert.match(page.url(), /\/admin\/backup$/)
+    await page.getByText('The last backup succeeded').waitFor({ timeout: 30_000 })
+    const [folder] = readdirSync(backups)
+    assert.ok(folder, 'a backup folder was written')
+    assert.equal(JSON.parse(readFileSync(join(backups, folder, 'hearth-backup.json'), 'utf8')).format, 'hearth-backup')
+    await page.getByRole('link', { name: 'Back to the dashboard' }).click()
+    assert.match((await page.locator('#backups').locator('..').textContent()) ?? '', /succeeded/)
     assert.deepEqual(cspViolations, [])
     await context.close()
   })
@@ -88,6 +104,9 @@ for (const javaScriptEnabled of [true, false]) {
   describe(`account page in a browser, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, { skip: chromiumSkip }, () => {
     it('signs in and runs the main account actions', async () => {
       const alice = await pds.createAccount(javaScriptEnabled ? 'brjs' : 'brnojs')
+      const photo = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff))
+      const up = await alice.agent.com.atproto.repo.uploadBlob(photo, { encoding: 'image/jpeg' })
+      await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'com.example.photo', record: { $type: 'com.example.photo', image: up.data.blob } })
       const accounts = pds.hearth.services.accounts
       const context = await browser.newContext({ javaScriptEnabled, acceptDownloads: true })
       const page = await context.newPage()
@@ -138,6 +157,13 @@ for (const javaScriptEnabled of [true, false]) {
       const car = readFileSync((await download.path())!)
       const official = Buffer.from(await (await fetch(`${pds.url}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(alice.did)}`)).arrayBuffer())
       assert.ok(car.equals(official), 'the download is the repository getRepo serves')
+      g = await group(page, /^Export my data$/)
+      const [tar] = await Promise.all([page.waitForEvent('download'), g.getByRole('link', { name: 'Download my images and videos' }).click()])
+      assert.match(tar.suggestedFilename(), /-blobs\.tar$/)
+      const unpacked = mkdtempSync(join(backups, 'tar-'))
+      execFileSync('tar', ['-xf', (await tar.path())!], { cwd: unpacked })
+      assert.deepEqual(readdirSync(join(unpacked, 'blobs')), [`${up.data.blob.ref.toString()}.jpg`])
+      assert.ok(readFileSync(join(unpacked, 'blobs', `${up.data.blob.ref.toString()}.jpg`)).equals(photo))
 
       // A wrong password, then deactivate and reactivate.
       g = await group(page, /^Deactivate$/)
