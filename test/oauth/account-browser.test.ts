@@ -1,8 +1,9 @@
 // The account page's main actions in Debian's Chromium, with JavaScript on and off: sign in,
 // create and revoke an app password, confirm the email with the mailed code, change the handle,
 // deactivate and reactivate, download the repository and the blobs (unpacked with tar); on the
-// dashboard, takedown, invite codes and a backup followed to its end on its self-reloading page. Each step asserts the server state it
-// leaves, and that the page's strict CSP blocked nothing it needs.
+// dashboard, takedown, invite codes and a backup followed to its end on its self-reloading page.
+// Each step asserts the server state it leaves, and that the page's strict CSP blocked nothing it
+// needs.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
