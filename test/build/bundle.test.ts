@@ -2,7 +2,7 @@
 // it serves, so that a module which only works through tsx cannot slip into the start path.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'hearth-bundle-'))
-after(() => rmSync(dataDir, { recursive: true, force: true }))
+const backups = mkdtempSync(join(tmpdir(), 'hearth-bundle-backups-'))
+after(() => {
+  rmSync(dataDir, { recursive: true, force: true })
+  rmSync(backups, { recursive: true, force: true })
+})
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -36,7 +40,7 @@ test('the bundle npm start runs builds, reports its version and serves XRPC', as
   const port = await freePort()
   const child = spawn(process.execPath, [join(root, 'dist/hearth.mjs'), 'serve'], {
     cwd: root,
-    env: { ...process.env, PDS_PORT: String(port), PDS_DATA_DIRECTORY: dataDir, LOG_ENABLED: 'false' },
+    env: { ...process.env, PDS_PORT: String(port), PDS_DATA_DIRECTORY: dataDir, LOG_ENABLED: 'false', PDS_ADMIN_PASSWORD: 'bundle-admin', HEARTH_BACKUP_DESTINATION: backups },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -58,8 +62,48 @@ test('the bundle npm start runs builds, reports its version and serves XRPC', as
     assert.equal(((await bad.json()) as { error: string }).error, 'InvalidRequest')
     const described = await fetch(`http://127.0.0.1:${port}/xrpc/com.atproto.server.describeServer`)
     assert.equal(described.status, 200)
+    // The dashboard's backup thread is a file of its own in the bundle (dist/backup-worker.mjs).
+    assert.match(await backupFromDashboard(`http://127.0.0.1:${port}`), /The last backup succeeded/)
+    assert.equal(readdirSync(backups).length, 1)
   } finally {
     child.kill('SIGTERM')
     assert.equal(await exited, 0, output)
   }
 })
+
+/** Signs in to /admin, starts a backup and waits for the progress page's outcome line. */
+async function backupFromDashboard(base: string): Promise<string> {
+  const cookies = new Map<string, string>()
+  const keep = (r: Response) => {
+    for (const c of r.headers.getSetCookie()) {
+      const [pair] = c.split(';')
+      const i = pair!.indexOf('=')
+      cookies.set(pair!.slice(0, i), pair!.slice(i + 1))
+    }
+  }
+  const header = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+  const get = async (path: string) => {
+    const r = await fetch(base + path, { headers: { cookie: header() }, redirect: 'manual' })
+    keep(r)
+    return r.text()
+  }
+  const post = async (fields: Record<string, string>) => {
+    const r = await fetch(`${base}/admin`, {
+      method: 'POST',
+      headers: { cookie: header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: cookies.get('hearth-csrf') ?? '', ...fields }).toString(),
+      redirect: 'manual',
+    })
+    keep(r)
+    return r.status
+  }
+  await get('/admin')
+  assert.equal(await post({ action: 'sign-in', password: 'bundle-admin' }), 303)
+  assert.equal(await post({ action: 'start-backup' }), 303)
+  for (let i = 0; i < 300; i++) {
+    const page = await get('/admin/backup')
+    if (!page.includes('http-equiv="refresh"')) return page.match(/<p class="(notice|error)"[^>]*>[\s\S]*?<\/p>/)?.[0] ?? page
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('the backup did not finish')
+}
