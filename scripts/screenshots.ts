@@ -1,9 +1,11 @@
 // npm run screenshots: pictures of Hearth's web pages (home with the move-in form, a move waiting
-// for its emailed code, sign-in, account, operator sign-in and dashboard) at phone and desktop
+// for its emailed code, sign-in, account with its settings and export, operator sign-in, the
+// dashboard and a finished backup's page) at phone and desktop
 // width, light and dark, saved as PNGs in docs/screenshots/.
 // Starts its own Hearth (with an in-memory PLC directory) and drives Debian's Chromium
 // (HEARTH_CHROMIUM, default /usr/bin/chromium) through playwright-core.
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Browser, chromium, type Cookie, type Page } from 'playwright-core'
 import { startTestPds, type TestPds } from '../test/helpers/pds.ts'
@@ -17,7 +19,9 @@ const SCHEMES = ['light', 'dark'] as const
 async function main(): Promise<void> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is absent: apt-get install chromium, or set HEARTH_CHROMIUM`)
   mkdirSync(OUT, { recursive: true })
-  const pds = await startTestPds()
+  // Where the dashboard's "Start a backup now" writes (one is taken before the pictures).
+  const backups = mkdtempSync(join(tmpdir(), 'hearth-screenshot-backups-'))
+  const pds = await startTestPds({ env: { HEARTH_BACKUP_DESTINATION: backups } })
   // An old PDS to move an account from (its own keys, the same PLC directory).
   const old = await startTestPds({
     env: {
@@ -34,8 +38,15 @@ async function main(): Promise<void> {
   try {
     const alice = await pds.createAccount('alice')
     await alice.agent.com.atproto.server.createAppPassword({ name: 'Phone app' })
+    const photo = await alice.agent.com.atproto.repo.uploadBlob(Buffer.alloc(180_000, 7), { encoding: 'image/jpeg' })
+    await alice.agent.com.atproto.repo.createRecord({
+      repo: alice.did,
+      collection: 'app.bsky.feed.post',
+      record: { text: 'A photo', createdAt: new Date().toISOString(), embed: { $type: 'app.bsky.embed.images', images: [{ image: photo.data.blob, alt: '' }] } },
+    })
     for (let i = 0; i < 3; i++) await pds.createAccount(['bob', 'carol', 'dave'][i]!)
     pds.hearth.services.accounts.createInviteCodes([{ account: 'admin', codes: pds.hearth.services.accounts.generateInviteCodes(2) }], 5)
+    await takeBackup(browser, pds)
     const moveCookie = await startMove(browser, pds.url, old, await old.createAccount('mover'))
     const saved: string[] = []
     for (const [size, viewport] of Object.entries(VIEWPORTS)) {
@@ -61,11 +72,16 @@ async function main(): Promise<void> {
         await shot('account')
         await openGroups(page, ['App passwords', 'Handle'])
         await shot('account-settings')
+        await page.goto(`${pds.url}/account`)
+        await openGroups(page, ['Export my data'])
+        await shot('account-export')
         await page.goto(`${pds.url}/admin`)
         await shot('admin-sign-in')
         await page.getByLabel('Admin password').fill(pds.adminPassword)
         await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()])
         await shot('admin')
+        await page.goto(`${pds.url}/admin/backup`)
+        await shot('admin-backup')
         await context.close()
       }
     }
@@ -73,7 +89,20 @@ async function main(): Promise<void> {
   } finally {
     await browser.close()
     await Promise.all([pds.close(), old.close()])
+    rmSync(backups, { recursive: true, force: true })
   }
+}
+
+/** One backup from the dashboard, so its panel shows a last backup. */
+async function takeBackup(browser: Browser, pds: TestPds): Promise<void> {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(`${pds.url}/admin`)
+  await page.getByLabel('Admin password').fill(pds.adminPassword)
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()])
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Start a backup now' }).click()])
+  await page.getByText('The last backup succeeded').waitFor({ timeout: 60_000 })
+  await context.close()
 }
 
 /** Moves `mover` from `old` on the home page up to the emailed code; the browser's move cookie. */
