@@ -4,6 +4,7 @@
 import { report, type Row } from './harness.ts'
 import { mstBenchmarks } from './mst.bench.ts'
 import { repoBenchmarks } from './repo.bench.ts'
+import { fanoutBenchmarks } from './server/fanout.ts'
 import { serverBenchmarks } from './server/index.ts'
 import { s3Benchmarks } from './server/s3.ts'
 
@@ -14,4 +15,6 @@ rows.push(...(await repoBenchmarks()))
 rows.push(...(await serverBenchmarks()))
 // Blobs on S3 (one s3rver process, a bucket for each server) beside the same on disk.
 rows.push(...(await s3Benchmarks()))
+// The firehose to BENCH_FANOUT subscribers (default 300; 0 skips) and its backfill from cursor 0.
+rows.push(...(await fanoutBenchmarks()))
 report(rows)

@@ -13,6 +13,8 @@ export interface PdsProcess {
   name: string
   url: string
   pid: number
+  /** Its data directory (removed by stop()). */
+  dataDir: string
   /** Resident set size in MB, from /proc/<pid>/status (null where /proc is missing). */
   rssMb(): number | null
   /** CPU time the process has used so far (user + system), in ms, from /proc/<pid>/stat. */
@@ -180,7 +182,7 @@ async function launch(
     return launch(name, args, env, port, dataDir, timeoutMs, node)
   }
   const pid = spawned.child.pid as number
-  return { name, url, pid, rssMb: () => readRssMb(pid), cpuMs: () => readCpuMs(pid), restart, stop }
+  return { name, url, pid, dataDir, rssMb: () => readRssMb(pid), cpuMs: () => readCpuMs(pid), restart, stop }
 }
 
 /** Which official PDS: 0.5.35 (the reference, under its own Node 22) or 0.4.217 (optional). */

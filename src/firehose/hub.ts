@@ -1,16 +1,26 @@
 // com.atproto.sync.subscribeRepos: serves the sequencer's events to WebSocket subscribers.
 //
-// Each event's frame is encoded once and the same bytes go to every subscriber. A subscriber
-// first replays from its cursor, page by page with backpressure, then joins the live tail in
-// the same tick in which its replay found nothing more: the sequencer appends and notifies
-// synchronously, so no event can fall between the two and none is sent twice. A subscriber
-// that lets more than `maxBuffer` frames pile up unsent is told ConsumerTooSlow and dropped;
-// writers and other subscribers never wait for it.
+// Each event is encoded once, as a whole WebSocket message (server frames are unmasked, so the
+// bytes are the same for every subscriber), and that one Buffer is queued to every live
+// subscriber: a reference, not a copy. Queues are written out in flush passes, each subscriber's
+// queued frames in one socket write, so the cost that grows with subscribers (a syscall and the
+// loopback/TCP work behind it) is paid once per subscriber per pass rather than once per frame.
+// Passes are spaced by a multiple of the last pass's duration, so that fan-out takes a bounded
+// share of the event loop the write path also runs on; with few subscribers a pass is short and
+// frames leave at once, with thousands several commits go out together. A pass yields to the
+// event loop every FLUSH_CHUNK subscribers, so a write is never held behind a whole pass.
+//
+// A subscriber first replays from its cursor, page by page (each page one write, waiting for the
+// socket to drain), then joins the live tail in the same tick in which its replay found nothing
+// more: the sequencer appends and notifies synchronously, so no event can fall between the two
+// and none is sent twice. A subscriber whose socket still holds unsent bytes when its queue grows
+// past `maxBuffer` frames is told ConsumerTooSlow and dropped; writers and other subscribers
+// never wait for it.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { SeqRow, Sequencer } from '../sequencer/sequencer.ts'
-import { errorFrame, eventFrame, infoFrame } from './frames.ts'
+import { errorFrame, eventFrame, infoFrame, wsMessage } from './frames.ts'
 
 export interface FirehoseOptions {
   /** Frames a subscriber may have queued before it is cut off (PDS_MAX_SUBSCRIPTION_BUFFER). */
@@ -21,57 +31,74 @@ export interface FirehoseOptions {
   pageSize?: number
 }
 
+/** Bytes a socket may hold unsent before the hub stops writing to it and queues instead. */
+const SOCKET_HIGH_WATER = 256 * 1024
+/** Subscribers written per turn of the event loop in a flush pass. */
+const FLUSH_CHUNK = 256
+/** A pass waits this many times the last pass's duration after it: fan-out's share of the loop. */
+const FLUSH_SPACING = 3
+/**
+ * ...and at least this much per subscriber, so that socket writes stay near 1/this per second
+ * however many subscribe (each write then carries several frames)...
+ */
+const FLUSH_WAIT_PER_SUBSCRIBER_MS = 0.03
+/** ...but never longer than this, so that lag stays bounded whatever a pass costs. */
+const FLUSH_MAX_WAIT_MS = 250
+
 class Subscriber {
   live = false
   lastSeq = -1
-  queued = 0
   closed = false
-  private drained: Array<() => void> = []
+  /** Whole WebSocket messages not yet written to the socket, oldest first. */
+  queue: Buffer[] = []
+  private awaitingDrain = false
 
   constructor(
     readonly ws: WebSocket,
+    readonly socket: Duplex,
     private readonly maxBuffer: number,
   ) {}
 
-  /** Sends a frame; returns false when the subscriber is (now) gone. */
-  send(seq: number, frame: Uint8Array): boolean {
+  /** Queues a live frame; false when the subscriber is (now) gone. */
+  enqueue(seq: number, message: Buffer): boolean {
     if (this.closed) return false
     if (seq <= this.lastSeq) return true
-    if (this.queued >= this.maxBuffer) {
+    if (this.queue.length >= this.maxBuffer) {
       this.fail('ConsumerTooSlow', 'Stream consumer too slow')
       return false
     }
     this.lastSeq = seq
-    this.queued++
-    this.ws.send(frame, () => {
-      this.queued--
-      if (this.queued === 0) this.wake()
-    })
+    this.queue.push(message)
     return true
   }
 
-  private wake(): void {
-    const waiters = this.drained
-    this.drained = []
-    for (const w of waiters) w()
-  }
-
-  /** Resolves once everything sent so far is handed to the socket (false: gave up waiting). */
-  flushed(timeoutMs: number): Promise<boolean> {
-    if (this.queued === 0 || this.closed) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs)
-      this.drained.push(() => {
-        clearTimeout(timer)
-        resolve(true)
-      })
-    })
+  /** Writes the queue out in one write, unless the socket is still full (false: gone). */
+  flush(onDrain: () => void): boolean {
+    if (this.closed) return false
+    if (this.queue.length === 0) return true
+    if (this.socket.writableLength > SOCKET_HIGH_WATER) {
+      // Its last write returned false, so 'drain' will come: the queue goes out then, and
+      // passes in between skip it instead of polling it.
+      if (!this.awaitingDrain) {
+        this.awaitingDrain = true
+        this.socket.once('drain', () => {
+          this.awaitingDrain = false
+          onDrain()
+        })
+      }
+      return true
+    }
+    const q = this.queue
+    this.queue = []
+    this.socket.write(q.length === 1 ? (q[0] as Buffer) : Buffer.concat(q))
+    return true
   }
 
   fail(error: string, message: string): void {
     if (this.closed) return
     this.closed = true
-    this.wake()
+    // What it already has stays its; what was only queued is dropped, and the error follows.
+    this.queue = []
     try {
       this.ws.send(errorFrame(error, message))
     } catch {}
@@ -86,6 +113,12 @@ export class FirehoseHub {
   private readonly subscribers = new Set<Subscriber>()
   private readonly pageSize: number
   private readonly onEvents = (rows: SeqRow[]) => this.broadcast(rows)
+  private readonly onDrain = () => this.scheduleFlush()
+  /** A flush pass is scheduled or under way. */
+  private flushing = false
+  private flushAgain = false
+  private lastPassMs = 0
+  private closed = false
 
   constructor(
     private readonly sequencer: Sequencer,
@@ -102,23 +135,59 @@ export class FirehoseHub {
   /** Handles an HTTP upgrade for subscribeRepos (the caller matched the path). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      void this.serve(ws, req)
+      void this.serve(ws, socket, req)
     })
   }
 
   private broadcast(rows: SeqRow[]): void {
     if (this.subscribers.size === 0) return
     for (const row of rows) {
-      const frame = eventFrame(row)
+      const message = wsMessage(eventFrame(row))
       for (const sub of this.subscribers) {
         if (!sub.live) continue
-        if (!sub.send(row.seq, frame)) this.subscribers.delete(sub)
+        if (!sub.enqueue(row.seq, message)) this.subscribers.delete(sub)
       }
     }
+    this.scheduleFlush()
   }
 
-  private async serve(ws: WebSocket, req: IncomingMessage): Promise<void> {
-    const sub = new Subscriber(ws, this.opts.maxBuffer)
+  private scheduleFlush(): void {
+    if (this.flushing) {
+      this.flushAgain = true
+      return
+    }
+    this.flushing = true
+    const wait = Math.min(FLUSH_MAX_WAIT_MS, Math.max(this.lastPassMs * FLUSH_SPACING, this.subscribers.size * FLUSH_WAIT_PER_SUBSCRIBER_MS))
+    if (wait < 1) setImmediate(() => this.flushPass())
+    else setTimeout(() => this.flushPass(), wait)
+  }
+
+  /** Writes every subscriber's queue, FLUSH_CHUNK subscribers per turn of the event loop. */
+  private flushPass(): void {
+    let spent = 0
+    const subs = [...this.subscribers]
+    this.flushAgain = false
+    let i = 0
+    const step = () => {
+      const t0 = performance.now()
+      const end = Math.min(subs.length, i + FLUSH_CHUNK)
+      for (; i < end; i++) {
+        const sub = subs[i] as Subscriber
+        if (!sub.flush(this.onDrain)) this.subscribers.delete(sub)
+      }
+      spent += performance.now() - t0
+      if (i < subs.length && !this.closed) return void setImmediate(step)
+      // The pass's own time, not the turns between its chunks, spaces the next one.
+      this.lastPassMs = spent
+      this.flushing = false
+      // Frames that came during the pass go out in the next one.
+      if (this.flushAgain && !this.closed) this.scheduleFlush()
+    }
+    step()
+  }
+
+  private async serve(ws: WebSocket, socket: Duplex, req: IncomingMessage): Promise<void> {
+    const sub = new Subscriber(ws, socket, this.opts.maxBuffer)
     ws.on('close', () => {
       sub.closed = true
       this.subscribers.delete(sub)
@@ -160,19 +229,24 @@ export class FirehoseHub {
     for (;;) {
       if (sub.closed) return
       const page = this.sequencer.range(sub.lastSeq, this.pageSize)
-      for (const row of page) if (!sub.send(row.seq, eventFrame(row))) return
+      if (page.length > 0) {
+        const messages = page.map((row) => wsMessage(eventFrame(row)))
+        sub.lastSeq = (page.at(-1) as SeqRow).seq
+        socket.write(messages.length === 1 ? (messages[0] as Buffer) : Buffer.concat(messages))
+      }
       if (page.length < this.pageSize) {
         // Caught up, in this very tick: join the live tail before any other append can run.
         sub.live = true
         this.subscribers.add(sub)
         return
       }
-      if (!(await sub.flushed(30_000))) return sub.fail('ConsumerTooSlow', 'Stream consumer too slow')
+      if (!(await drained(sub, 30_000))) return sub.fail('ConsumerTooSlow', 'Stream consumer too slow')
     }
   }
 
   /** Closes every subscription (on shutdown). */
   close(): void {
+    this.closed = true
     this.sequencer.off('events', this.onEvents)
     for (const sub of this.subscribers) {
       sub.closed = true
@@ -181,6 +255,26 @@ export class FirehoseHub {
     this.subscribers.clear()
     this.wss.close()
   }
+}
+
+/** Resolves once the subscriber's socket is below its high-water mark (false: gave up or gone). */
+function drained(sub: Subscriber, timeoutMs: number): Promise<boolean> {
+  const { socket } = sub
+  if (sub.closed) return Promise.resolve(false)
+  if (socket.writableLength <= SOCKET_HIGH_WATER) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      socket.off('drain', onDrain)
+      socket.off('close', onClose)
+      resolve(ok)
+    }
+    const onDrain = () => done(true)
+    const onClose = () => done(false)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    socket.on('drain', onDrain)
+    socket.on('close', onClose)
+  })
 }
 
 export { WebSocket }
