@@ -48,15 +48,24 @@ export class IpSet {
     }
     this.list.addSubnet(addr, bits, type)
     this.size++
+    this.seen.clear()
   }
 
   has(addr: string): boolean {
     if (this.size === 0) return false
+    // BlockList.check builds a SocketAddress in native code on every call (~15 µs, a twentieth
+    // of a getRecord); an answer per address is kept instead, a bounded few.
+    const known = this.seen.get(addr)
+    if (known !== undefined) return known
     const a = normalizeIp(addr)
     const family = isIP(a)
-    if (family === 0) return false
-    return this.list.check(a, family === 4 ? 'ipv4' : 'ipv6')
+    const found = family !== 0 && this.list.check(a, family === 4 ? 'ipv4' : 'ipv6')
+    if (this.seen.size >= 4096) this.seen.clear()
+    this.seen.set(addr, found)
+    return found
   }
+
+  private readonly seen = new Map<string, boolean>()
 }
 
 export class ClientIpResolver {
