@@ -110,6 +110,14 @@ abstract class Side {
   forget(): void {
     this.session = null
   }
+
+  /** Ends the session on the server too (best effort: it expires by itself anyway). */
+  async signOut(): Promise<void> {
+    const session = this.session
+    this.session = null
+    if (!session) return
+    await this.call('POST', 'com.atproto.server.deleteSession', { bearer: session.refreshJwt }).catch(() => {})
+  }
 }
 
 /** The old PDS, through the SSRF guard. */

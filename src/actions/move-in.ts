@@ -287,8 +287,9 @@ export class MoveIn {
 
   /** Holds `live` as the move's sessions (replacing earlier ones) until the move ends or an hour passes unused. */
   #install(did: string, live: Live): void {
-    this.#drop(did)
-    live.expiry = setTimeout(() => this.#drop(did), IDLE_MS).unref()
+    // The sessions it replaces (a browser that lost its page signed in again) are ended.
+    this.#drop(did, { signOut: true })
+    live.expiry = setTimeout(() => this.#drop(did, { signOut: true }), IDLE_MS).unref()
     this.#live.set(did, live)
   }
 
@@ -296,10 +297,15 @@ export class MoveIn {
     this.#live.get(did)?.expiry?.refresh()
   }
 
-  #drop(did: string): void {
+  /** Lets the move's sessions go; `signOut` ends them on both servers too (a finished or abandoned move). */
+  #drop(did: string, o: { signOut?: boolean } = {}): void {
     const live = this.#live.get(did)
     if (!live) return
     if (live.expiry) clearTimeout(live.expiry)
+    if (o.signOut) {
+      void live.old.signOut()
+      void live.here.signOut()
+    }
     live.old.forget()
     live.here.forget()
     live.herePassword = ''
@@ -337,6 +343,9 @@ export class MoveIn {
       // An earlier attempt created it (the answer was lost): sign in to it instead.
       if (!(err instanceof MoveInCallError) || err.error !== 'AlreadyExists') throw err
       await live.here.signIn(row.did, live.herePassword)
+      // An account already living here is never overwritten by an import.
+      const status = (await live.here.call('GET', 'com.atproto.server.checkAccountStatus')) as { activated: boolean }
+      if (status.activated) throw new MoveInError('This account is already active on this server.')
     }
     this.store.update(row.did, { step: 'created', inviteCode: null, state: 'running', error: null })
   }
@@ -422,10 +431,10 @@ export class MoveIn {
             if (!(err instanceof MoveInCallError) || !/deactivated/i.test(err.message)) throw err
           }
           this.store.update(did, { step: 'done', state: 'done', error: null })
-          this.#drop(did)
+          this.#drop(did, { signOut: true })
           return
         case 'done':
-          this.#drop(did)
+          this.#drop(did, { signOut: true })
           return
       }
     }

@@ -99,9 +99,15 @@ async function oldStatus(m: Mover) {
   return (await agent.com.atproto.server.checkAccountStatus()).data
 }
 
-async function assertMovedIn(m: Mover, records: Map<string, string>): Promise<void> {
+/** `lostSessions`: sessions here the move held when the server restarted (they expire unused). */
+async function assertMovedIn(m: Mover, records: Map<string, string>, lostSessions = 0): Promise<void> {
   assert.equal(moveRow(m.did)?.state, 'done')
   assert.equal(moveRow(m.did)?.step, 'done')
+  // The move's own sessions here are ended with it.
+  const sessionsHere = () =>
+    (newPds.hearth.services.accounts.db.prepare(`SELECT count(*) AS n FROM "refresh_token" WHERE "did" = ?`).get(m.did) as { n: number }).n
+  for (let i = 0; i < 50 && sessionsHere() > lostSessions; i++) await new Promise((r) => setTimeout(r, 50))
+  assert.equal(sessionsHere(), lostSessions)
   // Records, blobs, preferences, the DID document naming the new server, a write that verifies.
   await assertServes(newPds.url, m, records, plc.url)
   assert.equal((await oldStatus(m)).activated, false)
@@ -174,7 +180,8 @@ describe('move-in page, interrupted', { skip: chromiumSkip }, () => {
     await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
     await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
     await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
-    await assertMovedIn(m, records)
+    // Each restart lost one session here (createAccount's, then the resumed sign-in's); the last one is ended.
+    await assertMovedIn(m, records, 2)
     await close()
   })
 
@@ -242,6 +249,57 @@ describe('move-in page, bad input', { skip: chromiumSkip }, () => {
     await page.getByLabel('Password', { exact: true }).fill('whatever')
     await submit(page, page.getByRole('button', { name: 'Move my account here' }))
     assert.match((await page.locator('.error').textContent()) ?? '', /nobody\.invalid could not be found/)
+    await close()
+  })
+
+  it('a handle taken here, or a missing or wrong invite code, is refused on the form with nothing created; a valid invite works', async () => {
+    const taken = await newPds.createAccount('takenhere')
+    const m = await newMover(oldSide, 'takenmove')
+    const { page, close } = await openPage(false)
+    await page.goto(`${newPds.url}/`)
+    await page.getByLabel('Handle or DID').fill(m.did)
+    await page.getByLabel('Password', { exact: true }).fill(m.password)
+    await page.getByLabel('Handle', { exact: true }).fill(taken.handle)
+    await page.getByLabel('Email', { exact: true }).fill(m.email)
+    await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+    assert.match((await page.locator('.error').textContent()) ?? '', new RegExp(`Handle already taken: ${taken.handle.replace('.', '\\.')}`))
+    assert.equal(moveRow(m.did), null)
+    assert.equal(newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true }), null)
+
+    const invited = await startTestPds({
+      env: {
+        PDS_SERVICE_DID: 'did:web:invite.move.test',
+        PDS_DID_PLC_URL: plc.url,
+        PDS_INVITE_REQUIRED: 'true',
+        PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'c'.repeat(63) + '3',
+        PDS_JWT_SECRET: 'a-third-jwt-secret-for-the-invite-host-01',
+      },
+    })
+    try {
+      const accounts = invited.hearth.services.accounts
+      const fill = async (invite: string) => {
+        await page.goto(`${invited.url}/`)
+        await page.getByLabel('Handle or DID').fill(m.did)
+        await page.getByLabel('Password', { exact: true }).fill(m.password)
+        await page.getByLabel('Handle', { exact: true }).fill(m.handle)
+        await page.getByLabel('Email', { exact: true }).fill(m.email)
+        await page.getByLabel('Invite code').fill(invite)
+        await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+      }
+      await fill('not-a-code')
+      assert.match((await page.locator('.error').textContent()) ?? '', /invite code/i)
+      assert.equal(accounts.getAccount(m.did, { includeDeactivated: true }), null)
+      const [code] = accounts.generateInviteCodes(1)
+      accounts.createInviteCodes([{ account: 'admin', codes: [code!] }], 1)
+      await fill(code!)
+      await waitForCodeForm(page)
+      assert.ok(accounts.getAccount(m.did, { includeDeactivated: true })?.deactivatedAt)
+      // The invite was spent, and is not kept with the move.
+      assert.deepEqual(accounts.db.prepare(`SELECT "usedBy" FROM "invite_code_use" WHERE "code" = ?`).get(code), { usedBy: m.did })
+      assert.equal((accounts.db.prepare(`SELECT "inviteCode" FROM "hearth_move_in" WHERE "did" = ?`).get(m.did) as { inviteCode: string | null }).inviteCode, null)
+    } finally {
+      await invited.close()
+    }
     await close()
   })
 
