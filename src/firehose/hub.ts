@@ -14,8 +14,8 @@
 // socket to drain), then joins the live tail in the same tick in which its replay found nothing
 // more: the sequencer appends and notifies synchronously, so no event can fall between the two
 // and none is sent twice. A subscriber whose socket still holds unsent bytes when its queue grows
-// past `maxBuffer` frames is told ConsumerTooSlow and dropped; writers and other subscribers
-// never wait for it.
+// past `maxBuffer` frames is told ConsumerTooSlow and dropped (with room in its socket, a full
+// queue is written out at once instead); writers and other subscribers never wait for it.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -60,12 +60,17 @@ class Subscriber {
   ) {}
 
   /** Queues a live frame; false when the subscriber is (now) gone. */
-  enqueue(seq: number, message: Buffer): boolean {
+  enqueue(seq: number, message: Buffer, onDrain: () => void): boolean {
     if (this.closed) return false
     if (seq <= this.lastSeq) return true
     if (this.queue.length >= this.maxBuffer) {
-      this.fail('ConsumerTooSlow', 'Stream consumer too slow')
-      return false
+      // A full queue is the consumer's doing only if its socket is full too; otherwise the
+      // frames were waiting on a flush pass, and go out now.
+      if (this.socket.writableLength > SOCKET_HIGH_WATER) {
+        this.fail('ConsumerTooSlow', 'Stream consumer too slow')
+        return false
+      }
+      this.flush(onDrain)
     }
     this.lastSeq = seq
     this.queue.push(message)
@@ -145,7 +150,7 @@ export class FirehoseHub {
       const message = wsMessage(eventFrame(row))
       for (const sub of this.subscribers) {
         if (!sub.live) continue
-        if (!sub.enqueue(row.seq, message)) this.subscribers.delete(sub)
+        if (!sub.enqueue(row.seq, message, this.onDrain)) this.subscribers.delete(sub)
       }
     }
     this.scheduleFlush()
