@@ -69,7 +69,8 @@ describe('operator dashboard in a browser, JavaScript off', { skip: chromiumSkip
     assert.match((await page.locator('.error').textContent()) ?? '', /Wrong admin password/)
     await page.getByLabel('Admin password').fill(pds.adminPassword)
     await submit(page, page.getByRole('button', { name: 'Sign in' }))
-    assert.match((await page.locator('h1').textContent()) ?? '', /PDS/)
+    assert.equal(await page.locator('h1').textContent(), 'Operator dashboard')
+    assert.match((await page.locator('header.brand').textContent()) ?? '', /localhost PDS/)
 
     await page.getByLabel('Search by handle, DID or email').fill(target.handle)
     await submit(page, page.getByRole('button', { name: 'Search', exact: true }))

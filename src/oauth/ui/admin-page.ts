@@ -83,7 +83,7 @@ ${c.disabled ? '' : form('disable-invite', hidden('code', c.code), 'Disable', 's
     title: `${v.serviceName}: operator dashboard`,
     status: v.status ?? 200,
     wide: true,
-    body: html`<h1>${v.serviceName}</h1>
+    body: html`<h1>Operator dashboard</h1>
 ${v.error ? html`<p class="error" role="alert">${v.error}</p>` : ''}
 ${v.notice ? html`<p class="notice" role="status">${v.notice}</p>` : ''}
 ${v.secret ? html`<p><code class="secret">${v.secret}</code></p>` : ''}

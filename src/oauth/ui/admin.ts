@@ -90,7 +90,7 @@ function session(ctx: AdminCtx, req: IncomingMessage): string | null {
 }
 
 function guard(ctx: AdminCtx, req: IncomingMessage, res: ServerResponse, fn: () => Promise<void>): Promise<void> {
-  return runPage(req, res, { secure: ctx.secure, logger: ctx.s.logger, failure: 'admin page failed' }, fn)
+  return runPage(req, res, { secure: ctx.secure, logger: ctx.s.logger, failure: 'admin page failed', brand: ctx.s.config.oauth.branding }, fn)
 }
 
 function adminGet(ctx: AdminCtx) {

@@ -8,7 +8,7 @@ import { type DeviceAccount } from '../device/store.ts'
 import type { OAuthStore } from '../store.ts'
 import type { DeviceManager } from '../device/manager.ts'
 import { FormError } from './forms.ts'
-import { sendErrorPage } from './html.ts'
+import { type Brand, brandResponse, sendErrorPage } from './html.ts'
 import type { SignInChecker } from './sign-in.ts'
 
 /** The official AUTHENTICATION_MAX_AGE: a remembered sign-in older than this asks for the password again. */
@@ -69,7 +69,7 @@ export class RequestSignIns {
 
 /** Runs a page handler: FormError becomes an error page; anything else is logged and a 500 page. */
 export function guard(ctx: PagesContext, res: ServerResponse, req: IncomingMessage, fn: () => Promise<void>): Promise<void> {
-  return runPage(req, res, { secure: ctx.secureCookies, logger: ctx.s.logger, failure: 'oauth page failed' }, fn)
+  return runPage(req, res, { secure: ctx.secureCookies, logger: ctx.s.logger, failure: 'oauth page failed', brand: ctx.s.config.oauth.branding }, fn)
 }
 
 /**
@@ -80,9 +80,10 @@ export function guard(ctx: PagesContext, res: ServerResponse, req: IncomingMessa
 export async function runPage(
   req: IncomingMessage,
   res: ServerResponse,
-  opts: { secure: boolean; logger: Logger; failure: string },
+  opts: { secure: boolean; logger: Logger; failure: string; brand?: Brand },
   fn: () => Promise<void>,
 ): Promise<void> {
+  if (opts.brand) brandResponse(res, opts.brand)
   if (opts.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
   try {
     await fn()

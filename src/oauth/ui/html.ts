@@ -1,6 +1,7 @@
-// Server-rendered HTML for the sign-in, consent and account pages: one inline stylesheet (light
-// and dark by prefers-color-scheme, narrow screens too), no
-// external assets, no script (but the one-line auto-submit of a form_post response), every
+// Server-rendered HTML for the sign-in, consent, account and admin pages: one inline stylesheet
+// (light and dark by prefers-color-scheme, narrow screens too) and the operator's branding (a
+// header with name and logo, policy links, the primary colour), no other external asset than
+// that logo, no script (but the one-line auto-submit of a form_post response), every
 // interpolated value escaped. Security headers forbid
 // framing, loading anything, and posting forms anywhere but here (and, on authorization
 // pages, the client's redirect URI, because browsers apply form-action to the redirect that
@@ -50,9 +51,9 @@ p{margin:.5rem 0}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input[type=text],input[type=password],input[type=email],input[type=number]{width:100%;padding:.6rem;border:1px solid #8a8a93;border-radius:8px;font:inherit}
 .check label{display:inline;font-weight:400;margin-left:.25rem}
-button{font:inherit;padding:.6rem 1.1rem;border-radius:8px;border:1px solid #0a58ca;background:#0a58ca;color:#fff;cursor:pointer}
-button.secondary{background:#fff;color:#0a58ca}
-button.link{background:none;border:none;color:#0a58ca;padding:.2rem;text-decoration:underline}
+button{font:inherit;padding:.6rem 1.1rem;border-radius:8px;border:1px solid var(--primary,#0a58ca);background:var(--primary,#0a58ca);color:var(--on-primary,#fff);cursor:pointer}
+button.secondary{background:#fff;color:var(--primary,#0a58ca)}
+button.link{background:none;border:none;color:var(--primary,#0a58ca);padding:.2rem;text-decoration:underline}
 button:focus-visible,input:focus-visible{outline:3px solid #f0a500;outline-offset:2px}
 .actions{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.25rem}
 .error{background:#fde8e8;border:1px solid #c81e1e;color:#8a1010;padding:.6rem;border-radius:8px}
@@ -89,18 +90,24 @@ dl.facts{display:grid;grid-template-columns:auto 1fr;gap:.15rem .75rem;margin:.2
 dl.facts dt{font-weight:600}
 dl.facts dd{margin:0;overflow-wrap:anywhere}
 button.danger{background:#b42318;border-color:#b42318}
-a{color:#0a58ca}
-a.button{display:inline-block;padding:.6rem 1.1rem;border-radius:8px;border:1px solid #0a58ca;text-decoration:none}
+a{color:var(--primary,#0a58ca)}
+a.button{display:inline-block;padding:.6rem 1.1rem;border-radius:8px;border:1px solid var(--primary,#0a58ca);text-decoration:none}
+header.brand,footer.brand{max-width:30rem;margin:1rem auto 0;padding:0 1.5rem;display:flex;align-items:center;gap:.6rem;flex-wrap:wrap}
+header.brand a{display:flex;align-items:center;gap:.6rem;color:inherit;text-decoration:none;font-weight:700}
+header.brand img{height:2rem;width:auto;max-width:8rem}
+footer.brand{margin:0 auto 2rem;font-size:.9rem}
+body.wide header.brand,body.wide footer.brand{max-width:56rem}
+header.brand+main{margin-top:.75rem}
 .joined{display:flex;align-items:center;gap:.35rem}
 .joined input{flex:1;min-width:0}
 .suffix{color:#5b5b66;white-space:nowrap}
 code.secret{font-size:1.15rem;padding:.2rem .4rem;border-radius:6px;background:#eef0f4;user-select:all}
-@media (max-width:34rem){main{margin:0;border-radius:0;box-shadow:none;padding:1rem}}
+@media (max-width:34rem){main{margin:0;border-radius:0;box-shadow:none;padding:1rem}header.brand,footer.brand{padding:0 1rem;margin:.75rem 0}header.brand+main{margin-top:.75rem}}
 @media (prefers-color-scheme:dark){
 body{background:#121216;color:#e6e6ea}
 main{background:#1d1d23;box-shadow:none}
 input[type=text],input[type=password],input[type=email],input[type=number],select{background:#121216;color:#e6e6ea;border-color:#6c6c78}
-button{border-color:#6ea0ff;background:#2f6fe0}
+button{border-color:var(--primary-dark,#6ea0ff);background:var(--primary-dark,#2f6fe0)}
 button.secondary{background:transparent;color:#9fc0ff}
 button.link,a{color:#9fc0ff}
 a.button{border-color:#6ea0ff}
@@ -117,6 +124,87 @@ code.secret{background:#2a2a33}
 }
 `
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`
+
+/**
+ * The operator's branding, as the official reads it (PDS_SERVICE_NAME, PDS_LOGO_URL, PDS_HOME_URL,
+ * the support and policy links, PDS_PRIMARY_COLOR and PDS_PRIMARY_COLOR_CONTRAST): a small header
+ * with the logo and name above every page, the links below it, and buttons in the primary colour.
+ */
+export interface Brand {
+  name: string
+  logoUrl: string | null
+  homeUrl: string | null
+  supportUrl: string | null
+  privacyPolicyUrl: string | null
+  termsOfServiceUrl: string | null
+  colors: Record<string, string | number>
+}
+
+interface BrandParts {
+  brand: Brand
+  /** The extra stylesheet (colours), or null; allowed by its hash. */
+  style: string | null
+  /** The logo's origin, for img-src. */
+  logoOrigin: string | null
+}
+
+const brandOfResponse = new WeakMap<ServerResponse, BrandParts>()
+const partsOfBrand = new WeakMap<Brand, BrandParts>()
+
+/** The branding the page answered on `res` shows (set by the page guard). */
+export function brandResponse(res: ServerResponse, brand: Brand): void {
+  let parts = partsOfBrand.get(brand)
+  if (!parts) {
+    parts = { brand, style: brandStyle(brand.colors), logoOrigin: httpOrigin(brand.logoUrl) }
+    partsOfBrand.set(brand, parts)
+  }
+  brandOfResponse.set(res, parts)
+}
+
+function httpOrigin(url: string | null): string | null {
+  if (!url) return null
+  try {
+    const u = new URL(url)
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.origin : null
+  } catch {
+    return null
+  }
+}
+
+/** A colour as the official's variables give it (hex, `rgb(r, g, b)` or `r g b`) → [r, g, b]; null when unreadable. */
+export function parseColor(value: string | number | undefined): [number, number, number] | null {
+  if (typeof value !== 'string') return null
+  const v = value.trim()
+  let m = /^#?([0-9a-f]{6})$/i.exec(v)
+  if (m) return [0, 2, 4].map((i) => parseInt(m![1]!.slice(i, i + 2), 16)) as [number, number, number]
+  m = /^#?([0-9a-f]{3})$/i.exec(v)
+  if (m) return [0, 1, 2].map((i) => parseInt(m![1]![i]!.repeat(2), 16)) as [number, number, number]
+  m = /^(?:rgb\(\s*)?(\d{1,3})[\s,]+(\d{1,3})[\s,]+(\d{1,3})\s*\)?$/i.exec(v)
+  if (m) {
+    const rgb = [m[1], m[2], m[3]].map(Number) as [number, number, number]
+    return rgb.every((c) => c <= 255) ? rgb : null
+  }
+  return null
+}
+
+const hex = (rgb: [number, number, number]) => `#${rgb.map((c) => c.toString(16).padStart(2, '0')).join('')}`
+
+function luminance([r, g, b]: [number, number, number]): number {
+  const lin = (c: number) => {
+    const x = c / 255
+    return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4
+  }
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+}
+
+/** The primary colour's variables; text on it is the contrast colour given, else black or white, whichever reads better. */
+function brandStyle(colors: Record<string, string | number>): string | null {
+  const primary = parseColor(colors.primary)
+  if (!primary) return null
+  const given = parseColor(colors.primaryContrast)
+  const onPrimary = given ?? (luminance(primary) > 0.179 ? ([0, 0, 0] as [number, number, number]) : ([255, 255, 255] as [number, number, number]))
+  return `:root{--primary:${hex(primary)};--on-primary:${hex(onPrimary)};--primary-dark:${hex(primary)}}`
+}
 
 export interface PageOptions {
   title: string
@@ -135,9 +223,12 @@ export interface PageOptions {
 export function setSecurityHeaders(res: ServerResponse, formTargets: string[] = [], script?: string): void {
   const formAction = ["'self'", ...formTargets].join(' ')
   const scriptSrc = script === undefined ? '' : `; script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'`
+  const brand = brandOfResponse.get(res)
+  const brandStyleHash = brand?.style ? ` 'sha256-${createHash('sha256').update(brand.style).digest('base64')}'` : ''
+  const logo = brand?.logoOrigin ? ` ${brand.logoOrigin}` : ''
   res.setHeader(
     'Content-Security-Policy',
-    `default-src 'none'; style-src ${STYLE_HASH}; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'${scriptSrc}`,
+    `default-src 'none'; style-src ${STYLE_HASH}${brandStyleHash}; img-src 'self' data:${logo}; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'${scriptSrc}`,
   )
   res.setHeader('X-Frame-Options', 'DENY')
   res.setHeader('X-Content-Type-Options', 'nosniff')
@@ -149,7 +240,23 @@ export function setSecurityHeaders(res: ServerResponse, formTargets: string[] = 
   res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()')
 }
 
+function brandHeader(b: Brand): Html {
+  const logo = b.logoUrl ? html`<img src="${b.logoUrl}" alt="">` : ''
+  return html`<header class="brand"><a href="${b.homeUrl ?? '/'}">${logo}<span>${b.name}</span></a></header>`
+}
+
+function brandFooter(b: Brand): Html | '' {
+  const links = [
+    [b.supportUrl, 'Support'],
+    [b.privacyPolicyUrl, 'Privacy policy'],
+    [b.termsOfServiceUrl, 'Terms of service'],
+  ].filter((l): l is [string, string] => !!l[0])
+  if (links.length === 0) return ''
+  return html`<footer class="brand">${links.map(([href, label]) => html`<a href="${href}">${label}</a>`)}</footer>`
+}
+
 export function sendPage(res: ServerResponse, opts: PageOptions): void {
+  const brand = brandOfResponse.get(res)
   const doc = html`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -158,12 +265,15 @@ export function sendPage(res: ServerResponse, opts: PageOptions): void {
 <meta name="referrer" content="same-origin">
 <title>${opts.title}</title>
 <style>${new Html(STYLE)}</style>
+${brand?.style ? html`<style>${new Html(brand.style)}</style>` : ''}
 ${opts.head ?? ''}
 </head>
-<body>
+<body${opts.wide ? html` class="wide"` : ''}>
+${brand ? brandHeader(brand.brand) : ''}
 <main${opts.wide ? html` class="wide"` : ''}>
 ${opts.body}
 </main>
+${brand ? brandFooter(brand.brand) : ''}
 ${opts.script === undefined ? '' : html`<script>${new Html(opts.script)}</script>`}
 </body>
 </html>
