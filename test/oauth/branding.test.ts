@@ -78,8 +78,8 @@ describe('branding', () => {
       })
       await page.goto(`${branded.url}/account`)
       const button = page.getByRole('button', { name: 'Sign in' })
-      assert.equal(await button.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(255, 212, 0)')
-      assert.equal(await button.evaluate((el) => getComputedStyle(el).color), 'rgb(0, 0, 0)')
+      assert.equal(await button.evaluate('(el) => getComputedStyle(el).backgroundColor'), 'rgb(255, 212, 0)')
+      assert.equal(await button.evaluate('(el) => getComputedStyle(el).color'), 'rgb(0, 0, 0)')
       // The logo is refused by nothing but the network (the host does not exist): no CSP report.
       assert.deepEqual(violations, [])
     } finally {
