@@ -101,20 +101,37 @@ export interface Hs256VerifyOptions {
 }
 
 /**
+ * Tokens whose signature checked out, per key: a client sends the same access token with every
+ * request, and decoding it and computing its HMAC were most of what checking it cost. Only that
+ * much is remembered (a pure function of the token and the key): the claims below are checked on
+ * every call, and revocation is the caller's session lookup, also on every call. A few hundred
+ * bytes per token, a bounded number.
+ */
+const signedTokens = new WeakMap<KeyObject, Map<string, DecodedJwt>>()
+const SIGNED_TOKENS_KEPT = 1000
+
+/**
  * Verifies an HS256 token's signature and registered claims, in the order jose (the official
  * PDS's library) checks them: signature, aud, iat, nbf, exp. `exp` is required (every session
  * token either server issues has one). Throws JwtVerifyError.
  */
 export function verifyHs256Jwt(token: string, key: KeyObject, opts: Hs256VerifyOptions): DecodedJwt {
-  const jwt = decodeJwt(token)
-  if (!jwt) throw new JwtVerifyError('invalid', 'malformed token')
-  const { header, payload } = jwt
-  if (header.alg !== 'HS256') throw new JwtVerifyError('invalid', 'unsupported alg')
-  if (header.crit !== undefined) throw new JwtVerifyError('invalid', 'unsupported crit header')
-  const expected = hmac(key, jwt.signingInput)
-  if (jwt.signature.length !== expected.length || !timingSafeEqual(jwt.signature, expected)) {
-    throw new JwtVerifyError('invalid', 'signature verification failed')
+  let known = signedTokens.get(key)
+  let jwt = known?.get(token)
+  if (jwt === undefined) {
+    jwt = decodeJwt(token) ?? undefined
+    if (!jwt) throw new JwtVerifyError('invalid', 'malformed token')
+    if (jwt.header.alg !== 'HS256') throw new JwtVerifyError('invalid', 'unsupported alg')
+    if (jwt.header.crit !== undefined) throw new JwtVerifyError('invalid', 'unsupported crit header')
+    const expected = hmac(key, jwt.signingInput)
+    if (jwt.signature.length !== expected.length || !timingSafeEqual(jwt.signature, expected)) {
+      throw new JwtVerifyError('invalid', 'signature verification failed')
+    }
+    if (!known) signedTokens.set(key, (known = new Map()))
+    if (known.size >= SIGNED_TOKENS_KEPT) known.clear()
+    known.set(token, jwt)
   }
+  const { payload } = jwt
   const aud = payload.aud
   if (!(aud === opts.audience || (Array.isArray(aud) && aud.includes(opts.audience)))) {
     throw new JwtVerifyError('invalid', 'unexpected "aud" claim value')

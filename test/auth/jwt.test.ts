@@ -82,6 +82,19 @@ test('HS256: expiry is exp <= now (as jose); allowExpired accepts any past exp',
   assert.throws(() => verifyHs256Jwt(token, key, { audience: 'did:web:other', now: 300 }), verifyError('invalid'))
 })
 
+test('HS256: a token verified before (its signature remembered) still has its claims and its key checked every time', () => {
+  const key = hmacKey('remembered')
+  const token = signHs256Jwt('at+jwt', { aud: SERVICE_DID, sub: DID, iat: 100, exp: 200 }, key)
+  for (let i = 0; i < 3; i++) verifyHs256Jwt(token, key, { audience: SERVICE_DID, now: 150 })
+  assert.throws(() => verifyHs256Jwt(token, key, { audience: SERVICE_DID, now: 200 }), verifyError('expired'))
+  assert.throws(() => verifyHs256Jwt(token, key, { audience: 'did:web:other', now: 150 }), verifyError('invalid'))
+  assert.throws(() => verifyHs256Jwt(token, hmacKey('another'), { audience: SERVICE_DID, now: 150 }), verifyError('invalid'))
+  // A token differing in one signature character is another token, checked in full.
+  const at = token.length - 10
+  const tampered = token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1)
+  assert.throws(() => verifyHs256Jwt(tampered, key, { audience: SERVICE_DID, now: 150 }), verifyError('invalid'))
+})
+
 test('HS256: every malformed, unsigned, re-signed or mis-claimed token is refused', () => {
   const key = hmacKey('s')
   const good = { aud: SERVICE_DID, sub: DID, iat: 100, exp: 200 }
