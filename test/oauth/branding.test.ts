@@ -78,8 +78,12 @@ describe('branding', () => {
       })
       await page.goto(`${branded.url}/account`)
       const button = page.getByRole('button', { name: 'Sign in' })
-      assert.equal(await button.evaluate('(el) => getComputedStyle(el).backgroundColor'), 'rgb(255, 212, 0)')
-      assert.equal(await button.evaluate('(el) => getComputedStyle(el).color'), 'rgb(0, 0, 0)')
+      type Styled = { getComputedStyle(el: unknown): { backgroundColor: string; color: string } }
+      const style = await button.evaluate((el) => {
+        const s = (globalThis as unknown as Styled).getComputedStyle(el)
+        return { background: s.backgroundColor, color: s.color }
+      })
+      assert.deepEqual(style, { background: 'rgb(255, 212, 0)', color: 'rgb(0, 0, 0)' })
       // The logo is refused by nothing but the network (the host does not exist): no CSP report.
       assert.deepEqual(violations, [])
     } finally {
