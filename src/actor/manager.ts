@@ -22,6 +22,12 @@ const IDLE_CLOSE_MS = 10 * 60_000
 export class ActorStoreManager {
   /** Open stores, least recently used first, with when each was last handed out. */
   private readonly open = new Map<string, { store: ActorStore; usedAt: number }>()
+  /**
+   * Stores closed by the cache that may still be held by a request across an await. There must
+   * never be two store objects for one account (each caches the repo head it writes on), so
+   * `get` hands such a store back out, and its connection reopens on use.
+   */
+  private readonly closed = new Map<string, WeakRef<ActorStore>>()
   private trimScheduled = false
   private sweeper: NodeJS.Timeout | null = null
 
@@ -61,6 +67,10 @@ export class ActorStoreManager {
       this.open.set(did, hit)
       return hit.store
     }
+    const held = this.closed.get(did)?.deref()
+    // Its connection opens on first use, and onReopen counts it in again (until then it stays
+    // listed here, so that every caller gets this one object).
+    if (held) return held
     const loc = this.location(did)
     if (!existsSync(loc.dbLocation)) return null
     return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation))
@@ -79,21 +89,33 @@ export class ActorStoreManager {
   destroy(did: string): void {
     const entry = this.open.get(did)
     if (entry) {
-      entry.store.close()
+      entry.store.close({ retire: true })
       this.open.delete(did)
     }
+    this.closed.get(did)?.deref()?.close({ retire: true })
+    this.closed.delete(did)
     rmSync(this.location(did).directory, { recursive: true, force: true })
   }
 
   closeAll(): void {
-    for (const { store } of this.open.values()) store.close()
+    for (const { store } of this.open.values()) store.close({ retire: true })
     this.open.clear()
+    for (const ref of this.closed.values()) ref.deref()?.close({ retire: true })
+    this.closed.clear()
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = null
   }
 
   private remember(did: string, store: ActorStore): ActorStore {
     this.recover(store)
+    store.onReopen = () => {
+      this.closed.delete(did)
+      this.admit(did, store)
+    }
+    return this.admit(did, store)
+  }
+
+  private admit(did: string, store: ActorStore): ActorStore {
     this.open.set(did, { store, usedAt: performance.now() })
     // Closing a store checkpoints its WAL: done after the current request's work rather than
     // inside it, so that the request that opened a store does not also pay for closing another.
@@ -112,9 +134,21 @@ export class ActorStoreManager {
   private closeOldest(count: number): void {
     for (const [did, { store }] of this.open) {
       if (count-- <= 0) break
-      store.close()
-      this.open.delete(did)
+      this.release(did, store)
     }
+    this.pruneClosed()
+  }
+
+  private release(did: string, store: ActorStore): void {
+    this.open.delete(did)
+    store.close()
+    this.closed.set(did, new WeakRef(store))
+  }
+
+  /** Forgets the closed stores no one holds any more. */
+  private pruneClosed(): void {
+    if (this.closed.size <= this.cacheSize) return
+    for (const [did, ref] of this.closed) if (!ref.deref()) this.closed.delete(did)
   }
 
   /** Closes the stores not handed out for IDLE_CLOSE_MS (the oldest come first in the map). */
@@ -122,9 +156,9 @@ export class ActorStoreManager {
     const cutoff = performance.now() - IDLE_CLOSE_MS
     for (const [did, { store, usedAt }] of this.open) {
       if (usedAt > cutoff) break
-      store.close()
-      this.open.delete(did)
+      this.release(did, store)
     }
+    this.pruneClosed()
     if (this.open.size === 0 && this.sweeper) {
       clearInterval(this.sweeper)
       this.sweeper = null

@@ -9,7 +9,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
-import { type Db, openDb } from '../storage/sqlite.ts'
+import { closeKeepingWal, type Db, openDb } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { migrateActorDb } from './db.ts'
@@ -100,14 +100,14 @@ const RAW = new Set<keyof typeof SQL>(['getRecord', 'listDesc', 'listAsc'])
 type Statements = { readonly [K in keyof typeof SQL]: Statement }
 
 /** An object whose properties prepare their statement on first read, then hold it. */
-function lazyStatements(db: Db): Statements {
+function lazyStatements(db: () => Db): Statements {
   const st = {}
   for (const key of Object.keys(SQL) as Array<keyof typeof SQL>) {
     Object.defineProperty(st, key, {
       configurable: true,
       enumerable: true,
       get() {
-        const prepared = db.prepare(SQL[key])
+        const prepared = db().prepare(SQL[key])
         if (PLUCK.has(key)) prepared.pluck()
         else if (RAW.has(key)) prepared.raw()
         Object.defineProperty(st, key, { value: prepared, enumerable: true })
@@ -134,11 +134,19 @@ function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
   }
 }
 
+/** A closed store's WAL is kept up to this size (see closeKeepingWal). */
+const KEPT_WAL_BYTES = 256 * 1024
+
 export class ActorStore implements BlockSource {
-  /** The store's connection: the actor layer's own (tests read it to check what was written). */
-  readonly db: Db
-  /** The blob and record_blob tables, on this store's connection. */
-  readonly blobs: BlobIndex
+  #db: Db | null
+  #blobs: BlobIndex | null = null
+  /** Set once the store is closed for good (the account deleted, the server closed). */
+  #retired = false
+  /**
+   * Called when a store closed by the manager (an eviction, the idle sweep) is used again by
+   * someone still holding it: its connection reopens, and the manager takes it back in its count.
+   */
+  onReopen: (() => void) | null = null
   private readonly nodes: NodeStore
   private cachedTree: Mst | null = null
   private cachedHead: RepoHeadRow | null | undefined = undefined
@@ -146,7 +154,7 @@ export class ActorStore implements BlockSource {
   /** The rev up to which the outbox is known to be sequenced (its rows can go). */
   sequencedRev: string | null = null
 
-  private readonly st: Statements
+  private st: Statements
   #afterRev: Statement | undefined
   #atOrBefore: Statement | undefined
 
@@ -156,11 +164,32 @@ export class ActorStore implements BlockSource {
     readonly keyPath: string,
     opts: { nodeCacheSize?: number } = {},
   ) {
-    this.db = openDb(dbPath)
-    migrateActorDb(this.db)
-    this.blobs = new BlobIndex(this.db)
-    this.st = lazyStatements(this.db)
+    this.#db = openActorDb(dbPath)
+    this.st = lazyStatements(() => this.db)
     this.nodes = new NodeStore(this, { cacheSize: opts.nodeCacheSize ?? 2000, validateKeys: false })
+  }
+
+  /**
+   * The store's connection: the actor layer's own (tests read it to check what was written).
+   * A store the manager closed reopens here when used again, so that a request holding it
+   * across an await never finds it closed.
+   */
+  get db(): Db {
+    if (this.#db) return this.#db
+    if (this.#retired) throw new Error(`the actor store of ${this.did} is closed`)
+    this.#db = openActorDb(this.dbPath)
+    this.onReopen?.()
+    return this.#db
+  }
+
+  /** Whether the connection is open now. */
+  get isOpen(): boolean {
+    return this.#db !== null
+  }
+
+  /** The blob and record_blob tables, on this store's connection. */
+  get blobs(): BlobIndex {
+    return (this.#blobs ??= new BlobIndex(this.db))
   }
 
   // ---- blocks and the repo head ----
@@ -322,21 +351,43 @@ export class ActorStore implements BlockSource {
     this.cachedHead = undefined
   }
 
-  close(): void {
+  /**
+   * Closes the connection, keeping the WAL files for the next open. `retire` closes for good
+   * (the account deleted, the server closed); otherwise a later use reopens it (see `db`).
+   */
+  close(opts: { retire?: boolean } = {}): void {
+    if (opts.retire) this.#retired = true
+    const db = this.#db
+    if (!db) return
     // Outbox rows already in the event log go now rather than at the next commit: the next open
     // then finds the outbox empty and has nothing to compare with the log.
     // Best effort: rows left behind are only compared with the log again.
-    if (this.sequencedRev && this.db.open) {
+    if (this.sequencedRev && db.open) {
       try {
         this.st.clearOutbox.run(this.sequencedRev)
       } catch {
         // e.g. a full disk: closing matters more
       }
     }
-    this.db.close()
+    // Statements belong to the connection; a reopened store prepares its own. The cached tree
+    // goes too, so that a closed store held by no one costs little until it is collected.
+    this.#db = null
+    this.#blobs = null
+    this.st = lazyStatements(() => this.db)
+    this.#commitTx = undefined
+    this.#afterRev = undefined
+    this.#atOrBefore = undefined
+    this.invalidate()
+    closeKeepingWal(db, this.dbPath, KEPT_WAL_BYTES)
   }
 }
 
+
+function openActorDb(path: string): Db {
+  const db = openDb(path)
+  migrateActorDb(db)
+  return db
+}
 
 function commitData(bytes: Uint8Array): Cid {
   const value = decodeCbor(bytes) as { data?: unknown }

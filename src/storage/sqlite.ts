@@ -8,7 +8,7 @@
 // and indexes, never a changed official column) are tracked apart in `hearth_migration`, because
 // Kysely refuses to run when its table names a migration it does not know.
 import type BetterSqlite3 from 'better-sqlite3'
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 
@@ -98,4 +98,51 @@ function apply(db: Db, table: string, migrations: Migration[]): void {
 /** Runs `fn` in an IMMEDIATE transaction (takes the write lock up front: no upgrade deadlocks). */
 export function writeTx<T>(db: Db, fn: () => T): T {
   return db.transaction(fn).immediate()
+}
+
+/**
+ * Closes a WAL database as `db.close()` does (a checkpoint that syncs the WAL and the database
+ * first), but leaves its `-wal` and `-shm` files in place. SQLite deletes them when the last
+ * connection closes, and whoever opens the database next creates them again: on this machine
+ * that was most of the cost of opening a store (two file creations, the shared-memory index
+ * sized and mapped) and, on the first write, a sync of the new WAL's header and of its folder.
+ * A WAL left in place is recovered by the next open (its frames are read back, as after a
+ * crash) and written on after its last frame, with no sync. SQLite skips the deletion when
+ * another connection still holds the database, and a read-only connection never checkpoints or
+ * deletes on its close: so a read-only connection holds it while the writer closes. better-sqlite3
+ * exposes neither SQLITE_FCNTL_PERSIST_WAL nor SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE.
+ *
+ * A WAL larger than `maxWalBytes` is emptied by the checkpoint instead (the next open reads back
+ * the whole file, and a host of thousands of stores should not keep megabytes each), then given
+ * one small transaction that rewrites `user_version` as it is: an empty WAL starts again with a
+ * new header, which SQLite syncs with its folder on the next write, so that sync happens here,
+ * off the request path, and the WAL kept is one page.
+ */
+export function closeKeepingWal(db: Db, path: string, maxWalBytes: number): void {
+  if (!db.open) return
+  let holder: Db | null = null
+  try {
+    const walBytes = fileSize(`${path}-wal`)
+    if (walBytes > maxWalBytes) {
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      db.pragma(`user_version = ${Number(db.pragma('user_version', { simple: true }))}`)
+    } else {
+      db.pragma('wal_checkpoint(PASSIVE)')
+    }
+    holder = new Database(path, { readonly: true, fileMustExist: true })
+    // A read opens the holder's WAL and index: its lock is what keeps them.
+    holder.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get()
+  } catch {
+    // e.g. the folder was removed: an ordinary close is all that is left to do
+  }
+  db.close()
+  holder?.close()
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size
+  } catch {
+    return 0
+  }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
@@ -208,15 +208,74 @@ test('actor store: stores past the cache size are closed after the current work,
   }
   // Within the same turn every store is still usable.
   assert.equal(actors.openCount, 5)
-  for (const s of stores) assert.ok(s.db.open)
+  for (const s of stores) assert.ok(s.isOpen)
+  const heads = stores.map((s) => s.head()?.cid.$link)
   await new Promise((r) => setImmediate(r))
-  // Then the two least recently used are closed, and a get() reopens one intact.
+  // Then the two least recently used are closed. A get() hands back the same object (never two
+  // for one account), whose connection reopens on use, intact, and counts in the cache again.
   assert.equal(actors.openCount, 3)
-  assert.deepEqual(stores.map((s) => s.db.open), [false, false, true, true, true])
-  const head = stores[0].head()
+  assert.deepEqual(stores.map((s) => s.isOpen), [false, false, true, true, true])
   const reopened = actors.get(stores[0].did)
-  assert.ok(reopened && reopened !== stores[0])
-  assert.equal(reopened.head()?.cid.$link, head?.cid.$link)
+  assert.equal(reopened, stores[0])
+  assert.equal(reopened.isOpen, false)
+  assert.equal(reopened.head()?.cid.$link, heads[0])
+  assert.equal(actors.openCount, 4)
+  await new Promise((r) => setImmediate(r))
+  assert.equal(actors.openCount, 3)
+})
+
+test('actor store: a store closed by the cache while a request holds it reopens when used, and writes on', async () => {
+  const { sequencer, dir } = setup()
+  const actors = track(new ActorStoreManager(join(dir, 'actors3'), sequencer, 2))
+  const held = actors.create(DID, Secp256k1Keypair.create())
+  initRepo(held)
+  // Another request opens more stores than the cache holds while this one awaits.
+  for (let i = 0; i < 3; i++) initRepo(actors.create(`did:plc:hold${i.toString().padStart(20, '0')}`, Secp256k1Keypair.create()))
+  await new Promise((r) => setImmediate(r))
+  assert.equal(held.isOpen, false)
+  const { commit } = commitWrites(held, sequencer, { writes: [prepareWrite(post(1))] })
+  assert.equal(held.isOpen, true)
+  assert.equal(actors.get(DID), held)
+  assert.equal(held.head()?.cid.$link, commit.cid.$link)
+  assert.ok(held.getRecord('app.bsky.feed.post', post(1).rkey))
+  await new Promise((r) => setImmediate(r))
+  assert.equal(actors.openCount, 2)
+
+  // A deleted account's store, still held, refuses to reopen rather than create an empty file.
+  actors.destroy(DID)
+  assert.throws(() => held.head(), /closed/)
+  assert.equal(existsSync(actors.location(DID).dbLocation), false)
+})
+
+test('actor store: a closed store keeps its WAL files, and the next open writes on after the last frame', () => {
+  const { dir, sequencer, actors } = setup()
+  const store = actors.create(DID, Secp256k1Keypair.create())
+  initRepo(store)
+  commitWrites(store, sequencer, { writes: [prepareWrite(post(1))] })
+  const path = actors.location(DID).dbLocation
+  actors.closeAll()
+  assert.ok(existsSync(`${path}-wal`) && existsSync(`${path}-shm`))
+  const walBefore = statSync(`${path}-wal`).size
+  assert.ok(walBefore > 0)
+
+  const again = track(new ActorStoreManager(join(dir, 'actors'), sequencer))
+  const reopened = again.get(DID)
+  assert.ok(reopened)
+  assert.ok(reopened.getRecord('app.bsky.feed.post', post(1).rkey))
+  commitWrites(reopened, sequencer, { writes: [prepareWrite(post(2))] })
+  // Appended: a restarted WAL (a new header, synced) would be smaller than before.
+  assert.ok(statSync(`${path}-wal`).size > walBefore)
+  // Many writes make a large WAL: closing empties it rather than keep it, down to one page
+  // (a WAL left empty would have its new header synced by the next write, on a request).
+  for (let i = 3; i < 120; i++) commitWrites(reopened, sequencer, { writes: [prepareWrite(post(i))] })
+  assert.ok(statSync(`${path}-wal`).size > 256 * 1024)
+  again.closeAll()
+  const kept = statSync(`${path}-wal`).size
+  assert.ok(kept > 0 && kept <= 32 + 24 + 4096, `WAL kept: ${kept} bytes`)
+  const raw = openDb(path, { readonly: true })
+  assert.equal(raw.prepare('SELECT count(*) FROM record').pluck().get(), 119)
+  assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok')
+  raw.close()
 })
 
 test('actor store: closing drops the outbox rows the event log already holds, so the next open has none to check', () => {
