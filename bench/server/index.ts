@@ -104,6 +104,8 @@ export async function serverBenchmarks(): Promise<Row[]> {
     return { name: `server_${name}`, hearth: hv, reference: o ? (pick(o) ?? null) : null, unit, higherIsBetter, note }
   }
   const c = COUNTS
+  const large = SYNC_COUNTS.largeRepoRecords
+  const LARGE = large % 1000 === 0 ? `${large / 1000}k` : String(large)
   const rows = [
     row('create_record_seq', (m) => m.createSeqOps, 'ops/s', true),
     row('create_record_seq_p50', (m) => m.createSeqP50, 'ms', false),
@@ -116,6 +118,8 @@ export async function serverBenchmarks(): Promise<Row[]> {
     row('upload_blob_1mib', (m) => m.uploadBlobMBps, 'MB/s', true),
     row('get_repo_10k', (m) => m.getRepoMs, 'ms', false),
     row('get_repo_10k_mbps', (m) => m.getRepoMBps, 'MB/s', true),
+    row(`get_repo_${LARGE}`, (m) => m.largeRepoMs, 'ms', false),
+    row(`get_repo_${LARGE}_mbps`, (m) => m.largeRepoMBps, 'MB/s', true),
     row(`firehose_fanout_${SYNC_COUNTS.subscribers}`, (m) => m.firehoseEventsPerSec, 'events/s', true),
     row(`firehose_fanout_${SYNC_COUNTS.subscribers}_p50`, (m) => m.firehoseP50, 'ms', false),
     row(`firehose_fanout_${SYNC_COUNTS.subscribers}_p99`, (m) => m.firehoseP99, 'ms', false),
@@ -128,6 +132,7 @@ export async function serverBenchmarks(): Promise<Row[]> {
     row('list_records_100_cpu', (m) => m.listRecordsCpuMs, 'ms CPU/op', false),
     row('upload_blob_1mib_cpu', (m) => m.uploadBlobCpuMs, 'ms CPU/op', false),
     row('get_repo_10k_cpu', (m) => m.getRepoCpuMs, 'ms CPU/op', false),
+    row(`get_repo_${LARGE}_cpu`, (m) => m.largeRepoCpuMs, 'ms CPU/op', false),
     row(`first_touch_get_record_${MANY_COUNTS.accounts}_accounts_p50`, (m) => m.firstTouchGetP50, 'ms', false),
     row(`first_touch_get_record_${MANY_COUNTS.accounts}_accounts_cpu`, (m) => m.firstTouchGetCpuMs, 'ms CPU/op', false),
     row(`round_robin_get_record_${MANY_COUNTS.accounts}_accounts_p50`, (m) => m.roundRobinGetP50, 'ms', false),

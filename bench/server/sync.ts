@@ -17,6 +17,13 @@ export const SYNC_COUNTS = {
   /** Both servers accept at most 200 writes per applyWrites. */
   applyWritesBatch: 200,
   getRepoRuns: Math.max(3, n(6)),
+  /**
+   * Records in the large getRepo account (BENCH_GET_REPO_RECORDS, 100,000 by default; 0 skips
+   * the row). Written by applyWrites of 200, so that building it costs the servers' write path
+   * and not the client; the row is named after the count.
+   */
+  largeRepoRecords: Math.max(0, Math.round(Number(process.env.BENCH_GET_REPO_RECORDS ?? 100_000))),
+  largeRepoRuns: 3,
   subscribers: 100,
   firehoseWrites: n(200),
 }
@@ -27,6 +34,10 @@ export interface SyncResults {
   getRepoBytes: number
   /** Server CPU per getRepo, in ms (null where /proc is missing). */
   getRepoCpuMs: number | null
+  /** The same for the large repo (null when BENCH_GET_REPO_RECORDS=0). */
+  largeRepoMs: number | null
+  largeRepoMBps: number | null
+  largeRepoCpuMs: number | null
   firehoseEventsPerSec: number
   firehoseP50: number
   firehoseP99: number
@@ -68,12 +79,20 @@ function download(url: string): Promise<number> {
   })
 }
 
-async function benchGetRepo(baseUrl: string, client: XrpcClient, log: (line: string) => void, cpu: () => number | null) {
-  const acct = await createAccount(client, 'bench-sync-repo')
+async function benchGetRepo(
+  baseUrl: string,
+  client: XrpcClient,
+  log: (line: string) => void,
+  cpu: () => number | null,
+  name: string,
+  records: number,
+  runs: number,
+) {
+  const acct = await createAccount(client, name)
   const c = SYNC_COUNTS
   let t0 = performance.now()
-  for (let written = 0; written < c.repoRecords; ) {
-    const size = Math.min(c.applyWritesBatch, c.repoRecords - written)
+  for (let written = 0; written < records; ) {
+    const size = Math.min(c.applyWritesBatch, records - written)
     const writes = []
     for (let j = 0; j < size; j++) {
       writes.push({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post(written + j) })
@@ -81,23 +100,23 @@ async function benchGetRepo(baseUrl: string, client: XrpcClient, log: (line: str
     await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.token, json: { repo: acct.did, writes } })
     written += size
   }
-  log(`  getRepo setup: ${c.repoRecords} records written in ${(performance.now() - t0).toFixed(0)} ms (not timed)`)
+  log(`  getRepo setup: ${records} records written in ${(performance.now() - t0).toFixed(0)} ms (not timed)`)
   const url = `${baseUrl}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(acct.did)}`
   const bytes = await download(url) // warm-up: caches, first-read paths
   const times: number[] = []
   const cpu0 = cpu()
-  for (let i = 0; i < c.getRepoRuns; i++) {
+  for (let i = 0; i < runs; i++) {
     t0 = performance.now()
     const got = await download(url)
     times.push(performance.now() - t0)
     if (got !== bytes) throw new Error(`getRepo returned ${got} bytes, then ${bytes}`)
   }
   const cpu1 = cpu()
-  const getRepoCpuMs = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / c.getRepoRuns
+  const cpuMs = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / runs
   times.sort((a, b) => a - b)
   const ms = percentile(times, 50)
-  log(`  getRepo: ${(bytes / 1e6).toFixed(2)} MB, median of ${c.getRepoRuns} ${ms.toFixed(0)} ms`)
-  return { getRepoMs: ms, getRepoMBps: bytes / (1024 * 1024) / (ms / 1000), getRepoBytes: bytes, getRepoCpuMs }
+  log(`  getRepo of ${records} records: ${(bytes / 1e6).toFixed(2)} MB, median of ${runs} ${ms.toFixed(0)} ms, server CPU ${cpuMs?.toFixed(0) ?? 'n/a'} ms each`)
+  return { ms, mbps: bytes / (1024 * 1024) / (ms / 1000), bytes, cpuMs }
 }
 
 interface Subscriber {
@@ -179,9 +198,20 @@ async function benchFirehose(baseUrl: string, client: XrpcClient, log: (line: st
 export async function runSyncWorkload(baseUrl: string, log: (line: string) => void, cpu: () => number | null = () => null): Promise<SyncResults> {
   const client = xrpcClient(baseUrl)
   try {
-    const repo = await benchGetRepo(baseUrl, client, log, cpu)
+    const c = SYNC_COUNTS
+    const repo = await benchGetRepo(baseUrl, client, log, cpu, 'bench-sync-repo', c.repoRecords, c.getRepoRuns)
+    const large = c.largeRepoRecords > 0 ? await benchGetRepo(baseUrl, client, log, cpu, 'bench-sync-large', c.largeRepoRecords, c.largeRepoRuns) : null
     const fh = await benchFirehose(baseUrl, client, log)
-    return { ...repo, ...fh }
+    return {
+      getRepoMs: repo.ms,
+      getRepoMBps: repo.mbps,
+      getRepoBytes: repo.bytes,
+      getRepoCpuMs: repo.cpuMs,
+      largeRepoMs: large?.ms ?? null,
+      largeRepoMBps: large?.mbps ?? null,
+      largeRepoCpuMs: large?.cpuMs ?? null,
+      ...fh,
+    }
   } finally {
     client.close()
   }
