@@ -103,6 +103,10 @@ describe('operator dashboard, signed in', () => {
     assert.match(body, new RegExp(pds.hearth.services.config.service.version.replace(/\./g, '\\.')))
     assert.match(body, /account\.sqlite/)
     assert.match(body, /Free disk/)
+    // Where blobs are kept: this server's disk folder (or, with a bucket, its name and endpoint).
+    const blobs = pds.hearth.services.config.blobstore
+    if (blobs.provider === 'disk') assert.ok(body.includes(`<dt>Blob store</dt><dd>on disk, <code>${blobs.location}</code>: `), 'the blob folder is named')
+    else assert.ok(body.includes(`S3 bucket <code>${blobs.bucket}</code>`), 'the bucket is named')
     // The blob bytes of an account, as its blob metadata records them.
     await alice.agent.com.atproto.repo.uploadBlob(new Uint8Array(3000).fill(7), { encoding: 'application/octet-stream' })
     assert.match((await get(jar, `/admin?q=${encodeURIComponent(alice.did)}`)).body, /blobs 2\.9 KiB/)

@@ -23,7 +23,13 @@ export interface AdminView {
   accounts: Array<AccountListing & { repoBytes: number; blobBytes: number | null }>
   counts: { total: number; recent: number }
   invites: InviteCodeInfo[]
-  storage: { dbs: Array<{ name: string; bytes: number }>; dataDirectory: string; free: number | null; size: number | null }
+  storage: {
+    dbs: Array<{ name: string; bytes: number }>
+    dataDirectory: string
+    free: number | null
+    size: number | null
+    blobStore: { kind: 'disk'; location: string; free: number | null; size: number | null } | { kind: 's3'; bucket: string; endpoint: string | null }
+  }
   firehoseSubscribers: number
   lastSeq: number | null
   activity: { commitsPerHour: Array<{ hour: string; count: number }>; signupsPerDay: Array<{ day: string; count: number }> }
@@ -105,10 +111,16 @@ ${form('create-invites', html`<span class="joined"><label for="inv-count">Codes<
 ${v.invites.length > 0 ? html`<ul class="plain" aria-label="Invite codes">${inviteItems}</ul>` : html`<p class="muted">No invite codes yet.</p>`}</section>
 <section aria-labelledby="storage"><h2 id="storage">Storage</h2>
 <dl class="facts">${v.storage.dbs.map((d) => html`<dt>${d.name}</dt><dd>${formatBytes(d.bytes)}</dd>`)}
-<dt>Free disk</dt><dd>${formatBytes(v.storage.free)} of ${formatBytes(v.storage.size)} (<code>${v.storage.dataDirectory}</code>)</dd></dl></section>
+<dt>Free disk</dt><dd>${formatBytes(v.storage.free)} of ${formatBytes(v.storage.size)} (<code>${v.storage.dataDirectory}</code>)</dd>
+<dt>Blob store</dt><dd>${blobStoreText(v.storage.blobStore)}</dd></dl></section>
 ${backupsPanel(v.backups, form)}
 ${form('sign-out', html``, 'Sign out', 'link')}`,
   })
+}
+
+function blobStoreText(b: AdminView['storage']['blobStore']): Html {
+  if (b.kind === 's3') return html`S3 bucket <code>${b.bucket}</code> at ${b.endpoint ? html`<code>${b.endpoint}</code>` : 'AWS'} (its space is the provider's)`
+  return html`on disk, <code>${b.location}</code>: ${formatBytes(b.free)} free of ${formatBytes(b.size)}`
 }
 
 function idPart(did: string): string {

@@ -306,14 +306,21 @@ function storage(s: AdminPagesServices): AdminView['storage'] {
     { name: 'Event log (sequencer.sqlite)', bytes: fileBytes(c.sequencerDbLocation) },
     { name: 'DID cache', bytes: fileBytes(c.didCacheDbLocation) },
   ]
-  let free: number | null = null
-  let size: number | null = null
+  const { free, size } = diskSpace(c.dataDirectory)
+  const b = s.config.blobstore
+  const blobStore: AdminView['storage']['blobStore'] =
+    b.provider === 'disk'
+      ? { kind: 'disk', location: b.location, ...diskSpace(b.location) }
+      : { kind: 's3', bucket: b.bucket, endpoint: b.endpoint ?? null }
+  return { dbs, dataDirectory: c.dataDirectory, free, size, blobStore }
+}
+
+function diskSpace(dir: string): { free: number | null; size: number | null } {
   try {
-    const st = statfsSync(c.dataDirectory)
-    free = st.bavail * st.bsize
-    size = st.blocks * st.bsize
+    const st = statfsSync(dir)
+    return { free: st.bavail * st.bsize, size: st.blocks * st.bsize }
   } catch {
-    // Not every platform answers statfs; the page says "unknown".
+    // Not every platform answers statfs (and a blob folder may not exist yet); the page says "unknown".
+    return { free: null, size: null }
   }
-  return { dbs, dataDirectory: c.dataDirectory, free, size }
 }
