@@ -94,8 +94,17 @@ export class MoveIn {
           throw plain(err, existing.oldPds)
         })
         this.store.start(existing, browserKey)
-        if (existing.state === 'done' || this.isRunning(did)) return this.store.get(did) as MoveInRow
-        await this.#continue(did, live)
+        if (existing.state === 'done' || this.isRunning(did)) {
+          // The password was only checked: the move already has (or needs no more) sessions.
+          await live.old.signOut()
+          return this.store.get(did) as MoveInRow
+        }
+        try {
+          await this.#continue(did, live)
+        } catch (err) {
+          if (this.#live.get(did) !== live) await live.old.signOut()
+          throw err
+        }
         return this.store.get(did) as MoveInRow
       }
       if (pds === this.s.config.service.publicUrl) throw new MoveInError('This account already lives on this server.')
@@ -138,7 +147,13 @@ export class MoveIn {
           throw plain(err, row.oldPds)
         })
       }
-      await this.#continue(did, live)
+      try {
+        await this.#continue(did, live)
+      } catch (err) {
+        // Sessions opened for a resume that could not go on are not kept.
+        if (this.#live.get(did) !== live) await live.old.signOut()
+        throw err
+      }
     })
   }
 
@@ -169,11 +184,6 @@ export class MoveIn {
       this.#install(did, live)
     }
     this.#touch(did)
-    if (row.step === 'code-sent' && live.signed === undefined) {
-      // Waiting for the code: nothing runs until it is entered.
-      this.store.update(did, { state: 'code', error: null })
-      return
-    }
     if (row.step === 'started') {
       try {
         await this.#createAccount(live, row)
@@ -230,11 +240,6 @@ export class MoveIn {
       throw plain(err, row.oldPds)
     }
     this.store.update(did, { state: 'code', error: null })
-  }
-
-  /** Waits for the background steps of a move (tests, shutdown). */
-  async settled(did: string): Promise<void> {
-    await this.#live.get(did)?.running
   }
 
   /** Stops holding every session (server shutdown). */
@@ -408,6 +413,7 @@ export class MoveIn {
           return
         }
         case 'code-sent': {
+          // Resumed after the operation went through (its answer lost): no code needed again.
           if (!(await this.#didNamesHere(live))) {
             if (live.signed === undefined) {
               this.store.update(did, { state: 'code' })

@@ -17,7 +17,7 @@ import { startReferencePlc } from '../identity/helpers.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { CookieJar } from '../helpers/cookie-jar.ts'
 import { emailToken, sequencedEvents } from '../migration/helpers.ts'
-import { assertServes, type Mover, newMover, type Side, snapshotRecords, session } from '../migration/migration-client.ts'
+import { assertServes, Migration, type Mover, newMover, type Side, snapshotRecords, session } from '../migration/migration-client.ts'
 import { MoveInStore } from '../../src/account/move-in-store.ts'
 
 const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'
@@ -181,6 +181,27 @@ describe('move-in page, interrupted', { skip: chromiumSkip }, () => {
     await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
     await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
     // Each restart lost one session here (createAccount's, then the resumed sign-in's); the last one is ended.
+    await assertMovedIn(m, records, 2)
+    await close()
+  })
+
+  it('the PLC operation went through but the server stopped before recording it: resumed without a new code', async () => {
+    const m = await newMover(oldSide, 'plcmove')
+    const records = await snapshotRecords(await session(oldPds.url, m), m.did)
+    const { page, close } = await openPage(false)
+    await startMove(page, m)
+    await waitForCodeForm(page)
+    // The operation signed and submitted as the page would, then the server stops before its next step.
+    const newSide: Side = { url: newPds.url, dataDir: newPds.dataDir, serviceDid: NEW_DID }
+    const client = new Migration(m, oldSide, newSide)
+    await client.runAll(['signPlc', 'submitPlc'])
+    await newPds.restart()
+    assert.equal(moveRow(m.did)?.step, 'code-sent')
+    await page.goto(`${newPds.url}/`)
+    await page.getByLabel('Password on your old server').fill(m.password)
+    await submit(page, page.getByRole('button', { name: 'Sign in and continue' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    // Left: the session the restart lost, and the test client's own.
     await assertMovedIn(m, records, 2)
     await close()
   })
