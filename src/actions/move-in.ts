@@ -242,6 +242,15 @@ export class MoveIn {
     this.store.update(did, { state: 'code', error: null })
   }
 
+  /** Resolves when the background steps stop (done, waiting for the code, or stopped), or after `ms`. */
+  async idle(did: string, ms: number): Promise<void> {
+    const running = this.#live.get(did)?.running
+    if (!running) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([running, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+    clearTimeout(timer)
+  }
+
   /** Stops holding every session (server shutdown). */
   close(): void {
     for (const did of [...this.#live.keys()]) this.#drop(did)

@@ -21,6 +21,8 @@ export const MOVE_COOKIE = 'hearth-move'
 const MOVE_KEY_RE = /^[0-9a-f]{32}$/
 /** Seconds between refreshes while steps run. */
 const REFRESH_SECONDS = 1
+/** How long a page waits for running steps to stop before it is drawn. */
+const SETTLE_MS = 1500
 
 interface HomeContext extends PagesContext {
   moveIn: MoveIn
@@ -48,7 +50,12 @@ export function homeGet(ctx: HomeContext) {
       checkNavigation(req)
       const csrf = csrfToken(req, res, ctx.secureCookies)
       const key = moveKey(req)
-      const row = key ? ctx.moveIn.store.getByBrowser(key) : null
+      let row = key ? ctx.moveIn.store.getByBrowser(key) : null
+      if (row?.state === 'running') {
+        // Short steps finish before the page is drawn, sparing a refresh.
+        await ctx.moveIn.idle(row.did, SETTLE_MS)
+        row = ctx.moveIn.store.get(row.did) ?? row
+      }
       if (row) return progressPage(ctx, res, csrf, row, {})
       // The key is given with the form, so that two clicks on its button name one move.
       setMoveCookie(ctx, res, key ?? randomBytes(16).toString('hex'))
