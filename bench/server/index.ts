@@ -20,6 +20,8 @@ interface Measured extends ServerResults, SyncResults, ProxyResults, Partial<Man
 
 const RELEASE: OfficialRelease = process.env.BENCH_OFFICIAL === OFFICIAL_VERSION ? OFFICIAL_VERSION : OFFICIAL_05_VERSION
 const MANY = process.env.BENCH_MANY !== '0'
+/** BENCH_MANY=only: the many-accounts rows alone (with the RSS rows), for a quick side-by-side. */
+const MANY_ONLY = process.env.BENCH_MANY === 'only'
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -36,13 +38,13 @@ async function measure(start: () => Promise<PdsProcess>, appView: BenchAppView):
     log(`${pds.name} (pid ${pds.pid}) at ${pds.url}`)
     const rssIdleMb = pds.rssMb()
     const cpu = () => pds.cpuMs()
-    const results = await runWorkload(pds.url, log, cpu)
+    const results = MANY_ONLY ? ({} as ServerResults) : await runWorkload(pds.url, log, cpu)
     // Let the servers finish background work (blob moves, sequencer) before reading memory.
     await new Promise((r) => setTimeout(r, 500))
     const rssAfterMb = pds.rssMb()
     // After the memory reading, so that rss_after_load keeps meaning the main workload alone.
-    const sync = await runSyncWorkload(pds.url, log, cpu)
-    const proxy = await runProxyWorkload(pds.url, appView, log)
+    const sync = MANY_ONLY ? ({} as SyncResults) : await runSyncWorkload(pds.url, log, cpu)
+    const proxy = MANY_ONLY ? ({} as ProxyResults) : await runProxyWorkload(pds.url, appView, log)
     let many: ManyResults | undefined
     if (MANY) {
       // Last: it restarts the server.
