@@ -1,5 +1,6 @@
 // Moving an account in on the home page from the official PDS (0.5.35, run beside the test), in
-// Debian's Chromium with JavaScript off: the account's records, images and preferences arrive,
+// Debian's Chromium with JavaScript off: while the official is paused the page shows the steps
+// under way and refreshes itself; then the account's records, images and preferences arrive,
 // its DID document names Hearth, it is active here and deactivated on the official.
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -10,7 +11,7 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 import { startReferencePlc } from '../identity/helpers.ts'
 import { type OfficialPds, officialUnavailable, startOfficialPds } from '../helpers/official-pds.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
-import { emailToken, sequencedEvents } from '../migration/helpers.ts'
+import { emailToken, pngBytes, sequencedEvents } from '../migration/helpers.ts'
 import { assertServes, newMover, type Side, session, snapshotRecords } from '../migration/migration-client.ts'
 import { MoveInStore } from '../../src/account/move-in-store.ts'
 
@@ -58,6 +59,18 @@ async function submit(page: Page, button: ReturnType<Page['getByRole']>): Promis
 
 test('moves an account from the official PDS 0.5.35 to Hearth on the home page', { skip }, async () => {
   const m = await newMover(officialSide, 'offmove')
+  // Enough images that copying them takes a while (the pause below lands during the move).
+  const agent = await session(official.url, m)
+  for (let p = 0; p < 8; p++) {
+    const images = []
+    for (let i = 0; i < 4; i++) {
+      const png = pngBytes(5000 + p * 4 + i)
+      const up = await agent.uploadBlob(png, { encoding: 'image/png' })
+      m.blobs.set(up.data.blob.ref.toString(), png)
+      images.push({ image: up.data.blob, alt: 'pixel' })
+    }
+    await agent.post({ text: `album ${p}`, embed: { $type: 'app.bsky.embed.images', images } })
+  }
   const records = await snapshotRecords(await session(official.url, m), m.did)
   const context = await browser.newContext({ javaScriptEnabled: false })
   const page = await context.newPage()
@@ -66,9 +79,27 @@ test('moves an account from the official PDS 0.5.35 to Hearth on the home page',
   await page.getByLabel('Password', { exact: true }).fill(m.password)
   await page.getByLabel('Handle', { exact: true }).fill(m.handle)
   await page.getByLabel('Email', { exact: true }).fill(m.email)
-  await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+  // The official paused (SIGSTOP) as soon as the start is answered: the steps after
+  // createAccount wait on it, so the page shows them under way and refreshes itself.
+  const answered = page.waitForResponse((r) => r.request().method() === 'POST' && r.url() === `${hearth.url}/`)
+  const drawn = page.waitForResponse((r) => r.request().method() === 'GET' && r.url() === `${hearth.url}/`)
+  await page.getByRole('button', { name: 'Move my account here' }).click()
+  await answered
+  process.kill(official.pid, 'SIGSTOP')
+  try {
+    const shown = await drawn
+    await page.waitForLoadState()
+    assert.equal(shown.headers().refresh, '1')
+    // One step under way (the repository or the images, wherever the pause caught it), the code not yet asked for.
+    assert.equal(await page.locator('li[data-state="under way"]').count(), 1)
+    assert.equal(await page.locator('li[data-step="code-sent"]').getAttribute('data-state'), 'to do')
+    assert.equal(await page.locator('li[data-step="created"]').getAttribute('data-state'), 'done')
+  } finally {
+    process.kill(official.pid, 'SIGCONT')
+  }
+  // With JavaScript off, only the page's own refreshes bring the code form.
   await page.getByLabel('Code from the email').waitFor({ timeout: 30_000 })
-  assert.match((await page.locator('li[data-step="blobs"]').textContent()) ?? '', /2 of 2/)
+  assert.match((await page.locator('li[data-step="blobs"]').textContent()) ?? '', /34 of 34/)
   await page.getByLabel('Code from the email').fill(emailToken(official.dataDir, m.did, 'plc_operation'))
   await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
   await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
