@@ -91,6 +91,18 @@ abstract class Side {
     return { did: out.did }
   }
 
+  /** Whether the session is an app password's (the scope its server put in the access token). */
+  isAppPassword(): boolean {
+    const payload = this.session?.accessJwt.split('.')[1]
+    if (!payload) return false
+    try {
+      const scope = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { scope?: unknown }).scope
+      return typeof scope === 'string' && scope.startsWith('com.atproto.appPass')
+    } catch {
+      return false
+    }
+  }
+
   async refresh(): Promise<void> {
     if (!this.session) throw new MoveInCallError(this.side, 401, 'AuthRequired', 'Not signed in')
     const out = (await this.call('POST', 'com.atproto.server.refreshSession', { bearer: this.session.refreshJwt })) as Session

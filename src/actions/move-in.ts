@@ -133,13 +133,14 @@ export class MoveIn {
     })
   }
 
-  /** Goes on with a stopped move of this browser: signs in again on both sides when the server no longer holds the sessions. */
+  /** Goes on with a stopped move of this browser, with the held sessions or, given credentials, new ones. */
   async resume(did: string, creds: Pick<MoveInStart, 'oldPassword' | 'herePassword' | 'authFactorToken' | 'clientIp'> | null): Promise<void> {
     return this.#exclusive(did, async () => {
       const row = this.store.get(did)
       if (!row) throw new MoveInError('There is no move of this account to resume. Start again.')
       if (row.state === 'done' || this.isRunning(did)) return
-      let live = this.#live.get(did)
+      // New credentials replace the held sessions (e.g. the account password after an app password the old server refused a step to).
+      let live = creds ? undefined : this.#live.get(did)
       if (!live) {
         if (!creds) throw new MoveInError('Sign in again to go on: this server no longer holds your sessions.')
         live = this.#newLive(row.oldPds, creds)
@@ -326,7 +327,7 @@ export class MoveIn {
     this.#live.delete(did)
   }
 
-  async #signInOld(live: Live, did: string, creds: Pick<MoveInStart, 'oldPassword' | 'authFactorToken'>): Promise<void> {
+  async #signInOld(live: Live, did: string, creds: Pick<MoveInStart, 'oldPassword' | 'herePassword' | 'authFactorToken'>): Promise<void> {
     if (!creds.oldPassword) throw new MoveInError('Enter your password on your old server.')
     let signedIn
     try {
@@ -341,6 +342,11 @@ export class MoveIn {
       throw err
     }
     if (signedIn.did !== did) throw new MoveInError('Your old server signed in another account than the one named.')
+    // An app password is no password to carry over: the account here needs one of its own.
+    if (live.old.isAppPassword() && !creds.herePassword) {
+      await live.old.signOut()
+      throw new MoveInError('You signed in with an app password: choose a password for your account here, in “New password here”.')
+    }
   }
 
   async #createAccount(live: Live, row: MoveInRow): Promise<void> {

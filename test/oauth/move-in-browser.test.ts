@@ -282,6 +282,47 @@ describe('move-in page, bad input', { skip: chromiumSkip }, () => {
     await close()
   })
 
+  it('an app password: refused at the start unless privileged; a privileged one stops at the code, and the account password goes on', async () => {
+    const m = await newMover(oldSide, 'appmove')
+    const old = await session(oldPds.url, m)
+    const plain = (await old.com.atproto.server.createAppPassword({ name: 'plain' })).data.password
+    const privileged = (await old.com.atproto.server.createAppPassword({ name: 'privileged', privileged: true })).data.password
+    const { page, close } = await openPage(false)
+    // An app password is not carried over as the password here.
+    await startMove(page, m, plain)
+    assert.match((await page.locator('.error').textContent()) ?? '', /signed in with an app password: choose a password/)
+    const herePassword = 'the-password-here-0'
+    const withHerePassword = async (password: string) => {
+      await page.getByLabel('Password', { exact: true }).fill(password)
+      await page.getByLabel('New password here (optional)').fill(herePassword)
+      await page.getByLabel('Handle', { exact: true }).fill(m.handle)
+      await page.getByLabel('Email', { exact: true }).fill(m.email)
+      await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+    }
+    await withHerePassword(plain)
+    assert.match((await page.locator('.error').textContent()) ?? '', /old server refused a step/)
+    assert.equal(moveRow(m.did), null)
+    assert.equal(newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true }), null)
+
+    await withHerePassword(privileged)
+    await page.getByRole('button', { name: 'Try again' }).waitFor({ timeout: 30_000 })
+    assert.match((await page.locator('.error').textContent()) ?? '', /old server refused a step/)
+    assert.equal(moveRow(m.did)?.step, 'preferences')
+    // Nothing half-done: inactive here, still active there.
+    assert.ok(newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true })?.deactivatedAt)
+    assert.equal((await oldStatus(m)).activated, true)
+    await page.locator('summary', { hasText: 'Sign in again' }).click()
+    await page.getByLabel('Password on your old server').fill(m.password)
+    await page.getByLabel('Password here, if you chose a different one').fill(herePassword)
+    await submit(page, page.getByRole('button', { name: 'Sign in and continue' }))
+    await waitForCodeForm(page)
+    await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    await new AtpAgent({ service: newPds.url }).login({ identifier: m.did, password: herePassword })
+    await close()
+  })
+
   it('a handle taken here, or a missing or wrong invite code, is refused on the form with nothing created; a valid invite works', async () => {
     const taken = await newPds.createAccount('takenhere')
     const m = await newMover(oldSide, 'takenmove')

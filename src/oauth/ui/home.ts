@@ -157,7 +157,7 @@ ${hidden('csrf', csrf)}
 <input type="text" id="identifier" name="identifier" value="${v.identifier}" autocomplete="username" autocapitalize="none" spellcheck="false" required${errorRef}>
 <label for="old_password">Password</label>
 <input type="password" id="old_password" name="old_password" autocomplete="current-password" required>
-<p class="muted">Your account password. An app password works only where your old server lets it sign the move (most do not).</p>
+<p class="muted">Your account password. With an app password, also choose a new password here below; most servers let only the account password confirm the move.</p>
 <label for="auth_code">Sign-in code (only if your old server emails one)</label>
 <input type="text" id="auth_code" name="auth_code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false">
 <h3>Here</h3>
@@ -226,9 +226,15 @@ function progressPage(ctx: HomeContext, res: ServerResponse, csrf: string, row: 
 <form method="post" action="/">${hidden('csrf', csrf)}<div class="actions"><button type="submit" class="secondary" name="action" value="resend">Send me a new code</button></div></form>`
   } else {
     const why = row.state === 'code' ? 'This server no longer holds your sessions (it restarted, or an hour passed). Sign in again to enter your code.' : 'The move is paused. Nothing is lost: it goes on from the last finished step.'
-    next = html`<p>${why}</p>
-<form method="post" action="/">${hidden('csrf', csrf)}${creds ? '' : passwords}
-<div class="actions"><button type="submit" name="action" value="resume">${creds ? 'Try again' : 'Sign in and continue'}</button></div></form>`
+    next = creds
+      ? html`<p>${why}</p>
+<form method="post" action="/">${hidden('csrf', csrf)}<div class="actions"><button type="submit" name="action" value="resume">Try again</button></div></form>
+<details><summary>Sign in again (for example with your account password instead of an app password)</summary>
+<form method="post" action="/">${hidden('csrf', csrf)}${passwords}
+<div class="actions"><button type="submit" name="action" value="resume">Sign in and continue</button></div></form></details>`
+      : html`<p>${why}</p>
+<form method="post" action="/">${hidden('csrf', csrf)}${passwords}
+<div class="actions"><button type="submit" name="action" value="resume">Sign in and continue</button></div></form>`
   }
   sendPage(res, {
     title: 'Moving your account here',
