@@ -108,6 +108,10 @@ export class MoveIn {
         return this.store.get(did) as MoveInRow
       }
       if (pds === this.s.config.service.publicUrl) throw new MoveInError('This account already lives on this server.')
+      // A did:web identity is moved by editing its did.json, which no server can sign for it.
+      if (!did.startsWith('did:plc:')) {
+        throw new MoveInError('This page moves did:plc accounts. A did:web account moves by pointing its did.json at this server; use a migration tool for the rest.')
+      }
       const handle = input.handle.trim().toLowerCase()
       const email = input.email.trim()
       if (!handle) throw new MoveInError('Choose the handle your account will have here.')
