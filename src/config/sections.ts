@@ -2,6 +2,7 @@
 // the problems of a malformed environment are listed in a stable order).
 import { isIP } from 'node:net'
 import path from 'node:path'
+import { isValidDid } from '../repo/syntax.ts'
 import { isLogLevel, type LogConfig, type LogLevel } from '../logger.ts'
 import { parseDidKey } from '../repo/crypto/did-key.ts'
 import { hearthVersion } from '../version.ts'
@@ -301,7 +302,15 @@ export function readHearth(r: EnvReader, devMode: boolean, cwd: string): HearthC
     validateResponses: r.bool('HEARTH_VALIDATE_RESPONSES') ?? devMode,
     shutdownTimeoutMs: r.int('HEARTH_SHUTDOWN_TIMEOUT_MS') ?? 10 * SECOND,
     backup: readBackup(r, cwd),
+    adminDids: readAdminDids(r),
   }
+}
+
+function readAdminDids(r: EnvReader): string[] {
+  const dids = r.list('HEARTH_ADMIN_DIDS')
+  const bad = dids.filter((d) => !isValidDid(d))
+  if (bad.length > 0) r.fail('HEARTH_ADMIN_DIDS', `HEARTH_ADMIN_DIDS must list DIDs, comma separated (not handles: they can change hands): ${bad.join(', ')}`)
+  return dids
 }
 
 const BACKUP_S3_SETTINGS = ['ENDPOINT', 'REGION', 'FORCE_PATH_STYLE', 'ACCESS_KEY_ID', 'SECRET_ACCESS_KEY']

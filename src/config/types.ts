@@ -213,6 +213,8 @@ export interface HearthConfig {
   shutdownTimeoutMs: number
   /** What the operator dashboard's "start a backup" uses. */
   backup: BackupConfig
+  /** HEARTH_ADMIN_DIDS: accounts that may open the operator dashboard once signed in at /account. */
+  adminDids: string[]
 }
 
 export interface BackupConfig {

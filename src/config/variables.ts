@@ -58,4 +58,5 @@ export const HEARTH_VARIABLES: readonly string[] = [
   'HEARTH_BACKUP_EVERY',
   'HEARTH_BACKUP_KEEP',
   'HEARTH_BACKUP_DESTINATION', // where the dashboard's "start a backup" writes
+  'HEARTH_ADMIN_DIDS', // accounts that may open the operator dashboard
 ]

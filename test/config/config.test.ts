@@ -100,6 +100,7 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
     validateResponses: false,
     shutdownTimeoutMs: 10_000,
     backup: { destination: null, keep: null, every: null, s3Env: {} },
+    adminDids: [],
   })
 })
 

@@ -36,19 +36,37 @@ export interface AdminView {
   backups: BackupsView
 }
 
-export function signInPage(res: ServerResponse, csrf: string, o: { error?: string; status?: number; disabled?: boolean }): void {
+export interface SignInOptions {
+  error?: string
+  status?: number
+  /** PDS_ADMIN_PASSWORD is set. */
+  passwordSet: boolean
+  /** HEARTH_ADMIN_DIDS lists accounts. */
+  accountsAllowed: boolean
+  /** Operator accounts signed in on this browser at /account. */
+  operators: Array<{ did: string; handle: string | null }>
+}
+
+export function signInPage(res: ServerResponse, csrf: string, o: SignInOptions): void {
+  const off = !o.passwordSet && !o.accountsAllowed
   sendPage(res, {
     title: 'Operator sign-in',
     status: o.status ?? 200,
     body: html`<h1>Operator sign-in</h1>
-${o.disabled
-  ? html`<p class="error" role="alert">No admin password is set (PDS_ADMIN_PASSWORD), so the dashboard is off.</p>`
+${off
+  ? html`<p class="error" role="alert">No admin password is set (PDS_ADMIN_PASSWORD) and no account is marked as an operator (HEARTH_ADMIN_DIDS), so the dashboard is off.</p>`
   : html`${o.error ? html`<p class="error" role="alert" id="admin-error">${o.error}</p>` : ''}
-<form method="post" action="/admin">${hidden('csrf', csrf)}
+${o.operators.map(
+    (a) => html`<form method="post" action="/admin">${hidden('csrf', csrf)}${hidden('did', a.did)}<div class="actions"><button type="submit" name="action" value="sign-in-account">Continue as ${a.handle ? `@${a.handle}` : a.did}</button></div></form>`,
+  )}
+${o.passwordSet
+    ? html`${o.operators.length > 0 ? html`<h2>Or with the admin password</h2>` : ''}<form method="post" action="/admin">${hidden('csrf', csrf)}
 <label for="admin-password">Admin password</label>
 <input type="password" id="admin-password" name="password" autocomplete="current-password" required${o.error ? html` aria-describedby="admin-error"` : ''}>
 <div class="actions"><button type="submit" name="action" value="sign-in">Sign in</button></div>
-</form>`}`,
+</form>`
+    : ''}
+${o.accountsAllowed && o.operators.length === 0 ? html`<p class="muted">With an operator account (HEARTH_ADMIN_DIDS): <a href="/account">sign in at /account</a> on this browser first, then come back here.</p>` : ''}`}`,
   })
 }
 

@@ -16,9 +16,11 @@ import { XrpcError } from '../../errors.ts'
 import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
 import type { RouteContext, XrpcServer } from '../../xrpc/server.ts'
 import { parseCookies, setCookie } from '../device/cookies.ts'
+import { DeviceManager } from '../device/manager.ts'
+import { DeviceStore } from '../device/store.ts'
 import { type AdminView, dashboardPage, signInPage } from './admin-page.ts'
 import { backupProgressPage, type Backups, backupsView, createBackups } from './admin-backups.ts'
-import { runPage } from './context.ts'
+import { AUTHENTICATION_MAX_AGE_MS, runPage } from './context.ts'
 import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
 import { sendErrorPage, sendRedirect } from './html.ts'
 
@@ -49,6 +51,8 @@ interface AdminCtx {
   actionLimit: MemoryRateLimiter
   backupLimit: MemoryRateLimiter
   backups: Backups
+  /** This browser's device (read only), for sign-in with an operator account. */
+  devices: DeviceManager
   startedAt: number
 }
 
@@ -65,6 +69,7 @@ export function mountAdminPages(xrpc: XrpcServer, s: AdminPagesServices, opts: A
     // Each backup copies the whole data directory: a few an hour is plenty.
     backupLimit: new MemoryRateLimiter('admin-page-backups-1h', 60 * 60_000, 6),
     backups: createBackups(s),
+    devices: new DeviceManager(new DeviceStore(s.accounts.db), { secure: issuer.protocol === 'https:' }),
     startedAt: Date.now(),
   }
   xrpc.addRoute('GET', '/admin', adminGet(ctx), { cors: false })
@@ -89,6 +94,34 @@ function session(ctx: AdminCtx, req: IncomingMessage): string | null {
   return token
 }
 
+/**
+ * The operator accounts (HEARTH_ADMIN_DIDS) signed in on this browser at /account within the
+ * sign-in age the account page uses (so with its second factor, if on), active ones only.
+ */
+function operatorAccounts(ctx: AdminCtx, req: IncomingMessage): Array<{ did: string; handle: string | null }> {
+  const listed = ctx.s.config.hearth.adminDids
+  if (listed.length === 0) return []
+  const deviceId = ctx.devices.peek(req)
+  if (!deviceId) return []
+  const now = Date.now()
+  return ctx.devices.store
+    .listDeviceAccounts(deviceId)
+    .filter((a) => listed.includes(a.did) && now - Date.parse(a.updatedAt) <= AUTHENTICATION_MAX_AGE_MS)
+    .flatMap((a) => {
+      const account = ctx.s.accounts.getAccount(a.did)
+      return account ? [{ did: a.did, handle: account.handle }] : []
+    })
+}
+
+function showSignIn(ctx: AdminCtx, req: IncomingMessage, res: ServerResponse, csrf: string, o: { error?: string; status?: number } = {}): void {
+  signInPage(res, csrf, {
+    ...o,
+    passwordSet: !!ctx.s.config.secrets.adminPassword,
+    accountsAllowed: ctx.s.config.hearth.adminDids.length > 0,
+    operators: operatorAccounts(ctx, req),
+  })
+}
+
 function guard(ctx: AdminCtx, req: IncomingMessage, res: ServerResponse, fn: () => Promise<void>): Promise<void> {
   return runPage(req, res, { secure: ctx.secure, logger: ctx.s.logger, failure: 'admin page failed', brand: ctx.s.config.oauth.branding }, fn)
 }
@@ -99,7 +132,7 @@ function adminGet(ctx: AdminCtx) {
       const dest = req.headers['sec-fetch-dest']
       if (typeof dest === 'string' && dest !== 'document') throw new FormError(403, 'This page cannot be embedded.')
       const csrf = csrfToken(req, res, ctx.secure)
-      if (!session(ctx, req)) return signInPage(res, csrf, { disabled: !ctx.s.config.secrets.adminPassword })
+      if (!session(ctx, req)) return showSignIn(ctx, req, res, csrf)
       const done = searchParams.get('done') ?? ''
       render(ctx, res, csrf, { query: searchParams.get('q') ?? '', notice: Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined })
     })
@@ -132,14 +165,24 @@ function adminPost(ctx: AdminCtx) {
       checkCsrf(req, form)
       const csrf = csrfToken(req, res, ctx.secure)
       const action = form.get('action') ?? ''
-      if (action === 'sign-in') {
-        const configured = ctx.s.config.secrets.adminPassword
-        if (!configured) return signInPage(res, csrf, { disabled: true, status: 403 })
+      if (action === 'sign-in' || action === 'sign-in-account') {
         if (ctx.signInLimit.consume(ip, 1).exceeded) {
-          return signInPage(res, csrf, { error: 'Too many attempts. Wait a few minutes and try again.', status: 429 })
+          return showSignIn(ctx, req, res, csrf, { error: 'Too many attempts. Wait a few minutes and try again.', status: 429 })
         }
-        if (!timingSafeEqual(digest(form.get('password') ?? ''), digest(configured))) {
-          return signInPage(res, csrf, { error: 'Wrong admin password.', status: 401 })
+        if (action === 'sign-in') {
+          const configured = ctx.s.config.secrets.adminPassword
+          if (!configured) return showSignIn(ctx, req, res, csrf, { error: 'No admin password is set (PDS_ADMIN_PASSWORD).', status: 403 })
+          if (!timingSafeEqual(digest(form.get('password') ?? ''), digest(configured))) {
+            return showSignIn(ctx, req, res, csrf, { error: 'Wrong admin password.', status: 401 })
+          }
+        } else {
+          const did = form.get('did') ?? ''
+          if (!ctx.s.config.hearth.adminDids.includes(did)) {
+            return showSignIn(ctx, req, res, csrf, { error: 'That account is not an operator account of this server (HEARTH_ADMIN_DIDS).', status: 403 })
+          }
+          if (!operatorAccounts(ctx, req).some((a) => a.did === did)) {
+            return showSignIn(ctx, req, res, csrf, { error: 'Sign in to that account at /account on this browser first (or again: the sign-in is older than 7 days, or the account is not active).', status: 403 })
+          }
         }
         const token = randomBytes(32).toString('hex')
         const now = Date.now()
@@ -149,7 +192,7 @@ function adminPost(ctx: AdminCtx) {
         return sendRedirect(res, '/admin')
       }
       const token = session(ctx, req)
-      if (!token) return signInPage(res, csrf, { error: 'Your admin session ended. Sign in again.', status: 401 })
+      if (!token) return showSignIn(ctx, req, res, csrf, { error: 'Your admin session ended. Sign in again.', status: 401 })
       if (ctx.actionLimit.consume(token, 1).exceeded) throw new FormError(429, 'Too many actions. Wait a minute and try again.')
       if (action === 'sign-out') {
         ctx.sessions.delete(token)
