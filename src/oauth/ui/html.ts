@@ -102,7 +102,7 @@ header.brand+main{margin-top:.75rem}
 .joined input{flex:1;min-width:0}
 .suffix{color:#5b5b66;white-space:nowrap}
 code.secret{font-size:1.15rem;padding:.2rem .4rem;border-radius:6px;background:#eef0f4;user-select:all}
-@media (max-width:34rem){main{margin:0;border-radius:0;box-shadow:none;padding:1rem}header.brand,footer.brand{padding:0 1rem;margin:.75rem 0}header.brand+main{margin-top:.75rem}}
+@media (max-width:34rem){main{margin:0;border-radius:0;box-shadow:none;padding:1rem}header.brand,footer.brand{padding:0 1rem;margin:.75rem 0}header.brand+main{margin-top:.75rem}dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}}
 @media (prefers-color-scheme:dark){
 body{background:#121216;color:#e6e6ea}
 main{background:#1d1d23;box-shadow:none}
