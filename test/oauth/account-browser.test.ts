@@ -1,6 +1,7 @@
 // The account page's main actions in Debian's Chromium, with JavaScript on and off: sign in,
 // create and revoke an app password, confirm the email with the mailed code, change the handle,
-// deactivate and reactivate, download the repository and the blobs (unpacked with tar); on the
+// deactivate and reactivate, download the repository and the blobs (unpacked with tar), change
+// the password, delete the account with the emailed code; on the
 // dashboard, takedown, invite codes and a backup followed to its end on its self-reloading page.
 // Each step asserts the server state it leaves, and that the page's strict CSP blocked nothing it
 // needs.
@@ -52,10 +53,10 @@ async function submit(page: Page, button: ReturnType<Page['getByRole']>): Promis
   await Promise.all([page.waitForNavigation(), button.click()])
 }
 
-describe('operator dashboard in a browser, JavaScript off', { skip: chromiumSkip }, () => {
-  it('signs in with the admin password form, takes an account down with a reason, creates an invite code', async () => {
-    const target = await pds.createAccount('brtd')
-    const context = await browser.newContext({ javaScriptEnabled: false })
+for (const javaScriptEnabled of [true, false]) describe(`operator dashboard in a browser, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, { skip: chromiumSkip }, () => {
+  it('signs in with the admin password form, takes an account down with a reason, creates an invite code, takes a backup', async () => {
+    const target = await pds.createAccount(javaScriptEnabled ? 'brtdjs' : 'brtd')
+    const context = await browser.newContext({ javaScriptEnabled })
     const page = await context.newPage()
     const cspViolations: string[] = []
     page.on('console', (m) => {
@@ -82,17 +83,18 @@ describe('operator dashboard in a browser, JavaScript off', { skip: chromiumSkip
     assert.equal(pds.hearth.services.accounts.getAccount(target.did, { includeTakenDown: true })?.takedownRef, 'Impersonation, ticket 7')
     assert.match(await page.content(), /Takedown reason: Impersonation, ticket 7/)
 
-    const before = pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length
+    const invites = pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length
     await page.getByLabel('Codes', { exact: true }).fill('2')
     await submit(page, page.getByRole('button', { name: 'Create invite codes' }))
     assert.match((await page.locator('.notice').textContent()) ?? '', /Created 2 invite codes/)
-    assert.equal(pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length, before + 2)
+    assert.equal(pds.hearth.services.accounts.listInviteCodes({ limit: 1000 }).codes.length, invites + 2)
 
     // A backup: the progress page reloads itself (no script) until it is over.
+    const before = new Set(readdirSync(backups))
     await submit(page, page.getByRole('button', { name: 'Start a backup now' }))
     assert.match(page.url(), /\/admin\/backup$/)
     await page.getByText('The last backup succeeded').waitFor({ timeout: 30_000 })
-    const [folder] = readdirSync(backups)
+    const [folder] = readdirSync(backups).filter((f) => !before.has(f) && !f.startsWith('tar-'))
     assert.ok(folder, 'a backup folder was written')
     assert.equal(JSON.parse(readFileSync(join(backups, folder, 'hearth-backup.json'), 'utf8')).format, 'hearth-backup')
     await page.getByRole('link', { name: 'Back to the dashboard' }).click()
@@ -181,6 +183,29 @@ for (const javaScriptEnabled of [true, false]) {
       await submit(page, g.getByRole('button', { name: 'Reactivate my account' }))
       assert.match((await page.locator('.notice').first().textContent()) ?? '', /Account reactivated/)
       assert.equal(accounts.getAccount(alice.did)?.deactivatedAt, null)
+
+      // Password change: the old one stops working, the new one works.
+      const newPassword = `${alice.password}-2`
+      g = await group(page, /^Password$/)
+      await g.getByLabel('Current password').fill(alice.password)
+      await g.getByLabel('New password', { exact: true }).fill(newPassword)
+      await g.getByLabel('New password again').fill(newPassword)
+      await submit(page, g.getByRole('button', { name: 'Change password' }))
+      assert.match((await page.locator('.notice').first().textContent()) ?? '', /Password changed/)
+      assert.equal(await pds.hearth.services.sessions.verifyAccountPassword(alice.did, alice.password), false)
+      assert.equal(await pds.hearth.services.sessions.verifyAccountPassword(alice.did, newPassword), true)
+
+      // Delete with the emailed code: a second click of the used code is a clear message.
+      g = await group(page, /^Delete my account$/)
+      await submit(page, g.getByRole('button', { name: 'Email me a deletion code' }))
+      const deletion = await smtp.next(emailOf(alice.handle))
+      g = await group(page, /^Delete my account$/)
+      await g.getByLabel('Code from the email').fill(deletion.token!)
+      await g.getByLabel('Password').fill(newPassword)
+      await submit(page, g.getByRole('button', { name: 'Delete my account for good' }))
+      assert.match((await page.locator('.notice').first().textContent()) ?? '', /Account deleted/)
+      assert.equal(accounts.getAccount(alice.did, { includeDeactivated: true, includeTakenDown: true }), null)
+      assert.equal(pds.hearth.services.actors.exists(alice.did), false)
 
       assert.deepEqual(cspViolations, [])
       await context.close()
