@@ -1,11 +1,13 @@
 // The dashboard's backups panel over HTTP against a real Hearth: with no destination it says
 // how to set one and refuses to start; with HEARTH_BACKUP_DESTINATION (a directory, or an
 // s3:// prefix on s3rver) "start a backup" runs in a worker (the server answers meanwhile),
-// refuses a second one while it runs, shows progress on a page that reloads itself, and leaves
+// refuses a second one while it runs (or while `hearth backup` runs on this machine), shows progress on a page that reloads itself, and leaves
 // a complete backup (manifest, every account's database) whose outcome the panel shows; a
 // failed run shows its error; the next time `hearth backup --every` reported is shown, and
 // flagged when overdue. CSRF and the admin session are checked as for every action.
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -174,6 +176,27 @@ describe('backups panel with a directory destination', () => {
     } finally {
       rmSync(dest, { force: true })
     }
+  })
+
+  it('refuses to start while hearth backup runs on this machine, and says so on the panel', async () => {
+    // A live process standing in for the command, its mark written as the command writes it.
+    const command = spawn('sleep', ['30'], { stdio: 'ignore' })
+    try {
+      updateBackupStatus(pds.dataDir, (s) => ({ ...s, running: { startedAt: new Date().toISOString(), dest: 's3://b/p', by: 'command', pid: command.pid! } }))
+      const c = await operator(pds)
+      assert.match(text((await c.get()).body), new RegExp(`Backup running in hearth backup \\(process ${command.pid}\\)`))
+      const refused = await c.post({ action: 'start-backup' })
+      assert.equal(refused.res.status, 409)
+      assert.match(text(refused.body), new RegExp(`hearth backup is already running on this machine \\(process ${command.pid}`))
+    } finally {
+      command.kill()
+      await once(command, 'exit')
+    }
+    // Its process gone (a crash leaves the mark behind), the mark no longer blocks.
+    const c = await operator(pds)
+    assert.doesNotMatch(text((await c.get()).body), /Backup running/)
+    assert.equal((await c.post({ action: 'start-backup' })).res.status, 303)
+    assert.match(text(await finished(c)), /The last backup succeeded/)
   })
 
   it('shows the next time the scheduler reported, and flags it when overdue', async () => {
