@@ -23,6 +23,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, 
 import path from 'node:path'
 import { decodeCbor } from '../repo/cbor.ts'
 import { type Db, openDb } from '../storage/sqlite.ts'
+import { BACKUP_STATUS_NAME } from './backup-status.ts'
 
 export const MANIFEST_NAME = 'hearth-backup.json'
 export const BACKUP_FORMAT = 'hearth-backup'
@@ -252,6 +253,8 @@ export function backupDataDirectory(layout: DataLayout, dest: string, opts: Back
       if (done.has(rel) || SIDE_FILE.test(rel)) continue
       if (rel === layout.accountDb || rel === layout.sequencerDb) continue
       if (rel.startsWith(layout.actorsDir + path.sep) || rel.startsWith(PRE_RESTORE_PREFIX)) continue
+      // This run's own "running" mark (and any backup's status) describes the source, not the copy.
+      if (rel.startsWith(BACKUP_STATUS_NAME)) continue
       if (isSqliteFile(src(rel))) count(rel, snapshotDb(src(rel), dst(rel)), true)
       else count(rel, copyFile(src(rel), dst(rel)))
     }

@@ -138,6 +138,7 @@ describe('backups panel with a directory destination', () => {
     const backup = join(dest, folders[0]!)
     const manifest = JSON.parse(readFileSync(join(backup, 'hearth-backup.json'), 'utf8'))
     assert.equal(manifest.format, 'hearth-backup')
+    assert.ok(!readdirSync(backup).some((f) => f.startsWith('hearth-backup-status')), 'the status file (with its running mark) is not copied')
     assert.ok(manifest.accounts >= 1)
     const accounts = openDb(join(backup, 'account.sqlite'), { readonly: true })
     try {
