@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -17,7 +17,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
 import { CookieJar } from '../helpers/cookie-jar.ts'
 import { openDb } from '../../src/storage/sqlite.ts'
-import { updateBackupStatus } from '../../src/admin/backup-status.ts'
+import { readBackupStatus, updateBackupStatus } from '../../src/admin/backup-status.ts'
 
 const work = mkdtempSync(join(tmpdir(), 'hearth-admin-backups-'))
 after(() => rmSync(work, { recursive: true, force: true }))
@@ -257,3 +257,23 @@ async function listKeys(s3: TestS3, bucket: string): Promise<string[]> {
     client.destroy()
   }
 }
+
+describe('a dashboard backup at shutdown', () => {
+  it('is stopped with the server and noted as failed, leaving no complete-looking copy', async () => {
+    const dest = join(work, 'at-shutdown')
+    const pds = await startTestPds({ env: { HEARTH_BACKUP_DESTINATION: dest } })
+    try {
+      const c = await operator(pds)
+      assert.equal((await c.post({ action: 'start-backup' })).res.status, 303)
+      await pds.hearth.close()
+      const status = readBackupStatus(pds.dataDir)
+      assert.equal(status.running, undefined)
+      assert.equal(status.lastRun?.ok, false)
+      assert.equal(status.lastRun?.by, 'dashboard')
+      // Whatever the thread had copied has no manifest, so restore refuses it.
+      for (const folder of existsSync(dest) ? readdirSync(dest) : []) assert.equal(existsSync(join(dest, folder, 'hearth-backup.json')), false)
+    } finally {
+      await pds.close()
+    }
+  })
+})
