@@ -122,13 +122,15 @@ export function closeKeepingWal(db: Db, path: string, maxWalBytes: number): void
   if (!db.open) return
   let holder: Db | null = null
   try {
-    const walBytes = fileSize(`${path}-wal`)
-    if (walBytes > maxWalBytes) {
+    if (fileSize(`${path}-wal`) > maxWalBytes) {
       db.pragma('wal_checkpoint(TRUNCATE)')
       db.pragma(`user_version = ${Number(db.pragma('user_version', { simple: true }))}`)
-    } else {
+    } else if ((db.prepare('SELECT total_changes()').pluck().get() as number) > 0) {
       db.pragma('wal_checkpoint(PASSIVE)')
     }
+    // (A connection that changed nothing leaves the WAL as the close before it checkpointed it.
+    // Its frames, recovered at the open, count as not yet copied: a checkpoint would copy them
+    // again and sync both files, and on a host whose store cache churns every read would pay it.)
     holder = new Database(path, { readonly: true, fileMustExist: true })
     // A read opens the holder's WAL and index: its lock is what keeps them.
     holder.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get()

@@ -272,6 +272,13 @@ test('actor store: a closed store keeps its WAL files, and the next open writes 
   again.closeAll()
   const kept = statSync(`${path}-wal`).size
   assert.ok(kept > 0 && kept <= 32 + 24 + 4096, `WAL kept: ${kept} bytes`)
+  // A store only read between its open and its close leaves the database file untouched: its
+  // recovered WAL frames were copied at the close before, and are not copied (and synced) again.
+  const written = statSync(path).mtimeMs
+  const third = track(new ActorStoreManager(join(dir, 'actors'), sequencer))
+  assert.ok(third.get(DID)?.getRecord('app.bsky.feed.post', post(5).rkey))
+  third.closeAll()
+  assert.equal(statSync(path).mtimeMs, written)
   const raw = openDb(path, { readonly: true })
   assert.equal(raw.prepare('SELECT count(*) FROM record').pluck().get(), 119)
   assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok')
