@@ -1,26 +1,35 @@
 // A firehose consumer process for the fan-out benchmark (fanout.ts forks several): holds many
 // subscribeRepos WebSockets at once and counts the #commit frames each receives, their order,
 // and their lag (receipt time minus the frame's own `time`, the moment the server sequenced the
-// commit). Plain JavaScript over node:net with a minimal WebSocket reader, so that the consumers'
+// commit) and from the writer sending it (a stamp the writer puts in the post's text). Plain
+// JavaScript over node:net with a minimal WebSocket reader, so that the consumers'
 // own cost per frame stays far below the server's: the point is to load the server, not the
 // clients, on a machine both share. Talks to its parent over IPC:
 //   parent → {cmd: 'open', url, count}   child → {type: 'ready', open, failed, error?}
 //   parent → {cmd: 'stats'}              child → {type: 'stats', commits}
-//   parent → {cmd: 'finish'}             child → {type: 'final', ...} and exits.
+//   parent → {cmd: 'finish'}             child → {type: 'final', ..., seqs (every commit seen)}
+//                                        and exits.
 import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 
 const LAG_BUCKETS = 300_001 // 1 ms each, up to 300 s; later ones go in the last
 const lag = new Uint32Array(LAG_BUCKETS)
+/** The same from the writer sending the createRecord (a stamp in the post's text) to receipt. */
+const lagSent = new Uint32Array(LAG_BUCKETS)
 /** seq → the frame's `time` in ms since the epoch, parsed once per process. */
 const timeOfSeq = new Map()
+/** seq → when the writer sent the write (0 when the post has no stamp). */
+const sentOfSeq = new Map()
 const subs = []
 let commits = 0
+/** Wall-clock time of the last #commit frame received. */
+let lastAt = 0
 
 const SEQ_KEY = Buffer.from([0x63, 0x73, 0x65, 0x71]) // text(3) "seq"
 const TIME_KEY = Buffer.from([0x64, 0x74, 0x69, 0x6d, 0x65]) // text(4) "time"
 const ERROR_KEY = Buffer.from([0x65, 0x65, 0x72, 0x72, 0x6f, 0x72]) // text(5) "error"
 const COMMIT_T = Buffer.from('#commit')
+const SENT_MARK = Buffer.from('@sent=')
 
 function readUint(buf, at) {
   const ib = buf[at] & 0x1f
@@ -68,12 +77,18 @@ function onMessage(sub, msg) {
     time = ta < 0 ? now : Date.parse(readText(msg, ta + TIME_KEY.length) ?? '')
     if (!Number.isFinite(time)) time = now
     timeOfSeq.set(seq, time)
+    // The post is in the frame's CAR blocks as DAG-CBOR: its text, stamp included, as is.
+    const m = msg.indexOf(SENT_MARK, ta < 0 ? t : ta)
+    sentOfSeq.set(seq, m < 0 ? 0 : Number(msg.toString('latin1', m + SENT_MARK.length, m + SENT_MARK.length + 13)) || 0)
   }
+  const sent = sentOfSeq.get(seq)
+  if (sent > 0) lagSent[Math.min(LAG_BUCKETS - 1, Math.max(0, now - sent))]++
   if (sub.last >= 0 && seq !== sub.last + 1) sub.gaps++
   if (seq <= sub.last) sub.disorder++
   sub.last = seq
   sub.commits++
   commits++
+  lastAt = now
   lag[Math.min(LAG_BUCKETS - 1, Math.max(0, now - time))]++
 }
 
@@ -200,9 +215,13 @@ process.on('message', async (m) => {
     const perSub = subs.map((s) => ({ commits: s.commits, gaps: s.gaps, disorder: s.disorder, error: s.error, closeCode: s.closeCode, ended: s.ended }))
     // Sparse histogram, for merging across processes.
     const hist = []
-    for (let i = 0; i < LAG_BUCKETS; i++) if (lag[i] > 0) hist.push([i, lag[i]])
+    const histSent = []
+    for (let i = 0; i < LAG_BUCKETS; i++) {
+      if (lag[i] > 0) hist.push([i, lag[i]])
+      if (lagSent[i] > 0) histSent.push([i, lagSent[i]])
+    }
     for (const s of subs) s.sock.destroy()
-    process.send({ type: 'final', commits, perSub, hist, p50: percentile(50), p99: percentile(99) }, () => process.exit(0))
+    process.send({ type: 'final', commits, lastAt, perSub, hist, histSent, seqs: [...timeOfSeq.keys()], p50: percentile(50), p99: percentile(99) }, () => process.exit(0))
   }
 })
 process.on('disconnect', () => process.exit(0))

@@ -4,8 +4,8 @@
 // Fan-out: one writer makes createRecord calls at a fixed rate (open loop: a slow answer does not
 // delay the next call) first with no subscriber, then with N subscribers to subscribeRepos held by
 // consumer processes of their own (fanout-consumer.mjs). Reported: #commit frames delivered of
-// those expected (subscribers × writes that succeeded), lag from each frame's `time` (when the
-// server sequenced the commit) to its receipt, p50/p99, subscribers cut off, writes failed, and
+// those expected (subscribers × commits the writes made), lag from each frame's `time` (when the
+// server sequenced the commit) to its receipt and from the write being sent, p50/p99, subscribers cut off, writes failed, and
 // write latency p50/p99 without and with subscribers, and server CPU per commit.
 //
 // Backfill: the event log is filled with copies of real commit events (written into the
@@ -62,6 +62,9 @@ export interface FanoutResult {
   gaps: number
   lagP50: number | null
   lagP99: number | null
+  /** Lag from the writer sending the createRecord, so with the write's own time. */
+  sentLagP50: number | null
+  sentLagP99: number | null
   writeP50Alone: number
   writeP99Alone: number
   writeP50: number
@@ -75,9 +78,10 @@ export interface FanoutResult {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 let postN = 0
+/** A post whose text carries the time it was sent (@sent=<ms since the epoch>), for the end-to-end lag. */
 function post(): Record<string, unknown> {
   const i = postN++
-  return { $type: 'app.bsky.feed.post', text: `fan-out benchmark post ${i}: a sentence or two of ordinary length.`, createdAt: new Date(Date.UTC(2024, 0, 1) + i * 1000).toISOString() }
+  return { $type: 'app.bsky.feed.post', text: `fan-out benchmark post ${i} @sent=${Date.now()}: a sentence or two.`, createdAt: new Date(Date.UTC(2024, 0, 1) + i * 1000).toISOString() }
 }
 
 async function createAccount(client: XrpcClient, name: string): Promise<{ did: string; token: string }> {
@@ -98,6 +102,18 @@ async function countRecords(client: XrpcClient, did: string): Promise<number> {
     cursor = res.records.length > 0 ? res.cursor : undefined
   } while (cursor)
   return n
+}
+
+/** The record count once it has stopped moving for a second (at most a minute). */
+async function settledCount(client: XrpcClient, did: string): Promise<number> {
+  let last = await countRecords(client, did)
+  const deadline = performance.now() + 60_000
+  for (;;) {
+    await sleep(1000)
+    const now = await countRecords(client, did)
+    if (now === last || performance.now() > deadline) return now
+    last = now
+  }
 }
 
 /** Writes at `rate`/s for `seconds`; latencies of the calls that succeeded, and failures. */
@@ -130,8 +146,11 @@ async function writePhase(client: XrpcClient, acct: { did: string; token: string
 
 interface Final {
   commits: number
+  lastAt: number
   perSub: Array<{ commits: number; gaps: number; disorder: number; error: string | null; closeCode: number | null; ended: boolean }>
   hist: Array<[number, number]>
+  histSent: Array<[number, number]>
+  seqs: number[]
 }
 
 class ConsumerProcess {
@@ -200,10 +219,16 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
     const acct = await createAccount(client, `fanout${Date.now() % 1e6}`)
     // Warm-up, then the writes without subscribers.
     await writePhase(client, acct, o.rate, 1)
+    const start = await settledCount(client, acct.did)
+    // Server CPU per commit made, up to the count settling (so with the writes a slow server
+    // still had queued when the client gave up on them; and a few listRecords calls).
     let cpu0 = pds.cpuMs()
     const alone = await writePhase(client, acct, o.rate, o.seconds)
+    // Writes of the first phase that a slow server still had queued land before this count, and
+    // before any subscriber connects.
+    const before = await settledCount(client, acct.did)
     let cpu1 = pds.cpuMs()
-    const cpuPerCommitAlone = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / Math.max(1, alone.ok)
+    const cpuPerCommitAlone = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / Math.max(1, before - start)
     log(`  ${pds.name}: no subscribers: ${alone.ok} writes, ${alone.failed} failed, p50 ${alone.p50.toFixed(1)} ms, p99 ${alone.p99.toFixed(1)} ms`)
 
     const wsUrl = `${pds.url.replace(/^http/, 'ws')}/xrpc/com.atproto.sync.subscribeRepos`
@@ -217,32 +242,34 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
     // Let the server attach every subscriber to the live tail.
     await sleep(1000)
 
-    const before = await countRecords(client, acct.did)
     const consumerCpu = () => consumers.reduce((n, c) => n + (readCpuMs(c.child.pid as number) ?? 0), 0)
     const ccpu0 = consumerCpu()
     cpu0 = pds.cpuMs()
     const withSubs = await writePhase(client, acct, o.rate, o.seconds)
     const lastWrite = performance.now()
-    cpu1 = pds.cpuMs()
+    const lastWriteWall = Date.now()
     const consumerCpuShare = (consumerCpu() - ccpu0) / withSubs.ms
-    const cpuPerCommit = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / Math.max(1, withSubs.ok)
     log(`  ${pds.name}: ${connected} subscribers: ${withSubs.ok} writes, ${withSubs.failed} failed, p50 ${withSubs.p50.toFixed(1)} ms, p99 ${withSubs.p99.toFixed(1)} ms`)
-    // A write that timed out may still have been committed (and sent): count the commits made.
-    const commits = (await countRecords(client, acct.did)) - before
-    const expected = connected * commits
+    // A write that timed out may still have been committed (and sent), later: count the commits
+    // made once the count stops moving, and every commit any subscriber saw.
+    const commits = (await settledCount(client, acct.did)) - before
+    cpu1 = pds.cpuMs()
+    const cpuPerCommit = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / Math.max(1, commits)
     // Wait for the frames still on their way: until all are in, or none came for 10 s.
     let delivered = 0
+    const expectedSoFar = connected * commits
     let lastProgress = performance.now()
-    let lastFrameAt = lastWrite
-    while (delivered < expected && performance.now() - lastProgress < 10_000 && performance.now() - lastWrite < 120_000) {
+    while (delivered < expectedSoFar && performance.now() - lastProgress < 10_000 && performance.now() - lastWrite < 120_000) {
       await sleep(100)
       const now = (await Promise.all(consumers.map((c) => c.commits()))).reduce((a, b) => a + b, 0)
       if (now > delivered) {
         delivered = now
-        lastProgress = lastFrameAt = performance.now()
+        lastProgress = performance.now()
       }
     }
     const finals = await Promise.all(consumers.map((c) => c.finish()))
+    const seen = new Set(finals.flatMap((f) => f.seqs)).size
+    const expected = connected * Math.max(commits, seen)
     const subs = finals.flatMap((f) => f.perSub)
     delivered = finals.reduce((n, f) => n + f.commits, 0)
     const cutOff = subs.filter((s) => s.error !== null || s.ended).length
@@ -261,17 +288,20 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
       gaps,
       lagP50: mergedPercentile(hists, 50),
       lagP99: mergedPercentile(hists, 99),
+      sentLagP50: mergedPercentile(finals.map((f) => f.histSent), 50),
+      sentLagP99: mergedPercentile(finals.map((f) => f.histSent), 99),
       writeP50Alone: alone.p50,
       writeP99Alone: alone.p99,
       writeP50: withSubs.p50,
       writeP99: withSubs.p99,
       cpuPerCommitAlone,
       cpuPerCommit,
-      drainMs: lastFrameAt - lastWrite,
+      drainMs: Math.max(0, ...finals.map((f) => f.lastAt)) - lastWriteWall,
     }
     const errors = [...new Set(subs.map((s) => s.error).filter((e) => e !== null))]
     log(
-      `  ${pds.name}: delivered ${delivered} of ${expected} (${((100 * delivered) / Math.max(1, expected)).toFixed(2)}%), lag p50 ${result.lagP50} ms p99 ${result.lagP99} ms, ` +
+      `  ${pds.name}: delivered ${delivered} of ${expected} (${((100 * delivered) / Math.max(1, expected)).toFixed(2)}%), lag p50 ${result.lagP50} ms p99 ${result.lagP99} ms ` +
+        `(from the write sent: p50 ${result.sentLagP50} ms p99 ${result.sentLagP99} ms), ` +
         `${cutOff} cut off${errors.length ? ` (${errors.join(', ')})` : ''}, ${gaps} gaps, drained ${result.drainMs.toFixed(0)} ms after the last write, ` +
         `server CPU/commit ${cpuPerCommitAlone?.toFixed(2)} → ${cpuPerCommit?.toFixed(2)} ms, ` +
         `consumers used ${(consumerCpuShare * 100).toFixed(0)}% of a core`,
@@ -414,6 +444,7 @@ export async function fanoutBenchmarks(): Promise<Row[]> {
     row('delivered', (r) => (100 * r.delivered) / Math.max(1, r.expected), '%', true)
     row('lag_p50', (r) => r.lagP50, 'ms', false)
     row('lag_p99', (r) => r.lagP99, 'ms', false)
+    row('lag_from_write_p99', (r) => r.sentLagP99, 'ms', false)
     row('writes_failed', (r) => r.writesFailed, 'writes', false)
     row('write_p99', (r) => r.writeP99, 'ms', false)
     row('cpu', (r) => r.cpuPerCommit, 'ms CPU/commit', false)
