@@ -16,7 +16,7 @@ const src = path.join(root, 'src')
 export const LAYERS: Array<{ name: string; entries: string[] }> = [
   { name: 'repo core: pure protocol', entries: ['repo/'] },
   { name: 'vocabulary', entries: ['version.ts', 'logger.ts', 'errors.ts', 'metrics.ts'] },
-  { name: 'settings, lexicons, SQLite', entries: ['config/', 'lexicons.ts', 'storage/'] },
+  { name: 'settings, lexicons, SQLite', entries: ['config/', 'lexicons.ts', 'storage/', 'metrics-history.ts'] },
   {
     name: 'stores and clients',
     entries: ['sequencer/', 'account/', 'blob/', 'identity/', 'mail/', 'admin/', 'xrpc/'],

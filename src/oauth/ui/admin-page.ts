@@ -4,8 +4,8 @@
 import type { ServerResponse } from 'node:http'
 import type { AccountListing } from '../../account/search.ts'
 import type { InviteCodeInfo } from '../../account/store.ts'
+import { type ActivityView, activityPanel } from './admin-activity.ts'
 import { type BackupsView, backupsPanel } from './admin-backups.ts'
-import { barChart } from './chart.ts'
 import { formatBytes, hidden, html, type Html, sendPage } from './html.ts'
 
 export interface AdminView {
@@ -32,7 +32,7 @@ export interface AdminView {
   }
   firehoseSubscribers: number
   lastSeq: number | null
-  activity: { commitsPerHour: Array<{ hour: string; count: number }>; signupsPerDay: Array<{ day: string; count: number }> }
+  activity: ActivityView
   backups: BackupsView
 }
 
@@ -116,10 +116,7 @@ ${v.secret ? html`<p><code class="secret">${v.secret}</code></p>` : ''}
 <dt>Version</dt><dd>${v.version}</dd><dt>Up for</dt><dd>${duration(v.uptimeMs)}</dd>
 <dt>Accounts</dt><dd>${v.counts.total} (${v.counts.recent} joined in the last 24 hours)</dd>
 <dt>Firehose</dt><dd>${v.firehoseSubscribers} subscriber${v.firehoseSubscribers === 1 ? '' : 's'}, last event #${v.lastSeq ?? 0}</dd></dl></section>
-<section aria-labelledby="activity"><h2 id="activity">Recent activity</h2>
-${barChart('Commits per hour, last 24 hours', v.activity.commitsPerHour.map((h) => ({ label: `${h.hour.slice(5, 10)} ${h.hour.slice(11)}:00`, value: h.count })), 'commits')}
-${barChart('Signups per day, last 14 days', v.activity.signupsPerDay.map((d) => ({ label: d.day.slice(5), value: d.count })), 'signups')}
-</section>
+${activityPanel(v.activity)}
 <section aria-labelledby="accounts"><h2 id="accounts">Accounts</h2>
 <form method="get" action="/admin" role="search"><label for="q">Search by handle, DID or email</label><span class="joined"><input type="text" id="q" name="q" value="${v.query}" autocapitalize="none" spellcheck="false"><button type="submit">Search</button></span></form>
 ${v.accounts.length > 0 ? html`<ul class="plain" aria-label="Accounts">${accountItems}</ul>` : html`<p class="muted">No accounts match.</p>`}

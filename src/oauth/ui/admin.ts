@@ -11,6 +11,7 @@ import { eventsPerHour } from '../../sequencer/activity.ts'
 import { actorUsage } from '../../actor/usage.ts'
 import { setAccountModeration } from '../../actions/account-state.ts'
 import { removeAccount } from '../../actions/delete-account.ts'
+import { metricsSampler, readFigures } from '../../metrics-history.ts'
 import type { CoreServices } from '../../core-services.ts'
 import { XrpcError } from '../../errors.ts'
 import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
@@ -72,6 +73,8 @@ export function mountAdminPages(xrpc: XrpcServer, s: AdminPagesServices, opts: A
     devices: new DeviceManager(new DeviceStore(s.accounts.db), { secure: issuer.protocol === 'https:' }),
     startedAt: Date.now(),
   }
+  // Sampling starts with the server, so the charts have history by the time an operator looks.
+  metricsSampler()
   xrpc.addRoute('GET', '/admin', adminGet(ctx), { cors: false })
   xrpc.addRoute('POST', '/admin', adminPost(ctx), { cors: false })
   xrpc.addRoute('GET', '/admin/backup', backupGet(ctx), { cors: false })
@@ -134,7 +137,7 @@ function adminGet(ctx: AdminCtx) {
       const csrf = csrfToken(req, res, ctx.secure)
       if (!session(ctx, req)) return showSignIn(ctx, req, res, csrf)
       const done = searchParams.get('done') ?? ''
-      render(ctx, res, csrf, { query: searchParams.get('q') ?? '', notice: Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined })
+      await render(ctx, res, csrf, { query: searchParams.get('q') ?? '', notice: Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined })
     })
 }
 
@@ -215,7 +218,7 @@ function adminPost(ctx: AdminCtx) {
       try {
         const outcome = await runAction(ctx, action, form)
         if (outcome.redirect) return sendRedirect(res, `/admin?done=${outcome.redirect}${query ? `&q=${encodeURIComponent(query)}` : ''}`)
-        render(ctx, res, csrf, { query, ...outcome.view })
+        await render(ctx, res, csrf, { query, ...outcome.view })
       } catch (err) {
         if (err instanceof XrpcError && err.status < 500) return render(ctx, res, csrf, { query, error: err.message, status: 400 })
         throw err
@@ -300,7 +303,7 @@ async function runAction(ctx: AdminCtx, action: string, form: URLSearchParams): 
   }
 }
 
-function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<AdminView> & { query: string }): void {
+async function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<AdminView> & { query: string }): Promise<void> {
   const s = ctx.s
   let health: string | null = null
   try {
@@ -309,6 +312,8 @@ function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<
     health = err instanceof Error ? err.message : String(err)
   }
   const day = new Date(Date.now() - 24 * 60 * 60_000).toISOString()
+  const sampler = metricsSampler()
+  const now = await readFigures()
   dashboardPage(res, csrf, {
     ...view,
     serviceName: s.config.service.name,
@@ -321,7 +326,13 @@ function render(ctx: AdminCtx, res: ServerResponse, csrf: string, view: Partial<
     storage: storage(s),
     firehoseSubscribers: s.firehose.subscriberCount,
     lastSeq: s.sequencer.lastSeq(),
-    activity: { commitsPerHour: eventsPerHour(s.sequencer.db, 'append', 24), signupsPerDay: signupsPerDay(s.accounts.db, 14) },
+    activity: {
+      now,
+      samples: sampler.samples(),
+      intervalMs: sampler.intervalMs,
+      commitsPerHour: eventsPerHour(s.sequencer.db, 'append', 24),
+      signupsPerDay: signupsPerDay(s.accounts.db, 14),
+    },
     backups: backupsView(ctx.backups),
   })
 }

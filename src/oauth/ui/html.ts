@@ -67,6 +67,7 @@ ul.perms{padding-left:1.2rem}
 .muted{color:#5b5b66;font-size:.9rem}
 code{overflow-wrap:anywhere}
 main.wide{max-width:56rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr));column-gap:1.5rem}
 figure.chart{margin:.5rem 0 1rem}
 figure.chart figcaption{font-weight:600;font-size:.95rem}
 figure.chart svg{display:block;height:6rem;border-radius:4px}
