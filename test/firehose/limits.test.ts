@@ -90,3 +90,23 @@ test('a subscriber that never reads is cut off with ConsumerTooSlow; the others 
   assert.ok(last?.header.op === -1 && last.body.error === 'ConsumerTooSlow', `closed ${closed.code} after ${stalled.frames.length} frames`)
   for (const c of healthy) c.close()
 })
+
+test('a reading subscriber is not cut off by a burst of commits larger than the buffer', async () => {
+  const hub = pds.hearth.services.firehose
+  const c = new Consumer(pds.url, '', { keep: false })
+  await c.opened
+  await waitFor(() => hub.subscriberCount === 1, 5000, 'the subscriber')
+  const start = lastSeq()
+  // Five times PDS_MAX_SUBSCRIPTION_BUFFER in one turn of the event loop: the frames pile up
+  // before any flush pass, but the socket has room for them, so they are written, not refused.
+  for (let i = 0; i < 100; i++) write({ burst: i })
+  const end = lastSeq()
+  await c.until(() => c.lastSeq() === end, 10_000, 'the burst')
+  assert.deepEqual(
+    c.events().map((f) => f.body.seq),
+    Array.from({ length: end - start }, (_, i) => start + 1 + i),
+  )
+  assert.equal(hub.subscriberCount, 1)
+  assert.ok(!c.frames.some((f) => f.header.op === -1), 'no error frame')
+  c.close()
+})
