@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Browser, chromium, type Cookie, type Page } from 'playwright-core'
+import { MetricsSampler, useMetricsSampler } from '../src/metrics-history.ts'
 import { startTestPds, type TestPds } from '../test/helpers/pds.ts'
 
 const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'
@@ -21,6 +22,14 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true })
   // Where the dashboard's "Start a backup now" writes (one is taken before the pictures).
   const backups = mkdtempSync(join(tmpdir(), 'hearth-screenshot-backups-'))
+  // The dashboard's metric charts: a sample per simulated minute while the activity below runs.
+  let clock = Date.now() - 20 * 60_000
+  const sampler = new MetricsSampler({ now: () => clock })
+  useMetricsSampler(sampler)
+  const minute = async () => {
+    clock += 60_000
+    await sampler.sample()
+  }
   const pds = await startTestPds({ env: { HEARTH_BACKUP_DESTINATION: backups } })
   // An old PDS to move an account from (its own keys, the same PLC directory).
   const old = await startTestPds({
@@ -44,7 +53,17 @@ async function main(): Promise<void> {
       collection: 'app.bsky.feed.post',
       record: { text: 'A photo', createdAt: new Date().toISOString(), embed: { $type: 'app.bsky.embed.images', images: [{ image: photo.data.blob, alt: '' }] } },
     })
-    for (let i = 0; i < 3; i++) await pds.createAccount(['bob', 'carol', 'dave'][i]!)
+    await sampler.sample()
+    for (let i = 0; i < 3; i++) {
+      await pds.createAccount(['bob', 'carol', 'dave'][i]!)
+      await minute()
+    }
+    for (let m = 0; m < 12; m++) {
+      for (let i = 0; i < (m * 7) % 5; i++) {
+        await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'app.bsky.feed.post', record: { text: `Post ${m}.${i}`, createdAt: new Date().toISOString() } })
+      }
+      await minute()
+    }
     pds.hearth.services.accounts.createInviteCodes([{ account: 'admin', codes: pds.hearth.services.accounts.generateInviteCodes(2) }], 5)
     await takeBackup(browser, pds)
     const moveCookie = await startMove(browser, pds.url, old, await old.createAccount('mover'))

@@ -75,14 +75,15 @@ export function activityPanel(v: ActivityView): Html {
   const sampled =
     groups.length === 0
       ? html`<p class="muted">The charts of the metrics fill in as the server runs: they are sampled every ${every(v.intervalMs)}${first ? `, first at ${clock(first.at)}` : ''}.</p>`
-      : html`<div class="charts">
-${levelChart('Commits per second', bar((s) => s.commits / s.seconds), (n) => `${figure3(n)} commits/s`, source)}
-${barChart(`Signups per ${width}`, bar((s) => s.accounts), 'signups', source)}
-${barChart(`Sign-ins per ${width}`, bar((s) => s.sessions), 'sign-ins', source)}
-${levelChart('Requests per second', bar((s) => s.requests / s.seconds), (n) => `${figure3(n)} requests/s`, source)}
-${levelChart('Request duration, 99th percentile', bar((s) => s.requestP99), (n) => ms(n), source)}
-${levelChart('Firehose subscribers', bar((s) => s.end.firehoseSubscribers), (n) => `${n} subscribers`, source)}
-${levelChart('Event-loop delay, 99th percentile', bar((s) => s.loopP99), (n) => ms(n), source)}
+      : html`<p class="muted">${source}</p>
+<div class="charts">
+${levelChart('Commits per second', bar((s) => s.commits / s.seconds), (n) => `${figure3(n)} commits/s`)}
+${barChart(`Signups per ${width}`, bar((s) => s.accounts), 'signups')}
+${barChart(`Sign-ins per ${width}`, bar((s) => s.sessions), 'sign-ins')}
+${levelChart('Requests per second', bar((s) => s.requests / s.seconds), (n) => `${figure3(n)} requests/s`)}
+${levelChart('Request duration, 99th percentile', bar((s) => s.requestP99), (n) => ms(n))}
+${levelChart('Firehose subscribers', bar((s) => s.end.firehoseSubscribers), (n) => `${n} subscribers`)}
+${levelChart('Event-loop delay, 99th percentile', bar((s) => s.loopP99), (n) => ms(n))}
 </div>`
   return html`<section aria-labelledby="activity"><h2 id="activity">Recent activity</h2>
 <p class="muted">Since this server process started, as <code>/metrics</code> exports them now:</p>
