@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AtpAgent } from '@atproto/api'
 import { WebSocket } from 'ws'
-import { MetricsSampler, quantile, useMetricsSampler } from '../../src/metrics-history.ts'
+import { type MetricsSample, MetricsSampler, quantile, useMetricsSampler } from '../../src/metrics-history.ts'
+import { MAX_BARS, spans } from '../../src/oauth/ui/admin-activity.ts'
 import { CookieJar } from '../helpers/cookie-jar.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 
@@ -165,6 +166,21 @@ describe('dashboard activity from the metrics', () => {
     } finally {
       ring.stop()
     }
+  })
+
+  it('draws a full day of samples as half-hour bars whose counts add up to the counters\' rise', () => {
+    const day: MetricsSample[] = []
+    for (let i = 0; i < 1440; i++) {
+      day.push({ at: i * 60_000, accountsCreated: Math.floor(i / 7), sessionsCreated: 2 * i, commits: 5 * i, requests: 10 * i, requestP99: i === 700 ? 0.4 : 0.01, firehoseSubscribers: i % 3, eventLoopDelayP99: 0.02 })
+    }
+    const { per, spans: bars } = spans(day)
+    assert.equal(per, 30)
+    assert.equal(bars.length, MAX_BARS)
+    assert.equal(bars.reduce((n, b) => n + b.accounts, 0), day.at(-1)!.accountsCreated - day[0]!.accountsCreated)
+    assert.equal(bars.reduce((n, b) => n + b.sessions, 0), 2 * 1439)
+    assert.equal(bars.at(-1)!.end, day.at(-1), 'the newest bar ends at the newest sample')
+    for (const b of bars) assert.ok(Math.abs(b.commits / b.seconds - 5 / 60) < 1e-9, 'a steady rate stays steady whatever the bar width')
+    assert.equal(bars.filter((b) => b.requestP99 === 0.4).length, 1, 'a slow minute shows in its bar')
   })
 
   it('takes the p99 of the requests between two samples as histogram_quantile does', () => {
