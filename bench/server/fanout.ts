@@ -18,6 +18,7 @@
 // In `npm run bench` (fanoutBenchmarks), BENCH_FANOUT sets the subscriber count (default 300,
 // 0 skips the rows) and BENCH_FANOUT_BACKFILL the events replayed (default 50,000).
 import { type ChildProcess, fork } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDb } from '../../src/storage/sqlite.ts'
@@ -71,6 +72,9 @@ export interface FanoutResult {
   writeP99: number
   cpuPerCommitAlone: number | null
   cpuPerCommit: number | null
+  /** ms per second the server's threads waited for a CPU, in each phase (see runQueueWaitMs). */
+  runQueueWaitAlone: number | null
+  runQueueWait: number | null
   /** Time from the last write to the last frame counted. */
   drainMs: number
 }
@@ -102,6 +106,23 @@ async function countRecords(client: XrpcClient, did: string): Promise<number> {
     cursor = res.records.length > 0 ? res.cursor : undefined
   } while (cursor)
   return n
+}
+
+/**
+ * Time the process's threads spent runnable but waiting for a CPU, in ms (the second field of
+ * each thread's schedstat under /proc/<pid>/task; null without it): on a shared machine, what
+ * tells a server waiting for a core from a server busy with its own work.
+ */
+function runQueueWaitMs(pid: number): number | null {
+  try {
+    let ns = 0
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1])
+    }
+    return ns / 1e6
+  } catch {
+    return null
+  }
 }
 
 /** The record count once it has stopped moving for a second (at most a minute). */
@@ -193,6 +214,10 @@ class ConsumerProcess {
   }
 }
 
+function perSecond(a: number | null, b: number | null, ms: number): number | null {
+  return a === null || b === null ? null : ((b - a) * 1000) / ms
+}
+
 function mergedPercentile(hists: Array<Array<[number, number]>>, p: number): number | null {
   const counts = new Map<number, number>()
   let total = 0
@@ -223,7 +248,9 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
     // Server CPU per commit made, up to the count settling (so with the writes a slow server
     // still had queued when the client gave up on them; and a few listRecords calls).
     let cpu0 = pds.cpuMs()
+    let wait0 = runQueueWaitMs(pds.pid)
     const alone = await writePhase(client, acct, o.rate, o.seconds)
+    const waitAlone = perSecond(wait0, runQueueWaitMs(pds.pid), alone.ms)
     // Writes of the first phase that a slow server still had queued land before this count, and
     // before any subscriber connects.
     const before = await settledCount(client, acct.did)
@@ -245,7 +272,9 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
     const consumerCpu = () => consumers.reduce((n, c) => n + (readCpuMs(c.child.pid as number) ?? 0), 0)
     const ccpu0 = consumerCpu()
     cpu0 = pds.cpuMs()
+    wait0 = runQueueWaitMs(pds.pid)
     const withSubs = await writePhase(client, acct, o.rate, o.seconds)
+    const waitWithSubs = perSecond(wait0, runQueueWaitMs(pds.pid), withSubs.ms)
     const lastWrite = performance.now()
     const lastWriteWall = Date.now()
     const consumerCpuShare = (consumerCpu() - ccpu0) / withSubs.ms
@@ -296,6 +325,8 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
       writeP99: withSubs.p99,
       cpuPerCommitAlone,
       cpuPerCommit,
+      runQueueWaitAlone: waitAlone,
+      runQueueWait: waitWithSubs,
       drainMs: Math.max(0, ...finals.map((f) => f.lastAt)) - lastWriteWall,
     }
     const errors = [...new Set(subs.map((s) => s.error).filter((e) => e !== null))]
@@ -304,7 +335,8 @@ export async function runFanout(pds: PdsProcess, o: FanoutOptions, log: (line: s
         `(from the write sent: p50 ${result.sentLagP50} ms p99 ${result.sentLagP99} ms), ` +
         `${cutOff} cut off${errors.length ? ` (${errors.join(', ')})` : ''}, ${gaps} gaps, drained ${result.drainMs.toFixed(0)} ms after the last write, ` +
         `server CPU/commit ${cpuPerCommitAlone?.toFixed(2)} → ${cpuPerCommit?.toFixed(2)} ms, ` +
-        `consumers used ${(consumerCpuShare * 100).toFixed(0)}% of a core`,
+        `consumers used ${(consumerCpuShare * 100).toFixed(0)}% of a core, ` +
+        `the server waited for a CPU ${result.runQueueWaitAlone?.toFixed(0)} → ${result.runQueueWait?.toFixed(0)} ms/s`,
     )
     return result
   } finally {
