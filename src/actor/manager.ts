@@ -29,13 +29,16 @@ export class ActorStoreManager {
    */
   private readonly closed = new Map<string, WeakRef<ActorStore>>()
   private trimScheduled = false
+  private pruneAt: number
   private sweeper: NodeJS.Timeout | null = null
 
   constructor(
     readonly directory: string,
     private readonly sequencer: Sequencer,
     private readonly cacheSize = 100,
-  ) {}
+  ) {
+    this.pruneAt = cacheSize
+  }
 
   location(did: string): ActorLocation {
     const hash = createHash('sha256').update(did).digest('hex')
@@ -145,10 +148,14 @@ export class ActorStoreManager {
     this.closed.set(did, new WeakRef(store))
   }
 
-  /** Forgets the closed stores no one holds any more. */
+  /**
+   * Forgets the closed stores no one holds any more. The whole list is walked only when it has
+   * doubled since the last walk: on a host whose cache churns, stores are closed on every request.
+   */
   private pruneClosed(): void {
-    if (this.closed.size <= this.cacheSize) return
+    if (this.closed.size <= this.pruneAt) return
     for (const [did, ref] of this.closed) if (!ref.deref()) this.closed.delete(did)
+    this.pruneAt = Math.max(this.cacheSize, this.closed.size * 2)
   }
 
   /** Closes the stores not handed out for IDLE_CLOSE_MS (the oldest come first in the map). */
