@@ -35,7 +35,10 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse): void
 /** Adds a field to the Vary header unless it (or `*`) is already there. */
 export function appendVary(res: ServerResponse, field: string): void {
   const current = res.getHeader('Vary')
-  const list = current === undefined ? [] : (Array.isArray(current) ? current : [String(current)]).flatMap((v) => v.split(','))
+  // The common case (every authenticated request, once or twice): nothing there, or this field.
+  if (current === undefined) return void res.setHeader('Vary', field)
+  if (current === field) return
+  const list = (Array.isArray(current) ? current : [String(current)]).flatMap((v) => v.split(','))
   const names = list.map((v) => v.trim().toLowerCase())
   if (names.includes('*') || names.includes(field.toLowerCase())) return
   res.setHeader('Vary', [...list.map((v) => v.trim()).filter(Boolean), field].join(', '))

@@ -337,22 +337,20 @@ export class XrpcServer {
 
   private findRoute(verb: string, path: string): Route | null {
     const key = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
-    const lookup = (verbs: Map<string, Route>): Route | null =>
-      verbs.get(verb) ?? (verb === 'HEAD' ? (verbs.get('GET') ?? null) : null)
     const exact = this.exactRoutes.get(key)
     if (exact) {
-      const found = lookup(exact)
+      const found = routeForVerb(exact, verb)
       if (found) return found
     }
     for (const { prefix, verbs } of this.prefixRoutes) {
       if (key === prefix || key.startsWith(prefix + '/')) {
-        const found = lookup(verbs)
+        const found = routeForVerb(verbs, verb)
         if (found) return found
       }
     }
     for (const { match, verbs } of this.matchRoutes) {
       if (match(key)) {
-        const found = lookup(verbs)
+        const found = routeForVerb(verbs, verb)
         if (found) return found
       }
     }
@@ -737,6 +735,11 @@ function drainOrClose(res: ServerResponse): Promise<void> {
     res.once('drain', done)
     res.once('close', done)
   })
+}
+
+// A module function, not a closure: findRoute runs twice on every request (dispatch, metrics).
+function routeForVerb(verbs: Map<string, Route>, verb: string): Route | null {
+  return verbs.get(verb) ?? (verb === 'HEAD' ? (verbs.get('GET') ?? null) : null)
 }
 
 /**
