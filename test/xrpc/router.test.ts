@@ -207,6 +207,25 @@ describe('JSON input', () => {
     assert.equal(res2.status, 413)
   })
 
+  test('a JSON body cut short by the client reaches no handler, and the server goes on serving', async () => {
+    const marker = { repo: DID, collection: 'app.bsky.feed.post', record: { cut: 'before' } }
+    await (await post(JSON.stringify(marker))).arrayBuffer()
+    assert.deepEqual(f.seen.input, marker)
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(f.net.port, '127.0.0.1')
+      socket.on('error', reject)
+      socket.on('close', () => resolve())
+      socket.write(`POST ${CREATE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer good\r\nContent-Length: 1000\r\n\r\n{"repo":"`)
+      setTimeout(() => socket.destroy(), 50)
+    })
+    const after = { repo: DID, collection: 'app.bsky.feed.post', record: { cut: 'after' } }
+    const res = await post(JSON.stringify(after))
+    assert.equal(res.status, 200)
+    await res.arrayBuffer()
+    // The handler saw the request before and the one after, never a part of the cut one.
+    assert.deepEqual(f.seen.input, after)
+  })
+
   test('gzip bodies are decoded; unknown encodings are 415', async () => {
     const body = gzipSync(Buffer.from(JSON.stringify({ repo: DID, collection: 'app.bsky.feed.post', record: { a: 1 } })))
     const ok = await raw('POST', CREATE, { 'content-type': 'application/json', 'content-encoding': 'gzip', ...AUTH }, body)
