@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Browser, chromium, type Cookie, type Page } from 'playwright-core'
-import { MetricsSampler, useMetricsSampler } from '../src/metrics-history.ts'
+import { MetricsSampler, useMetricsSampler } from '../src/metrics/history.ts'
 import { startTestPds, type TestPds } from '../test/helpers/pds.ts'
 
 const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'

@@ -9,7 +9,7 @@ import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { accountEvent, commitEvent, identityEvent, syncEvent } from '../sequencer/events.ts'
 import type { CoreServices } from '../core-services.ts'
 import { AccountConflictError } from '../account/errors.ts'
-import { accountCreated, sessionCreated } from '../metrics.ts'
+import { accountCreated, sessionCreated } from '../metrics/index.ts'
 
 export interface NewAccount {
   handle: string

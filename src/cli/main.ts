@@ -71,7 +71,7 @@ async function serve(io: Io): Promise<void> {
   // OTLP push only when asked for (the standard variables): the SDK is not loaded otherwise.
   let stopOtlp: (() => Promise<void>) | null = null
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) {
-    const { startOtlpPush } = await import('../metrics.ts')
+    const { startOtlpPush } = await import('../metrics/index.ts')
     const intervalMs = Number(process.env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000
     stopOtlp = await startOtlpPush({ intervalMs, serviceVersion: version() })
     io.out(`Pushing metrics over OTLP every ${intervalMs / 1000} s\n`)

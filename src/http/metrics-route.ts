@@ -1,4 +1,4 @@
-// GET /metrics: the Prometheus exposition of src/metrics.ts, behind the admin password (Basic
+// GET /metrics: the Prometheus exposition of src/metrics/index.ts, behind the admin password (Basic
 // `admin:<PDS_ADMIN_PASSWORD>`, as the admin XRPC methods), so it can sit on the public port: a
 // scraper sends the same credentials (`basic_auth` in prometheus.yml). Also ties this server's
 // stores to the scrape-time gauges and counts its commits as the sequencer hands them out.
@@ -7,7 +7,7 @@ import { opendir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { LAST_BACKUP_NAME } from '../admin/backup.ts'
 import type { CoreServices } from '../core-services.ts'
-import { addMetricSource, commits, exposition, startRuntimeMetrics } from '../metrics.ts'
+import { addMetricSource, commits, exposition, startRuntimeMetrics } from '../metrics/index.ts'
 import type { SeqRow } from '../sequencer/sequencer.ts'
 import type { XrpcServer } from '../xrpc/server.ts'
 

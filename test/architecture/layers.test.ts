@@ -15,8 +15,8 @@ const src = path.join(root, 'src')
 /** From the bottom up. An entry is a top-level folder (`repo/`) or file (`config.ts`) of src/. */
 export const LAYERS: Array<{ name: string; entries: string[] }> = [
   { name: 'repo core: pure protocol', entries: ['repo/'] },
-  { name: 'vocabulary', entries: ['version.ts', 'logger.ts', 'errors.ts', 'metrics.ts'] },
-  { name: 'settings, lexicons, SQLite', entries: ['config/', 'lexicons.ts', 'storage/', 'metrics-history.ts'] },
+  { name: 'vocabulary', entries: ['version.ts', 'logger.ts', 'errors.ts', 'metrics/'] },
+  { name: 'settings, lexicons, SQLite', entries: ['config/', 'lexicons.ts', 'storage/'] },
   {
     name: 'stores and clients',
     entries: ['sequencer/', 'account/', 'blob/', 'identity/', 'mail/', 'admin/', 'xrpc/'],

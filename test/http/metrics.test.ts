@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { backupDataDirectory, dataLayout } from '../../src/admin/backup.ts'
-import { registry } from '../../src/metrics.ts'
+import { registry } from '../../src/metrics/index.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 
 interface Sample {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, test } from 'node:test'
-import { accountCreated, observeRequest, startOtlpPush } from '../../src/metrics.ts'
+import { accountCreated, observeRequest, startOtlpPush } from '../../src/metrics/index.ts'
 
 interface OtlpMetric {
   name: string

@@ -3,7 +3,7 @@
 // no first-party clients), and the code exchange in session_created_total{source="oauth"}.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { oauthAuthorization, sessionCreated } from '../../src/metrics.ts'
+import { oauthAuthorization, sessionCreated } from '../../src/metrics/index.ts'
 import type { OAuthProvider } from '../../src/oauth/provider.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { codeFrom, loopbackClientId, makeDpopKey, TestOAuthClient } from './helpers.ts'

@@ -1,8 +1,8 @@
 // The dashboard's recent activity: the figures /metrics exports right now, charts of their
-// recent history drawn from the metrics sampler's readings (src/metrics-history.ts), and the
+// recent history drawn from the metrics sampler's readings (src/metrics/history.ts), and the
 // two charts that must reach back before this process started, drawn from the databases and
 // labelled so.
-import type { MetricsFigures, MetricsSample } from '../../metrics-history.ts'
+import type { MetricsFigures, MetricsSample } from '../../metrics/history.ts'
 import { type Bar, barChart, levelChart } from './chart.ts'
 import { html, type Html } from './html.ts'
 

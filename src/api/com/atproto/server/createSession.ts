@@ -2,7 +2,7 @@
 // password, and, for an account with email two-factor sign-in on, the code mailed to it
 // (authFactorToken; without one, 401 AuthFactorTokenRequired and a code is sent).
 import { checkSignInFactor } from '../../../../actions/sign-in-factor.ts'
-import { sessionCreated } from '../../../../metrics.ts'
+import { sessionCreated } from '../../../../metrics/index.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { didDocForSession, sessionView } from './util.ts'

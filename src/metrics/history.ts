@@ -8,7 +8,7 @@
 // sample starts no blob-store walk and stats no database file. The event-loop delay gauges report
 // the window since their previous reading, whoever read them; a sample a minute barely shortens
 // a scraper's window.
-import { registry } from './metrics.ts'
+import { registry } from './index.ts'
 
 export interface MetricsSample {
   /** When it was taken (ms since the epoch, by the sampler's clock). */
