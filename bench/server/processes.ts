@@ -216,11 +216,15 @@ export async function startOfficialProcess(
 // The node flags of package.json's `start` script: a smaller young generation (4 MB semi-spaces
 // instead of V8's 16) keeps resident memory down at no measurable cost to throughput here.
 const START_NODE_FLAGS = ['--max-semi-space-size=4']
+// And its allocator settings (glibc reads them at process start): two malloc arenas instead of
+// one per thread, and a fixed mmap threshold, so that freed large buffers (1 MiB uploads, 16 MB
+// scrypt work areas) go back to the system instead of staying in an arena. See BENCHMARKS.md.
+const START_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' }
 
 export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
-  const env = { ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
+  const env = { ...START_ENV, ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
   // As `npm start` runs it: the bundle scripts/build.mjs makes, under plain node.
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
   return launch('Hearth', [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)

@@ -32,13 +32,19 @@ interface Job {
   reject(err: Error): void
 }
 
-/** One hashing thread: one job at a time, referenced only while it has one. */
+// An idle hashing thread ends after this long: a thread that has hashed holds its own V8 heap
+// and the allocator's retained 16 MB scrypt buffer (together ~25 MB resident), while logins come
+// rarely; a burst of them reuses the thread, and a new one starts in a few tens of ms.
+const IDLE_MS = 5_000
+
+/** One hashing thread: one job at a time, referenced only while it has one; ends when idle. */
 class HashThread {
   readonly #worker: Worker
   #job: Job | null = null
+  #idleTimer: NodeJS.Timeout | null = null
   dead = false
 
-  constructor() {
+  constructor(private readonly idleMs: number) {
     this.#worker = new Worker(WORKER_CODE, { eval: true })
     this.#worker.unref()
     this.#worker.on('message', (msg: { key?: Uint8Array; error?: string }) => {
@@ -58,6 +64,8 @@ class HashThread {
   hash(password: string, salt: string, keyLength: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       if (this.dead) return reject(new Error('hashing thread is gone'))
+      if (this.#idleTimer) clearTimeout(this.#idleTimer)
+      this.#idleTimer = null
       this.#job = { resolve, reject }
       // Keeps the process alive while someone waits for the answer.
       this.#worker.ref()
@@ -69,6 +77,14 @@ class HashThread {
     const job = this.#job
     this.#job = null
     this.#worker.unref()
+    if (!this.dead) {
+      this.#idleTimer = setTimeout(() => {
+        // Dead first: the limiter then passes over it, and its exit rejects no one.
+        this.dead = true
+        void this.#worker.terminate()
+      }, this.idleMs)
+      this.#idleTimer.unref()
+    }
     return job
   }
 }
@@ -83,10 +99,16 @@ export class HashLimiter {
   constructor(
     readonly maxActive: number,
     readonly maxWaiting: number,
+    readonly idleMs = IDLE_MS,
   ) {}
 
   get active(): number {
     return this.#active
+  }
+
+  /** Hashing threads alive now (idle ones end after idleMs). */
+  get threads(): number {
+    return this.#idle.filter((t) => !t.dead).length + this.#active
   }
 
   get waiting(): number {
@@ -107,7 +129,7 @@ export class HashLimiter {
     // Never more threads than slots: a slot holder finds an idle thread or starts one.
     let thread = this.#idle.pop()
     while (thread?.dead) thread = this.#idle.pop()
-    thread ??= new HashThread()
+    thread ??= new HashThread(this.idleMs)
     try {
       this.hashed++
       return await thread.hash(password, salt, keyLength)

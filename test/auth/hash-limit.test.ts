@@ -5,12 +5,12 @@
 // hash instead of two, and the process entry points size the pool.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { platform } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { passwordHashes } from '../../src/auth/hash-limit.ts'
+import { HashLimiter, passwordHashes } from '../../src/auth/hash-limit.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -123,5 +123,24 @@ describe('the thread pool', () => {
     // The operator's own setting wins.
     const own = threadsOf(['--require', preload], { ...env, UV_THREADPOOL_SIZE: '5' })
     assert.equal(own, bare + 1)
+  })
+})
+
+describe('hashing threads', () => {
+  const skip = platform() === 'linux' ? false : 'counts threads in /proc'
+  const threads = () => readdirSync('/proc/self/task').length
+
+  test('an idle hashing thread ends (its heap and scrypt buffer with it), and the next hash starts a new one', { skip }, async () => {
+    const limiter = new HashLimiter(1, 4, 100)
+    const first = await limiter.scrypt('pw', 'salt', 16)
+    assert.equal(limiter.threads, 1)
+    const during = threads()
+    const deadline = Date.now() + 5_000
+    while (threads() >= during && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    assert.ok(threads() < during, 'the idle thread ended')
+    assert.equal(limiter.threads, 0)
+    const again = await limiter.scrypt('pw', 'salt', 16)
+    assert.deepEqual(again, first)
+    assert.equal(limiter.hashed, 2)
   })
 })
