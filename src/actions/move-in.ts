@@ -14,9 +14,10 @@ import type { CoreServices } from '../core-services.ts'
 import { getPdsEndpoint } from '../identity/did-doc.ts'
 import { SafeFetchError, SsrfError } from '../identity/safe-fetch.ts'
 import { MOVE_IN_STEPS, type MoveInRow, type MoveInStep, MoveInStore } from '../account/move-in-store.ts'
+import { removeAccount } from './delete-account.ts'
 import { MoveInCallError, OldPds, ThisPds } from './move-in-client.ts'
 
-export type MoveInServices = Pick<CoreServices, 'accounts' | 'config' | 'didResolver' | 'handleResolver' | 'logger'>
+export type MoveInServices = Pick<CoreServices, 'accounts' | 'actors' | 'blobs' | 'config' | 'didResolver' | 'handleResolver' | 'logger' | 'sequencer'>
 
 /** A refusal to show the person, in plain words. */
 export class MoveInError extends Error {
@@ -42,6 +43,8 @@ interface Live {
   here: ThisPds
   herePassword: string
   running: Promise<void> | null
+  /** Set by a cancel: the background steps stop at the next step (or blob). */
+  cancelled: boolean
   /** The PLC operation the old PDS signed, until submitted here. */
   signed?: unknown
   expiry: NodeJS.Timeout | null
@@ -247,6 +250,63 @@ export class MoveIn {
     this.store.update(did, { state: 'code', error: null })
   }
 
+  /**
+   * Gives the move up, before the account here is activated: the background steps stop, the
+   * sessions on the old PDS are ended, the inactive account created here is deleted as a
+   * deletion removes an account (rows, repo, blobs, events) and the move's row goes; the old
+   * account was never touched. Refused once the DID document names this server: from then the
+   * account here is the one the network follows, and deleting it would leave the DID pointing
+   * nowhere.
+   */
+  cancel(did: string): Promise<void> {
+    return this.#exclusive(did, () => this.#cancel(did))
+  }
+
+  async #cancel(did: string): Promise<void> {
+    const refused = 'This move can no longer be cancelled: your identity already points to this server. Finish the move here; to leave, move your account to another server from your account page.'
+    const row = this.store.get(did)
+    if (!row) throw new MoveInError('There is no move of this account to cancel.')
+    if (after(row.step, 'code-sent')) throw new MoveInError(refused)
+    const live = this.#live.get(did)
+    if (live) {
+      live.cancelled = true
+      await live.running
+    }
+    const now = this.store.get(did)
+    // The steps that were running may have pointed the DID here before they stopped.
+    if (!now || after(now.step, 'code-sent') || (await this.#resolvesHere(did))) {
+      if (live) live.cancelled = false
+      if (now && live && now.state === 'running') this.#launch(did)
+      throw new MoveInError(refused)
+    }
+    if (live) {
+      await live.old.signOut()
+      this.#drop(did, { signOut: true })
+    }
+    const account = this.s.accounts.getAccount(did, { includeDeactivated: true, includeTakenDown: true })
+    // An account active here that the move did not activate (its DID elsewhere) is not the move's to delete.
+    if (account && !account.deactivatedAt) throw new MoveInError('This account is active on this server: there is no move to cancel.')
+    if (account) await removeAccount(this.s, did)
+    this.store.forget(did)
+  }
+
+  async #resolvesHere(did: string): Promise<boolean> {
+    let doc
+    try {
+      doc = await this.s.didResolver.resolve(did, true)
+    } catch {
+      // Deleting the account here while the DID might name it would leave the DID pointing nowhere.
+      throw new MoveInError('Could not check where your identity points now. Try again in a moment.')
+    }
+    const pds = doc ? getPdsEndpoint(doc) : undefined
+    if (!pds) return false
+    try {
+      return new URL(pds).origin === new URL(this.s.config.service.publicUrl).origin
+    } catch {
+      return false
+    }
+  }
+
   /** Resolves when the background steps stop (done, waiting for the code, or stopped), or after `ms`. */
   async idle(did: string, ms: number): Promise<void> {
     const running = this.#live.get(did)?.running
@@ -300,6 +360,7 @@ export class MoveIn {
       here: new ThisPds(this.selfUrl, creds.clientIp),
       herePassword: creds.herePassword || creds.oldPassword,
       running: null,
+      cancelled: false,
       expiry: null,
     }
   }
@@ -397,7 +458,7 @@ export class MoveIn {
   async #run(did: string, live: Live): Promise<void> {
     for (;;) {
       const row = this.store.get(did)
-      if (!row) return
+      if (!row || live.cancelled) return
       this.#touch(did)
       switch (row.step) {
         case 'started':
@@ -483,6 +544,7 @@ export class MoveIn {
         cursor?: string
       }
       for (const b of page.blobs) {
+        if (live.cancelled) return
         this.#touch(did)
         await live.here.fresh()
         const blob = await live.old.stream('com.atproto.sync.getBlob', { params: { did, cid: b.cid }, timeoutMs: 5 * 60_000 })

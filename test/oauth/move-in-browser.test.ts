@@ -7,6 +7,9 @@
 // mid-move (resumed from the page after signing in again), the old server down when the code is
 // sent, a browser that lost its cookie, and bad input: a wrong password, an
 // unknown handle, a wrong and an expired code, a post without the CSRF token, a second click.
+// The old server mails through a real SMTP server: an account with email 2FA on moves after the
+// page asks for the sign-in code it mailed. A move cancelled from its page leaves the old
+// account as it was and nothing of it here; after activation a cancel is refused.
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -19,6 +22,7 @@ import { CookieJar } from '../helpers/cookie-jar.ts'
 import { emailToken, sequencedEvents } from '../migration/helpers.ts'
 import { assertServes, Migration, type Mover, newMover, type Side, snapshotRecords, session } from '../migration/migration-client.ts'
 import { MoveInStore } from '../../src/account/move-in-store.ts'
+import { type SmtpCapture, startSmtpCapture } from '../mail/smtp-capture.ts'
 
 const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'
 const chromiumSkip: string | false = existsSync(CHROMIUM)
@@ -33,12 +37,13 @@ let oldPds: TestPds
 let newPds: TestPds
 let oldSide: Side
 let browser: Browser
+let smtp: SmtpCapture
 
 before(async () => {
   if (chromiumSkip) return
-  plc = await startReferencePlc()
+  ;[plc, smtp] = await Promise.all([startReferencePlc(), startSmtpCapture()])
   ;[oldPds, newPds] = await Promise.all([
-    startTestPds({ env: { PDS_SERVICE_DID: OLD_DID, PDS_DID_PLC_URL: plc.url } }),
+    startTestPds({ env: { PDS_SERVICE_DID: OLD_DID, PDS_DID_PLC_URL: plc.url, PDS_EMAIL_SMTP_URL: smtp.url, PDS_EMAIL_FROM_ADDRESS: 'noreply@old.move.test' } }),
     startTestPds({
       env: {
         PDS_SERVICE_DID: NEW_DID,
@@ -59,6 +64,7 @@ after(async () => {
   await browser?.close()
   await Promise.all([oldPds?.close(), newPds?.close()])
   await plc?.close()
+  await smtp?.close()
 })
 
 async function submit(page: Page, button: ReturnType<Page['getByRole']>): Promise<void> {
@@ -420,5 +426,107 @@ describe('move-in page, bad input', { skip: chromiumSkip }, () => {
     const res = await fetch(`${newPds.url}/`)
     assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8')
     assert.match(await res.text(), /AT Protocol Personal Data Server/)
+  })
+})
+
+describe('move-in page, sign-in code and cancel', { skip: chromiumSkip }, () => {
+  it('an old account with email 2FA: the page asks for the mailed sign-in code, and the move goes on with it', async () => {
+    const m = await newMover(oldSide, 'factormove')
+    const old = await session(oldPds.url, m)
+    await old.com.atproto.server.requestEmailConfirmation()
+    const confirm = (await smtp.next(m.email)).token as string
+    await old.com.atproto.server.confirmEmail({ email: m.email, token: confirm })
+    await old.com.atproto.server.updateEmail({ email: m.email, emailAuthFactor: true })
+    const records = await snapshotRecords(old, m.did)
+    const { page, close } = await openPage(false)
+
+    await startMove(page, m)
+    assert.match((await page.locator('.error').textContent()) ?? '', /emailed you a sign-in code: enter it in “Sign-in code”/)
+    const mail = await smtp.next(m.email)
+    assert.equal(mail.subject, 'Sign-in Confirmation')
+    assert.ok(mail.token)
+    // Nothing started: no row, no account here; the form keeps what was typed.
+    assert.equal(moveRow(m.did), null)
+    assert.equal(newPds.hearth.services.accounts.getAccount(m.did, { includeDeactivated: true }), null)
+    assert.equal(await page.getByLabel('Handle', { exact: true }).inputValue(), m.handle)
+
+    await page.getByLabel('Password', { exact: true }).fill(m.password)
+    await page.getByLabel('Sign-in code (only if your old server emails one)').fill(mail.token)
+    await submit(page, page.getByRole('button', { name: 'Move my account here' }))
+    await waitForCodeForm(page)
+    const plcMail = await smtp.next(m.email)
+    assert.ok(plcMail.token)
+    await page.getByLabel('Code from the email').fill(plcMail.token)
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    await assertMovedIn(m, records)
+    // The sign-in code was used up on the old server.
+    const left = oldPds.hearth.services.accounts.db.prepare(`SELECT count(*) AS n FROM "email_token" WHERE "did" = ? AND "purpose" = 'auth_factor'`).get(m.did) as { n: number }
+    assert.equal(left.n, 0)
+    await close()
+  })
+
+  it('a move cancelled before the code: its sessions there ended, nothing of it left here, the old account as it was; after activation a cancel is refused', async () => {
+    const m = await newMover(oldSide, 'cancelmove')
+    const old = await session(oldPds.url, m)
+    const records = await snapshotRecords(old, m.did)
+    const sessionsOld = () =>
+      (oldPds.hearth.services.accounts.db.prepare(`SELECT count(*) AS n FROM "refresh_token" WHERE "did" = ?`).get(m.did) as { n: number }).n
+    const before = sessionsOld()
+    const didDoc = async () => (await (await fetch(`${plc.url}/${m.did}`)).json()) as unknown
+    const docBefore = await didDoc()
+    const { page, close } = await openPage(false)
+    await startMove(page, m)
+    await waitForCodeForm(page)
+    const s = newPds.hearth.services
+    const [blobCid] = [...m.blobs.keys()]
+    assert.ok(await s.blobs.hasStored(m.did, blobCid!))
+    assert.ok(s.actors.exists(m.did))
+    assert.equal(sessionsOld(), before + 1)
+
+    // Only the browser holding the move, and only with the form's CSRF token.
+    const other = await openPage(false)
+    await other.page.goto(`${newPds.url}/`)
+    const otherCsrf = await other.page.locator('input[name="csrf"]').first().inputValue()
+    const stranger = await other.page.request.post(`${newPds.url}/`, { form: { csrf: otherCsrf, action: 'cancel' }, maxRedirects: 0 })
+    assert.equal(stranger.status(), 400)
+    await other.close()
+    const noCsrf = await page.request.post(`${newPds.url}/`, { form: { action: 'cancel' }, maxRedirects: 0 })
+    assert.equal(noCsrf.status(), 403)
+    assert.equal(moveRow(m.did)?.step, 'code-sent')
+
+    await page.locator('summary', { hasText: 'Cancel this move' }).click()
+    await submit(page, page.getByRole('button', { name: 'Cancel this move' }))
+    assert.match((await page.locator('.notice').first().textContent()) ?? '', /move was cancelled/)
+    assert.equal(await page.getByLabel('Handle or DID').count(), 1)
+    // Here: no row, no account, no repo, no blobs, no sessions; the log keeps only the deletion.
+    assert.equal(moveRow(m.did), null)
+    assert.equal(s.accounts.getAccount(m.did, { includeDeactivated: true, includeTakenDown: true }), null)
+    assert.equal(s.actors.exists(m.did), false)
+    assert.equal(await s.blobs.hasStored(m.did, blobCid!), false)
+    assert.equal((s.accounts.db.prepare(`SELECT count(*) AS n FROM "refresh_token" WHERE "did" = ?`).get(m.did) as { n: number }).n, 0)
+    const events = sequencedEvents(join(newPds.dataDir, 'sequencer.sqlite'), m.did)
+    assert.deepEqual(events.map((e) => `${e.type} ${e.body.active} ${e.body.status}`), ['#account false deleted'])
+    // There: the move's session ended, the account active with its records, the DID unchanged.
+    assert.equal(sessionsOld(), before)
+    assert.equal((await oldStatus(m)).activated, true)
+    assert.deepEqual(await snapshotRecords(old, m.did), records)
+    assert.deepEqual(await didDoc(), docBefore)
+
+    // A new move of the same account runs to the end; then a cancel is refused in plain words.
+    await startMove(page, m)
+    await waitForCodeForm(page)
+    assert.equal(await page.locator('summary', { hasText: 'Cancel this move' }).count(), 1)
+    await page.getByLabel('Code from the email').fill(emailToken(oldPds.dataDir, m.did, 'plc_operation'))
+    await submit(page, page.getByRole('button', { name: 'Confirm the move' }))
+    await page.getByText('Your account now lives here').waitFor({ timeout: 30_000 })
+    assert.equal(await page.locator('summary', { hasText: 'Cancel this move' }).count(), 0)
+    const csrf = await page.locator('input[name="csrf"]').first().inputValue()
+    const late = await page.request.post(`${newPds.url}/`, { form: { csrf, action: 'cancel' }, maxRedirects: 0 })
+    assert.equal(late.status(), 400)
+    assert.match(await late.text(), /can no longer be cancelled/)
+    assert.equal(moveRow(m.did)?.state, 'done')
+    await assertMovedIn(m, records)
+    await close()
   })
 })

@@ -3,8 +3,9 @@
 // The browser holding a move is known by a random key in the `hearth-move` cookie; the page
 // shows each step of that move, refreshes itself (the Refresh header: no script) while steps run
 // on the server, asks for the emailed code when the old PDS has sent it, and offers to resume a
-// stopped move (signing in again when the server no longer holds the sessions). A browser that
-// lost its cookie resumes by sending the start form again for the same account.
+// stopped move (signing in again when the server no longer holds the sessions), and to cancel
+// it until the DID names this server. A browser that lost its cookie resumes by sending the
+// start form again for the same account.
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { MoveInRow, MoveInStep } from '../../account/move-in-store.ts'
@@ -59,7 +60,8 @@ export function homeGet(ctx: HomeContext) {
       if (row) return progressPage(ctx, res, csrf, row, {})
       // The key is given with the form, so that two clicks on its button name one move.
       setMoveCookie(ctx, res, key ?? randomBytes(16).toString('hex'))
-      homePage(ctx, res, csrf, {})
+      const cancelled = new URL(req.url ?? '/', 'http://x').searchParams.has('cancelled')
+      homePage(ctx, res, csrf, cancelled ? { notice: 'The move was cancelled: the account created here is deleted, and your account on your old server is as it was.' } : {})
     })
 }
 
@@ -115,6 +117,9 @@ export function homePost(ctx: HomeContext) {
           case 'code':
             await ctx.moveIn.submitCode(row.did, field('code'))
             break
+          case 'cancel':
+            await ctx.moveIn.cancel(row.did)
+            return sendRedirect(res, '/?cancelled')
           case 'resend':
             await ctx.moveIn.resendCode(row.did)
             return progressPage(ctx, res, csrf, ctx.moveIn.store.get(row.did) ?? row, { notice: 'A new code is on its way to your email. It replaces the previous one.' })
@@ -136,7 +141,7 @@ interface FormValues {
   inviteCode: string
 }
 
-function homePage(ctx: HomeContext, res: ServerResponse, csrf: string, o: { error?: string; status?: number; values?: FormValues }): void {
+function homePage(ctx: HomeContext, res: ServerResponse, csrf: string, o: { error?: string; notice?: string; status?: number; values?: FormValues }): void {
   const cfg = ctx.s.config
   const v = o.values ?? { identifier: '', handle: '', email: '', inviteCode: '' }
   const suffix = cfg.identity.serviceHandleDomains[0] ?? `.${cfg.service.hostname}`
@@ -149,6 +154,7 @@ function homePage(ctx: HomeContext, res: ServerResponse, csrf: string, o: { erro
 <p><a href="/account">Your account</a> — sign in to manage an account hosted here.</p>
 <h2 id="move">Move your account here</h2>
 <p>Bring an account from another PDS, keeping its identity (DID), posts, follows, images and settings. Your old server emails you a code to confirm the move; until the end, your account keeps working there.</p>
+${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
 ${o.error ? html`<p class="error" role="alert" id="move-error">${o.error}</p>` : ''}
 <form method="post" action="/">
 ${hidden('csrf', csrf)}
@@ -236,6 +242,14 @@ function progressPage(ctx: HomeContext, res: ServerResponse, csrf: string, row: 
 <form method="post" action="/">${hidden('csrf', csrf)}${passwords}
 <div class="actions"><button type="submit" name="action" value="resume">Sign in and continue</button></div></form>`
   }
+  // Until the DID names this server, the move can be given up (the page cannot know of an
+  // operation submitted by another tool: the server checks the DID document again).
+  const cancel =
+    row.state !== 'done' && index(row.step) <= index('code-sent')
+      ? html`<details><summary>Cancel this move</summary>
+<p>Your account stays on your old server, as it is; the inactive copy made here is deleted, with its repository and images. You can start a new move later.</p>
+<form method="post" action="/">${hidden('csrf', csrf)}<div class="actions"><button type="submit" class="danger" name="action" value="cancel">Cancel this move</button></div></form></details>`
+      : ''
   sendPage(res, {
     title: 'Moving your account here',
     status: o.status ?? 200,
@@ -245,6 +259,7 @@ ${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
 ${o.error ? html`<p class="error" role="alert" id="step-error">${o.error}</p>` : row.error && row.state !== 'done' ? html`<p class="error" role="alert">${row.error}</p>` : ''}
 <ol class="steps" aria-label="Steps">${items}</ol>
 ${next}
+${cancel}
 ${forget}`,
   })
 }
