@@ -79,15 +79,24 @@ test('moves an account from the official PDS 0.5.35 to Hearth on the home page',
   await page.getByLabel('Password', { exact: true }).fill(m.password)
   await page.getByLabel('Handle', { exact: true }).fill(m.handle)
   await page.getByLabel('Email', { exact: true }).fill(m.email)
-  // The official paused (SIGSTOP) as soon as the start is answered: the steps after
-  // createAccount wait on it, so the page shows them under way and refreshes itself.
-  const answered = page.waitForResponse((r) => r.request().method() === 'POST' && r.url() === `${hearth.url}/`)
+  // The official paused (SIGSTOP) the moment the move calls this server's createAccount: by then
+  // the start has done all it needs of the official (sign-in, service auth), and every step after
+  // createAccount waits on it, so the page shows them under way and refreshes itself. (Pausing it
+  // once the browser saw the start answered raced the steps: on a fast run they had all finished.)
+  let paused = false
+  const pauseAtCreateAccount = (req: { url?: string }) => {
+    if (!paused && req.url?.startsWith('/xrpc/com.atproto.server.createAccount')) {
+      paused = true
+      process.kill(official.pid, 'SIGSTOP')
+    }
+  }
+  const httpServer = hearth.hearth.xrpc.httpServer
+  httpServer.on('request', pauseAtCreateAccount)
   const drawn = page.waitForResponse((r) => r.request().method() === 'GET' && r.url() === `${hearth.url}/`)
-  await page.getByRole('button', { name: 'Move my account here' }).click()
-  await answered
-  process.kill(official.pid, 'SIGSTOP')
   try {
+    await page.getByRole('button', { name: 'Move my account here' }).click()
     const shown = await drawn
+    assert.ok(paused, 'the move called createAccount here')
     await page.waitForLoadState()
     assert.equal(shown.headers().refresh, '1')
     // One step under way (the repository or the images, wherever the pause caught it), the code not yet asked for.
@@ -95,7 +104,8 @@ test('moves an account from the official PDS 0.5.35 to Hearth on the home page',
     assert.equal(await page.locator('li[data-step="code-sent"]').getAttribute('data-state'), 'to do')
     assert.equal(await page.locator('li[data-step="created"]').getAttribute('data-state'), 'done')
   } finally {
-    process.kill(official.pid, 'SIGCONT')
+    httpServer.off('request', pauseAtCreateAccount)
+    if (paused) process.kill(official.pid, 'SIGCONT')
   }
   // With JavaScript off, only the page's own refreshes bring the code form.
   await page.getByLabel('Code from the email').waitFor({ timeout: 30_000 })
