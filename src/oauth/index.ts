@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { PagesServices } from './ui/context.ts'
 import { readBody } from '../xrpc/body.ts'
 import { XrpcError } from '../errors.ts'
-import type { HttpMethod, XrpcServer } from '../xrpc/server.ts'
+import { type HttpMethod, settleUnreadBody, type XrpcServer } from '../xrpc/server.ts'
 import { invalidRequest, OAuthError } from './errors.ts'
 import type { OAuthProvider } from './provider.ts'
 
@@ -108,6 +108,9 @@ export function mountOAuth(xrpc: XrpcServer, s: PagesServices & { oauth: OAuthPr
         const out = await run(provider, body, req, url)
         sendJson(res, status, out)
       } catch (err) {
+        // A body refused part-way (over the limit) is still arriving: read and drop the rest
+        // (bounded) before answering, or the client meets a reset instead of the 413.
+        await settleUnreadBody(req, res)
         if (err instanceof OAuthError) {
           if (err.headers['WWW-Authenticate']) exposeHeader(res, 'WWW-Authenticate')
           sendJson(res, err.status, err.toJSON(), err.headers)

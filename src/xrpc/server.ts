@@ -746,9 +746,10 @@ function routeForVerb(verbs: Map<string, Route>, verb: string): Route | null {
  * Before an early response: the rest of the body is read and dropped, so that a client still
  * sending (or a proxy relaying it) finishes and reads the response, and keep-alive survives.
  * A body declared, or found, to be over DRAIN_LIMIT, or still arriving after DRAIN_TIMEOUT_MS,
- * is not waited for: the response closes the connection.
+ * is not waited for: the response closes the connection. Route handlers that answer before
+ * reading the whole body (a body over their limit) call it too.
  */
-async function settleUnreadBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function settleUnreadBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.complete || req.readableEnded || req.destroyed) return
   if (bodyPresence(req) !== 'present') return
   const raw = req.headers['content-length']

@@ -69,3 +69,58 @@ test('the server is healthy afterwards', async () => {
   const res = await fetch(new URL('/xrpc/_health', pds.url))
   assert.equal(res.status, 200)
 })
+
+// A client that streams a large body in chunks (no Content-Length) is still sending when the
+// limit is crossed: the answer must wait for the rest (drained, bounded) so the client reads a
+// 413, not a broken pipe. (The fuzzer found an EPIPE on /oauth/revoke this way.)
+async function postChunked(path: string, total: number, chunk: number): Promise<{ status: number; text: string; writeError: string | null }> {
+  const { request } = await import('node:http')
+  const url = new URL(path, pds.url)
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: pds.url } })
+    // A write error (EPIPE, ECONNRESET) means the server stopped reading before the body ended.
+    let writeError: string | null = null
+    let answer: { status: number; text: string } | null = null
+    const settle = () => {
+      if (answer && (req.writableFinished || writeError)) resolve({ ...answer, writeError })
+    }
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      writeError = err.code ?? err.message
+      if (!answer) reject(err)
+      else settle()
+    })
+    req.on('finish', settle)
+    req.on('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (text += d))
+      res.on('end', () => {
+        answer = { status: res.statusCode ?? 0, text }
+        settle()
+      })
+      res.on('error', reject)
+    })
+    const piece = Buffer.from(form(chunk))
+    let sent = 0
+    const next = () => {
+      if (writeError) return
+      if (sent >= total) {
+        req.end()
+        return
+      }
+      sent += piece.length
+      // Slower than the server reads, as a client on a real network is.
+      if (req.write(piece)) setTimeout(next, 2)
+      else req.once('drain', () => setTimeout(next, 2))
+    }
+    next()
+  })
+}
+
+for (const path of ['/oauth/revoke', '/oauth/par', '/oauth/token', '/oauth/authorize', '/account']) {
+  test(`${path}: a chunked body streamed past the limit gets its 413, not a broken pipe`, async () => {
+    const res = await postChunked(path, 2 * 1024 * 1024, 64 * 1024)
+    assert.equal(res.status, 413, res.text)
+    assert.equal(res.writeError, null, 'the server stopped reading the body before it ended')
+  })
+}

@@ -7,6 +7,7 @@ import { OAuthError, type OAuthProvider } from '../provider.ts'
 import { type DeviceAccount } from '../device/store.ts'
 import type { OAuthStore } from '../store.ts'
 import type { DeviceManager } from '../device/manager.ts'
+import { settleUnreadBody } from '../../xrpc/server.ts'
 import { FormError } from './forms.ts'
 import { type Brand, brandResponse, sendErrorPage } from './html.ts'
 import type { SignInChecker } from './sign-in.ts'
@@ -92,8 +93,10 @@ export async function runPage(
       res.destroy()
       return
     }
+    // A body refused part-way (too large) may still be arriving: read and drop the rest
+    // (bounded) before answering, so the sender reads the page instead of a reset.
+    await settleUnreadBody(req, res)
     if (err instanceof FormError) {
-      req.resume()
       return sendErrorPage(res, err.status, 'Request refused', err.message)
     }
     if (err instanceof OAuthError) {
@@ -101,7 +104,6 @@ export async function runPage(
       const status = err.status >= 400 && err.status < 600 ? err.status : 400
       return sendErrorPage(res, status, 'Authorization failed', `${err.error}: ${err.description}`)
     }
-    req.resume()
     opts.logger.error({ err: err instanceof Error ? err.message : String(err), path: req.url?.split('?')[0] }, opts.failure)
     sendErrorPage(res, 500, 'Something went wrong', 'The server could not complete this request. Try again later.')
   }

@@ -5,6 +5,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parseCookies, setCookie } from '../device/cookies.ts'
+import { XrpcError } from '../../errors.ts'
+import { readBody, RequestAbortedError } from '../../xrpc/body.ts'
 
 export const CSRF_COOKIE = 'hearth-csrf'
 const CSRF_RE = /^[0-9a-f]{32}$/
@@ -47,27 +49,22 @@ export function checkCsrf(req: IncomingMessage, form: URLSearchParams): void {
   }
 }
 
-/** Reads an application/x-www-form-urlencoded body (at most 16 KiB). */
+/**
+ * Reads an application/x-www-form-urlencoded body (at most 16 KiB). A refused body is left
+ * unread for the page guard to drain: ending the read by destroying the request (as leaving a
+ * `for await` over it does) would reset a sender still writing, who would never see the page.
+ */
 export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  if (type !== 'application/x-www-form-urlencoded') {
-    req.resume()
-    throw new FormError(415, 'Unsupported form encoding.')
+  if (type !== 'application/x-www-form-urlencoded') throw new FormError(415, 'Unsupported form encoding.')
+  let body: Buffer
+  try {
+    body = await readBody(req, MAX_FORM_BYTES)
+  } catch (err) {
+    if (err instanceof XrpcError && err.status === 413) throw new FormError(413, 'Form too large.')
+    if (err instanceof XrpcError) throw new FormError(400, err.message)
+    if (err instanceof RequestAbortedError) throw new FormError(400, 'The form did not arrive whole. Send it again.')
+    throw err
   }
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_FORM_BYTES) {
-    req.resume()
-    throw new FormError(413, 'Form too large.')
-  }
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_FORM_BYTES) {
-      req.resume()
-      throw new FormError(413, 'Form too large.')
-    }
-    chunks.push(chunk)
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
+  return new URLSearchParams(body.toString('utf8'))
 }
