@@ -25,7 +25,7 @@ import { Secp256k1Keypair } from '../src/repo/crypto/index.ts'
 import { createServices, type Services } from '../src/services.ts'
 import { startReferencePlc } from '../test/identity/helpers.ts'
 import { type XrpcClient, xrpcClient } from './server/client.ts'
-import { freePort, readCpuMs, spawnPds } from './server/processes.ts'
+import { BENCH_HOSTNAME, freePort, hearthEnv, type PdsSecrets, readCpuMs, spawnPds } from './server/processes.ts'
 import { percentile } from './server/workload.ts'
 
 const SIZES = (process.env.SCALE_SIZES ?? '10,100,1000,10000').split(',').map(Number)
@@ -33,7 +33,7 @@ const RECORDS = Number(process.env.SCALE_RECORDS ?? 100)
 const SAMPLE = Number(process.env.SCALE_SAMPLE ?? 500)
 /** Records per commit while generating (applyWrites' own limit is 200). */
 const BATCH = 100
-const HOSTNAME = 'pds.bench.test'
+const HOSTNAME = BENCH_HOSTNAME
 const COLLECTION = 'app.bsky.feed.post'
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
@@ -65,23 +65,14 @@ interface SizeResult {
   fdsAfter: number | null
 }
 
+const SCALE_SECRETS: PdsSecrets = {
+  jwtSecret: 'scale-jwt-secret-0123456789abcdef0123',
+  adminPassword: 'scale-admin-password',
+  rotationKeyHex: `${'c'.repeat(63)}1`,
+}
+
 function env(dataDir: string, port: number, plcUrl: string): Record<string, string> {
-  return {
-    PDS_HOSTNAME: HOSTNAME,
-    PDS_PORT: String(port),
-    PDS_DATA_DIRECTORY: dataDir,
-    PDS_BLOBSTORE_DISK_LOCATION: join(dataDir, 'blocks'),
-    PDS_DID_PLC_URL: plcUrl,
-    PDS_JWT_SECRET: 'scale-jwt-secret-0123456789abcdef0123',
-    PDS_ADMIN_PASSWORD: 'scale-admin-password',
-    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: `${'c'.repeat(63)}1`,
-    PDS_INVITE_REQUIRED: 'false',
-    PDS_RATE_LIMITS_ENABLED: 'false',
-    PDS_DEV_MODE: 'false',
-    PDS_CRAWLERS: '',
-    LOG_ENABLED: 'false',
-    HEARTH_LISTEN_HOST: '127.0.0.1',
-  }
+  return hearthEnv(port, dataDir, plcUrl, SCALE_SECRETS)
 }
 
 /** A did:plc of the right shape for account `i` (24 base32 characters); no PLC operation is made. */

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
-import { freePort, readCpuMs, spawnPds } from '../server/processes.ts'
+import { freePort, hearthEnv, readCpuMs, spawnPds } from '../server/processes.ts'
 
 const op = process.argv[2] ?? 'create'
 const DEFAULT_N: Record<string, number> = { create: 1500, get: 2000, list: 600, getRepo: 40 }
@@ -20,22 +20,7 @@ const profDir = mkdtempSync(join(tmpdir(), `hearth-profile-${op}-`))
 const dataDir = mkdtempSync(join(tmpdir(), 'hearth-profile-data-'))
 const plc = await startReferencePlc()
 const port = await freePort()
-const env: Record<string, string> = {
-  PDS_HOSTNAME: 'pds.bench.test',
-  PDS_PORT: String(port),
-  PDS_DATA_DIRECTORY: dataDir,
-  PDS_BLOBSTORE_DISK_LOCATION: join(dataDir, 'blocks'),
-  PDS_DID_PLC_URL: plc.url,
-  PDS_JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123',
-  PDS_ADMIN_PASSWORD: 'bench-admin-password',
-  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: `${'b'.repeat(63)}1`,
-  PDS_INVITE_REQUIRED: 'false',
-  PDS_RATE_LIMITS_ENABLED: 'false',
-  PDS_DEV_MODE: 'false',
-  PDS_CRAWLERS: '',
-  LOG_ENABLED: 'false',
-  HEARTH_LISTEN_HOST: '127.0.0.1',
-}
+const env = hearthEnv(port, dataDir, plc.url)
 const url = `http://127.0.0.1:${port}`
 const args = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', '--max-semi-space-size=4', 'bin/hearth.js', 'serve']
 const { child, stop } = await spawnPds({ name: 'Hearth', args, env, url, timeoutMs: 60_000 })

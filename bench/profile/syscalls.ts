@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
-import { freePort, spawnPds } from '../server/processes.ts'
+import { freePort, hearthEnv, spawnPds } from '../server/processes.ts'
 
 const mode = process.argv[2] ?? 'cpu'
 if (!['cpu', 'strace', 'perf'].includes(mode)) throw new Error(`unknown mode ${mode}: cpu, strace or perf`)
@@ -23,22 +23,7 @@ const out = mkdtempSync(join(tmpdir(), `hearth-${mode}-`))
 const dataDir = mkdtempSync(join(tmpdir(), 'hearth-syscalls-data-'))
 const plc = await startReferencePlc()
 const port = await freePort()
-const env: Record<string, string> = {
-  PDS_HOSTNAME: 'pds.bench.test',
-  PDS_PORT: String(port),
-  PDS_DATA_DIRECTORY: dataDir,
-  PDS_BLOBSTORE_DISK_LOCATION: join(dataDir, 'blocks'),
-  PDS_DID_PLC_URL: plc.url,
-  PDS_JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123',
-  PDS_ADMIN_PASSWORD: 'bench-admin-password',
-  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: `${'b'.repeat(63)}1`,
-  PDS_INVITE_REQUIRED: 'false',
-  PDS_RATE_LIMITS_ENABLED: 'false',
-  PDS_DEV_MODE: 'false',
-  PDS_CRAWLERS: '',
-  LOG_ENABLED: 'false',
-  HEARTH_LISTEN_HOST: '127.0.0.1',
-}
+const env = hearthEnv(port, dataDir, plc.url)
 const url = `http://127.0.0.1:${port}`
 const nodeFlags = process.env.HEARTH_NODE_FLAGS ? process.env.HEARTH_NODE_FLAGS.split(' ') : []
 const { child, stop } = await spawnPds({ name: 'Hearth', args: [...nodeFlags, process.env.HEARTH_BIN ?? 'bin/hearth.js', 'serve'], env, url, timeoutMs: 60_000 })

@@ -26,16 +26,10 @@ import { startReferencePlc } from '../../test/identity/helpers.ts'
 import type { Row } from '../harness.ts'
 import { type XrpcClient, xrpcClient } from './client.ts'
 import { ensureOfficial05 } from './official-05.ts'
-import { type PdsProcess, type PdsSecrets, readCpuMs, startHearthProcess, startOfficialProcess } from './processes.ts'
+import { BENCH_SECRETS, type PdsProcess, readCpuMs, startHearthProcess, startOfficialProcess } from './processes.ts'
 import { percentile } from './workload.ts'
 
 const CONSUMER = fileURLToPath(new URL('./fanout-consumer.mjs', import.meta.url))
-
-const SECRETS: PdsSecrets = {
-  jwtSecret: 'bench-jwt-secret-0123456789abcdef0123',
-  adminPassword: 'bench-admin-password',
-  rotationKeyHex: `${'b'.repeat(63)}1`,
-}
 
 export interface FanoutOptions {
   subscribers: number
@@ -411,7 +405,7 @@ export async function runBackfill(pds: PdsProcess, events: number, log: (line: s
 type ServerName = 'hearth' | 'official'
 
 async function startServer(which: ServerName, plcUrl: string): Promise<PdsProcess> {
-  return which === 'hearth' ? startHearthProcess(plcUrl, SECRETS) : startOfficialProcess(plcUrl, SECRETS, {}, '0.5.35')
+  return which === 'hearth' ? startHearthProcess(plcUrl, BENCH_SECRETS) : startOfficialProcess(plcUrl, BENCH_SECRETS, {}, '0.5.35')
 }
 
 /** Each run on a fresh server process, alternating official and Hearth for each count. */

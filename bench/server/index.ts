@@ -8,7 +8,7 @@ import type { Row } from '../harness.ts'
 import { MANY_COUNTS, type ManyResults, runManyAccountsWorkload } from './many.ts'
 import { ensureOfficial, OFFICIAL_VERSION } from './official.ts'
 import { ensureOfficial05, OFFICIAL_05_VERSION } from './official-05.ts'
-import { type OfficialRelease, type PdsProcess, type PdsSecrets, startHearthProcess, startOfficialProcess } from './processes.ts'
+import { type OfficialRelease, BENCH_SECRETS, type PdsProcess, startHearthProcess, startOfficialProcess } from './processes.ts'
 import { type BenchAppView, PROXY_COUNTS, type ProxyResults, runProxyWorkload, startBenchAppView } from './proxy.ts'
 import { runSyncWorkload, SYNC_COUNTS, type SyncResults } from './sync.ts'
 import { COUNTS, runWorkload, type ServerResults } from './workload.ts'
@@ -24,13 +24,6 @@ const MANY = process.env.BENCH_MANY !== '0'
 const MANY_ONLY = process.env.BENCH_MANY === 'only'
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
-
-// Fixed, benchmark-only secrets; the servers live for the run only, on loopback.
-const SECRETS: PdsSecrets = {
-  jwtSecret: 'bench-jwt-secret-0123456789abcdef0123',
-  adminPassword: 'bench-admin-password',
-  rotationKeyHex: `${'b'.repeat(63)}1`,
-}
 
 async function measure(start: () => Promise<PdsProcess>, appView: BenchAppView): Promise<Measured> {
   let pds = await start()
@@ -76,13 +69,13 @@ export async function serverBenchmarks(): Promise<Row[]> {
     officialWhy = RELEASE === OFFICIAL_05_VERSION ? await ensureOfficial05(log) : await ensureOfficial(log)
     if (officialWhy === null) {
       try {
-        official = await measure(() => startOfficialProcess(plc.url, SECRETS, appView.env, RELEASE), appView)
+        official = await measure(() => startOfficialProcess(plc.url, BENCH_SECRETS, appView.env, RELEASE), appView)
       } catch (err) {
         officialWhy = `official PDS run failed: ${errorText(err)}`
       }
     }
     try {
-      hearth = await measure(() => startHearthProcess(plc.url, SECRETS, appView.env), appView)
+      hearth = await measure(() => startHearthProcess(plc.url, BENCH_SECRETS, appView.env), appView)
     } catch (err) {
       hearthWhy = errorText(err)
     }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
-import { freePort, spawnPds, readCpuMs } from './processes.ts'
+import { freePort, hearthEnv, spawnPds, readCpuMs } from './processes.ts'
 import { runWorkload } from './workload.ts'
 import { xrpcClient } from './client.ts'
 
@@ -22,14 +22,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'hmem-'))
 const out = join(tmpdir(), `hmem-out-${port}.json`)
 const extra: Record<string, string> = {}
 for (const kv of (process.env.HMEM_ENV ?? '').split(' ').filter(Boolean)) { const [k, v] = kv.split('='); extra[k!] = v! }
-const env: Record<string, string> = {
-  PDS_HOSTNAME: 'pds.bench.test', PDS_PORT: String(port), PDS_DATA_DIRECTORY: dataDir,
-  PDS_BLOBSTORE_DISK_LOCATION: join(dataDir, 'blocks'), PDS_DID_PLC_URL: plc.url,
-  PDS_JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123', PDS_ADMIN_PASSWORD: 'bench-admin-password',
-  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: `${'b'.repeat(63)}1`, PDS_INVITE_REQUIRED: 'false',
-  PDS_RATE_LIMITS_ENABLED: 'false', PDS_DEV_MODE: 'false', PDS_CRAWLERS: '', LOG_ENABLED: 'false',
-  HEARTH_LISTEN_HOST: '127.0.0.1', HMEM_OUT: out, ...extra,
-}
+const env = { ...hearthEnv(port, dataDir, plc.url), HMEM_OUT: out, ...extra }
 const url = `http://127.0.0.1:${port}`
 const sp = await spawnPds({ name: 'Hearth', args: [...flags, '--require', fileURLToPath(new URL('./memory-probe.cjs', import.meta.url)), process.env.HMEM_ENTRY ?? 'dist/hearth.mjs', 'serve'], env, url, timeoutMs: 60000 })
 const pid = sp.child.pid!

@@ -30,6 +30,13 @@ export interface PdsSecrets {
   rotationKeyHex: string
 }
 
+/** Fixed, benchmark-only secrets; the servers live for the run only, on loopback. */
+export const BENCH_SECRETS: PdsSecrets = {
+  jwtSecret: 'bench-jwt-secret-0123456789abcdef0123',
+  adminPassword: 'bench-admin-password',
+  rotationKeyHex: `${'b'.repeat(63)}1`,
+}
+
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 export async function freePort(): Promise<number> {
@@ -99,6 +106,11 @@ function commonEnv(port: number, dataDir: string, plcUrl: string, secrets: PdsSe
     PDS_CRAWLERS: '',
     LOG_ENABLED: 'false',
   }
+}
+
+/** A Hearth server's environment for a benchmark: the shared settings, listening on loopback only. */
+export function hearthEnv(port: number, dataDir: string, plcUrl: string, secrets: PdsSecrets = BENCH_SECRETS): Record<string, string> {
+  return { ...commonEnv(port, dataDir, plcUrl, secrets), HEARTH_LISTEN_HOST: '127.0.0.1' }
 }
 
 export interface SpawnedPds {
@@ -224,7 +236,7 @@ const START_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' }
 export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
-  const env = { ...START_ENV, ...commonEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
+  const env = { ...START_ENV, ...hearthEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
   // As `npm start` runs it: the bundle scripts/build.mjs makes, under plain node.
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
   return launch('Hearth', [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)
