@@ -725,7 +725,10 @@ async function streamToResponse(
   }
 }
 
-function drainOrClose(res: ServerResponse): Promise<void> {
+/** Resolves once a response that refused a write can take more, or is gone. */
+export function drainOrClose(res: ServerResponse): Promise<void> {
+  // A response already closed would never emit either event.
+  if (res.destroyed) return Promise.resolve()
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done)

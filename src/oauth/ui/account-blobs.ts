@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { finishPendingBlobs } from '../../actions/blob-apply.ts'
 import { BlobNotFoundError } from '../../blob/store.ts'
 import { tarEnd, tarHeader, tarPadding } from '../../blob/tar.ts'
-import type { RouteContext } from '../../xrpc/server.ts'
+import { drainOrClose, type RouteContext } from '../../xrpc/server.ts'
 import { deviceSessions, guard, type PagesContext } from './context.ts'
 import { FormError } from './forms.ts'
 import { setSecurityHeaders } from './html.ts'
@@ -124,20 +124,7 @@ async function openBlob(ctx: PagesContext, did: string, cid: string): Promise<Re
 
 async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
   if (chunk.length === 0 || res.write(chunk)) return
-  await drained(res)
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  if (res.destroyed) return Promise.resolve()
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done)
-      res.off('close', done)
-      resolve()
-    }
-    res.on('drain', done)
-    res.on('close', done)
-  })
+  await drainOrClose(res)
 }
 
 /** Copies a blob into the response; its byte count, or null when the client went away. */
@@ -147,7 +134,7 @@ async function copy(body: Readable, res: ServerResponse): Promise<number | null>
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (res.destroyed) return null
       sent += chunk.length
-      if (!res.write(chunk)) await drained(res)
+      if (!res.write(chunk)) await drainOrClose(res)
     }
     return res.destroyed ? null : sent
   } finally {
