@@ -8,6 +8,7 @@
 // follows a form post).
 import type { ServerResponse } from 'node:http'
 import { createHash } from 'node:crypto'
+import type { OAuthConfig } from '../../config/index.ts'
 
 /** Escapes text for HTML element content and double- or single-quoted attribute values. */
 export function esc(value: string | number | null | undefined): string {
@@ -131,15 +132,7 @@ const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64'
  * the support and policy links, PDS_PRIMARY_COLOR and PDS_PRIMARY_COLOR_CONTRAST): a small header
  * with the logo and name above every page, the links below it, and buttons in the primary colour.
  */
-export interface Brand {
-  name: string
-  logoUrl: string | null
-  homeUrl: string | null
-  supportUrl: string | null
-  privacyPolicyUrl: string | null
-  termsOfServiceUrl: string | null
-  colors: Record<string, string | number>
-}
+export type Brand = OAuthConfig['branding']
 
 interface BrandParts {
   brand: Brand
