@@ -14,23 +14,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
 mkdirSync(out, { recursive: true })
 
+// Two bundles: the server, and the thread a backup started from the operator dashboard runs in
+// (src/admin/backup-runner.ts loads it from beside the bundle).
 await build({
-  entryPoints: [join(root, 'src/cli/main.ts')],
-  outfile: join(out, 'hearth.mjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: 'linked',
-  logLevel: 'warning',
-})
-
-// The thread a backup started from the operator dashboard runs in (src/admin/backup-runner.ts
-// loads it from beside the bundle).
-await build({
-  entryPoints: [join(root, 'src/admin/backup-worker.ts')],
-  outfile: join(out, 'backup-worker.mjs'),
+  entryPoints: { hearth: join(root, 'src/cli/main.ts'), 'backup-worker': join(root, 'src/admin/backup-worker.ts') },
+  outdir: out,
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',
