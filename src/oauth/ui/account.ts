@@ -11,7 +11,7 @@ import type { RouteContext } from '../../xrpc/server.ts'
 import { runSettingsAction, SETTINGS_NOTICES } from './account-actions.ts'
 import { settingsSections, type SettingsView } from './account-settings.ts'
 import { checkNavigation, deviceSessions, guard, type PagesContext, type SessionView } from './context.ts'
-import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
+import { csrfToken, FormError, readPostedForm } from './forms.ts'
 import { hidden, html, type Html, initials, sendPage, sendRedirect } from './html.ts'
 import { describeScopes } from './scopes.ts'
 import { listAppAccess, listOAuthSessions } from './sessions.ts'
@@ -31,9 +31,7 @@ export function accountGet(ctx: PagesContext) {
 export function accountPost(ctx: PagesContext) {
   return ({ req, res, ip }: RouteContext) =>
     guard(ctx, res, req, async () => {
-      checkSameOrigin(req, ctx.issuerOrigin)
-      const form = await readForm(req)
-      checkCsrf(req, form)
+      const form = await readPostedForm(req, ctx.issuerOrigin)
       const action = form.get('action')
       const { deviceId } = ctx.devices.load(req, res, ip, action === 'sign-in')
       const csrf = csrfToken(req, res, ctx.secureCookies)

@@ -22,7 +22,7 @@ import { DeviceStore } from '../device/store.ts'
 import { type AdminView, dashboardPage, signInPage } from './admin-page.ts'
 import { backupProgressPage, type Backups, backupsView, createBackups } from './admin-backups.ts'
 import { AUTHENTICATION_MAX_AGE_MS, runPage } from './context.ts'
-import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
+import { csrfToken, FormError, readPostedForm } from './forms.ts'
 import { sendErrorPage, sendRedirect } from './html.ts'
 
 export type AdminPagesServices = Pick<
@@ -163,9 +163,7 @@ function backupGet(ctx: AdminCtx) {
 function adminPost(ctx: AdminCtx) {
   return ({ req, res, ip }: RouteContext) =>
     guard(ctx, req, res, async () => {
-      checkSameOrigin(req, ctx.origin)
-      const form = await readForm(req)
-      checkCsrf(req, form)
+      const form = await readPostedForm(req, ctx.origin)
       const csrf = csrfToken(req, res, ctx.secure)
       const action = form.get('action') ?? ''
       if (action === 'sign-in' || action === 'sign-in-account') {

@@ -17,7 +17,7 @@ import type { AccountRow } from '../../account/store.ts'
 import type { RouteContext } from '../../xrpc/server.ts'
 import { type AuthorizationRequestView, OAuthError } from '../provider.ts'
 import { checkNavigation, deviceSessions, guard, type PagesContext, type SessionView } from './context.ts'
-import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
+import { csrfToken, FormError, readPostedForm } from './forms.ts'
 import { formTargetFor, hidden, html, type Html, initials, sendErrorPage, sendPage, sendRedirect } from './html.ts'
 import { describeScopes } from './scopes.ts'
 
@@ -93,9 +93,7 @@ export function authorizeGet(ctx: PagesContext) {
 export function authorizePost(ctx: PagesContext) {
   return ({ req, res, ip }: RouteContext) =>
     guard(ctx, res, req, async () => {
-      checkSameOrigin(req, ctx.issuerOrigin)
-      const form = await readForm(req)
-      checkCsrf(req, form)
+      const form = await readPostedForm(req, ctx.issuerOrigin)
       const clientId = form.get('client_id')
       const requestUri = form.get('request_uri')
       if (!clientId || !requestUri) throw new FormError(400, 'The form is missing client_id or request_uri.')

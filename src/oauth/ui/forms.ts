@@ -31,14 +31,14 @@ export function csrfToken(req: IncomingMessage, res: ServerResponse, secure: boo
 }
 
 /** Throws FormError(403) unless the post comes from one of our pages (see above). */
-export function checkSameOrigin(req: IncomingMessage, issuerOrigin: string): void {
+function checkSameOrigin(req: IncomingMessage, issuerOrigin: string): void {
   const site = req.headers['sec-fetch-site']
   if (typeof site === 'string' && site !== 'same-origin') throw new FormError(403, 'This form must be sent from this site.')
   const origin = req.headers.origin
   if (typeof origin === 'string' && origin !== issuerOrigin) throw new FormError(403, 'This form must be sent from this site.')
 }
 
-export function checkCsrf(req: IncomingMessage, form: URLSearchParams): void {
+function checkCsrf(req: IncomingMessage, form: URLSearchParams): void {
   const cookie = parseCookies(req).get(CSRF_COOKIE)
   const field = form.get('csrf')
   if (!cookie || !field || !CSRF_RE.test(cookie) || !CSRF_RE.test(field)) {
@@ -54,7 +54,7 @@ export function checkCsrf(req: IncomingMessage, form: URLSearchParams): void {
  * unread for the page guard to drain: ending the read by destroying the request (as leaving a
  * `for await` over it does) would reset a sender still writing, who would never see the page.
  */
-export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/x-www-form-urlencoded') throw new FormError(415, 'Unsupported form encoding.')
   let body: Buffer
@@ -67,4 +67,16 @@ export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
     throw err
   }
   return new URLSearchParams(body.toString('utf8'))
+}
+
+/**
+ * A form posted to one of the pages: sent from this site (Fetch metadata and Origin), read
+ * within its size limit, and carrying the CSRF token its page gave — in that order, so a
+ * cross-site post is refused before its body is read.
+ */
+export async function readPostedForm(req: IncomingMessage, origin: string): Promise<URLSearchParams> {
+  checkSameOrigin(req, origin)
+  const form = await readForm(req)
+  checkCsrf(req, form)
+  return form
 }

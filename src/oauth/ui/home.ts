@@ -15,7 +15,7 @@ import type { RouteContext } from '../../xrpc/server.ts'
 import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'
 import { parseCookies, setCookie } from '../device/cookies.ts'
 import { checkNavigation, guard, type PagesContext } from './context.ts'
-import { checkCsrf, checkSameOrigin, csrfToken, FormError, readForm } from './forms.ts'
+import { csrfToken, FormError, readPostedForm } from './forms.ts'
 import { hidden, html, type Html, sendPage, sendRedirect } from './html.ts'
 
 export const MOVE_COOKIE = 'hearth-move'
@@ -68,9 +68,7 @@ export function homeGet(ctx: HomeContext) {
 export function homePost(ctx: HomeContext) {
   return ({ req, res, ip }: RouteContext) =>
     guard(ctx, res, req, async () => {
-      checkSameOrigin(req, ctx.issuerOrigin)
-      const form = await readForm(req)
-      checkCsrf(req, form)
+      const form = await readPostedForm(req, ctx.issuerOrigin)
       const csrf = csrfToken(req, res, ctx.secureCookies)
       const action = form.get('action') ?? ''
       const field = (name: string) => form.get(name) ?? ''
