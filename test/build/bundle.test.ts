@@ -2,7 +2,7 @@
 // it serves, so that a module which only works through tsx cannot slip into the start path.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,6 +32,11 @@ test('the bundle npm start runs builds, reports its version and serves XRPC', as
   execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root })
   assert.ok(existsSync(join(root, 'dist/hearth.mjs')))
   assert.ok(existsSync(join(root, 'dist/lexicons.json')))
+  // V8 keeps a module's source, as UTF-16 (twice the memory) once one character is past Latin-1.
+  for (const file of ['hearth.mjs', 'backup-worker.mjs']) {
+    const at = readFileSync(join(root, 'dist', file), 'utf8').search(/[^\x00-\x7f]/)
+    assert.equal(at, -1, `dist/${file} has a non-ASCII character at ${at}`)
+  }
 
   const pkgVersion = (await import(join(root, 'package.json'), { with: { type: 'json' } })).default.version as string
   const printed = execFileSync(process.execPath, [join(root, 'dist/hearth.mjs'), '--version'], { cwd: root }).toString()
