@@ -2,6 +2,12 @@
 // DID's last operation (handle, signing key, PDS endpoint, rotation keys, or any mix), and the
 // tombstone. Formats, signatures and DID derivation are @did-plc/lib's; this module fixes what a
 // PDS puts in them (which keys, in which order) and adapts Hearth's keys to the library's signer.
+// The genesis operation alone is built here, as the library builds it (the tests hold the two
+// equal): every createAccount makes one, and loading the library for it kept several MB of
+// resident memory (its source, zod schemas, a bignum library) for the life of the process.
+import { toBase32, toBase64Url } from '@atcute/multibase'
+import { encodeCbor } from '../repo/cbor.ts'
+import { sha256 } from '../repo/cid.ts'
 import type { Keypair } from '../repo/crypto/index.ts'
 import { DidTombstonedError } from './errors.ts'
 import {
@@ -59,20 +65,35 @@ export function genesisRotationKeys(rotationKeyDid: string, recoveryKeys: string
   return [...recoveryKeys, rotationKeyDid]
 }
 
-/** Creates and signs a genesis operation; returns it with the DID it defines. */
+/**
+ * Creates and signs a genesis operation; returns it with the DID it defines. The library's
+ * `createOp`: `at://` and `https://` prefixed when missing, the signature (base64url) over the
+ * DAG-CBOR of the unsigned operation.
+ */
 export async function createGenesisOp(input: GenesisOpInput): Promise<{ did: string; op: PlcOperation }> {
-  return plc().createOp({
-    signingKey: input.signingKey,
-    handle: input.handle,
-    pds: input.pdsEndpoint,
+  const unsigned: PlcUnsignedOperation = {
+    type: 'plc_operation',
+    verificationMethods: { atproto: input.signingKey },
     rotationKeys: genesisRotationKeys(input.rotationKey.did(), input.recoveryKeys),
-    signer: plcSigner(input.rotationKey),
-  })
+    alsoKnownAs: [atprotoPrefixed(input.handle)],
+    services: { atproto_pds: { type: ATPROTO_PDS_SERVICE_TYPE, endpoint: httpPrefixed(input.pdsEndpoint) } },
+    prev: null,
+  }
+  const op: PlcOperation = { ...unsigned, sig: toBase64Url(input.rotationKey.sign(encodeCbor(unsigned))) }
+  return { did: await didForGenesisOp(op), op }
 }
 
-/** The DID a genesis operation defines (24 base32 characters of its hash). */
-export function didForGenesisOp(op: PlcCompatibleOp): Promise<string> {
-  return plc().didForCreateOp(op)
+function atprotoPrefixed(handle: string): string {
+  return handle.startsWith('at://') ? handle : `at://${handle.replace('http://', '').replace('https://', '')}`
+}
+
+function httpPrefixed(url: string): string {
+  return url.startsWith('http://') || url.startsWith('https://') ? url : `https://${url}`
+}
+
+/** The DID a genesis operation defines: the first 24 base32 characters of its sha-256. */
+export async function didForGenesisOp(op: PlcCompatibleOp): Promise<string> {
+  return `did:plc:${toBase32(sha256(encodeCbor(op))).slice(0, 24)}`
 }
 
 export type PlcChanges = Partial<Pick<PlcUnsignedOperation, 'rotationKeys' | 'alsoKnownAs' | 'verificationMethods' | 'services'>>

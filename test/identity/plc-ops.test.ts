@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import * as plcLib from '@did-plc/lib'
 import { P256Keypair, Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { DidTombstonedError } from '../../src/identity/errors.ts'
@@ -25,6 +27,8 @@ import type { PlcAnyOp, PlcLegacyCreateOp } from '../../src/identity/plc-lib.ts'
 const lib = plcLib as unknown as {
   getLastOpWithCid(ops: unknown[]): Promise<{ cid: { toString(): string } }>
   validateOperationLog(did: string, ops: unknown[]): Promise<unknown>
+  createOp(opts: { signingKey: string; handle: string; pds: string; rotationKeys: string[]; signer: ReturnType<typeof plcSigner> }): Promise<{ did: string; op: unknown }>
+  didForCreateOp(op: unknown): Promise<string>
 }
 
 function keys() {
@@ -55,6 +59,33 @@ test('genesis op: PDS fields, rotation keys ordered recovery-first, signed by th
   assert.equal(await operationSigner(op, [k.signing.did(), k.recovery.did()]), null)
   assert.ok(isOperationOrTombstone(op))
   assert.equal(isOperationOrTombstone({ ...op, rotationKeys: 'nope' }), false)
+})
+
+test('the genesis op Hearth builds is the one @did-plc/lib builds, byte for byte, and the same DID', async () => {
+  const k = keys()
+  for (const [handle, pds] of [['alice.test', 'https://pds.example.com'], ['at://bob.test', 'http://localhost:2583'], ['https://carol.test', 'pds.example']] as const) {
+    const ours = await createGenesisOp({ signingKey: k.signing.did(), handle, pdsEndpoint: pds, rotationKey: k.rotation, recoveryKeys: [k.recovery.did()] })
+    // secp256k1 signatures are deterministic (RFC 6979), so the two ops are equal only if the signed bytes are.
+    const theirs = await lib.createOp({ signingKey: k.signing.did(), handle, pds, rotationKeys: [k.recovery.did(), k.rotation.did()], signer: plcSigner(k.rotation) })
+    assert.deepEqual(ours, theirs)
+  }
+  const legacy: PlcLegacyCreateOp = { type: 'create', signingKey: k.signing.did(), recoveryKey: k.recovery.did(), handle: 'old.test', service: 'pds.example', prev: null, sig: 'x' }
+  assert.equal(await didForGenesisOp(legacy), await lib.didForCreateOp(legacy))
+})
+
+test('creating a genesis op does not load @did-plc/lib', () => {
+  const script = `
+    import { createRequire } from 'node:module'
+    import { createGenesisOp } from './src/identity/plc-ops.ts'
+    import { Secp256k1Keypair } from './src/repo/crypto/index.ts'
+    const key = Secp256k1Keypair.create()
+    const { did } = await createGenesisOp({ signingKey: key.did(), handle: 'a.test', pdsEndpoint: 'https://p.example', rotationKey: key })
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('@did-plc'))
+    console.log(JSON.stringify({ did, loaded }))`
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('../../', import.meta.url)) })
+  const { did, loaded } = JSON.parse(out.toString()) as { did: string; loaded: string[] }
+  assert.match(did, /^did:plc:[a-z2-7]{24}$/)
+  assert.deepEqual(loaded, [])
 })
 
 test('genesisRotationKeys puts the PDS key last', () => {
