@@ -1,7 +1,7 @@
 // Email two-factor sign-in (official 0.5.36): after the password, an account that turned the
 // factor on must also give a code mailed to its confirmed address. Shared by createSession and
 // the OAuth sign-in pages; app-password sign-ins skip it, as official.
-import type { AccountRow } from '../account/store.ts'
+import type { AccountRow } from '../account/accounts.ts'
 import type { CoreServices } from '../core-services.ts'
 import { XrpcError } from '../errors.ts'
 

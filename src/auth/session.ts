@@ -11,7 +11,9 @@
 // ignores the extra claim; its own tokens (no `sid`) are accepted until they expire.
 import type { KeyObject } from 'node:crypto'
 import { newRefreshTokenId } from '../account/random.ts'
-import type { AccountRow, AccountStore, AppPasswordInfo, CreateAccountOptions } from '../account/store.ts'
+import type { AccountRow, CreateAccountOptions } from '../account/accounts.ts'
+import type { AppPasswordInfo } from '../account/app-passwords.ts'
+import type { AccountStore } from '../account/store.ts'
 import { isValidAtIdentifier, isValidDid } from '../repo/syntax.ts'
 import { authRequired, invalidRequest, XrpcError } from '../errors.ts'
 import { hmacKey, JwtVerifyError, signHs256Jwt, verifyHs256Jwt } from './jwt.ts'

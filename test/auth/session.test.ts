@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { REFRESH_GRACE_MS } from '../../src/account/store.ts'
+import { REFRESH_GRACE_MS } from '../../src/account/refresh-tokens.ts'
 import { hmacKey, signHs256Jwt } from '../../src/auth/jwt.ts'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD } from '../../src/auth/scopes.ts'
 import { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, SessionManager } from '../../src/auth/session.ts'

@@ -2,7 +2,7 @@
 // deactivation, deletion. Each action applies the rules of its XRPC method (the same stores and
 // src/actions/ functions, the same takedown checks, the same per-account email limits) and turns
 // its refusals into plain words; a page is never a way around a rule the API enforces.
-import type { AccountRow } from '../../account/store.ts'
+import type { AccountRow } from '../../account/accounts.ts'
 import { AccountConflictError } from '../../account/errors.ts'
 import { activateAccount, deactivateAccount } from '../../actions/account-state.ts'
 import { removeAccount } from '../../actions/delete-account.ts'

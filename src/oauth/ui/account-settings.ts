@@ -3,7 +3,7 @@
 // deletion. Plain forms: each works without JavaScript; the less used ones sit in <details>
 // that open when an action of theirs has just answered.
 import { listPasswordSessions } from '../../account/session-list.ts'
-import type { AccountRow } from '../../account/store.ts'
+import type { AccountRow } from '../../account/accounts.ts'
 import type { HandleCheck } from './account-actions.ts'
 import type { PagesContext } from './context.ts'
 import { formatBytes, hidden, html, type Html } from './html.ts'

@@ -3,7 +3,7 @@
 // in the pages' one stylesheet; no script.
 import type { ServerResponse } from 'node:http'
 import type { AccountListing } from '../../account/search.ts'
-import type { InviteCodeInfo } from '../../account/store.ts'
+import type { InviteCodeInfo } from '../../account/invites.ts'
 import { type ActivityView, activityPanel } from './admin-activity.ts'
 import { type BackupsView, backupsPanel } from './admin-backups.ts'
 import { formatBytes, hidden, html, type Html, sendPage } from './html.ts'

@@ -13,7 +13,7 @@
 //   account_selection_required when there is none);
 // - no prompt with a hint matching one fresh, consented account: authorized without a page.
 import type { ServerResponse } from 'node:http'
-import type { AccountRow } from '../../account/store.ts'
+import type { AccountRow } from '../../account/accounts.ts'
 import type { RouteContext } from '../../xrpc/server.ts'
 import { type AuthorizationRequestView, OAuthError } from '../provider.ts'
 import { checkNavigation, deviceSessions, guard, type PagesContext, type SessionView } from './context.ts'

@@ -8,8 +8,8 @@
 // right; the page then asks for the code (checkCode), under the same limits. The password is
 // never sent back to the browser to be posted again.
 import { AuthFactorRequired, checkSignInFactor } from '../../actions/sign-in-factor.ts'
-import type { AccountRow } from '../../account/store.ts'
-import { EMAIL_TOKEN_TTL_MS } from '../../account/store.ts'
+import type { AccountRow } from '../../account/accounts.ts'
+import { EMAIL_TOKEN_TTL_MS } from '../../account/email-tokens.ts'
 import type { CoreServices } from '../../core-services.ts'
 import { XrpcError } from '../../errors.ts'
 import { MemoryRateLimiter } from '../../xrpc/rate-limiter.ts'

@@ -1,5 +1,6 @@
 // What the com.atproto.admin methods share: the AccountView shape and subject lookups.
-import type { AccountRow, InviteCodeInfo } from '../../../../account/store.ts'
+import type { AccountRow } from '../../../../account/accounts.ts'
+import type { InviteCodeInfo } from '../../../../account/invites.ts'
 import type { ActorStore } from '../../../../actor/store.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../errors.ts'

@@ -3,7 +3,7 @@
 import { AccountConflictError } from '../../../../account/errors.ts'
 import { createHostedAccount } from '../../../../actions/create-account.ts'
 import { normalizeAndValidateHandle } from '../../../../actions/handle.ts'
-import type { AccountRow } from '../../../../account/store.ts'
+import type { AccountRow } from '../../../../account/accounts.ts'
 import { NEW_PASSWORD_MAX_LENGTH } from '../../../../auth/password.ts'
 import { isSupportedEmail, UNSUPPORTED_EMAIL_MESSAGE } from '../../../../mail/address.ts'
 import { parseDidKey } from '../../../../repo/crypto/index.ts'

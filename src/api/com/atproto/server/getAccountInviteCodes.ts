@@ -1,6 +1,6 @@
 // com.atproto.server.getAccountInviteCodes: the account's codes, and (when invites are required
 // and PDS_INVITE_INTERVAL is set) new ones it has earned since signing up.
-import type { InviteCodeInfo } from '../../../../account/store.ts'
+import type { InviteCodeInfo } from '../../../../account/invites.ts'
 import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'

@@ -1,7 +1,7 @@
 // Shared by the server methods: the session view of an account, handle syntax (the signup rules
 // are account/handle.ts's normalizeAndValidateHandle) and the DID document returned with a session.
-import type { AccountRow } from '../../../../account/store.ts'
-import { formatAccountStatus } from '../../../../account/store.ts'
+import type { AccountRow } from '../../../../account/accounts.ts'
+import { formatAccountStatus } from '../../../../account/status.ts'
 import { getPdsEndpoint, getSigningKey } from '../../../../identity/did-doc.ts'
 import type { Services } from '../../../../services.ts'
 

@@ -1,6 +1,6 @@
 // com.atproto.sync.getRepoStatus: whether a repo is active, and its rev when it is. Public: it
 // tells anyone that an account is deactivated or taken down, as the official does.
-import { formatAccountStatus } from '../../../../account/store.ts'
+import { formatAccountStatus } from '../../../../account/status.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { assertRepoAvailability } from './util.ts'

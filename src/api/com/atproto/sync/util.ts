@@ -1,6 +1,6 @@
 // What every com.atproto.sync read shares: the account-state gate (the official
 // assertRepoAvailability) and CIDs from parameters.
-import type { AccountRow } from '../../../../account/store.ts'
+import type { AccountRow } from '../../../../account/accounts.ts'
 import type { ActorStore } from '../../../../actor/store.ts'
 import type { AuthResult } from '../../../../xrpc/auth-result.ts'
 import { type Cid, parseCid } from '../../../../repo/cid.ts'
