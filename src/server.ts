@@ -87,6 +87,8 @@ export async function startServer(config: ServerConfig, opts: { host?: string } 
   const sweep = startBlobSweep(services, Math.max(1000, Math.min(cfg.hearth.blobGcGraceMs / 4, 60 * 60_000)))
   // Devices no one signed in on, every few minutes (they cost a row per page visit).
   const deviceSweep = services.oauth ? startDeviceSweep(new DeviceStore(services.accounts.db), 5 * 60_000, services.logger) : null
+  // The accounts served most before a restart are warm again soon after it, off the request path.
+  if (cfg.actorStore.reopenAtStart) services.actors.reopenRecent()
   const crawlers = new Crawlers(cfg.service.hostname, cfg.crawlers, services.sequencer, services.logger)
   void crawlers.notifyOfUpdate()
   let closed = false

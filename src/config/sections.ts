@@ -87,6 +87,7 @@ export function readStorage(r: EnvReader, cwd: string): Pick<ServerConfig, 'db' 
   const actorStore: ActorStoreConfig = {
     directory: location(r, cwd, 'PDS_ACTOR_STORE_DIRECTORY', inData('actors')),
     cacheSize: r.int('PDS_ACTOR_STORE_CACHE_SIZE', { min: 1 }) ?? defaultActorStoreCacheSize(),
+    reopenAtStart: r.bool('HEARTH_REOPEN_STORES') ?? true,
   }
   const blobLocation = location(r, cwd, 'PDS_BLOBSTORE_DISK_LOCATION', inData('blocks'))
   const s3 = readS3Blobstore(r)

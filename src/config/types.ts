@@ -68,6 +68,8 @@ export interface ActorStoreConfig {
   directory: string
   /** PDS_ACTOR_STORE_CACHE_SIZE (from the open-file limit: 100 to 2,500, see open-files.ts). */
   cacheSize: number
+  /** HEARTH_REOPEN_STORES (true): reopen at start, in the background, the stores open at the last clean stop. */
+  reopenAtStart: boolean
 }
 
 export type BlobstoreConfig = DiskBlobstoreConfig | S3BlobstoreConfig

@@ -58,7 +58,8 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
     didCacheDbLocation: path.join(data, 'did_cache.sqlite'),
     disableWalAutoCheckpoint: false,
   })
-  assert.deepEqual(cfg.actorStore, { directory: path.join(data, 'actors'), cacheSize: defaultActorStoreCacheSize() })
+  assert.deepEqual(cfg.actorStore, { directory: path.join(data, 'actors'), cacheSize: defaultActorStoreCacheSize(), reopenAtStart: true })
+  assert.equal(loadConfig({ HEARTH_REOPEN_STORES: '0' }, { cwd }).actorStore.reopenAtStart, false)
   assert.deepEqual(cfg.blobstore, {
     provider: 'disk',
     location: path.join(data, 'blocks'),

@@ -1,0 +1,99 @@
+// The stores open at a clean stop are reopened in the background by the next start.
+import assert from 'node:assert/strict'
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { ActorStoreManager, OPEN_LIST_FILE } from '../../src/actor/manager.ts'
+import { initRepo } from '../../src/actor/transactor.ts'
+import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
+import { Sequencer } from '../../src/sequencer/sequencer.ts'
+
+const dirs: string[] = []
+const closers: Array<() => void> = []
+after(() => {
+  for (const c of closers.reverse()) c()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+function host(count: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-reopen-'))
+  dirs.push(dir)
+  const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
+  closers.push(() => sequencer.db.open && sequencer.close())
+  const dids = Array.from({ length: count }, (_, i) => `did:plc:reopentest${String(i).padStart(14, '0')}`)
+  const first = manager(dir, sequencer, 100)
+  for (const did of dids) initRepo(first.create(did, Secp256k1Keypair.create()))
+  first.closeAll()
+  return { dir, sequencer, dids }
+}
+
+function manager(dir: string, sequencer: Sequencer, cacheSize: number): ActorStoreManager {
+  const m = new ActorStoreManager(join(dir, 'actors'), sequencer, cacheSize)
+  closers.push(() => m.closeAll())
+  return m
+}
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+test('reopen: a serving manager lists its open stores at close (least recently used first); the next reopens the most recent within its cache, off the call', async () => {
+  const { dir, sequencer, dids } = host(5)
+  const listPath = join(dir, 'actors', OPEN_LIST_FILE)
+  // A manager that was not asked to reopen (a command, a test) leaves no list.
+  assert.equal(existsSync(listPath), false)
+
+  const serving = manager(dir, sequencer, 100)
+  serving.reopenRecent()
+  for (const i of [0, 1, 2, 3, 1]) assert.ok(serving.get(dids[i] as string))
+  serving.closeAll()
+  assert.equal(readFileSync(listPath, 'utf8'), `${[dids[0], dids[2], dids[3], dids[1]].join('\n')}\n`)
+
+  const next = manager(dir, sequencer, 3)
+  next.reopenRecent()
+  assert.equal(next.openCount, 0, 'nothing is opened inside the call')
+  assert.equal(existsSync(listPath), false, 'the list is read once')
+  await until(() => next.openCount === 3)
+  await new Promise((r) => setTimeout(r, 20))
+  assert.equal(next.openCount, 3, 'no more than the cache holds')
+  // The three most recently used are the open ones: handing them out opens nothing more.
+  for (const i of [1, 3, 2]) assert.equal(next.get(dids[i] as string)?.isOpen, true)
+  assert.equal(next.openCount, 3)
+  assert.equal(next.get(dids[0] as string)?.isOpen, true)
+  assert.equal(next.openCount, 4, 'the least recent one was not reopened')
+})
+
+test('reopen: a close before the reopening is done stops it, and keeps the stores not reached in the list', async () => {
+  const { dir, sequencer, dids } = host(6)
+  const listPath = join(dir, 'actors', OPEN_LIST_FILE)
+  const serving = manager(dir, sequencer, 100)
+  serving.reopenRecent()
+  for (const did of dids) serving.get(did)
+  serving.closeAll()
+
+  const next = manager(dir, sequencer, 100)
+  next.reopenRecent()
+  // A request on the oldest account before the reopening starts.
+  assert.ok(next.get(dids[0] as string))
+  next.closeAll()
+  await new Promise((r) => setTimeout(r, 30))
+  assert.equal(next.openCount, 0, 'nothing reopened after the close')
+  assert.equal(readFileSync(listPath, 'utf8'), `${[...dids.slice(1), dids[0]].join('\n')}\n`)
+
+  // A listed account deleted since, and a line that is no DID, are passed over.
+  const last = manager(dir, sequencer, 100)
+  last.destroy(dids[5] as string)
+  last.closeAll()
+  appendFileSync(listPath, '../../etc\n')
+  const again = manager(dir, sequencer, 100)
+  again.reopenRecent()
+  await until(() => again.openCount === 5)
+  await new Promise((r) => setTimeout(r, 20))
+  assert.equal(again.openCount, 5)
+  assert.equal(again.get(dids[5] as string), null)
+})
