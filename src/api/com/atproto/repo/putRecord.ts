@@ -20,7 +20,7 @@ interface Input {
   swapCommit?: string
 }
 
-export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
+export default function putRecord(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs' | 'logger' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.putRecord',
     // Records may be large: the official PDS (0.5) accepts write bodies up to 1,000,000 bytes.
@@ -43,7 +43,7 @@ export default function putRecord(s: Services): XrpcMethod<AccessAuth> {
         assertCommitSwap(store.head(), swapCommit)
         checkRecordSwap(write.action, current?.cid ?? null, swapRecord)
         const result = commitPrepared(s, did, store, [write], swapCommit)
-        await result.blobsSettled
+        await result.settled
         commit = { cid: result.commit.cid.$link, rev: result.commit.rev }
       }
       return {
