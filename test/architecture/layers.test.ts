@@ -2,7 +2,7 @@
 // ones included) goes to its own top-level folder or file, or to a layer below it; the entries of
 // one layer do not import each other; no files import each other in a circle; and the layer table
 // of docs/ARCHITECTURE.md lists the entries in this same order. A new top-level folder or file of
-// src/ fails here until it is given its place.
+// src/ fails here until it is given its place. The XRPC methods name the services they use.
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -153,4 +153,13 @@ test('only the actions and the actor store append to the event log', () => {
     return /\bsequencer\s*\.\s*append\s*\(/.test(readFileSync(path.join(src, file), 'utf8'))
   })
   assert.deepEqual(appenders, [], `these append events outside src/actions/ and src/actor/: ${appenders.join(', ')}`)
+})
+
+test('the XRPC methods name the services they use, never the whole Services', () => {
+  // method-factory.ts is the one place that speaks of every method: it hands each the whole set.
+  const whole = sourceFiles(path.join(src, 'api'))
+    .filter((file) => path.basename(file) !== 'method-factory.ts')
+    .filter((file) => /\b\w+\??\s*:\s*(?:Core)?Services\b(?!\s*\[)/.test(readFileSync(file, 'utf8').replace(/^\s*\/\/.*$/gm, '')))
+    .map((file) => path.relative(src, file))
+  assert.deepEqual(whole, [], `these take the whole Services instead of a Pick<Services, ...> of what they use: ${whole.join(', ')}`)
 })

@@ -8,7 +8,7 @@ import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.actor.getPreferences'
 
-export default function getPreferences(s: Services): XrpcMethod {
+export default function getPreferences(s: Pick<Services, 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>): XrpcMethod {
   return {
     nsid: NSID,
     auth: locallyServedAuth(s, NSID, { additional: ['com.atproto.takendown'] }),

@@ -3,7 +3,7 @@
 import { readAfterWriteMethod } from '../../../../proxy/read-after-write.ts'
 import type { Services } from '../../../../services.ts'
 
-export default function getProfile(s: Services) {
+export default function getProfile(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>) {
   return readAfterWriteMethod(s, 'app.bsky.actor.getProfile', (viewer, original, local, requester) => {
     if (!local.profile || original.did !== requester) return original
     return viewer.updateProfileDetailed(original, local.profile.record)

@@ -4,7 +4,7 @@ import type { Services } from '../../../../services.ts'
 
 type Json = Record<string, unknown>
 
-export default function getProfiles(s: Services) {
+export default function getProfiles(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>) {
   return readAfterWriteMethod(s, 'app.bsky.actor.getProfiles', (viewer, original, local, requester) => {
     const profile = local.profile
     if (!profile) return original

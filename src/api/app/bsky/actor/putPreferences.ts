@@ -10,7 +10,7 @@ import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'app.bsky.actor.putPreferences'
 
-export default function putPreferences(s: Services): XrpcMethod {
+export default function putPreferences(s: Pick<Services, 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>): XrpcMethod {
   return {
     nsid: NSID,
     auth: locallyServedAuth(s, NSID, { checkTakedown: true }),

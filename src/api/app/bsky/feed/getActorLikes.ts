@@ -5,7 +5,7 @@ import { updateAuthorProfiles } from './author-munge.ts'
 
 type Json = Record<string, unknown>
 
-export default function getActorLikes(s: Services) {
+export default function getActorLikes(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>) {
   return readAfterWriteMethod(s, 'app.bsky.feed.getActorLikes', (viewer, original, local, requester) => ({
     ...original,
     feed: updateAuthorProfiles(viewer, original.feed as Json[], local, requester),

@@ -6,7 +6,7 @@ import { updateAuthorProfiles } from './author-munge.ts'
 
 type Json = Record<string, unknown>
 
-export default function getAuthorFeed(s: Services) {
+export default function getAuthorFeed(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>) {
   return readAfterWriteMethod(s, 'app.bsky.feed.getAuthorFeed', async (viewer, original, local, requester) => {
     if (!isUsersFeed(original.feed as Json[], requester)) return original
     const feed = updateAuthorProfiles(viewer, original.feed as Json[], local, requester)

@@ -12,7 +12,7 @@ import type { XrpcMethod } from '../../../../xrpc/types.ts'
 const NSID = 'app.bsky.feed.getFeed'
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 
-export default function getFeed(s: Services): XrpcMethod<AccessAuth> {
+export default function getFeed(s: Pick<Services, 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>): XrpcMethod<AccessAuth> {
   return {
     nsid: NSID,
     auth: async (info) => {

@@ -14,7 +14,7 @@ type Json = Record<string, unknown>
 const NSID = 'app.bsky.feed.getPostThread'
 const THREAD_VIEW = 'app.bsky.feed.defs#threadViewPost'
 
-export default function getPostThread(s: Services): XrpcMethod<AccessAuth> {
+export default function getPostThread(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>): XrpcMethod<AccessAuth> {
   return {
     nsid: NSID,
     auth: proxiedAccessAuth(s, NSID),
@@ -72,7 +72,7 @@ async function threadPostView(viewer: LocalViewer, post: LocalRecord): Promise<J
   return view ? { $type: THREAD_VIEW, post: view } : null
 }
 
-async function notFoundFromLocal(s: Services, requester: string, rev: string, params: Record<string, unknown>): Promise<XrpcOutput | null> {
+async function notFoundFromLocal(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>, requester: string, rev: string, params: Record<string, unknown>): Promise<XrpcOutput | null> {
   const uri = String(params.uri)
   const parts = uri.replace(/^at:\/\//, '').split('/')
   let host = parts[0]

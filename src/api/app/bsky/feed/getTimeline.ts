@@ -4,7 +4,7 @@ import type { Services } from '../../../../services.ts'
 
 type Json = Record<string, unknown>
 
-export default function getTimeline(s: Services) {
+export default function getTimeline(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>) {
   return readAfterWriteMethod(s, 'app.bsky.feed.getTimeline', async (viewer, original, local) => ({
     ...original,
     feed: await viewer.formatAndInsertPostsInFeed([...(original.feed as Json[])], local.posts),

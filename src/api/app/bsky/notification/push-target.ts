@@ -9,7 +9,7 @@ import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../errors.ts'
 import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 
-export async function forwardPush(s: Services, nsid: string, auth: AccessAuth, body: { serviceDid: string }): Promise<void> {
+export async function forwardPush(s: Pick<Services, 'actors' | 'config' | 'didResolver' | 'proxy'>, nsid: string, auth: AccessAuth, body: { serviceDid: string }): Promise<void> {
   const appView = s.config.bskyAppView
   if (!appView) throw invalidRequest(`No service configured for ${nsid}`)
   const serviceDid = body.serviceDid

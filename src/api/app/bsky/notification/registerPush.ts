@@ -7,7 +7,7 @@ import { forwardPush } from './push-target.ts'
 
 const NSID = 'app.bsky.notification.registerPush'
 
-export default function registerPush(s: Services): XrpcMethod<AccessAuth> {
+export default function registerPush(s: Pick<Services, 'actors' | 'auth' | 'config' | 'didResolver' | 'proxy'>): XrpcMethod<AccessAuth> {
   return {
     nsid: NSID,
     auth: s.auth.access({ additional: ['com.atproto.signupQueued'] }),

@@ -8,7 +8,7 @@ import { forwardPush } from './push-target.ts'
 
 const NSID = 'app.bsky.notification.unregisterPush'
 
-export default function unregisterPush(s: Services): XrpcMethod<AccessAuth> {
+export default function unregisterPush(s: Pick<Services, 'actors' | 'auth' | 'config' | 'didResolver' | 'proxy'>): XrpcMethod<AccessAuth> {
   return {
     nsid: NSID,
     auth: s.auth.access(),

@@ -5,7 +5,7 @@ import { removeAccount } from '../../../../actions/delete-account.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function deleteAccount(s: Services): XrpcMethod {
+export default function deleteAccount(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs' | 'sequencer'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.deleteAccount',
     auth: s.auth.admin,

@@ -7,7 +7,7 @@ import { updateAccountHandle as changeHandle } from '../../../../actions/handle.
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function updateAccountHandle(s: Services): XrpcMethod {
+export default function updateAccountHandle(s: Pick<Services, 'accounts' | 'auth' | 'config' | 'didResolver' | 'handleResolver' | 'logger' | 'plc' | 'plcRotationKey' | 'sequencer'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.updateAccountHandle',
     auth: s.auth.admin,

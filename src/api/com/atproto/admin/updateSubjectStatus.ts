@@ -23,7 +23,7 @@ const REPO_REF = 'com.atproto.admin.defs#repoRef'
 const STRONG_REF = 'com.atproto.repo.strongRef'
 const BLOB_REF = 'com.atproto.admin.defs#repoBlobRef'
 
-export default function updateSubjectStatus(s: Services): XrpcMethod {
+export default function updateSubjectStatus(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs' | 'sequencer'>): XrpcMethod {
   return {
     nsid: 'com.atproto.admin.updateSubjectStatus',
     auth: s.auth.moderator,

@@ -7,7 +7,7 @@ import type { Services } from '../../../../services.ts'
 import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function getRecommendedDidCredentials(s: Services): XrpcMethod<AccessAuth> {
+export default function getRecommendedDidCredentials(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'plcRotationKey'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.identity.getRecommendedDidCredentials',
     // As official: any session, deactivated accounts included (they are the ones migrating in).

@@ -15,7 +15,7 @@ import { normalizeHandleSyntax } from '../../../../actions/handle.ts'
 const unresolved = () => invalidRequest('Unable to resolve handle')
 const notOurs = () => invalidRequest('Unable to resolve handle', 'HandleNotFound')
 
-export default function resolveHandle(s: Services): XrpcMethod {
+export default function resolveHandle(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'handleResolver' | 'proxy'>): XrpcMethod {
   return {
     nsid: 'com.atproto.identity.resolveHandle',
     auth: s.auth.none,

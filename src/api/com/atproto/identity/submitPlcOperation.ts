@@ -15,7 +15,7 @@ function isOperation(value: unknown): value is PlcOperation {
   return isOperationOrTombstone(value) && (value as { type: string }).type === 'plc_operation'
 }
 
-export default function submitPlcOperation(s: Services): XrpcMethod<AccessAuth> {
+export default function submitPlcOperation(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'plc' | 'plcRotationKey' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.identity.submitPlcOperation',
     auth: s.auth.access(),

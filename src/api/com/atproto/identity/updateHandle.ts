@@ -8,7 +8,7 @@ import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const byDid = (ctx: { auth: unknown }) => (ctx.auth as AccessAuth).did
 
-export default function updateHandle(s: Services): XrpcMethod<AccessAuth> {
+export default function updateHandle(s: Pick<Services, 'accounts' | 'auth' | 'config' | 'didResolver' | 'handleResolver' | 'logger' | 'plc' | 'plcRotationKey' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.identity.updateHandle',
     auth: s.auth.access({ checkTakedown: true }),

@@ -13,7 +13,7 @@ import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
 const NSID = 'com.atproto.moderation.createReport'
 
-export default function createReport(s: Services): XrpcMethod<AccessAuth> {
+export default function createReport(s: Pick<Services, 'actors' | 'auth' | 'config' | 'didResolver' | 'proxy'>): XrpcMethod<AccessAuth> {
   const access = s.auth.access({ additional: ['com.atproto.takendown'] })
   return {
     nsid: NSID,

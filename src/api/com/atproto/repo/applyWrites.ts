@@ -42,7 +42,7 @@ function points(ctx: XrpcContext): number {
   return total
 }
 
-export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
+export default function applyWrites(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs' | 'logger' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.applyWrites',
     // Records may be large: the official PDS (0.5) accepts write bodies up to 1,000,000 bytes.
@@ -72,8 +72,8 @@ export default function applyWrites(s: Services): XrpcMethod<AccessAuth> {
         }
       })
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
-      const { commit, settled } = commitPrepared(s, did, store, prepared, swapCommit)
-      await settled
+      const { commit, blobsSettled } = commitPrepared(s, did, store, prepared, swapCommit)
+      await blobsSettled
       return {
         encoding: 'application/json',
         body: {

@@ -17,7 +17,7 @@ interface Input {
   swapCommit?: string
 }
 
-export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
+export default function createRecord(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs' | 'logger' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.repo.createRecord',
     // Records may be large: the official PDS (0.5) accepts write bodies up to 1,000,000 bytes.
@@ -43,8 +43,8 @@ export default function createRecord(s: Services): XrpcMethod<AccessAuth> {
         }
       }
       writes.push(write)
-      const { commit, settled } = commitPrepared(s, did, store, writes, swapCommit)
-      await settled
+      const { commit, blobsSettled } = commitPrepared(s, did, store, writes, swapCommit)
+      await blobsSettled
       return {
         encoding: 'application/json',
         body: {

@@ -6,7 +6,7 @@ import { JsonOut, writeRecordJson } from '../../../../repo/cbor-json.ts'
 import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function getRecord(s: Services): XrpcMethod {
+export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'logger' | 'proxy'>): XrpcMethod {
   return {
     nsid: 'com.atproto.repo.getRecord',
     auth: s.auth.none,

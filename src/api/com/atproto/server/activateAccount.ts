@@ -6,7 +6,7 @@ import type { AccessAuth } from '../../../../xrpc/auth-result.ts'
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function activateAccount(s: Services): XrpcMethod<AccessAuth> {
+export default function activateAccount(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'plc' | 'plcRotationKey' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.activateAccount',
     auth: s.auth.access({ scopes: ACCESS_FULL }),

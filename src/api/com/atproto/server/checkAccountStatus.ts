@@ -5,7 +5,7 @@ import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 import { isValidDidDocForService } from './util.ts'
 
-export default function checkAccountStatus(s: Services): XrpcMethod {
+export default function checkAccountStatus(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didResolver' | 'plc' | 'plcRotationKey'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.checkAccountStatus',
     auth: s.auth.accessStandard,
@@ -32,7 +32,7 @@ export default function checkAccountStatus(s: Services): XrpcMethod {
   }
 }
 
-function isActivated(s: Services, did: string): boolean {
+function isActivated(s: Pick<Services, 'accounts'>, did: string): boolean {
   const account = s.accounts.getAccount(did, { includeDeactivated: true })
   return !!account && !account.deactivatedAt
 }

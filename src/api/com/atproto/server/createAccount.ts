@@ -21,7 +21,7 @@ interface Input {
   plcOp?: unknown
 }
 
-export default function createAccount(s: Services): XrpcMethod {
+export default function createAccount(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'config' | 'didCache' | 'didResolver' | 'handleResolver' | 'logger' | 'plc' | 'plcRotationKey' | 'sequencer' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.createAccount',
     auth: s.auth.userServiceAuthOptional,

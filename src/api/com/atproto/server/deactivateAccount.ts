@@ -10,7 +10,7 @@ import { deactivateAccount as deactivate } from '../../../../actions/account-sta
 import type { Services } from '../../../../services.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function deactivateAccount(s: Services): XrpcMethod<AccessAuth> {
+export default function deactivateAccount(s: Pick<Services, 'accounts' | 'auth' | 'sequencer'>): XrpcMethod<AccessAuth> {
   return {
     nsid: 'com.atproto.server.deactivateAccount',
     // As official, a taken-down account may deactivate too (its status stays `takendown`).

@@ -6,7 +6,7 @@ import type { Services } from '../../../../services.ts'
 import { authRequired, invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
-export default function deleteAccount(s: Services): XrpcMethod {
+export default function deleteAccount(s: Pick<Services, 'accounts' | 'actors' | 'auth' | 'blobs' | 'sequencer' | 'sessions'>): XrpcMethod {
   return {
     nsid: 'com.atproto.server.deleteAccount',
     auth: s.auth.none,

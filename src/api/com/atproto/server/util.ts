@@ -35,7 +35,7 @@ export async function didDocForSession(s: Pick<Services, 'config' | 'didResolver
  * URL, its signing key is the repo key we hold and, for did:plc, our rotation key can update it.
  * Resolved fresh (the official checkAccountStatus/activateAccount check).
  */
-export async function isValidDidDocForService(s: Services, did: string): Promise<boolean> {
+export async function isValidDidDocForService(s: Pick<Services, 'actors' | 'config' | 'didResolver' | 'plc' | 'plcRotationKey'>, did: string): Promise<boolean> {
   try {
     const store = s.actors.get(did)
     if (!store) return false
