@@ -35,11 +35,15 @@ export function writableRepo(s: Pick<CoreServices, 'accounts' | 'actors'>, calle
  */
 export interface PreparedCommitResult extends CommitResult {
   /**
-   * Settles once the commit's blob files are in place (never rejects). Handlers await it before
-   * answering, as the official PDS does, so that a blob a client just referenced is served.
+   * Settles once the commit's event is in the log and its blob files are in place; rejects only
+   * if the event could not be appended. Handlers await it before answering: an acknowledged
+   * write is on the firehose, and (as the official PDS does) a blob a client just referenced is
+   * served.
    */
-  blobsSettled: Promise<void>
+  settled: Promise<void>
 }
+
+const noop = (): void => {}
 
 export function commitPrepared(s: CommitServices, did: string, store: ActorStore, writes: PreparedRepoWrite[], swapCommit?: Cid): PreparedCommitResult {
   const blobWork: { plan?: BlobPlan } = {}
@@ -49,6 +53,7 @@ export function commitPrepared(s: CommitServices, did: string, store: ActorStore
       writes: writes.map(toCommitWrite),
       backlinks: writes.map((w) => (w.action === 'delete' ? undefined : w.backlinks)),
       swapCommit: swapCommit ?? null,
+      deferSequencing: true,
       extra: () => {
         blobWork.plan = store.blobs.processWriteBlobs(
           writes.map((w) => ({ action: w.action, uri: w.uri, blobs: w.action === 'delete' ? undefined : w.blobs })),
@@ -63,9 +68,11 @@ export function commitPrepared(s: CommitServices, did: string, store: ActorStore
     throw err
   }
   const plan = blobWork.plan
-  let blobsSettled: Promise<void> = Promise.resolve()
-  if (plan) {
-    blobsSettled = applyBlobPlan(store.blobs, s.blobs, did, plan).then(
+  let settled = result.sequenced
+  // Most commits (posts without images, likes, follows) have no file work: they take no place
+  // in the account's blob queue, whose promise chain would otherwise be paid on every write.
+  if (plan && (plan.makePermanent.length > 0 || plan.deleteFiles.length > 0 || plan.discardTempKeys.length > 0)) {
+    const blobsSettled = applyBlobPlan(store.blobs, s.blobs, did, plan).then(
       (outcome) => {
         if (outcome.failed.length > 0 || outcome.deleteErrors.length > 0) {
           s.logger.warn({ did, failed: outcome.failed.length, deleteErrors: outcome.deleteErrors.length }, 'blob file work after commit incomplete')
@@ -73,6 +80,7 @@ export function commitPrepared(s: CommitServices, did: string, store: ActorStore
       },
       (err) => s.logger.error({ did, err: String(err) }, 'blob file work after commit failed'),
     )
+    settled = Promise.all([result.sequenced, blobsSettled]).then(noop)
   }
   try {
     s.accounts.updateRepoRoot(did, result.commit.cid.$link, result.commit.rev)
@@ -80,7 +88,7 @@ export function commitPrepared(s: CommitServices, did: string, store: ActorStore
     // As official: the commit stands; the account table's copy is a convenience.
     s.logger.error({ did, err: String(err) }, 'failed to update account root')
   }
-  return { ...result, blobsSettled }
+  return { ...result, settled }
 }
 
 /**

@@ -22,12 +22,22 @@ export interface CommitRequest {
   swapCommit?: Cid | null
   /** Work that must land in the same transaction (blob links). */
   extra?: () => void
+  /**
+   * Append the event at the end of this turn of the event loop with other commits' events (one
+   * transaction of the log for all), instead of before returning; `sequenced` settles then.
+   */
+  deferSequencing?: boolean
 }
 
 export interface CommitResult {
   commit: CommitData
+  /** The event's seq (null when deferred or without a sequencer). */
   seq: number | null
+  /** Settles once the event is in the log; rejects if it could not be appended. */
+  sequenced: Promise<void>
 }
+
+const SEQUENCED: Promise<void> = Promise.resolve()
 
 export function commitWrites(store: ActorStore, sequencer: Sequencer | null, req: CommitRequest): CommitResult {
   const head = store.head()
@@ -44,7 +54,7 @@ export function commitWrites(store: ActorStore, sequencer: Sequencer | null, req
     cid: w.action === 'delete' ? null : w.block.cid,
     backlinks: req.backlinks?.[i],
   }))
-  return storeAndSequence(store, sequencer, commit, ops, [commitEvent(commit)], req.extra)
+  return storeAndSequence(store, sequencer, commit, ops, [commitEvent(commit)], req.extra, req.deferSequencing ?? false)
 }
 
 /** swapCommit against the current head: 400 InvalidSwap "Commit was at <cid>" (the official's words). */
@@ -68,10 +78,19 @@ function storeAndSequence(
   ops: IndexOp[],
   events: SeqEvent[],
   extra: (() => void) | undefined,
+  defer: boolean,
 ): CommitResult {
   store.applyCommit(commit, ops, sequencer ? events : [], extra)
-  if (!sequencer) return { commit, seq: null }
+  if (!sequencer) return { commit, seq: null, sequenced: SEQUENCED }
+  if (defer) {
+    // Until the append, the outbox holds the event: a stop in between loses nothing (the next
+    // open of the store appends it), and the caller answers only once `sequenced` settles.
+    const sequenced = sequencer.appendSoon(events).then(() => {
+      if (store.sequencedRev === null || store.sequencedRev < commit.rev) store.sequencedRev = commit.rev
+    })
+    return { commit, seq: null, sequenced }
+  }
   const rows = sequencer.append(events)
   store.sequencedRev = commit.rev
-  return { commit, seq: rows[rows.length - 1]?.seq ?? null }
+  return { commit, seq: rows[rows.length - 1]?.seq ?? null, sequenced: SEQUENCED }
 }

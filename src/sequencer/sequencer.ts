@@ -1,5 +1,7 @@
 // The event log: appends events with gap-free, increasing `seq` and tells in-process listeners
-// (the firehose) about them. Appends are synchronous SQLite inserts; listeners run after.
+// (the firehose) about them. Appends are synchronous SQLite inserts; listeners run after. The
+// write path's commits append at the end of the turn (appendSoon), so that commits of several
+// accounts in one turn share one transaction of the log.
 import { EventEmitter } from 'node:events'
 import type { Db } from '../storage/sqlite.ts'
 import { openDb } from '../storage/sqlite.ts'
@@ -43,8 +45,62 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     this.deleteForDidStmt = this.db.prepare('DELETE FROM repo_seq WHERE "did" = ? AND "seq" < ?')
   }
 
+  /** Events waiting for the next batched append (appendSoon), oldest first. */
+  #queued: Array<{ events: SeqEvent[]; resolve: (rows: SeqRow[]) => void; reject: (err: unknown) => void }> = []
+  #flushTimer: NodeJS.Immediate | null = null
+
+  /**
+   * Appends events at the end of this turn of the event loop, in one transaction with whatever
+   * other commits queued in the same turn (concurrent writes to several accounts share the log's
+   * page writes), and resolves with their rows once they are in the log. Events keep the order of
+   * the calls: every other method that writes or looks up an account's latest event first appends
+   * what is queued. Rejects if the append fails (the caller's outbox still holds the events).
+   */
+  appendSoon(events: SeqEvent[]): Promise<SeqRow[]> {
+    return new Promise((resolve, reject) => {
+      this.#queued.push({ events, resolve, reject })
+      this.#flushTimer ??= setImmediate(this.#flushSoon)
+    })
+  }
+
+  readonly #flushSoon = (): void => {
+    this.#flushTimer = null
+    this.flushQueued()
+  }
+
+  /** Appends the events queued by appendSoon now. Never throws: a failure rejects their callers. */
+  flushQueued(): void {
+    if (this.#flushTimer) {
+      clearImmediate(this.#flushTimer)
+      this.#flushTimer = null
+    }
+    const batch = this.#queued
+    if (batch.length === 0) return
+    this.#queued = []
+    let rows: SeqRow[]
+    try {
+      rows = this.#insertAll(batch.length === 1 ? (batch[0] as (typeof batch)[0]).events : batch.flatMap((b) => b.events))
+      if (rows.length > 0) this.emit('events', rows)
+    } catch (err) {
+      for (const b of batch) b.reject(err)
+      return
+    }
+    let at = 0
+    for (const b of batch) {
+      b.resolve(rows.slice(at, at + b.events.length))
+      at += b.events.length
+    }
+  }
+
   /** Appends events in one transaction; returns their rows (with seq) after notifying listeners. */
   append(events: SeqEvent[]): SeqRow[] {
+    this.flushQueued()
+    const rows = this.#insertAll(events)
+    if (rows.length > 0) this.emit('events', rows)
+    return rows
+  }
+
+  #insertAll(events: SeqEvent[]): SeqRow[] {
     const now = new Date().toISOString()
     const rows: SeqRow[] = []
     const insert = (e: SeqEvent) => {
@@ -54,7 +110,6 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     // One event (every commit) is one statement, atomic and durable on its own: no BEGIN/COMMIT.
     if (events.length === 1) insert(events[0] as SeqEvent)
     else if (events.length > 1) this.db.transaction(() => events.forEach(insert)).immediate()
-    if (rows.length > 0) this.emit('events', rows)
     return rows
   }
 
@@ -73,15 +128,18 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
   }
 
   lastOfType(did: string, eventType: EventType): SeqRow | null {
+    this.flushQueued()
     return (this.lastForDidStmt.get(did, eventType) as SeqRow | undefined) ?? null
   }
 
   /** On account deletion the official PDS drops the account's earlier events. */
   deleteBefore(did: string, seq: number): void {
+    this.flushQueued()
     this.deleteForDidStmt.run(did, seq)
   }
 
   close(): void {
+    this.flushQueued()
     this.db.close()
   }
 }

@@ -72,8 +72,8 @@ export default function applyWrites(s: Pick<Services, 'accounts' | 'actors' | 'a
         }
       })
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
-      const { commit, blobsSettled } = commitPrepared(s, did, store, prepared, swapCommit)
-      await blobsSettled
+      const { commit, settled } = commitPrepared(s, did, store, prepared, swapCommit)
+      await settled
       return {
         encoding: 'application/json',
         body: {

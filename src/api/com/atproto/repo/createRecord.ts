@@ -43,8 +43,8 @@ export default function createRecord(s: Pick<Services, 'accounts' | 'actors' | '
         }
       }
       writes.push(write)
-      const { commit, blobsSettled } = commitPrepared(s, did, store, writes, swapCommit)
-      await blobsSettled
+      const { commit, settled } = commitPrepared(s, did, store, writes, swapCommit)
+      await settled
       return {
         encoding: 'application/json',
         body: {

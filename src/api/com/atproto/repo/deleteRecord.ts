@@ -33,7 +33,7 @@ export default function deleteRecord(s: Pick<Services, 'accounts' | 'actors' | '
         assertCommitSwap(store.head(), swapCommit)
         checkRecordSwap('delete', current.cid, swapRecord)
         const result = commitPrepared(s, did, store, [prepareDelete({ did, collection: body.collection, rkey: body.rkey })], swapCommit)
-        await result.blobsSettled
+        await result.settled
         commit = { cid: result.commit.cid.$link, rev: result.commit.rev }
       }
       return { encoding: 'application/json', body: { commit } }

@@ -43,7 +43,7 @@ export default function putRecord(s: Pick<Services, 'accounts' | 'actors' | 'aut
         assertCommitSwap(store.head(), swapCommit)
         checkRecordSwap(write.action, current?.cid ?? null, swapRecord)
         const result = commitPrepared(s, did, store, [write], swapCommit)
-        await result.blobsSettled
+        await result.settled
         commit = { cid: result.commit.cid.$link, rev: result.commit.rev }
       }
       return {
