@@ -7,6 +7,7 @@ import { decodeCbor } from '../repo/cbor.ts'
 import type { Keypair } from '../repo/crypto/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
+import { emptyActorDbBytes } from './db.ts'
 import { RepoSnapshot } from './snapshot.ts'
 import { ActorStore } from './store.ts'
 
@@ -101,6 +102,7 @@ export class ActorStoreManager {
     mkdirSync(loc.directory, { recursive: true, mode: 0o700 })
     // The raw 32-byte key, as the official PDS keeps it.
     writeFileSync(loc.keyLocation, keypair.export(), { mode: 0o600 })
+    writeFileSync(loc.dbLocation, emptyActorDbBytes(), { mode: 0o600, flag: 'wx' })
     return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation))
   }
 
