@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { OAuthProvider } from '../../src/oauth/provider.ts'
+import { CookieJar } from '../helpers/cookie-jar.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { ath, codeFrom, dpopProof, loopbackClientId, makeDpopKey, makeK256DpopKey, TestOAuthClient } from './helpers.ts'
 
@@ -512,28 +513,20 @@ describe('revocation', () => {
     const one = await signIn(client, scope)
     const two = await signIn(client, scope)
     // A browser signed in to the account page.
-    const cookies = new Map<string, string>()
-    const keep = (res: Response) => {
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';')
-        const eq = pair!.indexOf('=')
-        cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
-      }
-    }
-    const cookie = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    const jar = new CookieJar()
     const page = async () => {
-      const res = await fetch(`${pds.url}/account`, { headers: { cookie: cookie() }, redirect: 'manual' })
-      keep(res)
+      const res = await fetch(`${pds.url}/account`, { headers: { cookie: jar.header() }, redirect: 'manual' })
+      jar.store(res)
       return res.text()
     }
     const send = async (fields: Record<string, string>) => {
       const res = await fetch(`${pds.url}/account`, {
         method: 'POST',
-        headers: { cookie: cookie(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf: decodeURIComponent(cookies.get('hearth-csrf') ?? ''), did: alice.did, ...fields }).toString(),
+        headers: { cookie: jar.header(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: jar.csrf(), did: alice.did, ...fields }).toString(),
         redirect: 'manual',
       })
-      keep(res)
+      jar.store(res)
       return res
     }
     await page()

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import type { OAuthProvider } from '../../src/oauth/provider.ts'
+import { CookieJar } from '../helpers/cookie-jar.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { codeFrom, loopbackClientId, makeDpopKey, TestOAuthClient } from './helpers.ts'
 
@@ -123,28 +124,20 @@ describe('/oauth/revoke', () => {
 describe('password changes end OAuth sessions', () => {
   /** Signs in to the account page in a cookie jar; returns a function that reads the page. */
   async function accountPage(handle: string, password: string): Promise<() => Promise<string>> {
-    const cookies = new Map<string, string>()
-    const keep = (res: Response) => {
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';')
-        const eq = pair!.indexOf('=')
-        cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
-      }
-    }
-    const cookie = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    const jar = new CookieJar()
     const page = async () => {
-      const res = await fetch(`${pds.url}/account`, { headers: { cookie: cookie() }, redirect: 'manual' })
-      keep(res)
+      const res = await fetch(`${pds.url}/account`, { headers: { cookie: jar.header() }, redirect: 'manual' })
+      jar.store(res)
       return res.text()
     }
     await page()
     const res = await fetch(`${pds.url}/account`, {
       method: 'POST',
-      headers: { cookie: cookie(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: decodeURIComponent(cookies.get('hearth-csrf') ?? ''), action: 'sign-in', identifier: handle, password }).toString(),
+      headers: { cookie: jar.header(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: jar.csrf(), action: 'sign-in', identifier: handle, password }).toString(),
       redirect: 'manual',
     })
-    keep(res)
+    jar.store(res)
     assert.equal(res.status, 303)
     return page
   }
