@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { CookieJar } from '../helpers/cookie-jar.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'hearth-bundle-'))
@@ -78,28 +79,20 @@ test('the bundle npm start runs builds, reports its version and serves XRPC', as
 
 /** Signs in to /admin, starts a backup and waits for the progress page's outcome line. */
 async function backupFromDashboard(base: string): Promise<string> {
-  const cookies = new Map<string, string>()
-  const keep = (r: Response) => {
-    for (const c of r.headers.getSetCookie()) {
-      const [pair] = c.split(';')
-      const i = pair!.indexOf('=')
-      cookies.set(pair!.slice(0, i), pair!.slice(i + 1))
-    }
-  }
-  const header = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+  const jar = new CookieJar()
   const get = async (path: string) => {
-    const r = await fetch(base + path, { headers: { cookie: header() }, redirect: 'manual' })
-    keep(r)
+    const r = await fetch(base + path, { headers: { cookie: jar.header() }, redirect: 'manual' })
+    jar.store(r)
     return r.text()
   }
   const post = async (fields: Record<string, string>) => {
     const r = await fetch(`${base}/admin`, {
       method: 'POST',
-      headers: { cookie: header(), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: cookies.get('hearth-csrf') ?? '', ...fields }).toString(),
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: jar.csrf(), ...fields }).toString(),
       redirect: 'manual',
     })
-    keep(r)
+    jar.store(r)
     return r.status
   }
   await get('/admin')

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import { CookieJar } from '../helpers/cookie-jar.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 import { loopbackClientId, makeDpopKey, TestOAuthClient } from './helpers.ts'
 
@@ -13,27 +14,22 @@ const SCOPE = 'atproto transition:generic'
 
 /** One browser's cookies for the PDS origin. */
 class Browser {
-  readonly cookies = new Map<string, string>()
+  readonly jar = new CookieJar()
 
   async request(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; location: string | null }> {
     const headers = new Headers(init.headers)
-    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '))
+    if (this.jar.cookies.size) headers.set('cookie', this.jar.header())
     const res = await fetch(url, { ...init, headers, redirect: 'manual' })
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';')
-      const eq = pair!.indexOf('=')
-      if (/Max-Age=0\b/i.test(c)) this.cookies.delete(pair!.slice(0, eq))
-      else this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
-    }
+    this.jar.store(res)
     return { status: res.status, body: await res.text(), location: res.headers.get('location') }
   }
 
   get deviceId(): string {
-    return this.cookies.get('dev-id') ?? ''
+    return this.jar.cookies.get('dev-id') ?? ''
   }
 
   csrf(): string {
-    return decodeURIComponent(this.cookies.get('hearth-csrf') ?? '')
+    return this.jar.csrf()
   }
 }
 

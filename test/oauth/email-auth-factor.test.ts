@@ -6,6 +6,7 @@
 // sign in.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { CookieJar } from '../helpers/cookie-jar.ts'
 import type { TestPds } from '../helpers/pds.ts'
 import type { SmtpCapture } from '../mail/smtp-capture.ts'
 import { emailOf, expireEmailTokens, startMailingPds } from '../api/account-lifecycle/helpers.ts'
@@ -32,34 +33,22 @@ after(async () => {
 
 /** One browser: its cookies, and form posts to the authorization page. */
 class Browser {
-  readonly cookies = new Map<string, string>()
-
-  #keep(res: Response): void {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';')
-      const eq = pair!.indexOf('=')
-      this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
-    }
-  }
-
-  #cookie(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-  }
+  readonly #jar = new CookieJar()
 
   async get(path: string): Promise<{ status: number; body: string }> {
-    const res = await fetch(pds.url + path, { headers: { cookie: this.#cookie() }, redirect: 'manual' })
-    this.#keep(res)
+    const res = await fetch(pds.url + path, { headers: { cookie: this.#jar.header() }, redirect: 'manual' })
+    this.#jar.store(res)
     return { status: res.status, body: await res.text() }
   }
 
   async post(fields: Record<string, string>): Promise<{ status: number; body: string; location: string | null }> {
     const res = await fetch(`${pds.url}/oauth/authorize`, {
       method: 'POST',
-      headers: { cookie: this.#cookie(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: decodeURIComponent(this.cookies.get('hearth-csrf') ?? ''), ...fields }).toString(),
+      headers: { cookie: this.#jar.header(), origin: pds.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: this.#jar.csrf(), ...fields }).toString(),
       redirect: 'manual',
     })
-    this.#keep(res)
+    this.#jar.store(res)
     return { status: res.status, body: await res.text(), location: res.headers.get('location') }
   }
 }

@@ -7,6 +7,7 @@ import type { Services } from '../../src/services.ts'
 import { type AuthorizationRequestView, OAuthError, type OAuthProvider } from '../../src/oauth/provider.ts'
 import { mountOAuthPages } from '../../src/oauth/ui/index.ts'
 import { createXrpcServer, type XrpcServer } from '../../src/xrpc/server.ts'
+import { CookieJar } from '../helpers/cookie-jar.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 
 // A stand-in OAuthProvider (the pages are tested apart from the protocol), a cookie jar, and
@@ -108,32 +109,6 @@ class FakeProvider {
     if (!r || r.used) throw new OAuthError(400, 'invalid_request', 'Unknown request_uri')
     r.used = true
     return r
-  }
-}
-
-/** A browser's cookies for one origin. */
-class CookieJar {
-  readonly cookies = new Map<string, string>()
-  readonly raw: string[] = []
-
-  store(res: Response): void {
-    for (const c of res.headers.getSetCookie()) {
-      this.raw.push(c)
-      const [pair] = c.split(';')
-      const eq = pair!.indexOf('=')
-      const name = pair!.slice(0, eq)
-      const value = pair!.slice(eq + 1)
-      if (/Max-Age=0\b/i.test(c)) this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-  }
-
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-  }
-
-  csrf(): string {
-    return decodeURIComponent(this.cookies.get('hearth-csrf') ?? '')
   }
 }
 
