@@ -41,6 +41,8 @@ export class ActorStoreManager {
   private trimScheduled = false
   private pruneAt: number
   private sweeper: NodeJS.Timeout | null = null
+  /** An idle sweep is under way (it closes one store per turn). */
+  private sweeping = false
   /** When a store was last handed out (the background reopening yields to requests). */
   private usedAt = 0
   /** Set by reopenRecent: this manager serves, and keeps the list of open stores at its close. */
@@ -51,6 +53,7 @@ export class ActorStoreManager {
     readonly directory: string,
     private readonly sequencer: Sequencer,
     private readonly cacheSize = 100,
+    private readonly idleCloseMs = IDLE_CLOSE_MS,
   ) {
     this.pruneAt = cacheSize
   }
@@ -219,7 +222,7 @@ export class ActorStoreManager {
       })
     }
     // Stores unused for a while are closed by a timer, so that an idle host holds few files.
-    this.sweeper ??= setInterval(() => this.closeIdle(), IDLE_CLOSE_MS / 4).unref()
+    this.sweeper ??= setInterval(() => this.closeIdle(), this.idleCloseMs / 4).unref()
     return store
   }
 
@@ -247,12 +250,22 @@ export class ActorStoreManager {
     this.pruneAt = Math.max(this.cacheSize, this.closed.size * 2)
   }
 
-  /** Closes the stores not handed out for IDLE_CLOSE_MS (the oldest come first in the map). */
+  /**
+   * Closes the stores not handed out for idleCloseMs (the oldest come first in the map), one per
+   * turn of the event loop: closing a store that was written checkpoints it (two syncs, ~10 ms on
+   * a busy disk), and a sweep of hundreds in one turn would hold every request meanwhile.
+   */
   private closeIdle(): void {
-    const cutoff = performance.now() - IDLE_CLOSE_MS
-    for (const [did, { store, usedAt }] of this.open) {
-      if (usedAt > cutoff) break
-      this.release(did, store)
+    if (this.sweeping) return
+    const oldest = this.open.entries().next().value
+    if (oldest && oldest[1].usedAt <= performance.now() - this.idleCloseMs) {
+      this.release(oldest[0], oldest[1].store)
+      this.sweeping = true
+      setImmediate(() => {
+        this.sweeping = false
+        this.closeIdle()
+      }).unref()
+      return
     }
     this.pruneClosed()
     if (this.open.size === 0 && this.sweeper) {
