@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { migrate, openDb } from '../../src/storage/sqlite.ts'
+import { migrate, openDb, PAGE_CACHE_KIB } from '../../src/storage/sqlite.ts'
 
 test('migrations are tracked as Kysely does, run once, and Hearth additions apart', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-sqlite-'))
@@ -40,6 +40,21 @@ test('migrations are tracked as Kysely does, run once, and Hearth additions apar
 // better-sqlite3 12 aborts Node 24 processes when the GC finalizes its objects; only openDb knows
 // to load the Node-API build there. A module that imports the driver itself brings the abort
 // back (it did once: the getRepo snapshot), so no module but sqlite.ts may.
+test('every connection has a bounded page cache (better-sqlite3 builds SQLite with 16 MB each)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-sqlite-'))
+  try {
+    assert.ok(PAGE_CACHE_KIB <= 2048)
+    const db = openDb(join(dir, 'x.sqlite'))
+    assert.equal(db.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB)
+    db.close()
+    const ro = openDb(join(dir, 'x.sqlite'), { readonly: true })
+    assert.equal(ro.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB)
+    ro.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('no module but src/storage/sqlite.ts loads better-sqlite3 itself', () => {
   const srcDir = fileURLToPath(new URL('../../src/', import.meta.url))
   const offenders: string[] = []
