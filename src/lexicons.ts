@@ -23,6 +23,18 @@ import {
   type LexXrpcQuery,
   type LexXrpcSubscription,
 } from '@atproto/lexicon'
+import {
+  isAtIdentifierString,
+  isAtUriString,
+  isDatetimeStringLenient,
+  isValidDid,
+  isValidHandle,
+  isValidLanguage,
+  isValidNsid,
+  isValidRecordKey,
+  isValidTid,
+  isValidUri,
+} from '@atproto/syntax'
 import { lexToJson as dataModelToJson } from './repo/data-model.ts'
 import { exceedsNestingDepth, MAX_NESTING_DEPTH } from './repo/nesting.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
@@ -175,6 +187,8 @@ function decodeParam(type: string, value: string): unknown {
 
 /** Validates decoded params and returns them with the lexicon's defaults applied. */
 export function assertValidXrpcParams(nsid: string, params: Record<string, unknown>): Record<string, unknown> {
+  const fast = fastValidParams(nsid, params)
+  if (fast !== null) return fast
   // The validator builds (and drops) an error for every optional parameter left out (getRecord's
   // `cid`, listRecords' `cursor`...); without a stack trace to capture that costs next to
   // nothing. Only the message of a real failure is used. Synchronous, so nothing else runs with
@@ -188,6 +202,118 @@ export function assertValidXrpcParams(nsid: string, params: Record<string, unkno
   } finally {
     Error.stackTraceLimit = limit
   }
+}
+
+// A precompiled check of the common parameter shapes, run on every XRPC call before the
+// lexicon's validator, which builds (and drops) an error object for each optional parameter
+// left out and walks the schema generically each time. It only accepts: it runs the checks
+// the validator would (the same @atproto/syntax predicates for formats, the same bounds) and
+// applies the same defaults, and anything it does not accept outright (a value that fails, a
+// missing required parameter, a format it does not know, a shape it does not take) goes to
+// the validator, which answers as before with its own message.
+
+interface FastParam {
+  key: string
+  type: 'string' | 'integer' | 'boolean'
+  required: boolean
+  default: unknown
+  /** For strings with a format: its check; null when the format is one left to the validator. */
+  format: ((value: string) => boolean) | null | undefined
+  minimum: number | undefined
+  maximum: number | undefined
+}
+
+// The predicates the lexicon's string formats use (validators/formats.js); `cid` is not among
+// them (it parses the CID), so a cid parameter given goes to the validator.
+const FAST_FORMATS: Record<string, (value: string) => boolean> = {
+  datetime: isDatetimeStringLenient,
+  uri: isValidUri,
+  'at-uri': isAtUriString,
+  did: isValidDid,
+  handle: isValidHandle,
+  'at-identifier': isAtIdentifierString,
+  nsid: isValidNsid,
+  language: isValidLanguage,
+  tid: isValidTid,
+  'record-key': isValidRecordKey,
+}
+
+// The schema keys a property may have and still be checked here (any other constraint, e.g.
+// const, enum, lengths, graphemes, sends the method to the validator).
+const FAST_KEYS = new Set(['type', 'description', 'default', 'format', 'knownValues', 'minimum', 'maximum'])
+const fastPlans = new Map<string, FastParam[] | null>()
+
+function fastPlan(nsid: string): FastParam[] | null {
+  const known = fastPlans.get(nsid)
+  if (known !== undefined) return known
+  const def = getMethodDef(nsid)
+  let plan: FastParam[] | null = null
+  // Only NSIDs with a definition are remembered, as in getMethodDef.
+  if (def === null) return null
+  const parameters = def.def.parameters as { properties?: Record<string, Record<string, unknown>>; required?: string[] } | undefined
+  if (parameters !== undefined && typeof parameters.properties === 'object') {
+    plan = []
+    const required = new Set(parameters.required ?? [])
+    for (const [key, prop] of Object.entries(parameters.properties)) {
+      const type = prop.type
+      const fits =
+        (type === 'string' || type === 'integer' || type === 'boolean') &&
+        Object.keys(prop).every((k) => FAST_KEYS.has(k)) &&
+        (type === 'string' ? prop.minimum === undefined && prop.maximum === undefined : prop.format === undefined) &&
+        (type !== 'boolean' || (prop.minimum === undefined && prop.maximum === undefined)) &&
+        (prop.default === undefined || typeof prop.default === (type === 'integer' ? 'number' : type)) &&
+        (prop.minimum === undefined || typeof prop.minimum === 'number') &&
+        (prop.maximum === undefined || typeof prop.maximum === 'number')
+      if (!fits) {
+        plan = null
+        break
+      }
+      const format = typeof prop.format === 'string' ? (FAST_FORMATS[prop.format] ?? null) : undefined
+      plan.push({
+        key,
+        type,
+        required: required.has(key),
+        default: prop.default,
+        format,
+        minimum: prop.minimum as number | undefined,
+        maximum: prop.maximum as number | undefined,
+      })
+    }
+  }
+  fastPlans.set(nsid, plan)
+  return plan
+}
+
+/** The validated params (defaults applied) when the fast check accepts them outright, else null. */
+function fastValidParams(nsid: string, params: Record<string, unknown>): Record<string, unknown> | null {
+  const plan = fastPlan(nsid)
+  if (plan === null) return null
+  let out = params
+  for (let i = 0; i < plan.length; i++) {
+    const p = plan[i]
+    const value = params[p.key]
+    if (value === undefined) {
+      if (p.default !== undefined) {
+        if (out === params) out = { ...params }
+        out[p.key] = p.default
+      } else if (p.required) {
+        return null
+      }
+      continue
+    }
+    if (p.type === 'string') {
+      if (typeof value !== 'string') return null
+      if (p.format === null) return null
+      if (p.format !== undefined && !p.format(value)) return null
+    } else if (p.type === 'integer') {
+      if (!Number.isInteger(value)) return null
+      if (p.maximum !== undefined && (value as number) > p.maximum) return null
+      if (p.minimum !== undefined && (value as number) < p.minimum) return null
+    } else if (typeof value !== 'boolean') {
+      return null
+    }
+  }
+  return out
 }
 
 /** `parseQueryParams` then `assertValidXrpcParams` (subscriptions use this on their upgrade URL). */

@@ -98,3 +98,21 @@ test('writeRecordJson: a declined value is written by the general decoder when i
   assert.equal(out.bytes().toString(), '{"f":1.5}')
   assert.throws(() => writeRecordJson(new Uint8Array([0x62, 0xc3, 0x28]), new JsonOut()), /utf-8/)
 })
+
+test('JsonOut.string writes what JSON.stringify writes, short or long, escaped or not', () => {
+  const samples = ['', 'at://did:plc:abc/app.bsky.feed.post/3kabc', 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mmoq7u']
+  for (const c of ['"', '\\', '\n', '\u0000', '\u001f', '\u007f', 'é', '€', '😀', '\ud800']) {
+    samples.push(c, `a${c}`, `${'x'.repeat(40)}${c}tail`)
+  }
+  for (const len of [255, 256, 257, 300]) samples.push('y'.repeat(len), `${'y'.repeat(len - 1)}"`)
+  for (const s of samples) {
+    // Something before and after, so a string given up part-way must not leave bytes behind.
+    const out = new JsonOut(4)
+    out.raw('[')
+    out.string(s)
+    out.raw(',')
+    out.string(s)
+    out.raw(']')
+    assert.equal(out.bytes().toString('utf8'), `[${JSON.stringify(s)},${JSON.stringify(s)}]`, JSON.stringify(s))
+  }
+})

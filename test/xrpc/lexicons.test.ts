@@ -11,6 +11,7 @@ import {
   encodingMatches,
   getMethodDef,
   hasRecordSchema,
+  lexicons,
   parseQueryParams,
   validateQueryParams,
 } from '../../src/lexicons.ts'
@@ -151,3 +152,89 @@ test('params validation: the stack-trace limit it lowers is restored, and a refu
   )
   assert.equal(Error.stackTraceLimit, before)
 })
+
+test('params validation: the fast check answers as the lexicon validator, for every method and many values', () => {
+  // Each method's parameters given a valid value, an invalid one, or none, a few at a time:
+  // whatever assertValidXrpcParams answers (it may take its precompiled path) must be what the
+  // lexicon's own validator answers (the same value with defaults, or the same message).
+  const samples: Record<string, unknown[]> = {
+    string: ['did:plc:ewvi7nxzyoun6zhxrhs64oiz', 'alice.test', 'app.bsky.feed.post', '3jzfcijpj2z2a', 'self', 'at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/3jzfcijpj2z2a', CID, 'https://example.com/x', '2024-01-02T03:04:05.000Z', 'en', 'not valid!', '.', 'did:bad', 'a'.repeat(3000), 5, true],
+    integer: [1, 0, -1, 50, 100, 101, 1000, 1.5, 'x', true],
+    boolean: [true, false, 'true', 1],
+  }
+  const validFor: Record<string, string> = {
+    did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz',
+    handle: 'alice.test',
+    'at-identifier': 'did:plc:ewvi7nxzyoun6zhxrhs64oiz',
+    nsid: 'app.bsky.feed.post',
+    'record-key': '3jzfcijpj2z2a',
+    tid: '3jzfcijpj2z2a',
+    'at-uri': 'at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/3jzfcijpj2z2a',
+    cid: CID,
+    uri: 'https://example.com/x',
+    datetime: '2024-01-02T03:04:05.000Z',
+    language: 'en',
+  }
+  let seed = 12345
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) >> 8
+  let fastCases = 0
+  let compared = 0
+  for (const nsid of allMethodNsids()) {
+    const def = getMethodDef(nsid)
+    const props = (def?.def.parameters?.properties ?? {}) as Record<string, { type: string }>
+    const keys = Object.keys(props)
+    for (let round = 0; round < 100; round++) {
+      const params: Record<string, unknown> = {}
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k] as string
+        const prop = props[key] as { type: string; format?: string }
+        const pool = samples[prop.type] ?? samples.string
+        // The first rounds give every parameter a valid value but one; the others, absent or
+        // any sample, from a seeded generator (the same cases every run).
+        if (round < 40 && k !== round % keys.length) {
+          params[key] = prop.type === 'string' ? (validFor[prop.format ?? ''] ?? 'text') : pool[0]
+          continue
+        }
+        const pick = next() % (pool.length + 2)
+        if (pick < pool.length) params[key] = pool[pick]
+      }
+      let expected: { value: unknown } | { message: string }
+      try {
+        expected = { value: lexiconsValidate(nsid, params) ?? {} }
+      } catch (err) {
+        expected = { message: String(err) }
+      }
+      let actual: { value: unknown } | { message: string }
+      try {
+        actual = { value: assertValidXrpcParams(nsid, { ...params }) }
+      } catch (err) {
+        actual = { message: (err as XrpcError).message }
+      }
+      assert.deepEqual(actual, expected, `${nsid} ${JSON.stringify(params)}`)
+      compared++
+      if ('value' in expected) fastCases++
+    }
+  }
+  assert.ok(compared > 20000, `compared ${compared}`)
+  assert.ok(fastCases > 500, `accepted ${fastCases}`)
+  // The reads this path is for, with their defaults applied.
+  assert.deepEqual(assertValidXrpcParams('com.atproto.repo.listRecords', { repo: DID, collection: 'app.bsky.feed.post' }), {
+    repo: DID,
+    collection: 'app.bsky.feed.post',
+    limit: 50,
+  })
+})
+
+function allMethodNsids(): string[] {
+  const out: string[] = []
+  for (const doc of lexicons()) {
+    const main = doc.defs.main
+    if (main && (main.type === 'query' || main.type === 'procedure' || main.type === 'subscription')) out.push(doc.id)
+  }
+  return out.sort()
+}
+
+/** The lexicon's own validator, without the precompiled path in front of it. */
+function lexiconsValidate(nsid: string, params: Record<string, unknown>): unknown {
+  return lexicons().assertValidXrpcParams(nsid, { ...params })
+}

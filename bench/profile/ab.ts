@@ -1,0 +1,101 @@
+// `node --import tsx bench/profile/ab.ts <get|list|create> [requests] [rounds]`: server CPU per
+// request of two checkouts side by side, for a change to the request path whose effect is below
+// this shared machine's noise when the two are measured minutes apart. Starts Hearth from
+// HEARTH_BIN_A and HEARTH_BIN_B (each a checkout's bin/hearth.js; both default to this one),
+// gives each an account with 1,000 posts, warms each up, then runs rounds of `requests`
+// sequential requests over one keep-alive connection alternately on A and B, each with the
+// server's CPU per request from /proc/<pid>/stat. The kinds are those of run.ts: getRecord of
+// one of the 1,000 posts, listRecords `limit=100`, createRecord of a post.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startReferencePlc } from '../../test/identity/helpers.ts'
+import { xrpcClient, type XrpcClient } from '../server/client.ts'
+import { freePort, hearthEnv, readCpuMs, spawnPds, type SpawnedPds } from '../server/processes.ts'
+
+const op = process.argv[2] ?? 'get'
+if (!['get', 'list', 'create'].includes(op)) throw new Error(`unknown request kind ${op}: get, list or create`)
+const N = Number(process.argv[3] ?? 2000)
+const rounds = Number(process.argv[4] ?? 4)
+const plc = await startReferencePlc()
+
+interface Side {
+  name: string
+  pds: SpawnedPds
+  client: XrpcClient
+  dataDir: string
+  did: string
+  token: string
+  rkeys: string[]
+  cpu: number[]
+}
+
+const post = (i: number) => ({
+  $type: 'app.bsky.feed.post',
+  text: `profile post ${i}: a sentence or two of ordinary length, like most posts are.`,
+  createdAt: new Date(1.7e12 + i * 1000).toISOString(),
+})
+
+async function start(name: string, bin: string): Promise<Side> {
+  const dataDir = mkdtempSync(join(tmpdir(), `hearth-ab-${name}-`))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const pds = await spawnPds({ name: `Hearth ${name}`, args: [bin, 'serve'], env: hearthEnv(port, dataDir, plc.url), url, timeoutMs: 60_000 })
+  const client = xrpcClient(url)
+  const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
+    json: { handle: `ab-${name.toLowerCase()}.pds.bench.test`, email: `ab-${name}@bench.test`, password: 'password-ab' },
+  })) as { did: string; accessJwt: string }
+  const rkeys: string[] = []
+  for (let i = 0; i < 1000; i += 100) {
+    const writes = Array.from({ length: 100 }, (_, j) => ({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post(i + j) }))
+    const res = (await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes } })) as {
+      results: Array<{ uri: string }>
+    }
+    for (const r of res.results) rkeys.push(r.uri.slice(r.uri.lastIndexOf('/') + 1))
+  }
+  return { name, pds, client, dataDir, did: acct.did, token: acct.accessJwt, rkeys, cpu: [] }
+}
+
+let k = 0
+async function requests(s: Side, n: number): Promise<void> {
+  for (let i = 0; i < n; i++, k++) {
+    if (op === 'get') {
+      await s.client.call('GET', 'com.atproto.repo.getRecord', { params: { repo: s.did, collection: 'app.bsky.feed.post', rkey: s.rkeys[(k * 7919) % s.rkeys.length] as string } })
+    } else if (op === 'list') {
+      await s.client.call('GET', 'com.atproto.repo.listRecords', { params: { repo: s.did, collection: 'app.bsky.feed.post', limit: '100' } })
+    } else {
+      await s.client.call('POST', 'com.atproto.repo.createRecord', { token: s.token, json: { repo: s.did, collection: 'app.bsky.feed.post', record: post(k) } })
+    }
+  }
+}
+
+const sides: Side[] = []
+try {
+  sides.push(await start('A', process.env.HEARTH_BIN_A ?? 'bin/hearth.js'))
+  sides.push(await start('B', process.env.HEARTH_BIN_B ?? 'bin/hearth.js'))
+  for (const s of sides) await requests(s, Math.min(N, 1000))
+  for (let r = 0; r < rounds; r++) {
+    // A then B on even rounds, B then A on odd ones: neither always runs right after the warm-up.
+    for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
+      const c0 = readCpuMs(s.pds.child.pid as number)
+      const t0 = performance.now()
+      await requests(s, N)
+      const ms = performance.now() - t0
+      const c1 = readCpuMs(s.pds.child.pid as number)
+      const per = c0 === null || c1 === null ? NaN : (c1 - c0) / N
+      s.cpu.push(per)
+      console.log(`round ${r} ${s.name}: ${N} ${op}, ${((N * 1000) / ms).toFixed(0)}/s, server CPU ${per.toFixed(3)} ms per request`)
+    }
+  }
+  for (const s of sides) {
+    const sorted = [...s.cpu].sort((a, b) => a - b)
+    console.log(`${s.name}: median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(3)} ms, min ${sorted[0]?.toFixed(3)}, max ${sorted[sorted.length - 1]?.toFixed(3)}`)
+  }
+} finally {
+  for (const s of sides) {
+    s.client.close()
+    await s.pds.stop()
+    rmSync(s.dataDir, { recursive: true, force: true })
+  }
+  await plc.close()
+}
