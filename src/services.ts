@@ -3,6 +3,7 @@
 import { AccountStore } from './account/store.ts'
 import { openAccountDb } from './account/db.ts'
 import { ActorStoreManager } from './actor/manager.ts'
+import { followRepoRoots } from './actions/repo-roots.ts'
 import { AuthVerifiers, didDocSigningKeyResolver } from './auth/verifier.ts'
 import { SessionManager } from './auth/session.ts'
 import { DiskBlobStore } from './blob/disk-store.ts'
@@ -41,6 +42,7 @@ export function createServices(config: ServerConfig, opts: { blobs?: BlobStore }
   const accounts = new AccountStore(accountDb, { hostname: config.service.hostname })
   const sequencer = new Sequencer(config.db.sequencerDbLocation)
   const actors = new ActorStoreManager(config.actorStore.directory, sequencer, config.actorStore.cacheSize)
+  followRepoRoots({ accounts, sequencer })
   // The S3 store is built (and checked) by the server before this; the disk store needs neither.
   const blobs = opts.blobs ?? diskBlobStore(config)
   const localPlc = config.identity.localPlc ? createLocalPlc({ dbPath: config.identity.localPlcDbLocation }) : null
@@ -134,6 +136,12 @@ export function createServices(config: ServerConfig, opts: { blobs?: BlobStore }
       mailer.close()
       actors.closeAll()
       sequencer.close()
+      try {
+        // After the log's last appends: repo_root as the official PDS expects to find it.
+        accounts.flushRepoRoots()
+      } catch (err) {
+        logger.error({ err: String(err) }, 'failed to write the pending repo roots')
+      }
       didCache.close()
       localPlc?.close()
       accountDb.close()

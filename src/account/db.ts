@@ -121,6 +121,14 @@ export const accountMigrations: MigrationSet = {
           CREATE INDEX IF NOT EXISTS "hearth_move_in_browser_key_idx" ON "hearth_move_in" ("browserKey");`)
       },
     },
+    {
+      // repo_root is written behind the event log, in batches (repo-root.ts): the seq up to which
+      // it holds every commit, so that a start after a crash replays only the log past it.
+      name: 'hearth-003-repo-root-seq',
+      up(db) {
+        db.exec(`CREATE TABLE IF NOT EXISTS "hearth_repo_root_seq" ("id" integer primary key, "seq" integer not null)`)
+      },
+    },
   ],
 }
 

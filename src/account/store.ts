@@ -83,4 +83,8 @@ export class AccountStore extends AccountTables {
   readonly updateRepoRoot = on(this, repoRoot.updateRepoRoot)
   readonly getRepoRoot = on(this, repoRoot.getRepoRoot)
   readonly listRepos = on(this, repoRoot.listRepos)
+  readonly noteCommitEvents = on(this, repoRoot.noteCommitEvents)
+  readonly flushRepoRoots = on(this, repoRoot.flushRepoRoots)
+  readonly repoRootSeq = on(this, repoRoot.repoRootSeq)
+  readonly setRepoRootSeq = on(this, repoRoot.setRepoRootSeq)
 }

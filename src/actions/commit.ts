@@ -1,6 +1,7 @@
 // The one commit path of the repo write methods: whose repo a call may write, the record-swap
 // rule, and the commit itself (record writes + blob bookkeeping in one actor-store transaction and
-// one event; the blob file moves right after; the account table's copy of the head).
+// one event; the blob file moves right after). The account table's copy of the head follows the
+// event log (actions/repo-roots.ts).
 import { applyBlobPlan } from './blob-apply.ts'
 import { assertAccountUsable } from '../account/status.ts'
 import type { BlobPlan } from '../actor/blobs.ts'
@@ -31,7 +32,7 @@ export function writableRepo(s: Pick<CoreServices, 'accounts' | 'actors'>, calle
 /**
  * Commits prepared writes: the repo change, the record index with backlinks, and the blob
  * bookkeeping (verify, link, unlink) in one transaction and one firehose event; then the blob
- * file moves queued in the same tick (see blob-apply.ts), and the account's repo_root.
+ * file moves queued in the same tick (see blob-apply.ts).
  */
 export interface PreparedCommitResult extends CommitResult {
   /**
@@ -81,12 +82,6 @@ export function commitPrepared(s: CommitServices, did: string, store: ActorStore
       (err) => s.logger.error({ did, err: String(err) }, 'blob file work after commit failed'),
     )
     settled = Promise.all([result.sequenced, blobsSettled]).then(noop)
-  }
-  try {
-    s.accounts.updateRepoRoot(did, result.commit.cid.$link, result.commit.rev)
-  } catch (err) {
-    // As official: the commit stands; the account table's copy is a convenience.
-    s.logger.error({ did, err: String(err) }, 'failed to update account root')
   }
   return { ...result, settled }
 }

@@ -132,6 +132,18 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     return (this.lastForDidStmt.get(did, eventType) as SeqRow | undefined) ?? null
   }
 
+  /** Each account's last #commit event past `seq`, in seq order (one row per account). */
+  lastCommitEventsAfter(seq: number): SeqRow[] {
+    this.flushQueued()
+    return this.db
+      .prepare(
+        `SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" IN
+           (SELECT max("seq") FROM repo_seq WHERE "seq" > ? AND "eventType" = 'append' AND "invalidated" = 0 GROUP BY "did")
+         ORDER BY "seq" ASC`,
+      )
+      .all(seq) as SeqRow[]
+  }
+
   /** On account deletion the official PDS drops the account's earlier events. */
   deleteBefore(did: string, seq: number): void {
     this.flushQueued()

@@ -18,6 +18,7 @@ import WebSocket from 'ws'
 import { freePort } from '../../bench/server/processes.ts'
 import { startReferencePlc } from '../identity/helpers.ts'
 import { type HearthProcess, startHearthProcess } from '../helpers/hearth-process.ts'
+import { openDb } from '../../src/storage/sqlite.ts'
 import { prng } from '../helpers/prng.ts'
 
 export interface CrashOptions {
@@ -247,6 +248,9 @@ export async function runCrash(opts: CrashOptions): Promise<CrashReport> {
         }
       }
       report.checked += checked
+      // The account table's heads (listRepos, getRepoStatus) agree with the repos, although
+      // Hearth writes them behind the event log and the kill came before their batch.
+      await checkHeads(`cycle ${cycle}`, accounts)
       log(`cycle ${cycle}: killed after ${killAt} ms; ${acknowledged} writes acknowledged, ${inFlight.size} in flight; ${checked} records checked after the restart`)
     }
 
@@ -308,7 +312,20 @@ export async function runCrash(opts: CrashOptions): Promise<CrashReport> {
       const missing = [...account.commits].filter((c) => !seenCommits.has(c))
       if (missing.length > 0) problem(`firehose: ${missing.length} acknowledged commits of ${account.did} are not in it (e.g. ${missing[0]})`)
     }
+    await checkHeads('after the last restart', accounts)
+    const heads = new Map<string, { cid: string; rev: string }>()
+    for (const account of accounts) heads.set(account.did, (await must(hearth.url, 'com.atproto.sync.getLatestCommit', { query: { did: account.did } })) as { cid: string; rev: string })
     await hearth.proc?.stop()
+    // After a clean stop the file holds every head, as the official PDS expects to find it.
+    const accountDb = openDb(join(dataDir, 'account.sqlite'), { readonly: true })
+    try {
+      for (const [did, head] of heads) {
+        const row = accountDb.prepare('SELECT "cid", "rev" FROM "repo_root" WHERE "did" = ?').get(did) as { cid: string; rev: string } | undefined
+        if (row?.cid !== head.cid || row?.rev !== head.rev) problem(`after a clean stop: account.sqlite has ${did} at ${row?.rev} ${row?.cid}, its repo is at ${head.rev} ${head.cid}`)
+      }
+    } finally {
+      accountDb.close()
+    }
   } finally {
     if (hearth.proc?.alive()) await hearth.proc.kill9()
     await plc.close()
@@ -316,6 +333,20 @@ export async function runCrash(opts: CrashOptions): Promise<CrashReport> {
     report.elapsedMs = Date.now() - started
   }
   return report
+
+  async function checkHeads(when: string, accounts: Account[]): Promise<void> {
+    const heads = new Map<string, { cid: string; rev: string }>()
+    // getLatestCommit first: it opens each store, which appends any event a kill cut off.
+    for (const account of accounts) heads.set(account.did, (await must(hearth.url, 'com.atproto.sync.getLatestCommit', { query: { did: account.did } })) as { cid: string; rev: string })
+    const listed = await must(hearth.url, 'com.atproto.sync.listRepos', { query: { limit: '1000' } })
+    for (const account of accounts) {
+      const head = heads.get(account.did) as { cid: string; rev: string }
+      const repo = (listed.repos as Array<{ did: string; head: string; rev: string }>).find((r) => r.did === account.did)
+      if (repo?.head !== head.cid || repo?.rev !== head.rev) problem(`${when}: listRepos has ${account.did} at ${repo?.rev} ${repo?.head}, its repo is at ${head.rev} ${head.cid}`)
+      const status = await must(hearth.url, 'com.atproto.sync.getRepoStatus', { query: { did: account.did } })
+      if (status.rev !== head.rev) problem(`${when}: getRepoStatus has ${account.did} at ${status.rev}, its repo is at ${head.rev}`)
+    }
+  }
 
   function applyAcknowledged(account: Account, op: Op, json: Record<string, any>, mine: string[], w: number): void {
     const results: Array<{ cid?: string }> = json.results ?? [{ cid: json.cid }]
