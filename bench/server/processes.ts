@@ -123,13 +123,13 @@ export interface SpawnedPds {
  * Starts a PDS process and waits until it serves: ready once describeServer answers (Hearth
  * listens before its methods are registered, so an earlier health check could still meet
  * 501s). If the process exits first or the deadline passes, it is stopped and the error quotes
- * the end of its output. Only PATH, HOME, TMPDIR (and NODE_OPTIONS, and the test runner's
- * HEARTH_BACKSTOP_LOG) of the parent's environment are passed on: no stray PDS_* or LOG_*
- * settings.
+ * the end of its output. Only PATH, HOME, TMPDIR (and NODE_OPTIONS, the test runner's
+ * HEARTH_BACKSTOP_LOG, and HEARTH_REOPEN_STORES for the first-touch rows without the reopening
+ * at start) of the parent's environment are passed on: no stray PDS_* or LOG_* settings.
  */
 export async function spawnPds(o: { name: string; node?: string; args: string[]; env: Record<string, string>; url: string; timeoutMs: number }): Promise<SpawnedPds> {
   const base: Record<string, string> = {}
-  for (const k of ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS', 'HEARTH_BACKSTOP_LOG']) if (process.env[k]) base[k] = process.env[k] as string
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS', 'HEARTH_BACKSTOP_LOG', 'HEARTH_REOPEN_STORES']) if (process.env[k]) base[k] = process.env[k] as string
   const child: ChildProcess = spawn(o.node ?? process.execPath, o.args, {
     cwd: REPO_ROOT,
     env: { ...base, ...o.env },
