@@ -70,6 +70,7 @@ async function requests(s: Side, n: number): Promise<void> {
 }
 
 const sides: Side[] = []
+if (process.env.HEARTH_BIN_A === undefined && process.env.HEARTH_BIN_B === undefined) console.log('A and B both run this checkout (set HEARTH_BIN_A / HEARTH_BIN_B)')
 try {
   sides.push(await start('A', process.env.HEARTH_BIN_A ?? 'bin/hearth.js'))
   sides.push(await start('B', process.env.HEARTH_BIN_B ?? 'bin/hearth.js'))
@@ -87,6 +88,10 @@ try {
       console.log(`round ${r} ${s.name}: ${N} ${op}, ${((N * 1000) / ms).toFixed(0)}/s, server CPU ${per.toFixed(3)} ms per request`)
     }
   }
+  // Each round's B − A: the two ran back to back, so the load they met was about the same.
+  const diffs = sides[0].cpu.map((a, i) => (sides[1].cpu[i] as number) - a).sort((x, y) => x - y)
+  const lower = diffs.filter((d) => d < 0).length
+  console.log(`B − A per round: median ${diffs[Math.floor(diffs.length / 2)]?.toFixed(3)} ms; B lower in ${lower} of ${diffs.length} rounds`)
   for (const s of sides) {
     const sorted = [...s.cpu].sort((a, b) => a - b)
     console.log(`${s.name}: median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(3)} ms, min ${sorted[0]?.toFixed(3)}, max ${sorted[sorted.length - 1]?.toFixed(3)}`)

@@ -10,7 +10,8 @@ export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'aut
   return {
     nsid: 'com.atproto.repo.getRecord',
     auth: s.auth.none,
-    handler: async (ctx) => {
+    // Not async: a record read here is answered synchronously (no promise, no microtask turn).
+    handler: (ctx) => {
       const { params } = ctx
       const repo = params.repo as string
       const collection = params.collection as string
@@ -19,7 +20,7 @@ export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'aut
       const account = s.accounts.getAccount(repo)
       if (!account) {
         if (!s.config.bskyAppView) throw invalidRequest('Could not locate record')
-        return streamOutput(await pipethrough(s, ctx))
+        return pipethrough(s, ctx).then(streamOutput)
       }
       const store = s.actors.get(account.did)
       const uri = `at://${account.did}/${collection}/${rkey}`
