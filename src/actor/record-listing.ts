@@ -1,6 +1,7 @@
 // listRecords' answer, as JSON text: the listing is an index read of URIs and CIDs, and each
-// record's JSON comes from a small process-wide cache keyed by CID (a CID names its bytes, so an
-// entry can never be stale), or else from its block, written straight from CBOR to JSON. A
+// record's JSON object (URI, CID and value) comes from a small process-wide cache keyed by CID
+// (a CID names its bytes, so an entry can never be stale; the URI is checked), or else from its
+// block, written straight from CBOR to JSON. A
 // listing served from the cache skips the block lookup (two B-tree searches per record) and the
 // conversion; a listing of records not in it costs what it did with a join.
 import type { Statement } from 'better-sqlite3'
@@ -8,26 +9,36 @@ import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
 import type { Db } from '../storage/sqlite.ts'
 import type { ListRecordsOptions } from './store.ts'
 
-/** The JSON text of records by CID, kept up to a byte budget, oldest first out. */
+/**
+ * A listed record's whole JSON object, `{"uri":…,"cid":…,"value":…}`, copied into a listing as
+ * it is. The URI is kept beside it: the same bytes (one CID) may be a record at another URI,
+ * whose listing must not get this one's.
+ */
+export interface ListedRecordJson {
+  uri: string
+  json: Buffer
+}
+
+/** Listed records' JSON by CID, kept up to a byte budget, oldest first out. */
 export class RecordJsonCache {
-  readonly #entries = new Map<string, Buffer>()
+  readonly #entries = new Map<string, ListedRecordJson>()
   #bytes = 0
 
   constructor(readonly maxBytes: number) {}
 
-  get(cid: string): Buffer | undefined {
+  get(cid: string): ListedRecordJson | undefined {
     return this.#entries.get(cid)
   }
 
-  set(cid: string, json: Buffer): void {
+  set(cid: string, entry: ListedRecordJson): void {
     // A record larger than a sixteenth of the budget would push out too many others.
-    if (json.length > this.maxBytes / 16 || this.#entries.has(cid)) return
-    this.#entries.set(cid, json)
-    this.#bytes += json.length + 64
+    if (entry.json.length > this.maxBytes / 16 || this.#entries.has(cid)) return
+    this.#entries.set(cid, entry)
+    this.#bytes += entrySize(entry)
     for (const [key, value] of this.#entries) {
       if (this.#bytes <= this.maxBytes) break
       this.#entries.delete(key)
-      this.#bytes -= value.length + 64
+      this.#bytes -= entrySize(value)
     }
   }
 
@@ -38,6 +49,10 @@ export class RecordJsonCache {
   get bytes(): number {
     return this.#bytes
   }
+}
+
+function entrySize(entry: ListedRecordJson): number {
+  return entry.json.length + entry.uri.length + 64
 }
 
 /** 4 MB: some 15,000 posts, the records a few busy accounts are listed for. */
@@ -87,26 +102,28 @@ export function listRecordsJson(
   let first = true
   for (let i = 0; i < rows.length; i++) {
     const [uri, cid] = rows[i]
-    let json = cache.get(cid)
-    if (json === undefined) {
+    let entry = cache.get(cid)
+    if (entry === undefined || entry.uri !== uri) {
       const content = st.content.get(cid) as Uint8Array | undefined
       if (content === undefined) continue
-      const one = new JsonOut(content.length * 2 + 16)
+      const one = new JsonOut(content.length * 2 + uri.length + cid.length + 32)
+      one.raw('{"uri":')
+      one.string(uri)
+      one.raw(',"cid":')
+      one.string(cid)
+      one.raw(',"value":')
       writeRecordJson(content, one)
+      one.raw('}')
       // A copy of just the text: the cache must not hold the rest of a larger buffer.
-      json = Buffer.from(one.bytes())
-      cache.set(cid, json)
+      entry = { uri, json: Buffer.from(one.bytes()) }
+      cache.set(cid, entry)
     }
-    out.raw(first ? '{"uri":' : ',{"uri":')
+    if (!first) out.raw(',')
     first = false
-    out.string(uri)
-    out.raw(',"cid":')
-    out.string(cid)
-    out.raw(',"value":')
+    const json = entry.json
     out.reserve(json.length)
     json.copy(out.buf, out.pos)
     out.pos += json.length
-    out.raw('}')
   }
   out.raw(']')
   // The cursor is the last rkey read (a row whose block is missing is passed over, not read again).

@@ -77,10 +77,35 @@ test('listRecordsJson: the listing reads the collection+rkey index, not the whol
 
 test('RecordJsonCache: stays within its budget, oldest out first, and keeps no record too large for it', () => {
   const cache = new RecordJsonCache(10_000)
-  for (let i = 0; i < 100; i++) cache.set(`cid${i}`, Buffer.alloc(200, 0x61))
+  for (let i = 0; i < 100; i++) cache.set(`cid${i}`, { uri: `at://x/y/${i}`, json: Buffer.alloc(200, 0x61) })
   assert.ok(cache.bytes <= 10_000, `${cache.bytes} bytes`)
   assert.equal(cache.get('cid0'), undefined, 'the oldest went first')
   assert.ok(cache.get('cid99'), 'the newest stays')
-  cache.set('big', Buffer.alloc(1000))
+  cache.set('big', { uri: 'at://x/y/big', json: Buffer.alloc(1000) })
   assert.equal(cache.get('big'), undefined)
 })
+
+test('listRecordsJson: the same bytes at two URIs are each listed with their own URI, cached or not', () => {
+  const col = 'app.bsky.feed.repost'
+  const same = { $type: col, subject: { uri: `at://${DID}/${COL}/x`, cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mmoq7u' }, createdAt: '2024-01-01T00:00:00.000Z' }
+  const twins = ['3kaaaaaaaaaa2', '3kaaaaaaaaaa3'].map((rkey) => prepareWrite({ action: 'create', collection: col, rkey, record: same }))
+  commitWrites(store, sequencer, { writes: twins })
+  const cache = new RecordJsonCache(1 << 20)
+  for (let round = 0; round < 3; round++) {
+    for (const reverse of [false, true]) {
+      const parsed = JSON.parse(listRecordsJson(store.db, col, { limit: 10, reverse }, cache).toString('utf8')) as { records: Array<{ uri: string; cid: string }> }
+      const uris = parsed.records.map((r) => r.uri)
+      const expected = twins.map((w) => `at://${DID}/${col}/${w.rkey}`)
+      assert.deepEqual(uris, reverse ? expected : [...expected].reverse(), `round ${round}${reverse ? ' reversed' : ''}`)
+      assert.equal(parsed.records[0]?.cid, parsed.records[1]?.cid, 'one CID for both')
+      assert.equal(listRecordsJson(store.db, col, { limit: 10, reverse }, cache).toString('utf8'), reference2(col, { limit: 10, reverse }))
+    }
+  }
+})
+
+function reference2(collection: string, opts: { limit: number; reverse?: boolean }) {
+  const rows = store.listRecords(collection, opts)
+  const body: Record<string, unknown> = { records: rows.map((r) => ({ uri: r.uri, cid: r.cid, value: lexToJson(decodeCbor(r.content)) })) }
+  if (rows.length > 0) body.cursor = rows[rows.length - 1].rkey
+  return JSON.stringify(body)
+}
