@@ -34,6 +34,8 @@ function rule(f) {
   if (u.includes('/src/sequencer/') || u.includes('/src/firehose/')) return 'event log, firehose'
   if (u.includes('/src/auth/') || u.includes('/src/oauth/')) return 'auth'
   if (u.includes('@atproto/lexicon') || u.includes('/src/lexicons') || u.includes('/src/lexicon')) return 'lexicon validation'
+  if (u.includes('file-type') || u.includes('strtok3') || u.includes('token-types') || u.includes('/src/blob/sniff')) return 'mime sniffing'
+  if (u.includes('/src/blob/')) return 'blob store (JS)'
   if (u.includes('/src/actor/')) return 'actor store (JS)'
   if (u.includes('/src/account/')) return 'account db (JS)'
   if (u.includes('/src/actions/')) return 'actions'

@@ -1,9 +1,11 @@
-// `node --import tsx bench/profile/run.ts <create|get|list|getRepo> [requests]`: starts Hearth
+// `node --import tsx bench/profile/run.ts <create|get|list|getRepo|blob> [requests]`: starts Hearth
 // from source (so that profile frames name src/ files) under --cpu-prof, sets up an account
-// (1,000 posts for get/list, 2,000 for getRepo), sends the requests one at a time, stops the
+// (1,000 posts for get/list, 2,000 for getRepo; `blob` uploads 1 MiB of distinct incompressible
+// bytes each time), sends the requests one at a time, stops the
 // server, and prints the server's CPU per request (from /proc/<pid>/stat) and the breakdown of
 // the profiled window by category (breakdown.mjs). The profile stays in the printed folder.
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +15,7 @@ import { xrpcClient } from '../server/client.ts'
 import { freePort, hearthEnv, readCpuMs, spawnPds } from '../server/processes.ts'
 
 const op = process.argv[2] ?? 'create'
-const DEFAULT_N: Record<string, number> = { create: 1500, get: 2000, list: 600, getRepo: 40 }
+const DEFAULT_N: Record<string, number> = { create: 1500, get: 2000, list: 600, getRepo: 40, blob: 300 }
 if (!(op in DEFAULT_N)) throw new Error(`unknown request kind ${op}: one of ${Object.keys(DEFAULT_N).join(', ')}`)
 const N = Number(process.argv[3] ?? DEFAULT_N[op])
 const profDir = mkdtempSync(join(tmpdir(), `hearth-profile-${op}-`))
@@ -44,6 +46,19 @@ try {
     }
     for (const r of res.results) rkeys.push(r.uri.slice(r.uri.lastIndexOf('/') + 1))
   }
+  // Distinct bytes per upload (a sha256 chain), made before the timed loop.
+  const blobs =
+    op === 'blob'
+      ? Array.from({ length: N }, (_, i) => {
+          const out = Buffer.alloc(1024 * 1024)
+          let block = createHash('sha256').update(`profile blob ${i}`).digest()
+          for (let o = 0; o < out.length; o += 32) {
+            block.copy(out, o)
+            block = createHash('sha256').update(block).digest()
+          }
+          return out
+        })
+      : []
   const pid = child.pid as number
   const cpu0 = readCpuMs(pid)
   // The profile's timestamps and hrtime share the monotonic clock: the window is the timed loop.
@@ -56,6 +71,8 @@ try {
       await client.call('GET', 'com.atproto.repo.getRecord', { params: { repo: acct.did, collection: 'app.bsky.feed.post', rkey: rkeys[(i * 7919) % rkeys.length] as string } })
     } else if (op === 'list') {
       await client.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
+    } else if (op === 'blob') {
+      await client.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: blobs[i] as Buffer, contentType: 'application/octet-stream' })
     } else {
       const res = await fetch(`${url}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(acct.did)}`)
       await res.arrayBuffer()

@@ -104,10 +104,9 @@ export class DiskBlobStore implements BlobStore {
   async putTemp(did: string, source: AsyncIterable<Uint8Array> | Readable, opts: PutTempOptions = {}): Promise<TempBlob> {
     const maxSize = opts.maxSize ?? Number.POSITIVE_INFINITY
     const dir = this.tempDir(did)
-    await fsp.mkdir(dir, { recursive: true })
     const key = genKey()
     const file = path.join(dir, key)
-    const handle = await fsp.open(file, 'wx')
+    const handle = await createFile(dir, file)
     const hash = createHash('sha256')
     const sniffer = new MimeSniffer()
     let size = 0
@@ -357,6 +356,17 @@ async function writeFully(handle: fsp.FileHandle, chunks: Uint8Array[]): Promise
     if (more.bytesWritten === 0) throw new Error('short write')
     bytesWritten += more.bytesWritten
   }
+}
+
+/** Creates a new file; its folder is made only when missing (the first upload of an account). */
+async function createFile(dir: string, file: string): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(file, 'wx')
+  } catch (err) {
+    if (errCode(err) !== 'ENOENT') throw err
+  }
+  await fsp.mkdir(dir, { recursive: true })
+  return fsp.open(file, 'wx')
 }
 
 async function copyDurably(src: string, dst: string): Promise<void> {

@@ -291,6 +291,26 @@ test('delete, deleteMany, deleteAll, and listTemp with file ages', async () => {
   }
 })
 
+test('an upload makes its temp folder when it is missing: the first of an account, and after deleteAll', async () => {
+  const f = fixture()
+  try {
+    const tempDir = join(f.dir, 'blocks', 'tempt', DID)
+    assert.equal(existsSync(tempDir), false)
+    for (const round of [1, 2]) {
+      const bytes = Buffer.from(`upload ${round}`)
+      const temp = await f.store.putTemp(DID, chunked(bytes, 3))
+      assert.ok(readFileSync(join(tempDir, temp.key)).equals(bytes))
+      // A second upload finds the folder there.
+      const again = await f.store.putTemp(DID, chunked(bytes, 3))
+      assert.deepEqual((await f.store.listTemp(DID)).map((e) => e.name).sort(), [temp.key, again.key].sort())
+      await f.store.deleteAll(DID)
+      assert.equal(existsSync(tempDir), false)
+    }
+  } finally {
+    f.close()
+  }
+})
+
 test('paths cannot leave their folders: bad DIDs, keys and CIDs are refused', async () => {
   const f = fixture()
   try {
