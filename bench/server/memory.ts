@@ -5,8 +5,12 @@
 // other anonymous mappings (V8 pages, thread malloc arenas) and file-backed pages.
 //   npm run build && HMEM_ENV='MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072' HMEM_MANY=100 \
 //     node --import tsx bench/server/memory.ts --max-semi-space-size=4
+// HMEM_FLOOR=1 adds two readings after the main workload: after a full collection (AFTER_GC),
+// then after glibc's malloc_trim(0), called through gdb (AFTER_TRIM): what the process holds
+// live, apart from garbage not yet collected and freed memory the allocator keeps.
 // Linux only (/proc).
-import { readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readFileSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -46,15 +50,22 @@ function byMapping() {
   console.log('TOPANON', JSON.stringify(tops.sort((a,b)=>b[2]-a[2]).slice(0,12)))
   return Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, Math.round(v * 10) / 10]).sort((a, b) => (b[1] as number) - (a[1] as number)))
 }
-async function probe() { try { rmSync(out, { force: true }) } catch {}; process.kill(pid, 'SIGUSR2'); for (let i = 0; i < 50 && !existsSync(out); i++) await sleep(20); await sleep(20); const j = JSON.parse(readFileSync(out, 'utf8')); const mb = (x: number) => Math.round(x / 1048576 * 10) / 10
+async function probe() { try { rmSync(out, { force: true }) } catch {}; process.kill(pid, 'SIGUSR2'); for (let i = 0; i < 250 && !existsSync(out); i++) await sleep(20); await sleep(20); const j = JSON.parse(readFileSync(out, 'utf8')); const mb = (x: number) => Math.round(x / 1048576 * 10) / 10
   return { rss: mb(j.mem.rss), heapTotal: mb(j.mem.heapTotal), heapUsed: mb(j.mem.heapUsed), external: mb(j.mem.external), arrayBuffers: mb(j.mem.arrayBuffers), v8physical: mb(j.heap.physical), malloced: mb(j.heap.malloced), spacesKB: j.spaces } }
-const report = async (label: string) => { await sleep(500); console.log(label, JSON.stringify({ ...rollup(), probe: await probe(), maps: byMapping(), cpuMs: readCpuMs(pid) })) }
+const report = async (label: string) => { await sleep(500); const p = await probe(); console.log(label, JSON.stringify({ ...rollup(), probe: p, maps: byMapping(), cpuMs: readCpuMs(pid) })) }
 try {
   await sleep(1000)
   await report('IDLE')
   const res = await runWorkload(url, () => {}, () => readCpuMs(pid))
   console.log('CPU', JSON.stringify({ seq: res.createSeqCpuMs, conc: res.createConcCpuMs, get: res.getRecordCpuMs, list: res.listRecordsCpuMs, apply: res.applyWritesCpuMs, blob: res.uploadBlobCpuMs }))
   await report('AFTER_LOAD')
+  if (process.env.HMEM_FLOOR) {
+    writeFileSync(`${out}.gc`, '')
+    await report('AFTER_GC')
+    rmSync(`${out}.gc`, { force: true })
+    execFileSync('gdb', ['-p', String(pid), '-batch', '-ex', 'call (int)malloc_trim(0)'], { stdio: 'ignore' })
+    await report('AFTER_TRIM')
+  }
   const many = Number(process.env.HMEM_MANY ?? 0)
   if (many) {
     const c = xrpcClient(url)
