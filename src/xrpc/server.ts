@@ -112,6 +112,9 @@ export interface XrpcServerOptions {
   keepAliveTimeoutMs?: number
 }
 
+/** What is still to run of a request's handling: a promise, or null when it was answered synchronously. */
+type Pending = Promise<unknown> | null
+
 interface LimitSpec {
   limiter: MemoryRateLimiter
   key?: (ctx: XrpcContext) => string | null
@@ -295,12 +298,18 @@ export class XrpcServer {
     res.once('close', () => this.finished(req, res, started))
     if (this.closing) res.setHeader('Connection', 'close')
     // Tagged, so that a bug no code catches is reported with the request it came from.
-    inRequestScope(req.method ?? 'GET', pathOf(req), () =>
-      this.dispatch(req, res).catch((err) => this.sendError(req, res, err, null)),
-    )
+    inRequestScope(req.method ?? 'GET', pathOf(req), () => {
+      try {
+        const pending = this.dispatch(req, res)
+        if (pending !== null) pending.catch((err) => this.sendError(req, res, err, null))
+      } catch (err) {
+        void this.sendError(req, res, err, null)
+      }
+    })
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Serves a request; a promise when what serves it is asynchronous, else null (already answered). */
+  private dispatch(req: IncomingMessage, res: ServerResponse): Pending {
     const rawUrl = req.url ?? '/'
     const q = rawUrl.indexOf('?')
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q)
@@ -308,29 +317,39 @@ export class XrpcServer {
     const verb = (req.method ?? 'GET').toUpperCase()
     const route = this.findRoute(verb, path)
     if (!route || route.cors) {
-      if (verb === 'OPTIONS') return answerPreflight(req, res)
+      if (verb === 'OPTIONS') {
+        answerPreflight(req, res)
+        return null
+      }
       setCorsHeaders(res)
     }
     const ip = this.ips.resolve(req)
-    if (route) {
-      try {
-        await route.handler({ req, res, path, searchParams: new URLSearchParams(query), ip })
-      } catch (err) {
-        await this.sendError(req, res, err, null)
-      }
-      return
-    }
+    if (route) return this.runRoute(route, req, res, path, query, ip)
     if (path.startsWith('/xrpc/')) {
       let nsid: string | null = null
       try {
         nsid = extractXrpcNsid(path)
         if (nsid === null) throw invalidRequest('invalid xrpc path')
-        await this.handleXrpc(req, res, nsid, verb, query, ip)
+        const pending = this.handleXrpc(req, res, nsid, verb, query, ip)
+        if (pending === null) return null
+        const method = nsid
+        return pending.catch((err) => this.sendError(req, res, err, method))
       } catch (err) {
-        await this.sendError(req, res, err, nsid)
+        return this.sendError(req, res, err, nsid)
       }
-      return
     }
+    return this.notFound(req, res, verb, path)
+  }
+
+  private async runRoute(route: Route, req: IncomingMessage, res: ServerResponse, path: string, query: string, ip: string): Promise<void> {
+    try {
+      await route.handler({ req, res, path, searchParams: new URLSearchParams(query), ip })
+    } catch (err) {
+      await this.sendError(req, res, err, null)
+    }
+  }
+
+  private async notFound(req: IncomingMessage, res: ServerResponse, verb: string, path: string): Promise<void> {
     await settleUnreadBody(req, res)
     sendNotFound(req, res, verb, path)
   }
@@ -357,7 +376,7 @@ export class XrpcServer {
     return null
   }
 
-  private async handleXrpc(req: IncomingMessage, res: ServerResponse, nsid: string, verb: string, query: string, ip: string): Promise<void> {
+  private handleXrpc(req: IncomingMessage, res: ServerResponse, nsid: string, verb: string, query: string, ip: string): Pending {
     const registered = this.methods.get(nsid)
     if (registered) {
       const expected = registered.def.httpMethod
@@ -365,6 +384,10 @@ export class XrpcServer {
         return this.runMethod(registered, req, res, nsid, query, ip)
       }
     }
+    return this.handleUnregistered(req, res, nsid, verb, query, ip)
+  }
+
+  private async handleUnregistered(req: IncomingMessage, res: ServerResponse, nsid: string, verb: string, query: string, ip: string): Promise<void> {
     // Unregistered (or wrong verb): the official "catchall" path.
     const searchParams = new URLSearchParams(query)
     this.applyRateLimits(req, res, ip, [], null)
@@ -377,25 +400,59 @@ export class XrpcServer {
     await this.fallback({ nsid, req, res, ip, searchParams })
   }
 
-  private async runMethod(
+  /**
+   * Params, auth, body, handler, output. A call whose verifier and handler answer synchronously
+   * and that has no body (most reads) runs through without a promise or a microtask turn; it
+   * returns a promise only when something on the way is asynchronous.
+   */
+  private runMethod(
     registered: Registered,
     req: IncomingMessage,
     res: ServerResponse,
     nsid: string,
     query: string,
     ip: string,
-  ): Promise<void> {
-    const { method, def } = registered
+  ): Pending {
     const params = assertValidXrpcParams(nsid, parseQueryParams(nsid, new URLSearchParams(query)))
 
     // As the official verifiers: a response that depends on credentials is private to them.
     if (req.headers.authorization !== undefined) setAuthCacheHeaders(res)
-    // Verifiers and handlers that answer synchronously (most reads) are not awaited: each await
-    // is a promise and a trip through the microtask queue on every call.
-    const verified = method.auth({ nsid, req, ip, params, res })
-    const auth = isPromise(verified) ? await verified : verified
-    if (auth.kind !== 'none') setAuthCacheHeaders(res)
+    const verified = registered.method.auth({ nsid, req, ip, params, res })
+    if (isPromise(verified)) return verified.then((auth) => this.runVerified(registered, req, res, nsid, ip, params, auth))
+    return this.runVerified(registered, req, res, nsid, ip, params, verified)
+  }
 
+  private runVerified(
+    registered: Registered,
+    req: IncomingMessage,
+    res: ServerResponse,
+    nsid: string,
+    ip: string,
+    params: Record<string, unknown>,
+    auth: AuthResult,
+  ): Pending {
+    if (auth.kind !== 'none') setAuthCacheHeaders(res)
+    // A method that takes a body, or a request that sent one (refused there), goes the long way.
+    if (registered.def.inputEncodings !== null || bodyPresence(req) === 'present') {
+      return this.runWithBody(registered, req, res, nsid, ip, params, auth)
+    }
+    const ctx: XrpcContext<AuthResult> = { nsid, req, ip, params, input: undefined, body: null, encoding: null, auth, res }
+    this.applyRateLimits(req, res, ip, registered.limits, ctx)
+    const answered = registered.method.handler(ctx)
+    if (isPromise(answered)) return answered.then((output) => this.answer(registered, req, res, nsid, output))
+    return this.answer(registered, req, res, nsid, answered)
+  }
+
+  private async runWithBody(
+    registered: Registered,
+    req: IncomingMessage,
+    res: ServerResponse,
+    nsid: string,
+    ip: string,
+    params: Record<string, unknown>,
+    auth: AuthResult,
+  ): Promise<void> {
+    const { method, def } = registered
     let input: unknown
     let body: Readable | null = null
     let encoding: string | null = null
@@ -429,17 +486,31 @@ export class XrpcServer {
       // the rest of the request is drained before the response.
       body?.destroy()
     }
-    if (this.validateResponses) {
-      try {
-        checkOutput(nsid, def, output)
-      } catch (err) {
-        if (output && isStreamBody(output.body) && output.body instanceof Readable) output.body.destroy()
-        throw err
-      }
+    if (body !== null) {
+      this.checkAnswer(registered, nsid, output)
+      await settleUnreadBody(req, res)
+      const streaming = this.writeOutput(req, res, output, nsid)
+      if (streaming !== null) await streaming
+      return
     }
-    if (body !== null) await settleUnreadBody(req, res)
-    const streaming = this.writeOutput(req, res, output, nsid)
+    const streaming = this.answer(registered, req, res, nsid, output)
     if (streaming !== null) await streaming
+  }
+
+  /** The handler's output, checked (when responses are validated) and written. */
+  private answer(registered: Registered, req: IncomingMessage, res: ServerResponse, nsid: string, output: XrpcOutput): Pending {
+    this.checkAnswer(registered, nsid, output)
+    return this.writeOutput(req, res, output, nsid)
+  }
+
+  private checkAnswer(registered: Registered, nsid: string, output: XrpcOutput): void {
+    if (!this.validateResponses) return
+    try {
+      checkOutput(nsid, registered.def, output)
+    } catch (err) {
+      if (output && isStreamBody(output.body) && output.body instanceof Readable) output.body.destroy()
+      throw err
+    }
   }
 
   private applyRateLimits(req: IncomingMessage, res: ServerResponse, ip: string, own: LimitSpec[], ctx: XrpcContext | null): void {
