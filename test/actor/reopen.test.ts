@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { ActorStoreManager, OPEN_LIST_FILE } from '../../src/actor/manager.ts'
-import { initRepo } from '../../src/actor/transactor.ts'
+import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
+import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
 
@@ -66,6 +67,13 @@ test('reopen: a serving manager lists its open stores at close (least recently u
   assert.equal(next.openCount, 3)
   assert.equal(next.get(dids[0] as string)?.isOpen, true)
   assert.equal(next.openCount, 4, 'the least recent one was not reopened')
+
+  // A reopened store also holds what a first write reads first: its signing key (gone from disk
+  // here) is already loaded, where the store opened on demand still needs its key file.
+  const write = () => ({ writes: [prepareWrite({ action: 'create', collection: 'app.bsky.feed.post', rkey: '3lreopentest2a', record: { $type: 'app.bsky.feed.post', text: 'after', createdAt: new Date().toISOString() } })] })
+  for (const i of [1, 0]) rmSync(next.location(dids[i] as string).keyLocation)
+  assert.ok(commitWrites(next.get(dids[1] as string)!, sequencer, write()).commit.rev)
+  assert.throws(() => commitWrites(next.get(dids[0] as string)!, sequencer, write()), /ENOENT/)
 })
 
 test('reopen: a close before the reopening is done stops it, and keeps the stores not reached in the list', async () => {
