@@ -1,3 +1,6 @@
+// getRecord's answer, as JSON text, from one read of the record and its block with only the
+// columns the answer holds (no row object, no CID parsed: the stored string is what is sent).
+//
 // listRecords' answer, as JSON text: the listing is an index read of URIs and CIDs, and each
 // record's JSON object (URI, CID and value) comes from a small process-wide cache keyed by CID
 // (a CID names its bytes, so an entry can never be stale; the URI is checked), or else from its
@@ -135,6 +138,34 @@ export function listRecordsJson(
     out.raw(',"cursor":')
     out.string(lastUri.slice(lastUri.lastIndexOf('/') + 1))
   }
+  out.raw('}')
+  return out.bytes()
+}
+
+// Per connection, as the listing's.
+const recordStatements = new WeakMap<Db, Statement>()
+
+/**
+ * getRecord's answer `{ uri, cid, value }` as UTF-8 JSON text, or null when the store has no
+ * record at `uri`, it is taken down, or `cid` is given and is not the record's.
+ */
+export function recordJson(db: Db, uri: string, cid: string | undefined): Buffer | null {
+  let st = recordStatements.get(db)
+  if (!st) {
+    const sql = `SELECT r."cid", r."takedownRef", b."content" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`
+    st = db.prepare(sql).raw()
+    recordStatements.set(db, st)
+  }
+  const row = st.get(uri) as [string, string | null, Uint8Array] | undefined
+  if (row === undefined || row[1] !== null || (cid !== undefined && row[0] !== cid)) return null
+  const content = row[2]
+  const out = new JsonOut(uri.length + content.length * 2 + 128)
+  out.raw('{"uri":')
+  out.string(uri)
+  out.raw(',"cid":')
+  out.string(row[0])
+  out.raw(',"value":')
+  writeRecordJson(content, out)
   out.raw('}')
   return out.bytes()
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { ActorStoreManager } from '../../src/actor/manager.ts'
-import { listRecordsJson, RecordJsonCache } from '../../src/actor/record-listing.ts'
+import { listRecordsJson, RecordJsonCache, recordJson } from '../../src/actor/record-listing.ts'
 import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { decodeCbor } from '../../src/repo/cbor.ts'
 import { prepareWrite } from '../../src/repo/commit-builder.ts'
@@ -109,3 +109,21 @@ function reference2(collection: string, opts: { limit: number; reverse?: boolean
   if (rows.length > 0) body.cursor = rows[rows.length - 1].rkey
   return JSON.stringify(body)
 }
+
+test('recordJson: the getRecord answer as decoding and stringifying gives it; none for a taken-down record, another CID or no record', () => {
+  for (const w of writes.slice(0, 12)) {
+    const uri = `at://${DID}/${w.collection}/${w.rkey}`
+    const row = store.getRecord(w.collection, w.rkey)
+    assert.ok(row)
+    const text = recordJson(store.db, uri, undefined)
+    if (row.takedownRef !== null) {
+      assert.equal(text, null, 'taken down')
+      continue
+    }
+    const expected = JSON.stringify({ uri, cid: row.cid.$link, value: lexToJson(decodeCbor(row.content)) })
+    assert.equal(text?.toString('utf8'), expected)
+    assert.equal(recordJson(store.db, uri, row.cid.$link)?.toString('utf8'), expected, 'with its own CID')
+    assert.equal(recordJson(store.db, uri, 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mmoq7u'), null, 'another CID')
+  }
+  assert.equal(recordJson(store.db, `at://${DID}/${COL}/3knothere`, undefined), null)
+})

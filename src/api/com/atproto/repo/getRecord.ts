@@ -1,8 +1,8 @@
 // com.atproto.repo.getRecord: a record of a repo hosted here; for a repo hosted elsewhere the
 // call goes on to the AppView (or the `atproto-proxy` service), unauthenticated, as official.
+import { recordJson } from '../../../../actor/record-listing.ts'
 import { pipethrough, streamOutput } from '../../../../proxy/pipethrough.ts'
 import type { Services } from '../../../../services.ts'
-import { JsonOut, writeRecordJson } from '../../../../repo/cbor-json.ts'
 import { invalidRequest } from '../../../../errors.ts'
 import type { XrpcMethod } from '../../../../xrpc/types.ts'
 
@@ -24,20 +24,10 @@ export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'aut
       }
       const store = s.actors.get(account.did)
       const uri = `at://${account.did}/${collection}/${rkey}`
-      const row = store?.getRecord(collection, rkey)
-      if (!row || row.takedownRef !== null || (cid !== undefined && row.cid.$link !== cid)) {
-        throw invalidRequest(`Could not locate record: ${uri}`, 'RecordNotFound')
-      }
-      // JSON text written straight from the stored CBOR (src/repo/cbor-json.ts).
-      const out = new JsonOut(uri.length + row.content.length * 2 + 128)
-      out.raw('{"uri":')
-      out.string(uri)
-      out.raw(',"cid":')
-      out.string(row.cid.$link)
-      out.raw(',"value":')
-      writeRecordJson(row.content, out)
-      out.raw('}')
-      return { encoding: 'application/json', body: out.bytes() }
+      // JSON text written straight from the stored CBOR (src/actor/record-listing.ts).
+      const body = store ? recordJson(store.db, uri, cid) : null
+      if (body === null) throw invalidRequest(`Could not locate record: ${uri}`, 'RecordNotFound')
+      return { encoding: 'application/json', body }
     },
   }
 }
