@@ -102,6 +102,22 @@ export function getAccount(t: AccountTables, handleOrDid: string, flags?: Accoun
   return filterAccount(row as AccountRow | undefined, flags)
 }
 
+/** The columns a repo read's gate needs: the DID and the state. */
+export interface AccountState extends AccountStateColumns {
+  did: string
+}
+
+/**
+ * getAccount narrowed to what a read of a repo checks (its DID and whether it is taken down or
+ * deactivated): one table, three columns, no join with "account". Same rows, same `flags`.
+ */
+export function getAccountState(t: AccountTables, handleOrDid: string, flags?: AccountFlags): AccountState | null {
+  const row = handleOrDid.startsWith('did:')
+    ? t.q(`SELECT "did", "takedownRef", "deactivatedAt" FROM "actor" WHERE "did" = ?`).get(handleOrDid)
+    : t.q(`SELECT "did", "takedownRef", "deactivatedAt" FROM "actor" WHERE lower("handle") = ?`).get(handleOrDid.toLowerCase())
+  return filterAccount(row as AccountState | undefined, flags)
+}
+
 /** By email, case-insensitively. */
 export function getAccountByEmail(t: AccountTables, email: string, flags?: AccountFlags): AccountRow | null {
   const row = t.q(`${ACCOUNT_SELECT} WHERE lower(c."email") = ?`).get(email.toLowerCase())
@@ -119,7 +135,7 @@ export function getAccounts(t: AccountTables, dids: readonly string[], flags?: A
   return out
 }
 
-function filterAccount(row: AccountRow | undefined, flags: AccountFlags | undefined): AccountRow | null {
+function filterAccount<R extends AccountStateColumns>(row: R | undefined, flags: AccountFlags | undefined): R | null {
   if (!row) return null
   if (!flags?.includeTakenDown && row.takedownRef) return null
   if (!flags?.includeDeactivated && row.deactivatedAt) return null

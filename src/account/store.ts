@@ -15,6 +15,7 @@ export class AccountStore extends AccountTables {
   // actor and account rows
   readonly createAccount = on(this, accounts.createAccount)
   readonly getAccount = on(this, accounts.getAccount)
+  readonly getAccountState = on(this, accounts.getAccountState)
   readonly getAccountByEmail = on(this, accounts.getAccountByEmail)
   readonly getAccounts = on(this, accounts.getAccounts)
   readonly getAccountStatus = on(this, accounts.getAccountStatus)

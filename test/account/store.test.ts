@@ -68,6 +68,33 @@ test('accounts: a taken DID, handle or email is refused and leaves nothing behin
   }
 })
 
+test('accounts: getAccountState answers as getAccount, with only the DID and the state columns', () => {
+  const t = tempStore()
+  try {
+    addAccount(t.store, ALICE, 'alice.test')
+    addAccount(t.store, BOB, 'bob.test', { deactivated: true })
+    addAccount(t.store, CAROL, 'carol.test')
+    t.store.setTakedown(CAROL, { applied: true, ref: 'mod-1' })
+    // An actor without an account row (entryway-style) is found by both.
+    t.db.prepare(`INSERT INTO "actor" ("did", "handle", "createdAt") VALUES (?, ?, ?)`).run('did:plc:actoronly', 'solo.test', '2026-01-01T00:00:00.000Z')
+    const all = { includeDeactivated: true, includeTakenDown: true }
+    const flagSets = [undefined, { includeDeactivated: true }, { includeTakenDown: true }, all]
+    for (const id of [ALICE, BOB, CAROL, 'did:plc:actoronly', 'did:plc:nobody', 'ALICE.test', 'Bob.Test', 'carol.test', 'SOLO.test', 'nobody.test']) {
+      for (const flags of flagSets) {
+        const full = t.store.getAccount(id, flags)
+        const narrow = t.store.getAccountState(id, flags)
+        const expected = full && { did: full.did, takedownRef: full.takedownRef, deactivatedAt: full.deactivatedAt }
+        assert.deepEqual(narrow, expected, `${id} ${JSON.stringify(flags)}`)
+      }
+    }
+    assert.equal(t.store.getAccountState(CAROL, all)?.takedownRef, 'mod-1')
+    assert.ok(t.store.getAccountState('bob.test', all)?.deactivatedAt)
+    assert.equal(t.store.getAccountState('solo.test')?.did, 'did:plc:actoronly')
+  } finally {
+    t.cleanup()
+  }
+})
+
 test('accounts: status as formatAccountStatus; lookups hide taken-down and deactivated accounts unless asked', () => {
   const t = tempStore()
   try {

@@ -17,7 +17,7 @@ export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'aut
       const collection = params.collection as string
       const rkey = params.rkey as string
       const cid = params.cid as string | undefined
-      const account = s.accounts.getAccount(repo)
+      const account = s.accounts.getAccountState(repo)
       if (!account) {
         if (!s.config.bskyAppView) throw invalidRequest('Could not locate record')
         return pipethrough(s, ctx).then(streamOutput)

@@ -16,7 +16,7 @@ export default function listRecords(s: Pick<Services, 'accounts' | 'actors' | 'a
       const limit = (params.limit as number | undefined) ?? 50
       const cursor = params.cursor as string | undefined
       const reverse = (params.reverse as boolean | undefined) ?? false
-      const account = s.accounts.getAccount(repo)
+      const account = s.accounts.getAccountState(repo)
       const store = account ? s.actors.get(account.did) : null
       if (!account || !store) throw invalidRequest(`Could not find repo: ${repo}`)
       return { encoding: 'application/json', body: listRecordsJson(store.db, collection, { limit, cursor, reverse }) }

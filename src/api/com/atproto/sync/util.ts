@@ -1,6 +1,6 @@
 // What every com.atproto.sync read shares: the account-state gate (the official
 // assertRepoAvailability) and CIDs from parameters.
-import type { AccountRow } from '../../../../account/accounts.ts'
+import type { AccountState } from '../../../../account/accounts.ts'
 import type { ActorStore } from '../../../../actor/store.ts'
 import type { AuthResult } from '../../../../xrpc/auth-result.ts'
 import { type Cid, parseCid } from '../../../../repo/cid.ts'
@@ -17,8 +17,8 @@ export function isUserOrAdmin(auth: AuthResult, did: string): boolean {
  * The account behind `did`, or the official errors: 400 RepoNotFound for an unknown one,
  * RepoTakendown / RepoDeactivated for one others may not read (unless `isAdminOrSelf`).
  */
-export function assertRepoAvailability(s: Pick<Services, 'accounts'>, did: string, isAdminOrSelf: boolean): AccountRow {
-  const account = s.accounts.getAccount(did, { includeDeactivated: true, includeTakenDown: true })
+export function assertRepoAvailability(s: Pick<Services, 'accounts'>, did: string, isAdminOrSelf: boolean): AccountState {
+  const account = s.accounts.getAccountState(did, { includeDeactivated: true, includeTakenDown: true })
   if (!account) throw invalidRequest(`Could not find repo for DID: ${did}`, 'RepoNotFound')
   if (isAdminOrSelf) return account
   if (account.takedownRef) throw invalidRequest(`Repo has been takendown: ${did}`, 'RepoTakendown')
