@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { DEFAULT_MST_NODE_CACHE } from '../config/memory.ts'
 import { decodeCbor } from '../repo/cbor.ts'
+import { NodeCache } from '../repo/mst/index.ts'
 import type { Keypair } from '../repo/crypto/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
@@ -48,14 +50,18 @@ export class ActorStoreManager {
   /** Set by reopenRecent: this manager serves, and keeps the list of open stores at its close. */
   private keepsOpenList = false
   private reopening: { cancel(): void; pending(): string[] } | null = null
+  /** Every store's decoded MST nodes, under one budget. */
+  readonly nodeCache: NodeCache
 
   constructor(
     readonly directory: string,
     private readonly sequencer: Sequencer,
     private readonly cacheSize = 100,
     private readonly idleCloseMs = IDLE_CLOSE_MS,
+    mstNodeCache = DEFAULT_MST_NODE_CACHE,
   ) {
     this.pruneAt = cacheSize
+    this.nodeCache = new NodeCache(mstNodeCache)
   }
 
   location(did: string): ActorLocation {
@@ -95,7 +101,7 @@ export class ActorStoreManager {
     if (held) return held
     const loc = this.location(did)
     if (!existsSync(loc.dbLocation)) return null
-    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation))
+    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }))
   }
 
   /** Creates the store and key file of a new account. */
@@ -106,7 +112,7 @@ export class ActorStoreManager {
     // The raw 32-byte key, as the official PDS keeps it.
     writeFileSync(loc.keyLocation, keypair.export(), { mode: 0o600 })
     writeFileSync(loc.dbLocation, emptyActorDbBytes(), { mode: 0o600, flag: 'wx' })
-    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation))
+    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }))
   }
 
   destroy(did: string): void {
@@ -163,7 +169,7 @@ export class ActorStoreManager {
         const loc = this.location(did)
         if (!existsSync(loc.dbLocation)) continue
         try {
-          const store = this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation))
+          const store = this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }))
           // And what a first write reads before anything else (its repo's root, the signing
           // key: ~0.18 ms of CPU), as a store written before the stop held them.
           store.tree()

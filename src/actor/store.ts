@@ -7,7 +7,7 @@ import { decodeCbor } from '../repo/cbor.ts'
 import { type Cid, isCid, parseCid, parseStoredCid } from '../repo/cid.ts'
 import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
-import { Mst, NodeStore } from '../repo/mst/index.ts'
+import { Mst, NodeCache, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import { closeKeepingWal, type Db, openDb } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
@@ -162,11 +162,15 @@ export class ActorStore implements BlockSource {
     readonly did: string,
     readonly dbPath: string,
     readonly keyPath: string,
-    opts: { nodeCacheSize?: number } = {},
+    /**
+     * Decoded MST nodes, shared with the other stores (the manager's budget for all of them);
+     * without one, a cache of this store's own.
+     */
+    opts: { nodeCache?: NodeCache } = {},
   ) {
     this.#db = openActorDb(dbPath)
     this.st = lazyStatements(() => this.db)
-    this.nodes = new NodeStore(this, { cacheSize: opts.nodeCacheSize ?? 2000, validateKeys: false })
+    this.nodes = new NodeStore(this, { cache: opts.nodeCache ?? new NodeCache(2000), validateKeys: false })
   }
 
   /**
@@ -206,7 +210,10 @@ export class ActorStore implements BlockSource {
     return this.cachedHead
   }
 
-  /** The MST at the current head (cached between writes; nodes are shared and immutable). */
+  /**
+   * The MST at the current head, kept between writes as its root node alone: the nodes below
+   * come from the shared node cache, or from their blocks when the cache has dropped them.
+   */
   tree(): Mst {
     if (this.cachedTree) return this.cachedTree
     const head = this.head()
@@ -306,7 +313,7 @@ export class ActorStore implements BlockSource {
   applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void): void {
     this.#commitTx ??= this.db.transaction(this.#writeCommit)
     this.#commitTx.immediate(commit, ops, events, extra)
-    commit.tree.markStored()
+    commit.tree.markStored({ detach: true })
     this.cachedTree = commit.tree
     this.cachedHead = { cid: commit.cid, rev: commit.rev }
   }

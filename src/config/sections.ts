@@ -7,6 +7,7 @@ import { isLogLevel, type LogConfig, type LogLevel } from '../logger.ts'
 import { parseDidKey } from '../repo/crypto/did-key.ts'
 import { hearthVersion } from '../version.ts'
 import type { EnvReader } from './env.ts'
+import { DEFAULT_MST_NODE_CACHE } from './memory.ts'
 import { defaultActorStoreCacheSize } from './open-files.ts'
 import {
   type ActorStoreConfig,
@@ -88,6 +89,7 @@ export function readStorage(r: EnvReader, cwd: string): Pick<ServerConfig, 'db' 
     directory: location(r, cwd, 'PDS_ACTOR_STORE_DIRECTORY', inData('actors')),
     cacheSize: r.int('PDS_ACTOR_STORE_CACHE_SIZE', { min: 1 }) ?? defaultActorStoreCacheSize(),
     reopenAtStart: r.bool('HEARTH_REOPEN_STORES') ?? true,
+    mstNodeCache: r.int('HEARTH_MST_NODE_CACHE', { min: 0 }) ?? DEFAULT_MST_NODE_CACHE,
   }
   const blobLocation = location(r, cwd, 'PDS_BLOBSTORE_DISK_LOCATION', inData('blocks'))
   const s3 = readS3Blobstore(r)

@@ -70,6 +70,8 @@ export interface ActorStoreConfig {
   cacheSize: number
   /** HEARTH_REOPEN_STORES (true): reopen at start, in the background, the stores open at the last clean stop. */
   reopenAtStart: boolean
+  /** HEARTH_MST_NODE_CACHE (10,000): decoded MST nodes kept for all accounts together. */
+  mstNodeCache: number
 }
 
 export type BlobstoreConfig = DiskBlobstoreConfig | S3BlobstoreConfig

@@ -58,8 +58,9 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
     didCacheDbLocation: path.join(data, 'did_cache.sqlite'),
     disableWalAutoCheckpoint: false,
   })
-  assert.deepEqual(cfg.actorStore, { directory: path.join(data, 'actors'), cacheSize: defaultActorStoreCacheSize(), reopenAtStart: true })
+  assert.deepEqual(cfg.actorStore, { directory: path.join(data, 'actors'), cacheSize: defaultActorStoreCacheSize(), reopenAtStart: true, mstNodeCache: 10_000 })
   assert.equal(loadConfig({ HEARTH_REOPEN_STORES: '0' }, { cwd }).actorStore.reopenAtStart, false)
+  assert.equal(loadConfig({ HEARTH_MST_NODE_CACHE: '500' }, { cwd }).actorStore.mstNodeCache, 500)
   assert.deepEqual(cfg.blobstore, {
     provider: 'disk',
     location: path.join(data, 'blocks'),

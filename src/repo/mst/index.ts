@@ -1,4 +1,5 @@
 export { buildTree } from './build.ts'
+export { NodeCache } from './cache.ts'
 export { diffTrees, type MstDiff } from './diff.ts'
 export { commonPrefixLength, ensureValidMstKey, InvalidMstKeyError, isValidMstKey, keyHeight } from './key.ts'
 export { decodeNode, encodeNode, Leaf, MstNode, MstNodeError, SubRef } from './node.ts'

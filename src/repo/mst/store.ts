@@ -2,46 +2,46 @@
 // The cache only saves decoding: nodes are immutable, so a cached node is always the truth.
 import { type BlockSource, MissingBlockError } from '../block-map.ts'
 import type { Cid } from '../cid.ts'
+import { NodeCache } from './cache.ts'
 import { keyHeight } from './key.ts'
 import { decodeNode, Leaf, type MstNode, SubRef } from './node.ts'
 
 export interface NodeStoreOptions {
   /** Decoded nodes kept; 0 disables the cache. */
   cacheSize?: number
+  /** A cache shared with other stores (then `cacheSize` is ignored). */
+  cache?: NodeCache
   /** Check every key's syntax on decode (on for untrusted input). */
   validateKeys?: boolean
 }
 
 export class NodeStore {
-  private readonly cache = new Map<string, MstNode>()
-  private readonly cacheSize: number
+  private readonly cache: NodeCache
   private readonly validateKeys: boolean
 
   constructor(
     readonly source: BlockSource,
     opts: NodeStoreOptions = {},
   ) {
-    this.cacheSize = opts.cacheSize ?? 10_000
+    this.cache = opts.cache ?? new NodeCache(opts.cacheSize ?? 10_000)
     this.validateKeys = opts.validateKeys ?? true
   }
 
   /** Loads the node at `cid`, expected at `layer`. */
   load(cid: Cid, layer: number): MstNode {
     const key = cid.$link
-    const hit = this.cache.get(key)
+    const hit = this.cache.get(key, layer)
     if (hit) return hit
     const bytes = this.source.getBlock(cid)
     if (!bytes) throw new MissingBlockError(cid, 'MST node')
     const node = decodeNode(bytes, layer, cid, this.validateKeys)
-    if (this.cacheSize > 0) {
-      if (this.cache.size >= this.cacheSize) {
-        // Drop the oldest entry: a cheap FIFO approximates LRU for tree paths well enough.
-        const first = this.cache.keys().next()
-        if (!first.done) this.cache.delete(first.value)
-      }
-      this.cache.set(key, node)
-    }
+    this.cache.set(key, node)
     return node
+  }
+
+  /** Keeps a stored node built in memory, so that a tree no longer pointing at it finds it here. */
+  remember(node: MstNode): void {
+    if (node.stored && node.cid) this.cache.set(node.cid.$link, node)
   }
 
   /** Loads a root node, whose layer is not known from a parent. */

@@ -382,10 +382,15 @@ export class Mst {
     return { root, newBlocks, removed }
   }
 
-  /** Called once the blocks from `changes()` are stored: the next `changes()` starts from here. */
-  markStored(): void {
+  /**
+   * Called once the blocks from `changes()` are stored: the next `changes()` starts from here.
+   * `detach` leaves the tree holding its root alone: the nodes below go to the store's cache,
+   * which may drop them (they load again from their blocks), so that a tree kept between writes
+   * does not keep every node its writes built.
+   */
+  markStored(opts: { detach?: boolean } = {}): void {
     this.replaced.clear()
-    this.root = restoreStored(this.root)
+    this.root = opts.detach ? detachStored(this.root, this.store) : restoreStored(this.root)
   }
 
   /** Every node block of the tree (loads the whole tree). */
@@ -420,6 +425,24 @@ function collectUnstored(node: MstNode, into: BlockMap): void {
   if (node.stored) return
   into.set(node.cid as Cid, node.bytes as Uint8Array)
   for (const e of node.entries) if (e instanceof SubRef && e.node) collectUnstored(e.node, into)
+}
+
+/**
+ * As restoreStored, but the rebuilt nodes refer to their subtrees by CID only, each subtree node
+ * handed to the store's cache instead.
+ */
+function detachStored(node: MstNode, store: NodeStore): MstNode {
+  if (node.stored) return node
+  const entries = node.entries.map((e) => {
+    if (!(e instanceof SubRef) || !e.node) return e
+    const child = detachStored(e.node, store)
+    store.remember(child)
+    return new SubRef(child.cid, null)
+  })
+  const copy = new MstNode(node.layer, entries, true)
+  copy.cid = node.cid
+  copy.bytes = node.bytes
+  return copy
 }
 
 /** Rebuilds the unstored part of the tree as stored nodes (same CIDs, flagged stored). */
