@@ -84,7 +84,7 @@ export class AccountStore extends AccountTables {
   readonly updateRepoRoot = on(this, repoRoot.updateRepoRoot)
   readonly getRepoRoot = on(this, repoRoot.getRepoRoot)
   readonly listRepos = on(this, repoRoot.listRepos)
-  readonly noteCommitEvents = on(this, repoRoot.noteCommitEvents)
+  readonly noteHeadEvents = on(this, repoRoot.noteHeadEvents)
   readonly flushRepoRoots = on(this, repoRoot.flushRepoRoots)
   readonly repoRootSeq = on(this, repoRoot.repoRootSeq)
   readonly setRepoRootSeq = on(this, repoRoot.setRepoRootSeq)

@@ -1,8 +1,9 @@
 // The account table's copy of each repo's head (repo_root) follows the event log, written in
 // batches behind it (account/repo-root.ts). At start, the heads of the commits the log holds past
 // the seq the table is known to reach (a crash cut off their batch) are written; from then on
-// every appended #commit event is noted as the log appends it, whoever appended it (the write
-// path, or the replay of an actor store's outbox).
+// every appended event that moves a head (#commit, #sync) is noted as the log appends it, whoever
+// appended it (the write path, activation, account creation, or the replay of an actor store's
+// outbox).
 import type { CoreServices } from '../core-services.ts'
 
 export function followRepoRoots(s: Pick<CoreServices, 'accounts' | 'sequencer'>): void {
@@ -13,11 +14,11 @@ export function followRepoRoots(s: Pick<CoreServices, 'accounts' | 'sequencer'>)
     const last = s.sequencer.lastSeq()
     if (last !== null) s.accounts.setRepoRootSeq(last)
   } else {
-    const rows = s.sequencer.lastCommitEventsAfter(seq)
+    const rows = s.sequencer.lastHeadEventsAfter(seq)
     if (rows.length > 0) {
-      s.accounts.noteCommitEvents(rows)
+      s.accounts.noteHeadEvents(rows)
       s.accounts.flushRepoRoots()
     }
   }
-  s.sequencer.on('events', (rows) => s.accounts.noteCommitEvents(rows))
+  s.sequencer.on('events', (rows) => s.accounts.noteHeadEvents(rows))
 }

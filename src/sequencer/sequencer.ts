@@ -132,13 +132,16 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     return (this.lastForDidStmt.get(did, eventType) as SeqRow | undefined) ?? null
   }
 
-  /** Each account's last #commit event past `seq`, in seq order (one row per account). */
-  lastCommitEventsAfter(seq: number): SeqRow[] {
+  /**
+   * Each account's last #commit and last #sync event past `seq`, in seq order (at most two rows
+   * per account: what decides its head, see account/repo-root.ts).
+   */
+  lastHeadEventsAfter(seq: number): SeqRow[] {
     this.flushQueued()
     return this.db
       .prepare(
         `SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" IN
-           (SELECT max("seq") FROM repo_seq WHERE "seq" > ? AND "eventType" = 'append' AND "invalidated" = 0 GROUP BY "did")
+           (SELECT max("seq") FROM repo_seq WHERE "seq" > ? AND "eventType" IN ('append', 'sync') AND "invalidated" = 0 GROUP BY "did", "eventType")
          ORDER BY "seq" ASC`,
       )
       .all(seq) as SeqRow[]
