@@ -1,5 +1,5 @@
-// The shared cache of decoded MST nodes: bounded, least recently used dropped first, and a node
-// decoded at another layer never answers for this one.
+// The shared cache of decoded MST nodes: bounded, the least recently used dropped first, and a
+// node decoded at another layer never answers for this one.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { cidForCbor } from '../../src/repo/cid.ts'
@@ -7,21 +7,32 @@ import { Leaf, MstNode, NodeCache } from '../../src/repo/mst/index.ts'
 
 const node = (i: number, layer = 0) => new MstNode(layer, [new Leaf(`app.bsky.feed.post/k${i}`, cidForCbor(new Uint8Array([i])))], true)
 
-test('node cache: keeps at most its capacity, dropping the least recently used', () => {
-  const cache = new NodeCache(3)
-  const n = [0, 1, 2, 3, 4].map((i) => node(i))
-  cache.set('a', n[0] as MstNode)
-  cache.set('b', n[1] as MstNode)
-  cache.set('c', n[2] as MstNode)
-  assert.equal(cache.get('a', 0), n[0]) // now the most recently used
-  cache.set('d', n[3] as MstNode)
-  assert.equal(cache.size, 3)
+test('node cache: drops the nodes not used since the others were', () => {
+  const cache = new NodeCache(4)
+  const [a, b, c] = [node(0), node(1), node(2)]
+  cache.set('a', a)
+  cache.set('b', b)
+  assert.equal(cache.get('a', 0), a) // used: b is now the least recently used
+  cache.set('c', c)
   assert.equal(cache.get('b', 0), undefined, 'b was the least recently used')
-  assert.equal(cache.get('a', 0), n[0])
-  assert.equal(cache.get('c', 0), n[2])
-  assert.equal(cache.get('d', 0), n[3])
-  cache.set('d', n[3] as MstNode) // again: no growth
-  assert.equal(cache.size, 3)
+  assert.equal(cache.get('a', 0), a)
+  assert.equal(cache.get('c', 0), c)
+})
+
+test('node cache: never holds more than its capacity, however it is used', () => {
+  for (const capacity of [1, 2, 3, 10, 101]) {
+    const cache = new NodeCache(capacity)
+    let x = 7
+    for (let i = 0; i < 2000; i++) {
+      x = (x * 48271) % 2147483647
+      if (x % 3 === 0) cache.get(`n${x % 300}`, 0)
+      else cache.set(`n${x % 300}`, node(x % 300))
+      assert.ok(cache.size <= capacity, `${cache.size} > ${capacity}`)
+    }
+    // The node set last is always there.
+    cache.set('last', node(1))
+    assert.ok(cache.get('last', 0))
+  }
 })
 
 test('node cache: another layer is a miss; capacity 0 keeps nothing', () => {
