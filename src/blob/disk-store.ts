@@ -28,8 +28,8 @@ import {
   checkFileName,
   checkKey,
   cidName,
+  eachChunk,
   genKey,
-  iterate,
   noop,
 } from './store.ts'
 
@@ -115,20 +115,19 @@ export class DiskBlobStore implements BlobStore {
     try {
       let batch: Uint8Array[] = []
       let batchBytes = 0
-      for await (const chunk of iterate(source)) {
+      await eachChunk(source, (chunk) => {
         size += chunk.byteLength
         if (size > maxSize) throw new BlobTooLargeError(maxSize)
         hash.update(chunk)
         const sniffing = sniffer.push(chunk)
         batch.push(chunk)
         batchBytes += chunk.byteLength
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          await writeFully(handle, batch)
-          batch = []
-          batchBytes = 0
-        }
-        if (sniffing) await sniffing
-      }
+        if (batchBytes < WRITE_BATCH_BYTES) return sniffing ?? undefined
+        const full = batch
+        batch = []
+        batchBytes = 0
+        return sniffing ? writeFully(handle, full).then(() => sniffing) : writeFully(handle, full)
+      })
       if (batch.length > 0) await writeFully(handle, batch)
       await handle.sync()
       ok = true
