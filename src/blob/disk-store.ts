@@ -28,8 +28,8 @@ import {
   checkFileName,
   checkKey,
   cidName,
-  eachChunk,
   genKey,
+  iterate,
   noop,
 } from './store.ts'
 
@@ -115,19 +115,20 @@ export class DiskBlobStore implements BlobStore {
     try {
       let batch: Uint8Array[] = []
       let batchBytes = 0
-      await eachChunk(source, (chunk) => {
+      for await (const chunk of iterate(source)) {
         size += chunk.byteLength
         if (size > maxSize) throw new BlobTooLargeError(maxSize)
         hash.update(chunk)
         const sniffing = sniffer.push(chunk)
         batch.push(chunk)
         batchBytes += chunk.byteLength
-        if (batchBytes < WRITE_BATCH_BYTES) return sniffing ?? undefined
-        const full = batch
-        batch = []
-        batchBytes = 0
-        return sniffing ? writeFully(handle, full).then(() => sniffing) : writeFully(handle, full)
-      })
+        if (batchBytes >= WRITE_BATCH_BYTES) {
+          await writeFully(handle, batch)
+          batch = []
+          batchBytes = 0
+        }
+        if (sniffing) await sniffing
+      }
       if (batch.length > 0) await writeFully(handle, batch)
       await handle.sync()
       ok = true
