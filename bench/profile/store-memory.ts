@@ -56,12 +56,15 @@ function reportWithoutNodes(label: string, base: number, actors: any): void {
 try {
   const base0 = heap()
   let actors = new ActorStoreManager(join(dir, 'actors'), sequencer, A + 10)
+  const w0 = process.cpuUsage()
   for (const did of dids) {
     keys.set(did, [])
     const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
     initRepo(store)
     for (let i = 0; i < R / 10; i++) writeOne(store, did, 10)
   }
+  const w = process.cpuUsage(w0)
+  console.log(`writing: ${((w.user + w.system) / ((A * R) / 10 + A) / 1000).toFixed(3)} ms CPU per commit (key creation and initRepo included)`)
   report('after the writes', base0, actors)
   reportWithoutNodes('  (node cache emptied)', base0, actors)
   actors.closeAll()
