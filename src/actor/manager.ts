@@ -28,6 +28,14 @@ export const OPEN_LIST_FILE = 'hearth-open-stores'
 /** A store handed out within this long means requests are arriving: reopening slows down. */
 const BUSY_MS = 5
 
+/**
+ * How long one turn of the reopening may run: while requests arrive, and while none do. A
+ * request arriving during a slice waits at most that long; opening ~0.5 ms a store, a slice
+ * opens a few, so a host's stores are warm within a second or two of a start instead of the
+ * first requests after it paying each account's open.
+ */
+const REOPEN_SLICE_MS = { busy: 1, idle: 4 }
+
 /** A DID as the list may hold one: no path separators (the store's folder is named after it). */
 const LISTED_DID = /^did:[a-z]+:[A-Za-z0-9._:%-]+$/
 
@@ -144,9 +152,10 @@ export class ActorStoreManager {
    * Reopens, in the background, the stores that were open when the server last stopped cleanly,
    * the most recently used first and no more than the cache holds, so that the accounts a host
    * serves most are warm again soon after a restart (opening a store costs a request ~0.5 ms of
-   * CPU). One store per turn of the event loop, so a request waits behind one open at most; while
-   * requests are arriving, one every few milliseconds (a host never quiet must still get there,
-   * but with a small share of the CPU). Also makes closeAll write the list for the next start.
+   * CPU). In slices of a few milliseconds, one a turn, shorter while requests are arriving, so a
+   * request waits behind one slice at most and the stores are warm before most accounts' first
+   * requests come (opening them is work those requests would otherwise each do). Also makes
+   * closeAll write the list for the next start.
    */
   reopenRecent(): void {
     this.keepsOpenList = true
@@ -161,9 +170,10 @@ export class ActorStoreManager {
     rmSync(listPath, { force: true })
     dids.reverse()
     let next = 0
-    let waiting: { timeout: NodeJS.Timeout } | { immediate: NodeJS.Immediate }
     const step = () => {
-      while (next < dids.length && this.open.size < this.cacheSize) {
+      const busy = performance.now() - this.usedAt < BUSY_MS
+      const sliceEnd = performance.now() + (busy ? REOPEN_SLICE_MS.busy : REOPEN_SLICE_MS.idle)
+      while (next < dids.length && this.open.size < this.cacheSize && performance.now() < sliceEnd) {
         const did = dids[next++] as string
         if (this.open.has(did) || this.closed.get(did)?.deref()) continue
         const loc = this.location(did)
@@ -177,21 +187,17 @@ export class ActorStoreManager {
         } catch {
           // A store that cannot open now is left to its first request, which reports why.
         }
-        break
       }
       if (next >= dids.length || this.open.size >= this.cacheSize) {
         this.reopening = null
         return
       }
-      const busy = performance.now() - this.usedAt < BUSY_MS
-      waiting = busy ? { timeout: setTimeout(step, BUSY_MS).unref() } : { immediate: setImmediate(step).unref() }
+      // setImmediate runs after the turn's I/O: requests that arrived during the slice go first.
+      waiting = { immediate: setImmediate(step).unref() }
     }
-    waiting = { immediate: setImmediate(step).unref() }
+    let waiting: { immediate: NodeJS.Immediate } = { immediate: setImmediate(step).unref() }
     this.reopening = {
-      cancel: () => {
-        if ('timeout' in waiting) clearTimeout(waiting.timeout)
-        else clearImmediate(waiting.immediate)
-      },
+      cancel: () => clearImmediate(waiting.immediate),
       // Back in the list's order (least recently used first).
       pending: () => dids.slice(next).reverse(),
     }
