@@ -41,7 +41,9 @@ export function createServices(config: ServerConfig, opts: { blobs?: BlobStore }
   const accountDb = openAccountDb(config.db.accountDbLocation)
   const accounts = new AccountStore(accountDb, { hostname: config.service.hostname })
   const sequencer = new Sequencer(config.db.sequencerDbLocation)
-  const actors = new ActorStoreManager(config.actorStore.directory, sequencer, config.actorStore.cacheSize, undefined, config.actorStore.mstNodeCache)
+  const actors = new ActorStoreManager(config.actorStore.directory, sequencer, config.actorStore.cacheSize, {
+    mstNodeCache: config.actorStore.mstNodeCache,
+  })
   followRepoRoots({ accounts, sequencer })
   // The S3 store is built (and checked) by the server before this; the disk store needs neither.
   const blobs = opts.blobs ?? diskBlobStore(config)

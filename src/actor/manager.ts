@@ -60,16 +60,18 @@ export class ActorStoreManager {
   private reopening: { cancel(): void; pending(): string[] } | null = null
   /** Every store's decoded MST nodes, under one budget. */
   readonly nodeCache: NodeCache
+  /** How long a store may stay open unused (shorter in tests). */
+  private readonly idleCloseMs: number
 
   constructor(
     readonly directory: string,
     private readonly sequencer: Sequencer,
     private readonly cacheSize = 100,
-    private readonly idleCloseMs = IDLE_CLOSE_MS,
-    mstNodeCache = DEFAULT_MST_NODE_CACHE,
+    opts: { idleCloseMs?: number; mstNodeCache?: number } = {},
   ) {
     this.pruneAt = cacheSize
-    this.nodeCache = new NodeCache(mstNodeCache)
+    this.idleCloseMs = opts.idleCloseMs ?? IDLE_CLOSE_MS
+    this.nodeCache = new NodeCache(opts.mstNodeCache ?? DEFAULT_MST_NODE_CACHE)
   }
 
   location(did: string): ActorLocation {

@@ -21,7 +21,7 @@ test('idle close: stores unused past the idle time are closed one per event-loop
   dirs.push(dir)
   const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
   closers.push(() => sequencer.db.open && sequencer.close())
-  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, 80)
+  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, { idleCloseMs: 80 })
   closers.push(() => actors.closeAll())
   const dids = Array.from({ length: 8 }, (_, i) => `did:plc:idleclosetest${String(i).padStart(11, '0')}`)
   // Written stores: closing each checkpoints it.

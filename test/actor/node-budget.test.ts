@@ -21,7 +21,7 @@ import { Sequencer } from '../../src/sequencer/sequencer.ts'
 const dir = mkdtempSync(join(tmpdir(), 'hearth-node-budget-'))
 const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
 const BUDGET = 200
-const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, undefined, BUDGET)
+const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, { mstNodeCache: BUDGET })
 after(() => {
   actors.closeAll()
   sequencer.close()
@@ -115,7 +115,7 @@ test('nodes the budget dropped reload: reads, further writes and the export agre
 test('a budget of 0 keeps no nodes, and writes still work', () => {
   const d = mkdtempSync(join(tmpdir(), 'hearth-node-budget0-'))
   const seq = new Sequencer(join(d, 'sequencer.sqlite'))
-  const m = new ActorStoreManager(join(d, 'actors'), seq, 10, undefined, 0)
+  const m = new ActorStoreManager(join(d, 'actors'), seq, 10, { mstNodeCache: 0 })
   try {
     const store = m.create(did(0), Secp256k1Keypair.create())
     initRepo(store)
