@@ -14,12 +14,17 @@ function commitRow(seq: number, did: string, rev: string) {
   return { row: { seq, did, eventType: 'append', event: encodeCbor({ repo: did, commit, rev, ops: [] }) }, cid: commit.$link }
 }
 
+/** The row as stored, past the store's write-behind (a read through the store would flush it). */
+function rawHead(t: ReturnType<typeof tempStore>, did: string): { cid: string; rev: string } {
+  return t.db.prepare('SELECT "cid", "rev" FROM "repo_root" WHERE "did" = ?').get(did) as { cid: string; rev: string }
+}
+
 test('repo_root behind the log: batched, read through, only forward, with the seq it reaches', () => {
   const t = tempStore()
   try {
     addAccount(t.store, ALICE, 'alice.test')
     addAccount(t.store, BOB, 'bob.test')
-    const raw = (did: string) => t.db.prepare('SELECT "cid", "rev" FROM "repo_root" WHERE "did" = ?').get(did) as { cid: string; rev: string }
+    const raw = (did: string) => rawHead(t, did)
     const before = raw(ALICE)
     const a1 = commitRow(7, ALICE, '3kbbbbbbbbbb2')
     const a2 = commitRow(9, ALICE, '3kcccccccccc2')
@@ -61,7 +66,7 @@ test('repo_root behind the log: a #sync sets the head even to an older rev, a de
   try {
     addAccount(t.store, ALICE, 'alice.test')
     addAccount(t.store, BOB, 'bob.test')
-    const raw = (did: string) => t.db.prepare('SELECT "cid", "rev" FROM "repo_root" WHERE "did" = ?').get(did) as { cid: string; rev: string }
+    const raw = (did: string) => rawHead(t, did)
     const newer = commitRow(5, ALICE, '3kzzzzzzzzzz2')
     t.store.noteHeadEvents([newer.row])
     t.store.flushRepoRoots()
