@@ -80,7 +80,6 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     let rows: SeqRow[]
     try {
       rows = this.#insertAll(batch.length === 1 ? (batch[0] as (typeof batch)[0]).events : batch.flatMap((b) => b.events))
-      if (rows.length > 0) this.emit('events', rows)
     } catch (err) {
       for (const b of batch) b.reject(err)
       return
@@ -90,14 +89,39 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
       b.resolve(rows.slice(at, at + b.events.length))
       at += b.events.length
     }
+    this.#notify(rows)
   }
 
   /** Appends events in one transaction; returns their rows (with seq) after notifying listeners. */
   append(events: SeqEvent[]): SeqRow[] {
     this.flushQueued()
     const rows = this.#insertAll(events)
-    if (rows.length > 0) this.emit('events', rows)
+    this.#notify(rows)
     return rows
+  }
+
+  /**
+   * Where a listener's exception goes. By default it is thrown again outside the append (the
+   * process's last-resort handler reports it as the bug it is); tests collect it here.
+   */
+  onListenerError: (err: unknown) => void = (err) => {
+    queueMicrotask(() => {
+      throw err
+    })
+  }
+
+  // Events in the log are appended whatever a listener does: each listener is called on its own,
+  // so one that throws neither fails the callers whose events are stored nor keeps the events
+  // from the listeners after it (the firehose, repo_root's bookkeeping).
+  #notify(rows: SeqRow[]): void {
+    if (rows.length === 0) return
+    for (const listener of this.listeners('events')) {
+      try {
+        ;(listener as (rows: SeqRow[]) => void)(rows)
+      } catch (err) {
+        this.onListenerError(err)
+      }
+    }
   }
 
   #insertAll(events: SeqEvent[]): SeqRow[] {

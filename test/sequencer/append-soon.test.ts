@@ -45,6 +45,27 @@ test(
 )
 
 test(
+  'a listener that throws does not fail the appends whose events are in the log, nor keep the events from the other listeners',
+  withSequencer(async (seq) => {
+    const reported: unknown[] = []
+    seq.onListenerError = (err) => reported.push(err)
+    seq.on('events', () => {
+      throw new Error('a listener bug')
+    })
+    const heard: number[] = []
+    seq.on('events', (rows) => heard.push(...rows.map((r) => r.seq)))
+    const queued = await seq.appendSoon([ev('did:a', 1)])
+    assert.deepEqual(queued.map((r) => r.seq), [1], 'the queued commit resolves: its event is in the log')
+    const direct = seq.append([ev('did:b', 2)])
+    assert.deepEqual(direct.map((r) => r.seq), [2], 'a direct append returns its rows')
+    assert.deepEqual(heard, [1, 2], 'the listener after the throwing one still hears every event')
+    assert.equal(reported.length, 2, 'each throw is reported, not swallowed')
+    assert.match(String(reported[0]), /a listener bug/)
+    assert.deepEqual(seq.range(0, 10).map((r) => r.seq), [1, 2])
+  }),
+)
+
+test(
   'appendSoon: a direct append and the latest-event lookup come after what is queued',
   withSequencer(async (seq) => {
     const queued = seq.appendSoon([ev('did:a', 1)])
