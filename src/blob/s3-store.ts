@@ -148,9 +148,79 @@ export class S3BlobStore implements BlobStore {
     const maxSize = opts.maxSize ?? Number.POSITIVE_INFINITY
     const key = genKey()
     const objectKey = tempKey(did, key)
-    const body = new PassThrough({ highWaterMark: 256 * 1024 })
     const abort = new AbortController()
     const timer = setTimeout(() => abort.abort(), this.uploadTimeoutMs)
+    const hash = createHash('sha256')
+    const sniffer = new MimeSniffer()
+    let size = 0
+    // A blob that fits one part is buffered here and sent as one PutObject whose payload hash
+    // is the CID's digest (computed anyway); a larger one is streamed as a multipart upload.
+    let parts: Uint8Array[] | null = []
+    let multipart: Multipart | null = null
+    try {
+      for await (const chunk of iterate(source)) {
+        if (multipart?.failed()) break
+        size += chunk.byteLength
+        if (size > maxSize) throw new BlobTooLargeError(maxSize)
+        hash.update(chunk)
+        const sniffing = sniffer.push(chunk)
+        if (parts !== null) {
+          parts.push(chunk)
+          if (size > PART_SIZE) {
+            multipart = this.startMultipart(objectKey, abort)
+            for (const part of parts) await multipart.write(part)
+            parts = null
+          }
+        } else await multipart?.write(chunk)
+        if (sniffing) await sniffing
+      }
+      if (parts !== null) {
+        const digest = hash.digest()
+        await this.putOne(objectKey, Buffer.concat(parts, size), digest, abort.signal)
+        const sniffedMime = await sniffer.finish()
+        return { key, cid: cidForRawDigest(digest), size, sniffedMime }
+      }
+      await multipart?.end()
+    } catch (err) {
+      sniffer.abort()
+      abort.abort()
+      // A single PutObject is sent only once the body is whole; a multipart upload that fails is
+      // aborted by the uploader; one that completed just as the client's body failed is removed.
+      if (multipart && !(await multipart.cancel())) await this.deleteKey(objectKey).catch(noop)
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    const sniffedMime = await sniffer.finish()
+    return { key, cid: cidForRawDigest(hash.digest()), size, sniffedMime }
+  }
+
+  /**
+   * One PutObject of a whole blob. SigV4 signs a hash of the payload and the store checks the
+   * bytes against it; the SDK would hash the body a second time to get the digest the caller
+   * already has (the blob's sha256), so the caller's is given.
+   */
+  private async putOne(objectKey: string, body: Buffer, sha256: Uint8Array, signal: AbortSignal): Promise<void> {
+    const command = new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.byteLength })
+    const payloadHash = Buffer.from(sha256).toString('hex')
+    command.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { headers?: Record<string, string> }
+        if (request.headers) request.headers['x-amz-content-sha256'] = payloadHash
+        return next(args)
+      },
+      { step: 'build', name: 'hearthPayloadHash' },
+    )
+    try {
+      await this.client.send(command, { abortSignal: signal })
+    } catch (err) {
+      throw this.uploadError(err, signal.aborted, objectKey)
+    }
+  }
+
+  /** A multipart upload fed chunk by chunk (the uploader buffers each part, S3's minimum). */
+  private startMultipart(objectKey: string, abort: AbortController): Multipart {
+    const body = new PassThrough({ highWaterMark: 256 * 1024 })
     const upload = new this.Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: objectKey, Body: body },
@@ -158,41 +228,27 @@ export class S3BlobStore implements BlobStore {
       queueSize: 1,
       partSize: PART_SIZE,
     })
-    const done = upload.done()
-    let failed: unknown = null
-    const uploaded = done.then(noop, (err: unknown) => {
-      failed = err
+    let failure: unknown = null
+    const uploaded = upload.done().then(noop, (err: unknown) => {
+      failure = err
       body.destroy()
     })
-    const hash = createHash('sha256')
-    const sniffer = new MimeSniffer()
-    let size = 0
-    try {
-      for await (const chunk of iterate(source)) {
-        if (failed !== null) break
-        size += chunk.byteLength
-        if (size > maxSize) throw new BlobTooLargeError(maxSize)
-        hash.update(chunk)
-        const sniffing = sniffer.push(chunk)
+    return {
+      failed: () => failure !== null,
+      write: async (chunk) => {
         if (!body.write(chunk)) await Promise.race([waitDrain(body), uploaded])
-        if (sniffing) await sniffing
-      }
-      if (failed === null) body.end()
-      await uploaded
-      if (failed !== null) throw this.uploadError(failed, abort.signal.aborted, objectKey)
-    } catch (err) {
-      sniffer.abort()
-      abort.abort()
-      body.destroy()
-      await uploaded
-      // A single-part upload that completed just as the client's body failed: remove it.
-      if (failed === null) await this.deleteKey(objectKey).catch(noop)
-      throw err
-    } finally {
-      clearTimeout(timer)
+      },
+      end: async () => {
+        if (failure === null) body.end()
+        await uploaded
+        if (failure !== null) throw this.uploadError(failure, abort.signal.aborted, objectKey)
+      },
+      cancel: async () => {
+        body.destroy()
+        await uploaded
+        return failure !== null
+      },
     }
-    const sniffedMime = await sniffer.finish()
-    return { key, cid: cidForRawDigest(hash.digest()), size, sniffedMime }
   }
 
   async makePermanent(did: string, key: string, cid: Cid | string): Promise<void> {
@@ -433,6 +489,16 @@ function quarantineKey(did: string, cid: Cid | string): string {
 // sends them, since some compatible stores decode the header with decodeURI only.
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${encodeURI(key)}`
+}
+
+interface Multipart {
+  /** The upload failed (the error is thrown by end). */
+  failed(): boolean
+  write(chunk: Uint8Array): Promise<void>
+  /** Ends the body and waits for the upload to complete. */
+  end(): Promise<void>
+  /** Stops the body; true if the upload failed (so left nothing), false if it completed. */
+  cancel(): Promise<boolean>
 }
 
 function waitDrain(stream: PassThrough): Promise<void> {
