@@ -5,7 +5,9 @@
 // gives each an account with 1,000 posts, warms each up, then runs rounds of `requests`
 // sequential requests over one keep-alive connection alternately on A and B, each with the
 // server's CPU per request from /proc/<pid>/stat. The kinds are those of run.ts: getRecord of
-// one of the 1,000 posts, listRecords `limit=100`, createRecord of a post.
+// one of the 1,000 posts, listRecords `limit=100`, createRecord of a post. A HEARTH_BIN_* that
+// ends in `.mjs` (a checkout's dist/hearth.mjs, after its `npm run build`) is started as
+// `npm start` and `npm run bench` start it: plain node, its node flags and allocator settings.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,7 +42,10 @@ async function start(name: string, bin: string): Promise<Side> {
   const dataDir = mkdtempSync(join(tmpdir(), `hearth-ab-${name}-`))
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const pds = await spawnPds({ name: `Hearth ${name}`, args: [bin, 'serve'], env: hearthEnv(port, dataDir, plc.url), url, timeoutMs: 60_000 })
+  const bundle = bin.endsWith('.mjs')
+  const args = bundle ? ['--max-semi-space-size=4', bin, 'serve'] : [bin, 'serve']
+  const env = { ...(bundle ? { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } : {}), ...hearthEnv(port, dataDir, plc.url) }
+  const pds = await spawnPds({ name: `Hearth ${name}`, args, env, url, timeoutMs: 60_000 })
   const client = xrpcClient(url)
   const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
     json: { handle: `ab-${name.toLowerCase()}.pds.bench.test`, email: `ab-${name}@bench.test`, password: 'password-ab' },

@@ -295,7 +295,8 @@ export class XrpcServer {
     // Late socket errors (client resets) must not become unhandled 'error' events.
     req.on('error', noop)
     res.on('error', noop)
-    res.once('close', () => this.finished(req, res, started))
+    // `on`, not `once`: a response closes once, and the wrapper `once` adds is one more object.
+    res.on('close', () => this.finished(req, res, started))
     if (this.closing) res.setHeader('Connection', 'close')
     // Tagged, so that a bug no code catches is reported with the request it came from.
     inRequestScope(req.method ?? 'GET', pathOf(req), () => {
@@ -413,7 +414,9 @@ export class XrpcServer {
     query: string,
     ip: string,
   ): Pending {
-    const params = assertValidXrpcParams(nsid, parseQueryParams(nsid, new URLSearchParams(query)))
+    // Without a query string there is nothing to parse (most procedures): only the defaults and
+    // required parameters to check.
+    const params = assertValidXrpcParams(nsid, query === '' ? {} : parseQueryParams(nsid, new URLSearchParams(query)))
 
     // As the official verifiers: a response that depends on credentials is private to them.
     if (req.headers.authorization !== undefined) setAuthCacheHeaders(res)
@@ -431,7 +434,8 @@ export class XrpcServer {
     params: Record<string, unknown>,
     auth: AuthResult,
   ): Pending {
-    if (auth.kind !== 'none') setAuthCacheHeaders(res)
+    // Already set above when the request came with an Authorization header.
+    if (auth.kind !== 'none' && req.headers.authorization === undefined) setAuthCacheHeaders(res)
     // A method that takes a body, or a request that sent one (refused there), goes the long way.
     if (registered.def.inputEncodings !== null || bodyPresence(req) === 'present') {
       return this.runWithBody(registered, req, res, nsid, ip, params, auth)

@@ -115,6 +115,30 @@ test('access: missing, wrong type, expired, bad scope; the result names the acco
   }
 })
 
+test('access: a session token is checked without a promise; refusals are thrown as they come, a revoked session at once', async () => {
+  const { t, verifiers } = setup({ oauth: true })
+  try {
+    const s = verifiers.sessions
+    const full = s.createSession(ALICE, null)
+    // Synchronous, so that the router goes on in the same turn (no microtask per request).
+    const verified = verifiers.accessStandard(info(`Bearer ${full.accessJwt}`))
+    assert.ok(!(verified instanceof Promise))
+    assert.deepEqual(verified, { kind: 'access', did: ALICE, scope: 'com.atproto.access', appPasswordName: null })
+    assert.throws(() => verifiers.accessStandard(info()), xrpcError(401, 'AuthMissing', 'Authentication Required'))
+    assert.throws(() => verifiers.accessStandard(info(`Bearer ${full.accessJwt}x`)), xrpcError(400, 'InvalidToken', 'Token could not be verified'))
+    // The signature of a token seen before is remembered, its session is not: ending the session
+    // refuses the very next use of the token.
+    assert.ok(s.store.revokeRefreshToken(s.verifyRefreshToken(full.refreshJwt).tokenId))
+    assert.throws(() => verifiers.accessStandard(info(`Bearer ${full.accessJwt}`)), xrpcError(400, 'ExpiredToken', 'Token has been revoked'))
+    // OAuth (DPoP) is the one asynchronous check.
+    const dpop = verifiers.accessStandard(info('DPoP abc'))
+    assert.ok(dpop instanceof Promise)
+    assert.equal((await dpop).did, CAROL)
+  } finally {
+    t.cleanup()
+  }
+})
+
 test('access: the takendown scope only where added; checkTakedown / checkDeactivated look the account up', async () => {
   const { t, verifiers } = setup()
   try {

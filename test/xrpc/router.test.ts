@@ -165,6 +165,18 @@ describe('JSON input', () => {
     await expectError(await post('{bad'), 400, 'InvalidRequest', /JSON/)
   })
 
+  test('bad JSON is 400 InvalidRequest in a gzip body too; a BOM and blanks around the JSON are read', async () => {
+    const bad = await raw('POST', CREATE, { 'content-type': 'application/json', 'content-encoding': 'gzip', ...AUTH }, gzipSync(Buffer.from('{bad')))
+    assert.equal(bad.status, 400)
+    assert.equal(JSON.parse(bad.body).error, 'InvalidRequest')
+    assert.match(JSON.parse(bad.body).message, /JSON/)
+    // A BOM and surrounding blanks are read as express reads them.
+    const bom = await post('\ufeff  ' + JSON.stringify({ repo: DID, collection: 'app.bsky.feed.post', record: { b: 2 } }) + '\n')
+    assert.equal(bom.status, 200)
+    await bom.text()
+    assert.deepEqual(f.seen.input, { repo: DID, collection: 'app.bsky.feed.post', record: { b: 2 } })
+  })
+
   test('an empty body reads as {} and fails validation', async () => {
     const res = await raw('POST', CREATE, { 'content-type': 'application/json', 'content-length': '0', ...AUTH })
     assert.equal(res.status, 400)

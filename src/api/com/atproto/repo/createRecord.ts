@@ -32,7 +32,7 @@ export default function createRecord(s: Pick<Services, 'accounts' | 'actors' | '
       const swapCommit = optionalCid(body.swapCommit, 'swapCommit')
       const write = prepareCreate({ did, collection: body.collection, rkey: body.rkey, record: body.record, validate: body.validate })
       const writes: PreparedRepoWrite[] = []
-      if (body.validate !== false) {
+      if (body.validate !== false && write.backlinks.length > 0) {
         const seen = new Set<string>()
         for (const link of write.backlinks) {
           for (const rkey of store.backlinkConflicts(write.collection, link.path, link.linkTo)) {
