@@ -26,6 +26,7 @@ import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
 import { isValidDid } from '../repo/syntax.ts'
 import type { S3BlobstoreConfig } from '../config/types.ts'
 import type { Logger } from '../logger.ts'
+import { getObject, type ObjectBase, type S3Identity } from './s3-read.ts'
 import { MimeSniffer } from './sniff.ts'
 import {
   AccountQueues,
@@ -82,6 +83,10 @@ export class S3BlobStore implements BlobStore {
   private readonly queues = new AccountQueues()
   private readonly logger: Logger | undefined
   private readonly endpointName: string
+  private readonly httpAgent: http.Agent
+  private readonly httpsAgent: https.Agent
+  private readonly requestTimeoutMs: number
+  private objectBase: Promise<ObjectBase> | null = null
 
   static async create(opts: S3BlobStoreOptions): Promise<S3BlobStore> {
     const { sdk, Upload } = await loadSdk()
@@ -95,7 +100,10 @@ export class S3BlobStore implements BlobStore {
     this.uploadTimeoutMs = opts.uploadTimeoutMs
     this.logger = opts.logger
     this.endpointName = opts.endpoint ?? `AWS S3${opts.region ? ` (${opts.region})` : ''}`
+    this.requestTimeoutMs = opts.requestTimeoutMs
     const agentOptions = { keepAlive: true, maxSockets: S3_MAX_SOCKETS, maxFreeSockets: 16 }
+    this.httpAgent = new http.Agent(agentOptions)
+    this.httpsAgent = new https.Agent(agentOptions)
     this.client = new sdk.S3Client({
       region: opts.region,
       endpoint: opts.endpoint,
@@ -111,8 +119,8 @@ export class S3BlobStore implements BlobStore {
         requestTimeout: opts.requestTimeoutMs,
         throwOnRequestTimeout: true,
         socketTimeout: opts.requestTimeoutMs,
-        httpAgent: new http.Agent(agentOptions),
-        httpsAgent: new https.Agent(agentOptions),
+        httpAgent: this.httpAgent,
+        httpsAgent: this.httpsAgent,
       },
     })
   }
@@ -142,6 +150,8 @@ export class S3BlobStore implements BlobStore {
 
   close(): void {
     this.client.destroy()
+    this.httpAgent.destroy()
+    this.httpsAgent.destroy()
   }
 
   async putTemp(did: string, source: AsyncIterable<Uint8Array> | Readable, opts: PutTempOptions = {}): Promise<TempBlob> {
@@ -275,12 +285,67 @@ export class S3BlobStore implements BlobStore {
   }
 
   async getStream(did: string, cid: Cid | string): Promise<Readable> {
-    const res = await this.run(() => this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: storedKey(did, cid) })), 'get')
-    const stream = res.Body as Readable | undefined
+    const key = storedKey(did, cid)
+    const base = await this.resolveObjectBase().catch(() => null)
+    // Without a base (the SDK could not resolve one: no region, no credentials yet), the SDK
+    // sends the request, and names what is missing.
+    const stream = base
+      ? await this.run(() => this.read(base, key), 'get')
+      : ((await this.run(() => this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key })), 'get')).Body as Readable | undefined)
     if (!stream) throw new BlobNotFoundError()
     // Until someone reads it, an error is kept on the stream (and thrown by that read).
     stream.on('error', noop)
     return stream
+  }
+
+  private async read(base: ObjectBase, key: string): Promise<Readable> {
+    const config = this.client.config as unknown as { credentials: () => Promise<S3Identity>; region: () => Promise<string>; systemClockOffset?: number }
+    return getObject({
+      base,
+      key,
+      region: await config.region(),
+      identity: await config.credentials(),
+      clockOffsetMs: config.systemClockOffset ?? 0,
+      agent: base.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      connectTimeoutMs: CONNECTION_TIMEOUT_MS,
+      idleTimeoutMs: this.requestTimeoutMs,
+    })
+  }
+
+  /**
+   * Where the bucket's objects are, as the SDK resolves it (endpoint, path or host style, the
+   * bucket's name rules): a GetObject is built up to its signing and stopped there, and its URL
+   * without the key kept. Once per process; again after a failure.
+   */
+  private resolveObjectBase(): Promise<ObjectBase> {
+    this.objectBase ??= this.buildObjectBase().catch((err: unknown) => {
+      this.objectBase = null
+      throw err
+    })
+    return this.objectBase
+  }
+
+  private async buildObjectBase(): Promise<ObjectBase> {
+    const probe = 'hearth-object-base-probe'
+    const stop = new Error('built')
+    let built: { protocol?: string; hostname?: string; port?: number; path?: string } | null = null
+    const command = new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: probe })
+    command.middlewareStack.add(
+      () => (args) => {
+        built = args.request as typeof built
+        throw stop
+      },
+      { step: 'build', priority: 'low', name: 'hearthObjectBase' },
+    )
+    try {
+      await this.client.send(command)
+    } catch (err) {
+      if (err !== stop) throw err
+    }
+    const req = built as { protocol?: string; hostname?: string; port?: number; path?: string } | null
+    const protocol = req?.protocol === 'https:' || req?.protocol === 'https' ? 'https:' : req?.protocol === 'http:' || req?.protocol === 'http' ? 'http:' : null
+    if (!req?.hostname || !protocol || !req.path?.endsWith(`/${probe}`)) throw new Error('the SDK built no object URL')
+    return { protocol, hostname: req.hostname, port: req.port, pathPrefix: req.path.slice(0, -probe.length) }
   }
 
   async getBytes(did: string, cid: Cid | string): Promise<Uint8Array> {

@@ -2,13 +2,15 @@
 // S3-compatible server (s3rver, its own process): the requests an upload and a read make, and
 // that what protects the bytes in transit stays (the payload hash SigV4 signs).
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 import { after, before, test } from 'node:test'
+import { SignatureV4 } from '@smithy/signature-v4'
+import { objectPath, signedGetHeaders } from '../../src/blob/s3-read.ts'
 import { S3BlobStore } from '../../src/blob/s3-store.ts'
-import { BlobNotFoundError } from '../../src/blob/store.ts'
+import { BlobNotFoundError, BlobStoreUnavailableError } from '../../src/blob/store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
 import { chunked, DID } from './helpers.ts'
@@ -146,4 +148,113 @@ test('getStream of a missing blob is BlobNotFoundError after one request', async
     proxy.seen.map((s) => `${s.method} ${s.status}`),
     ['GET 404'],
   )
+})
+
+test('a read is one signed GET of the key, escaped as the SDK escapes it (a did:web key holds a %)', async () => {
+  const did = 'did:web:localhost%3A2583'
+  const bytes = randomBytes(300_000)
+  const temp = await store.putTemp(did, chunked(bytes, 64 * 1024))
+  await store.makePermanent(did, temp.key, temp.cid)
+  proxy.seen.length = 0
+  assert.ok((await readAll(await store.getStream(did, temp.cid))).equals(bytes))
+  assert.equal(proxy.seen.length, 1)
+  const get = proxy.seen[0] as Seen
+  assert.equal(`${get.method} ${get.status}`, 'GET 200')
+  assert.equal(get.path, `/${s3.bucket}/blocks/${did}/${temp.cid.$link}`)
+  assert.match(String(get.headers.authorization), /^AWS4-HMAC-SHA256 Credential=S3RVER\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[0-9a-f]{64}$/)
+  await store.deleteAll(did)
+})
+
+test('a read with credentials the store refuses fails with the reason named, and no secret in it', async () => {
+  // s3rver checks the access key, not SigV4 signatures (the signature itself is checked against
+  // the SDK's own signer below).
+  const secret = 'not-the-secret-0123456789'
+  const wrong = await S3BlobStore.create({
+    provider: 's3',
+    bucket: s3.bucket,
+    region: 'us-east-1',
+    endpoint: proxy.url,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'NOBODY', secretAccessKey: secret },
+    uploadTimeoutMs: 20_000,
+    requestTimeoutMs: 6_000,
+  })
+  try {
+    const bytes = randomBytes(1000)
+    const temp = await store.putTemp(DID, chunked(bytes, 1000))
+    await store.makePermanent(DID, temp.key, temp.cid)
+    proxy.seen.length = 0
+    const err = await wrong.getStream(DID, temp.cid).then(
+      () => assert.fail('read with wrong credentials succeeded'),
+      (e: unknown) => e as Error,
+    )
+    assert.ok(err instanceof BlobStoreUnavailableError, String(err))
+    assert.match(err.reason, /the object store refused these credentials for bucket "hearth-test" \(InvalidAccessKeyId/)
+    assert.ok(!err.reason.includes(secret))
+    // A refusal is not retried.
+    assert.deepEqual(
+      proxy.seen.map((s) => `${s.method} ${s.status}`),
+      ['GET 403'],
+    )
+  } finally {
+    wrong.close()
+  }
+})
+
+test('a read is signed with SigV4 exactly as the SDK signer signs the same request', async () => {
+  type Data = string | ArrayBuffer | ArrayBufferView
+  const bytesOf = (d: Data) => (typeof d === 'string' ? Buffer.from(d) : d instanceof ArrayBuffer ? Buffer.from(d) : Buffer.from(d.buffer, d.byteOffset, d.byteLength))
+  class Sha256 {
+    private readonly h
+    constructor(secret?: Data) {
+      this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytesOf(secret))
+    }
+    update(data: Data): void {
+      this.h.update(bytesOf(data))
+    }
+    async digest(): Promise<Uint8Array> {
+      return this.h.digest()
+    }
+  }
+  const now = new Date('2026-03-01T12:34:56.789Z')
+  for (const identity of [
+    { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+    { accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret/with+chars', sessionToken: 'session-token-EXAMPLE==' },
+  ]) {
+    for (const [host, region, key] of [
+      ['127.0.0.1:9000', 'us-east-1', 'blocks/did:web:localhost%3A2583/bafkreiexample'],
+      ['my-bucket.s3.eu-west-1.amazonaws.com', 'eu-west-1', "blocks/did:plc:abc/it's (odd)*!"],
+    ] as const) {
+      const path = objectPath({ protocol: 'http:', hostname: host, port: undefined, pathPrefix: '/my-bucket/' }, key)
+      const ours = signedGetHeaders({ host, path, region, identity, now })
+      const signer = new SignatureV4({ service: 's3', region, credentials: identity, sha256: Sha256, uriEscapePath: false, applyChecksum: true })
+      const theirs = await signer.sign(
+        { method: 'GET', protocol: 'http:', hostname: host, path, query: {}, headers: { host, 'x-amz-content-sha256': ours['x-amz-content-sha256'] as string } },
+        { signingDate: now },
+      )
+      assert.equal(ours.authorization, theirs.headers.authorization, `${host} ${key}`)
+      assert.equal(ours['x-amz-date'], theirs.headers['x-amz-date'])
+      assert.equal(ours['x-amz-security-token'], theirs.headers['x-amz-security-token'])
+    }
+  }
+})
+
+test('a read while the store is down fails at once with the store named unreachable; once back it reads', async () => {
+  const bytes = randomBytes(1000)
+  const temp = await store.putTemp(DID, chunked(bytes, 1000))
+  await store.makePermanent(DID, temp.key, temp.cid)
+  await s3.stop()
+  try {
+    const started = Date.now()
+    const err = await store.getStream(DID, temp.cid).then(
+      () => assert.fail('read while the store is down succeeded'),
+      (e: unknown) => e as Error,
+    )
+    assert.ok(err instanceof BlobStoreUnavailableError, String(err))
+    assert.match(err.reason, /cannot reach the object store at .* \((ECONNREFUSED|ECONNRESET)\)/)
+    assert.ok(Date.now() - started < 3000, `gave up after ${Date.now() - started} ms`)
+  } finally {
+    await s3.start()
+  }
+  assert.ok((await readAll(await store.getStream(DID, temp.cid))).equals(bytes))
 })

@@ -1,0 +1,185 @@
+// A blob read from S3 without the SDK's request pipeline. getBlob is the one S3 request a PDS
+// makes at the rate it serves, and the SDK's per-request machinery (a copy of its middleware
+// stack, endpoint rules, identity and signing steps, about a hundred short-lived objects held
+// for as long as the body streams) cost more CPU than moving the megabyte itself. Here: the
+// object's URL from a base the SDK resolved once (S3BlobStore), a SigV4 header signature made
+// here, one request on the store's keep-alive agent, and the SDK's retry and timeout rules for
+// it (three attempts with a jittered back-off on a network error, a timeout, a 5xx or a 429; the
+// socket may sit idle no longer than the request timeout, while connecting or streaming).
+import { createHash, createHmac } from 'node:crypto'
+import http, { type IncomingMessage } from 'node:http'
+import https from 'node:https'
+
+/** Where a bucket's objects are: the SDK's resolution for one key, minus the key. */
+export interface ObjectBase {
+  protocol: 'http:' | 'https:'
+  hostname: string
+  port: number | undefined
+  /** The path up to the key: `/<bucket>/` (path style) or `/` (bucket in the host name). */
+  pathPrefix: string
+}
+
+export interface S3Identity {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
+}
+
+export interface ReadOptions {
+  base: ObjectBase
+  key: string
+  region: string
+  identity: S3Identity
+  /** Added to this machine's clock (the SDK's correction after a RequestTimeTooSkewed). */
+  clockOffsetMs: number
+  agent: http.Agent
+  connectTimeoutMs: number
+  /** How long the socket may sit idle: before the answer starts, and between bytes after. */
+  idleTimeoutMs: number
+}
+
+/** An S3 error answer or a failed request, shaped as the SDK's errors are (name, $metadata, code). */
+export interface S3RequestError extends Error {
+  code?: string
+  $metadata?: { httpStatusCode?: number }
+}
+
+const MAX_ATTEMPTS = 3
+const BASE_DELAY_MS = 100
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'TooManyRequestsException'])
+
+/** The path of a key below a base: each segment encoded as the SDK encodes a greedy label. */
+export function objectPath(base: ObjectBase, key: string): string {
+  return base.pathPrefix + key.split('/').map(encodeSegment).join('/')
+}
+
+function encodeSegment(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+
+function hostHeader(base: ObjectBase): string {
+  const defaultPort = base.protocol === 'https:' ? 443 : 80
+  return base.port === undefined || base.port === defaultPort ? base.hostname : `${base.hostname}:${base.port}`
+}
+
+let signingKeyCache: { secret: string; date: string; region: string; key: Buffer } | null = null
+
+function signingKey(secret: string, date: string, region: string): Buffer {
+  const c = signingKeyCache
+  if (c && c.secret === secret && c.date === date && c.region === region) return c.key
+  const kDate = createHmac('sha256', `AWS4${secret}`).update(date).digest()
+  const kRegion = createHmac('sha256', kDate).update(region).digest()
+  const kService = createHmac('sha256', kRegion).update('s3').digest()
+  const key = createHmac('sha256', kService).update('aws4_request').digest()
+  signingKeyCache = { secret, date, region, key }
+  return key
+}
+
+/**
+ * The headers of a GET signed with AWS Signature Version 4 (S3 flavour: the path is signed as
+ * it is sent, not encoded again; the payload hash is the empty body's).
+ */
+export function signedGetHeaders(o: { host: string; path: string; region: string; identity: S3Identity; now: Date }): Record<string, string> {
+  const amzDate = o.now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
+  const date = amzDate.slice(0, 8)
+  const headers: Record<string, string> = { host: o.host, 'x-amz-content-sha256': EMPTY_SHA256, 'x-amz-date': amzDate }
+  if (o.identity.sessionToken) headers['x-amz-security-token'] = o.identity.sessionToken
+  const names = Object.keys(headers).sort()
+  const signed = names.join(';')
+  const canonical = `GET\n${o.path}\n\n${names.map((n) => `${n}:${(headers[n] as string).trim()}\n`).join('')}\n${signed}\n${EMPTY_SHA256}`
+  const scope = `${date}/${o.region}/s3/aws4_request`
+  const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`
+  const signature = createHmac('sha256', signingKey(o.identity.secretAccessKey, date, o.region)).update(toSign).digest('hex')
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${o.identity.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`
+  return headers
+}
+
+/**
+ * GETs an object: the answer's body as a stream on a 200, else an S3RequestError (a 404 named
+ * NoSuchKey or NoSuchBucket as S3 names it), after the retries a transient failure gets.
+ */
+export async function getObject(o: ReadOptions): Promise<IncomingMessage> {
+  for (let attempt = 1; ; attempt++) {
+    let res: IncomingMessage
+    try {
+      res = await requestOnce(o)
+    } catch (err) {
+      if (attempt < MAX_ATTEMPTS && isTransient(err as S3RequestError)) {
+        await backoff(attempt)
+        continue
+      }
+      throw err
+    }
+    if (res.statusCode === 200) return res
+    const err = await errorOf(res)
+    const status = res.statusCode ?? 0
+    if (attempt < MAX_ATTEMPTS && (status >= 500 || status === 429 || THROTTLING.has(err.name))) {
+      await backoff(attempt)
+      continue
+    }
+    throw err
+  }
+}
+
+function requestOnce(o: ReadOptions): Promise<IncomingMessage> {
+  const path = objectPath(o.base, o.key)
+  const headers = signedGetHeaders({ host: hostHeader(o.base), path, region: o.region, identity: o.identity, now: new Date(Date.now() + o.clockOffsetMs) })
+  const send = o.base.protocol === 'https:' ? https.request : http.request
+  return new Promise((resolve, reject) => {
+    const req = send({
+      protocol: o.base.protocol,
+      hostname: o.base.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: o.base.port,
+      path,
+      method: 'GET',
+      headers,
+      agent: o.agent,
+    })
+    req.setTimeout(o.idleTimeoutMs, () => req.destroy(timeoutError(`no answer from the object store within ${o.idleTimeoutMs} ms`)))
+    req.once('socket', (socket) => {
+      if (!socket.connecting) return
+      const timer = setTimeout(() => req.destroy(timeoutError(`could not connect to the object store within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs)
+      socket.once('connect', () => clearTimeout(timer))
+      socket.once('close', () => clearTimeout(timer))
+    })
+    req.once('response', resolve)
+    req.once('error', reject)
+    req.end()
+  })
+}
+
+/** An S3 error answer: its XML names the error (absent from a HEAD, but this is a GET). */
+async function errorOf(res: IncomingMessage): Promise<S3RequestError> {
+  let text = ''
+  try {
+    for await (const chunk of res) {
+      if (text.length < 16_384) text += (chunk as Buffer).toString('utf8')
+    }
+  } catch {
+    // The answer's status says enough.
+  }
+  const field = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(text)?.[1]
+  const status = res.statusCode ?? 0
+  const name = field('Code') ?? (status === 404 ? 'NotFound' : `HTTP${status}`)
+  const err = new Error(field('Message') ?? `the object store answered HTTP ${status}`) as S3RequestError
+  err.name = name
+  err.$metadata = { httpStatusCode: status }
+  return err
+}
+
+function timeoutError(message: string): S3RequestError {
+  const err = new Error(message) as S3RequestError
+  err.name = 'TimeoutError'
+  return err
+}
+
+function isTransient(err: S3RequestError): boolean {
+  return err.name === 'TimeoutError' || (err.code !== undefined && RETRYABLE_CODES.has(err.code))
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.random() * BASE_DELAY_MS * 2 ** attempt
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
