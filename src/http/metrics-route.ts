@@ -7,7 +7,7 @@ import { opendir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { LAST_BACKUP_NAME } from '../admin/backup.ts'
 import type { CoreServices } from '../core-services.ts'
-import { addMetricSource, commits, exposition, startRuntimeMetrics } from '../metrics/index.ts'
+import { addMetricSource, commits, exposition } from '../metrics/index.ts'
 import type { SeqRow } from '../sequencer/sequencer.ts'
 import type { XrpcServer } from '../xrpc/server.ts'
 
@@ -15,7 +15,6 @@ type MetricsServices = Pick<CoreServices, 'auth' | 'config' | 'firehose' | 'sequ
 
 /** Registers the route and this server's metric sources; returns what undoes the latter. */
 export function registerMetrics(server: XrpcServer, services: MetricsServices): () => void {
-  startRuntimeMetrics()
   const { db, identity } = services.config
   const files: Record<string, string> = {
     account: db.accountDbLocation,
