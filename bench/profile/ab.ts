@@ -7,7 +7,8 @@
 // server's CPU per request from /proc/<pid>/stat. The kinds are those of run.ts: getRecord of
 // one of the 1,000 posts, listRecords `limit=100`, createRecord of a post. A HEARTH_BIN_* that
 // ends in `.mjs` (a checkout's dist/hearth.mjs, after its `npm run build`) is started as
-// `npm start` and `npm run bench` start it: plain node, its node flags and allocator settings.
+// `npm start` and `npm run bench` start it: plain node, its node flags and allocator settings
+// (HEARTH_AB_FLAGS_A / HEARTH_AB_FLAGS_B replace a side's node flags).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,7 +44,10 @@ async function start(name: string, bin: string): Promise<Side> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const bundle = bin.endsWith('.mjs')
-  const args = bundle ? ['--max-semi-space-size=4', bin, 'serve'] : [bin, 'serve']
+  // HEARTH_AB_FLAGS_A / _B: other node flags for one side (e.g. another young-generation size).
+  const custom = process.env[`HEARTH_AB_FLAGS_${name}`]
+  const flags = custom !== undefined ? custom.split(' ').filter(Boolean) : bundle ? ['--max-semi-space-size=4'] : []
+  const args = [...flags, bin, 'serve']
   const env = { ...(bundle ? { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } : {}), ...hearthEnv(port, dataDir, plc.url) }
   const pds = await spawnPds({ name: `Hearth ${name}`, args, env, url, timeoutMs: 60_000 })
   const client = xrpcClient(url)

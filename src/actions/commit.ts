@@ -21,7 +21,8 @@ type CommitServices = Pick<CoreServices, 'accounts' | 'actors' | 'blobs' | 'logg
  * AccountDeactivated; and it must be the caller's own (401 AuthenticationRequired).
  */
 export function writableRepo(s: Pick<CoreServices, 'accounts' | 'actors'>, callerDid: string, repo: string): { did: string; store: ActorStore } {
-  const account = s.accounts.getAccount(repo, { includeTakenDown: true, includeDeactivated: true })
+  // The three columns the checks need (actor alone), not the whole account row: every write reads it.
+  const account = s.accounts.getAccountState(repo, { includeTakenDown: true, includeDeactivated: true })
   assertAccountUsable(account, { checkTakedown: true, checkDeactivated: true })
   if (account.did !== callerDid) throw authRequired()
   const store = s.actors.get(account.did)
