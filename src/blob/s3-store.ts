@@ -26,7 +26,7 @@ import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
 import { isValidDid } from '../repo/syntax.ts'
 import type { S3BlobstoreConfig } from '../config/types.ts'
 import type { Logger } from '../logger.ts'
-import { getObject, type ObjectBase, type S3Identity } from './s3-read.ts'
+import { getObject, type ObjectBase, putObject, type RequestOptions, type S3Identity } from './s3-http.ts'
 import { MimeSniffer } from './sniff.ts'
 import {
   AccountQueues,
@@ -186,7 +186,7 @@ export class S3BlobStore implements BlobStore {
       }
       if (parts !== null) {
         const digest = hash.digest()
-        await this.putOne(objectKey, Buffer.concat(parts, size), digest, abort.signal)
+        await this.putOne(objectKey, parts, size, digest, abort.signal)
         const sniffedMime = await sniffer.finish()
         return { key, cid: cidForRawDigest(digest), size, sniffedMime }
       }
@@ -206,22 +206,29 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * One PutObject of a whole blob. SigV4 signs a hash of the payload and the store checks the
-   * bytes against it; the SDK would hash the body a second time to get the digest the caller
-   * already has (the blob's sha256), so the caller's is given.
+   * One PutObject of a whole blob, resolved once the store holds it. SigV4 signs a hash of the
+   * payload and the store checks the bytes against it: that hash is the blob's sha256, which the
+   * caller has (the CID's digest), so the bytes are not hashed a second time, nor copied into
+   * one buffer (the chunks go out as they came, and again on a retry).
    */
-  private async putOne(objectKey: string, body: Buffer, sha256: Uint8Array, signal: AbortSignal): Promise<void> {
-    const command = new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.byteLength })
-    const payloadHash = Buffer.from(sha256).toString('hex')
-    command.middlewareStack.add(
-      (next) => (args) => {
-        const request = args.request as { headers?: Record<string, string> }
-        if (request.headers) request.headers['x-amz-content-sha256'] = payloadHash
-        return next(args)
-      },
-      { step: 'build', name: 'hearthPayloadHash' },
-    )
+  private async putOne(objectKey: string, chunks: Uint8Array[], size: number, sha256: Uint8Array, signal: AbortSignal): Promise<void> {
+    const sha256Hex = Buffer.from(sha256).toString('hex')
     try {
+      const base = await this.resolveObjectBase().catch(() => null)
+      if (base) {
+        await putObject(await this.requestOptions(base, objectKey, signal), { chunks, size, sha256Hex })
+        return
+      }
+      // Without a base the SDK sends it, and names what is missing.
+      const command = new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: Buffer.concat(chunks, size), ContentLength: size })
+      command.middlewareStack.add(
+        (next) => (args) => {
+          const request = args.request as { headers?: Record<string, string> }
+          if (request.headers) request.headers['x-amz-content-sha256'] = sha256Hex
+          return next(args)
+        },
+        { step: 'build', name: 'hearthPayloadHash' },
+      )
       await this.client.send(command, { abortSignal: signal })
     } catch (err) {
       throw this.uploadError(err, signal.aborted, objectKey)
@@ -299,8 +306,12 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async read(base: ObjectBase, key: string): Promise<Readable> {
+    return getObject(await this.requestOptions(base, key))
+  }
+
+  private async requestOptions(base: ObjectBase, key: string, signal?: AbortSignal): Promise<RequestOptions> {
     const config = this.client.config as unknown as { credentials: () => Promise<S3Identity>; region: () => Promise<string>; systemClockOffset?: number }
-    return getObject({
+    return {
       base,
       key,
       region: await config.region(),
@@ -309,7 +320,8 @@ export class S3BlobStore implements BlobStore {
       agent: base.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
       connectTimeoutMs: CONNECTION_TIMEOUT_MS,
       idleTimeoutMs: this.requestTimeoutMs,
-    })
+      signal,
+    }
   }
 
   /**

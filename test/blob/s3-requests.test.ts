@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { SignatureV4 } from '@smithy/signature-v4'
-import { objectPath, signedGetHeaders } from '../../src/blob/s3-read.ts'
+import { objectPath, signedHeaders } from '../../src/blob/s3-http.ts'
 import { S3BlobStore } from '../../src/blob/s3-store.ts'
 import { BlobNotFoundError, BlobStoreUnavailableError } from '../../src/blob/store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
@@ -226,15 +226,20 @@ test('a read is signed with SigV4 exactly as the SDK signer signs the same reque
       ['my-bucket.s3.eu-west-1.amazonaws.com', 'eu-west-1', "blocks/did:plc:abc/it's (odd)*!"],
     ] as const) {
       const path = objectPath({ protocol: 'http:', hostname: host, port: undefined, pathPrefix: '/my-bucket/' }, key)
-      const ours = signedGetHeaders({ host, path, region, identity, now })
-      const signer = new SignatureV4({ service: 's3', region, credentials: identity, sha256: Sha256, uriEscapePath: false, applyChecksum: true })
-      const theirs = await signer.sign(
-        { method: 'GET', protocol: 'http:', hostname: host, path, query: {}, headers: { host, 'x-amz-content-sha256': ours['x-amz-content-sha256'] as string } },
-        { signingDate: now },
-      )
-      assert.equal(ours.authorization, theirs.headers.authorization, `${host} ${key}`)
-      assert.equal(ours['x-amz-date'], theirs.headers['x-amz-date'])
-      assert.equal(ours['x-amz-security-token'], theirs.headers['x-amz-security-token'])
+      const body = randomBytes(1000)
+      for (const method of ['GET', 'PUT'] as const) {
+        const put = method === 'PUT' ? { payloadSha256Hex: createHash('sha256').update(body).digest('hex'), contentLength: body.length } : {}
+        const ours = signedHeaders({ method, host, path, region, identity, now, ...put })
+        const signer = new SignatureV4({ service: 's3', region, credentials: identity, sha256: Sha256, uriEscapePath: false, applyChecksum: true })
+        // The SDK's signer hashes the payload itself (the empty one for a GET).
+        const headers: Record<string, string> = { host }
+        if (method === 'PUT') headers['content-length'] = String(body.length)
+        const theirs = await signer.sign({ method, protocol: 'http:', hostname: host, path, query: {}, headers, body: method === 'PUT' ? body : undefined }, { signingDate: now })
+        assert.equal(ours.authorization, theirs.headers.authorization, `${method} ${host} ${key}`)
+        assert.equal(ours['x-amz-date'], theirs.headers['x-amz-date'])
+        assert.equal(ours['x-amz-content-sha256'], theirs.headers['x-amz-content-sha256'])
+        assert.equal(ours['x-amz-security-token'], theirs.headers['x-amz-security-token'])
+      }
     }
   }
 })

@@ -1,11 +1,13 @@
-// A blob read from S3 without the SDK's request pipeline. getBlob is the one S3 request a PDS
-// makes at the rate it serves, and the SDK's per-request machinery (a copy of its middleware
-// stack, endpoint rules, identity and signing steps, about a hundred short-lived objects held
-// for as long as the body streams) cost more CPU than moving the megabyte itself. Here: the
-// object's URL from a base the SDK resolved once (S3BlobStore), a SigV4 header signature made
-// here, one request on the store's keep-alive agent, and the SDK's retry and timeout rules for
-// it (three attempts with a jittered back-off on a network error, a timeout, a 5xx or a 429; the
-// socket may sit idle no longer than the request timeout, while connecting or streaming).
+// The two S3 requests a PDS makes at the rate it serves blobs, made here rather than through the
+// SDK: getBlob's GetObject and uploadBlob's PutObject of a blob that fits one part. The SDK's
+// per-request machinery (a copy of its middleware stack, endpoint rules, identity and signing
+// steps, about a hundred short-lived objects held for as long as the body streams, and for a
+// PUT a copy of the body into one buffer) cost more CPU than moving the megabyte itself. Here:
+// the object's URL from a base the SDK resolved once (S3BlobStore), a SigV4 header signature
+// made here, one request on the store's keep-alive agent, and the SDK's retry and timeout rules
+// for it (three attempts with a jittered back-off on a network error, a timeout, a 5xx or a
+// 429; the socket may sit idle no longer than the request timeout, while connecting or
+// streaming). Everything else the store does goes through the SDK.
 import { createHash, createHmac } from 'node:crypto'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
@@ -25,7 +27,7 @@ export interface S3Identity {
   sessionToken?: string
 }
 
-export interface ReadOptions {
+export interface RequestOptions {
   base: ObjectBase
   key: string
   region: string
@@ -36,6 +38,15 @@ export interface ReadOptions {
   connectTimeoutMs: number
   /** How long the socket may sit idle: before the answer starts, and between bytes after. */
   idleTimeoutMs: number
+  /** Stops the request, and its retries (the error is named AbortError). */
+  signal?: AbortSignal
+}
+
+/** A PutObject's body: its chunks (sent as they are, again on a retry) and their sha256. */
+export interface PutBody {
+  chunks: readonly Uint8Array[]
+  size: number
+  sha256Hex: string
 }
 
 /** An S3 error answer or a failed request, shaped as the SDK's errors are (name, $metadata, code). */
@@ -78,17 +89,28 @@ function signingKey(secret: string, date: string, region: string): Buffer {
 }
 
 /**
- * The headers of a GET signed with AWS Signature Version 4 (S3 flavour: the path is signed as
- * it is sent, not encoded again; the payload hash is the empty body's).
+ * A request's headers signed with AWS Signature Version 4, S3 flavour: the path is signed as it
+ * is sent (not encoded again), the payload by its sha256 (the empty body's for a GET).
  */
-export function signedGetHeaders(o: { host: string; path: string; region: string; identity: S3Identity; now: Date }): Record<string, string> {
+export function signedHeaders(o: {
+  method: 'GET' | 'PUT'
+  host: string
+  path: string
+  region: string
+  identity: S3Identity
+  now: Date
+  payloadSha256Hex?: string
+  contentLength?: number
+}): Record<string, string> {
   const amzDate = o.now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
   const date = amzDate.slice(0, 8)
-  const headers: Record<string, string> = { host: o.host, 'x-amz-content-sha256': EMPTY_SHA256, 'x-amz-date': amzDate }
+  const payload = o.payloadSha256Hex ?? EMPTY_SHA256
+  const headers: Record<string, string> = { host: o.host, 'x-amz-content-sha256': payload, 'x-amz-date': amzDate }
+  if (o.contentLength !== undefined) headers['content-length'] = String(o.contentLength)
   if (o.identity.sessionToken) headers['x-amz-security-token'] = o.identity.sessionToken
   const names = Object.keys(headers).sort()
   const signed = names.join(';')
-  const canonical = `GET\n${o.path}\n\n${names.map((n) => `${n}:${(headers[n] as string).trim()}\n`).join('')}\n${signed}\n${EMPTY_SHA256}`
+  const canonical = `${o.method}\n${o.path}\n\n${names.map((n) => `${n}:${(headers[n] as string).trim()}\n`).join('')}\n${signed}\n${payload}`
   const scope = `${date}/${o.region}/s3/aws4_request`
   const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`
   const signature = createHmac('sha256', signingKey(o.identity.secretAccessKey, date, o.region)).update(toSign).digest('hex')
@@ -100,13 +122,30 @@ export function signedGetHeaders(o: { host: string; path: string; region: string
  * GETs an object: the answer's body as a stream on a 200, else an S3RequestError (a 404 named
  * NoSuchKey or NoSuchBucket as S3 names it), after the retries a transient failure gets.
  */
-export async function getObject(o: ReadOptions): Promise<IncomingMessage> {
+export function getObject(o: RequestOptions): Promise<IncomingMessage> {
+  return withRetries(o, () => requestOnce(o, null))
+}
+
+/**
+ * PUTs an object and resolves once the store has answered that it holds it (a 200), else an
+ * S3RequestError after the retries a transient failure gets (the body is sent again whole).
+ */
+export async function putObject(o: RequestOptions, body: PutBody): Promise<void> {
+  const res = await withRetries(o, () => requestOnce(o, body))
+  res.resume()
+  await new Promise<void>((resolve, reject) => {
+    res.once('end', resolve)
+    res.once('error', reject)
+  })
+}
+
+async function withRetries(o: RequestOptions, send: () => Promise<IncomingMessage>): Promise<IncomingMessage> {
   for (let attempt = 1; ; attempt++) {
     let res: IncomingMessage
     try {
-      res = await requestOnce(o)
+      res = await send()
     } catch (err) {
-      if (attempt < MAX_ATTEMPTS && isTransient(err as S3RequestError)) {
+      if (attempt < MAX_ATTEMPTS && !o.signal?.aborted && isTransient(err as S3RequestError)) {
         await backoff(attempt)
         continue
       }
@@ -115,7 +154,7 @@ export async function getObject(o: ReadOptions): Promise<IncomingMessage> {
     if (res.statusCode === 200) return res
     const err = await errorOf(res)
     const status = res.statusCode ?? 0
-    if (attempt < MAX_ATTEMPTS && (status >= 500 || status === 429 || THROTTLING.has(err.name))) {
+    if (attempt < MAX_ATTEMPTS && !o.signal?.aborted && (status >= 500 || status === 429 || THROTTLING.has(err.name))) {
       await backoff(attempt)
       continue
     }
@@ -123,9 +162,19 @@ export async function getObject(o: ReadOptions): Promise<IncomingMessage> {
   }
 }
 
-function requestOnce(o: ReadOptions): Promise<IncomingMessage> {
+function requestOnce(o: RequestOptions, body: PutBody | null): Promise<IncomingMessage> {
+  if (o.signal?.aborted) return Promise.reject(abortError())
   const path = objectPath(o.base, o.key)
-  const headers = signedGetHeaders({ host: hostHeader(o.base), path, region: o.region, identity: o.identity, now: new Date(Date.now() + o.clockOffsetMs) })
+  const headers = signedHeaders({
+    method: body ? 'PUT' : 'GET',
+    host: hostHeader(o.base),
+    path,
+    region: o.region,
+    identity: o.identity,
+    now: new Date(Date.now() + o.clockOffsetMs),
+    payloadSha256Hex: body?.sha256Hex,
+    contentLength: body?.size,
+  })
   const send = o.base.protocol === 'https:' ? https.request : http.request
   return new Promise((resolve, reject) => {
     const req = send({
@@ -133,10 +182,12 @@ function requestOnce(o: ReadOptions): Promise<IncomingMessage> {
       hostname: o.base.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: o.base.port,
       path,
-      method: 'GET',
+      method: body ? 'PUT' : 'GET',
       headers,
       agent: o.agent,
     })
+    const onAbort = () => req.destroy(abortError())
+    o.signal?.addEventListener('abort', onAbort, { once: true })
     req.setTimeout(o.idleTimeoutMs, () => req.destroy(timeoutError(`no answer from the object store within ${o.idleTimeoutMs} ms`)))
     req.once('socket', (socket) => {
       if (!socket.connecting) return
@@ -144,13 +195,20 @@ function requestOnce(o: ReadOptions): Promise<IncomingMessage> {
       socket.once('connect', () => clearTimeout(timer))
       socket.once('close', () => clearTimeout(timer))
     })
+    req.once('close', () => o.signal?.removeEventListener('abort', onAbort))
     req.once('response', resolve)
     req.once('error', reject)
+    if (body) {
+      // Corked, so the chunks leave in one writev.
+      req.cork()
+      for (const chunk of body.chunks) req.write(chunk)
+      req.uncork()
+    }
     req.end()
   })
 }
 
-/** An S3 error answer: its XML names the error (absent from a HEAD, but this is a GET). */
+/** An S3 error answer: its XML names the error (a HEAD's has no body; these are a GET and a PUT). */
 async function errorOf(res: IncomingMessage): Promise<S3RequestError> {
   let text = ''
   try {
@@ -166,6 +224,12 @@ async function errorOf(res: IncomingMessage): Promise<S3RequestError> {
   const err = new Error(field('Message') ?? `the object store answered HTTP ${status}`) as S3RequestError
   err.name = name
   err.$metadata = { httpStatusCode: status }
+  return err
+}
+
+function abortError(): S3RequestError {
+  const err = new Error('the request was stopped') as S3RequestError
+  err.name = 'AbortError'
   return err
 }
 
