@@ -314,6 +314,7 @@ export class ActorStore implements BlockSource {
     this.#commitTx ??= this.db.transaction(this.#writeCommit)
     this.#commitTx.immediate(commit, ops, events, extra)
     commit.tree.markStored({ detach: true })
+    for (const cid of commit.removedCids) this.nodes.forget(cid)
     this.cachedTree = commit.tree
     this.cachedHead = { cid: commit.cid, rev: commit.rev }
   }

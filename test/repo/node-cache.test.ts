@@ -45,3 +45,17 @@ test('node cache: another layer is a miss; capacity 0 keeps nothing', () => {
   assert.equal(none.size, 0)
   assert.equal(none.get('x', 0), undefined)
 })
+
+test('node cache: delete drops a node from both generations', () => {
+  const cache = new NodeCache(6)
+  const [a, b, c] = [node(0), node(1), node(2)]
+  cache.set('a', a)
+  cache.set('b', b)
+  cache.set('c', c) // the young generation is full: a, b and c become the old one
+  assert.equal(cache.get('a', 0), a) // a is now in both
+  cache.delete('a')
+  cache.delete('nothing-here')
+  assert.equal(cache.get('a', 0), undefined)
+  assert.equal(cache.get('b', 0), b)
+  assert.equal(cache.get('c', 0), c)
+})

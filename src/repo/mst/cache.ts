@@ -41,6 +41,12 @@ export class NodeCache {
     if (this.capacity > 0) this.#add(link, node)
   }
 
+  /** Drops the node with this CID, if kept (a node no tree uses any more). */
+  delete(link: string): void {
+    this.#young.delete(link)
+    this.#old.delete(link)
+  }
+
   clear(): void {
     this.#young = new Map()
     this.#old = new Map()

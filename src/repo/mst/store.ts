@@ -44,6 +44,15 @@ export class NodeStore {
     if (node.stored && node.cid) this.cache.set(node.cid.$link, node)
   }
 
+  /**
+   * Drops a node a commit replaced (its block is deleted with that commit) from the cache: left
+   * there, such nodes would fill a write-heavy server's cache until its budget, to be dropped
+   * only when unused for half of it. Another repo holding an identical node decodes it again.
+   */
+  forget(cid: Cid): void {
+    this.cache.delete(cid.$link)
+  }
+
   /** Loads a root node, whose layer is not known from a parent. */
   loadRoot(cid: Cid): MstNode {
     const bytes = this.source.getBlock(cid)
