@@ -34,6 +34,8 @@ export interface RequestOptions {
   identity: S3Identity
   /** Added to this machine's clock (the SDK's correction after a RequestTimeTooSkewed). */
   clockOffsetMs: number
+  /** Told the new offset when the store refused a request as skewed and its clock differs. */
+  onClockSkew?: (offsetMs: number) => void
   agent: http.Agent
   connectTimeoutMs: number
   /** How long the socket may sit idle: before the answer starts, and between bytes after. */
@@ -60,6 +62,9 @@ const BASE_DELAY_MS = 100
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'TooManyRequestsException'])
+const CLOCK_SKEW = new Set(['RequestTimeTooSkewed', 'RequestExpired', 'RequestInTheFuture', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'AuthFailure'])
+/** How far the store's clock may be from the signed time before it refuses (the SDK's rule). */
+const SKEW_MS = 5 * 60_000
 
 /** The path of a key below a base: each segment encoded as the SDK encodes a greedy label. */
 export function objectPath(base: ObjectBase, key: string): string {
@@ -123,7 +128,7 @@ export function signedHeaders(o: {
  * NoSuchKey or NoSuchBucket as S3 names it), after the retries a transient failure gets.
  */
 export function getObject(o: RequestOptions): Promise<IncomingMessage> {
-  return withRetries(o, () => requestOnce(o, null))
+  return withRetries(o, (offsetMs) => requestOnce(o, null, offsetMs))
 }
 
 /**
@@ -131,7 +136,7 @@ export function getObject(o: RequestOptions): Promise<IncomingMessage> {
  * S3RequestError after the retries a transient failure gets (the body is sent again whole).
  */
 export async function putObject(o: RequestOptions, body: PutBody): Promise<void> {
-  const res = await withRetries(o, () => requestOnce(o, body))
+  const res = await withRetries(o, (offsetMs) => requestOnce(o, body, offsetMs))
   res.resume()
   await new Promise<void>((resolve, reject) => {
     res.once('end', resolve)
@@ -139,11 +144,12 @@ export async function putObject(o: RequestOptions, body: PutBody): Promise<void>
   })
 }
 
-async function withRetries(o: RequestOptions, send: () => Promise<IncomingMessage>): Promise<IncomingMessage> {
+async function withRetries(o: RequestOptions, send: (clockOffsetMs: number) => Promise<IncomingMessage>): Promise<IncomingMessage> {
+  let offsetMs = o.clockOffsetMs
   for (let attempt = 1; ; attempt++) {
     let res: IncomingMessage
     try {
-      res = await send()
+      res = await send(offsetMs)
     } catch (err) {
       if (attempt < MAX_ATTEMPTS && !o.signal?.aborted && isTransient(err as S3RequestError)) {
         await backoff(attempt)
@@ -154,15 +160,24 @@ async function withRetries(o: RequestOptions, send: () => Promise<IncomingMessag
     if (res.statusCode === 200) return res
     const err = await errorOf(res)
     const status = res.statusCode ?? 0
-    if (attempt < MAX_ATTEMPTS && !o.signal?.aborted && (status >= 500 || status === 429 || THROTTLING.has(err.name))) {
-      await backoff(attempt)
-      continue
+    if (attempt < MAX_ATTEMPTS && !o.signal?.aborted) {
+      // A refusal for a skewed clock is retried at once with the store's time, as the SDK does.
+      const serverMs = CLOCK_SKEW.has(err.name) ? Date.parse(String(res.headers.date)) : Number.NaN
+      if (!Number.isNaN(serverMs) && Math.abs(Date.now() + offsetMs - serverMs) >= SKEW_MS) {
+        offsetMs = serverMs - Date.now()
+        o.onClockSkew?.(offsetMs)
+        continue
+      }
+      if (status >= 500 || status === 429 || THROTTLING.has(err.name)) {
+        await backoff(attempt)
+        continue
+      }
     }
     throw err
   }
 }
 
-function requestOnce(o: RequestOptions, body: PutBody | null): Promise<IncomingMessage> {
+function requestOnce(o: RequestOptions, body: PutBody | null, clockOffsetMs: number): Promise<IncomingMessage> {
   if (o.signal?.aborted) return Promise.reject(abortError())
   const path = objectPath(o.base, o.key)
   const headers = signedHeaders({
@@ -171,7 +186,7 @@ function requestOnce(o: RequestOptions, body: PutBody | null): Promise<IncomingM
     path,
     region: o.region,
     identity: o.identity,
-    now: new Date(Date.now() + o.clockOffsetMs),
+    now: new Date(Date.now() + clockOffsetMs),
     payloadSha256Hex: body?.sha256Hex,
     contentLength: body?.size,
   })

@@ -9,11 +9,15 @@
 //   until 0.5.37 and ran out of sockets): keep-alive agents with a bounded pool.
 // - Every request is bounded: a connection must open within 5 s, a request's answer must start
 //   within PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS and its socket may not sit idle longer than
-//   that (the SDK retries a stalled request); a whole upload within _UPLOAD_TIMEOUT_MS, else 504.
+//   that (a stalled request is retried); a whole upload within _UPLOAD_TIMEOUT_MS, else 504.
 // - A move is a copy then a delete, and a concurrent mover having got there first (NoSuchKey)
 //   is not an error.
 // - Nothing half-written: an upload goes to tmp/ (a multipart upload that fails is aborted by
 //   the uploader), and a temporary object no record came to reference is swept (blob-gc.ts).
+//
+// getBlob's GET and the PUT of an upload that fits one part are made by s3-http.ts, not the SDK,
+// whose per-request machinery cost more CPU than the megabyte they move (see there); the rest
+// goes through the SDK.
 //
 // Unlike the official, failures are named: an unreachable endpoint, refused credentials or a
 // missing bucket become BlobStoreUnavailableError (a 503 for the client, the reason in the log).
@@ -167,6 +171,7 @@ export class S3BlobStore implements BlobStore {
     // is the CID's digest (computed anyway); a larger one is streamed as a multipart upload.
     let parts: Uint8Array[] | null = []
     let multipart: Multipart | null = null
+    let digest: Uint8Array
     try {
       for await (const chunk of iterate(source)) {
         if (multipart?.failed()) break
@@ -184,13 +189,9 @@ export class S3BlobStore implements BlobStore {
         } else await multipart?.write(chunk)
         if (sniffing) await sniffing
       }
-      if (parts !== null) {
-        const digest = hash.digest()
-        await this.putOne(objectKey, parts, size, digest, abort.signal)
-        const sniffedMime = await sniffer.finish()
-        return { key, cid: cidForRawDigest(digest), size, sniffedMime }
-      }
-      await multipart?.end()
+      digest = hash.digest()
+      if (parts !== null) await this.putOne(objectKey, parts, size, digest, abort.signal)
+      else await multipart?.end()
     } catch (err) {
       sniffer.abort()
       abort.abort()
@@ -202,7 +203,7 @@ export class S3BlobStore implements BlobStore {
       clearTimeout(timer)
     }
     const sniffedMime = await sniffer.finish()
-    return { key, cid: cidForRawDigest(hash.digest()), size, sniffedMime }
+    return { key, cid: cidForRawDigest(digest), size, sniffedMime }
   }
 
   /**
@@ -317,6 +318,10 @@ export class S3BlobStore implements BlobStore {
       region: await config.region(),
       identity: await config.credentials(),
       clockOffsetMs: config.systemClockOffset ?? 0,
+      // Shared with the SDK's requests, as its own correction is.
+      onClockSkew: (offsetMs) => {
+        config.systemClockOffset = offsetMs
+      },
       agent: base.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
       connectTimeoutMs: CONNECTION_TIMEOUT_MS,
       idleTimeoutMs: this.requestTimeoutMs,

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { SignatureV4 } from '@smithy/signature-v4'
-import { objectPath, signedHeaders } from '../../src/blob/s3-http.ts'
+import { getObject, objectPath, putObject, signedHeaders } from '../../src/blob/s3-http.ts'
 import { S3BlobStore } from '../../src/blob/s3-store.ts'
 import { BlobNotFoundError, BlobStoreUnavailableError } from '../../src/blob/store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
@@ -262,4 +262,31 @@ test('a read while the store is down fails at once with the store named unreacha
     await s3.start()
   }
   assert.ok((await readAll(await store.getStream(DID, temp.cid))).equals(bytes))
+})
+
+test('a request refused for a skewed clock is sent again at the store’s time, and the correction is kept', async () => {
+  const bytes = randomBytes(5000)
+  const key = `tmp/${DID}/clockskewtestkey`
+  const corrections: number[] = []
+  const options = (clockOffsetMs: number) => ({
+    base: { protocol: 'http:' as const, hostname: '127.0.0.1', port: s3.port, pathPrefix: `/${s3.bucket}/` },
+    key,
+    region: 'us-east-1',
+    identity: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY },
+    clockOffsetMs,
+    onClockSkew: (offsetMs: number) => corrections.push(offsetMs),
+    agent: new http.Agent({ keepAlive: false }),
+    connectTimeoutMs: 5000,
+    idleTimeoutMs: 6000,
+  })
+  // An hour behind: s3rver refuses a request signed more than 15 minutes off its clock.
+  await putObject(options(-3_600_000), { chunks: [bytes], size: bytes.length, sha256Hex: createHash('sha256').update(bytes).digest('hex') })
+  assert.equal(corrections.length, 1)
+  assert.ok(Math.abs(corrections[0] as number) < 5000, `corrected to ${corrections[0]} ms`)
+  assert.ok((await readAll(await getObject(options(+3_600_000)))).equals(bytes))
+  assert.equal(corrections.length, 2)
+  // In step: no correction.
+  assert.ok((await readAll(await getObject(options(0)))).equals(bytes))
+  assert.equal(corrections.length, 2)
+  await store.deleteTemp(DID, 'clockskewtestkey')
 })
