@@ -5,7 +5,7 @@
 // other anonymous mappings (V8 pages, thread malloc arenas) and file-backed pages.
 //   npm run build && HMEM_ENV='MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072' HMEM_MANY=100 \
 //     node --import tsx bench/server/memory.ts --max-semi-space-size=4
-// HMEM_IDLE_LATE=<s> adds an idle reading that many seconds after the first.
+// HMEM_LATE=<s> adds the idle and after-load readings again, that many seconds after each.
 // HMEM_FLOOR=1 adds two readings after the main workload: after a full collection (AFTER_GC),
 // then after glibc's malloc_trim(0), called through gdb (AFTER_TRIM): what the process holds
 // live, apart from garbage not yet collected and freed memory the allocator keeps.
@@ -57,16 +57,19 @@ const report = async (label: string) => { await sleep(500); const p = await prob
 try {
   await sleep(1000)
   await report('IDLE')
-  // HMEM_IDLE_LATE=<s>: a second idle reading that many seconds later, after V8's memory reducer
-  // (which runs ~8 s after start-up once allocation has stopped) has shrunk the heap.
-  const late = Number(process.env.HMEM_IDLE_LATE ?? 0)
-  if (late > 0) {
+  // HMEM_LATE=<s>: each of the idle and after-load readings again that many seconds later, once
+  // the server has been idle that long (the idle collection of `hearth serve`, V8's own reducer).
+  const late = Number(process.env.HMEM_LATE ?? 0)
+  const readLate = async (label: string) => {
+    if (late <= 0) return
     await sleep(late * 1000)
-    await report(`IDLE_${late}S`)
+    await report(`${label}_${late}S`)
   }
+  await readLate('IDLE')
   const res = await runWorkload(url, () => {}, () => readCpuMs(pid))
   console.log('CPU', JSON.stringify({ seq: res.createSeqCpuMs, conc: res.createConcCpuMs, get: res.getRecordCpuMs, list: res.listRecordsCpuMs, apply: res.applyWritesCpuMs, blob: res.uploadBlobCpuMs }))
   await report('AFTER_LOAD')
+  await readLate('AFTER_LOAD')
   if (process.env.HMEM_FLOOR) {
     writeFileSync(`${out}.gc`, '')
     await report('AFTER_GC')

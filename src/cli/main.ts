@@ -57,6 +57,9 @@ async function serve(io: Io): Promise<void> {
   checkDataIdentity(config)
   const host = process.env.HEARTH_LISTEN_HOST ?? (config.service.localMode ? '127.0.0.1' : '0.0.0.0')
   const server = await startServer(config, { host })
+  // Gives back the young generation and a burst's garbage once the server falls idle.
+  const { startIdleCollection } = await import('./idle-gc.ts')
+  const stopIdleCollection = startIdleCollection()
   io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
   if (config.secrets.generated.length > 0) {
     io.out(`Generated secrets (${config.secrets.generated.join(', ')}) are kept in ${config.secrets.file}\n`)
@@ -80,6 +83,7 @@ async function serve(io: Io): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return
     stopping = true
+    stopIdleCollection()
     io.out(`${signal}: shutting down\n`)
     server
       .close()

@@ -1,0 +1,65 @@
+// One full garbage collection each time the server falls idle, for `hearth serve` only.
+//
+// V8 sizes its young generation to the work it sees: start-up and any burst of requests grow it
+// to its maximum (two 4 MB semi-spaces under `npm start`), and it keeps those pages until a
+// collection finds the allocation rate low. Its own memory reducer does that at some point after
+// a burst, but measured on an idle server anywhere from 8 s to never within 45 s; and until V8
+// collects, the request buffers a burst left (1 MiB uploads read in 64 KB chunks) stay allocated
+// as well. Here a collection runs once an event-loop window of `checkEveryMs` (10 s) has been
+// idle after one that was not: after start-up, and after each burst of activity. A server that
+// stays idle collects once; one that stays busy never (V8 manages it as it does now). Measured
+// on an idle server: ~30 ms of CPU, the young generation from 6.9 to 1.3 MB, RSS 6 MB lower.
+import { performance } from 'node:perf_hooks'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+export interface IdleCollectionOptions {
+  /** Length of the window whose event-loop utilization is checked (ms). */
+  checkEveryMs?: number
+  /** Utilization (0..1) at or below which a window counts as idle. */
+  idleUtilization?: number
+  /** The collection (a full GC by default); null when the runtime offers none. */
+  collect?: (() => void) | null
+}
+
+/** Starts the watcher (its timer does not keep the process alive); returns its stop. */
+export function startIdleCollection(opts: IdleCollectionOptions = {}): () => void {
+  const collect = opts.collect === undefined ? fullCollection() : opts.collect
+  if (collect === null) return () => {}
+  const every = opts.checkEveryMs ?? 10_000
+  const threshold = opts.idleUtilization ?? 0.01
+  let last = performance.eventLoopUtilization()
+  // Start-up counts as activity: the first idle window collects.
+  let activeSinceCollection = true
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization()
+    const utilization = performance.eventLoopUtilization(now, last).utilization
+    last = now
+    if (utilization > threshold) {
+      activeSinceCollection = true
+      return
+    }
+    if (!activeSinceCollection) return
+    activeSinceCollection = false
+    collect()
+    // The collection's own time is not activity.
+    last = performance.eventLoopUtilization()
+  }, every)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
+/**
+ * V8's full collection, reached without starting node with --expose-gc: the flag set at run time
+ * applies to contexts created afterwards, and a new context hands out its `gc`. Null if that
+ * fails (a runtime that refuses the flag).
+ */
+export function fullCollection(): (() => void) | null {
+  try {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as unknown
+    return typeof gc === 'function' ? () => (gc as () => void)() : null
+  } catch {
+    return null
+  }
+}
