@@ -40,6 +40,14 @@ export interface ServerResults {
   getRecordCpuMs: number | null
   listRecordsCpuMs: number | null
   uploadBlobCpuMs: number | null
+  /**
+   * createRecord, sequential, once more at the end of the workload (after ~3,700 requests of
+   * every kind), on an account of its own as small as the first row's: the same row with the
+   * server's JIT and caches settled, where the first row comes after 50 writes of warm-up.
+   */
+  createSeqWarmOps: number
+  createSeqWarmP50: number
+  createSeqWarmCpuMs: number | null
 }
 
 /** Measures the server's CPU time over a span of requests, per operation. */
@@ -110,6 +118,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     const others: Account[] = []
     for (let i = 0; i < COUNTS.concurrentClients; i++) others.push(await createAccount(client, `bench-c${i}`))
     const warm = await createAccount(client, 'bench-warm')
+    const late = await createAccount(client, 'bench-late')
 
     // Warm-up on an account of its own: JIT, statement caches, first-write paths.
     for (let i = 0; i < COUNTS.warmup; i++) await createRecord(client, warm, 'warm')
@@ -200,6 +209,20 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     const uploadBlobCpuMs = meter(COUNTS.uploadBlob)
     log(`  uploadBlob: ${COUNTS.uploadBlob} in ${blobMs.toFixed(0)} ms`)
 
+    // createRecord, sequential, again: the first row's requests on a server that has run a while.
+    const warmLat: number[] = []
+    meter(1)
+    t0 = performance.now()
+    for (let i = 0; i < COUNTS.sequential; i++) {
+      const s = performance.now()
+      await createRecord(client, late, 'late')
+      warmLat.push(performance.now() - s)
+    }
+    const warmMs = performance.now() - t0
+    const createSeqWarmCpuMs = meter(COUNTS.sequential)
+    warmLat.sort((a, b) => a - b)
+    log(`  createRecord sequential, after the rest: ${COUNTS.sequential} in ${warmMs.toFixed(0)} ms`)
+
     return {
       createSeqOps: (COUNTS.sequential * 1000) / seqMs,
       createSeqP50: percentile(seqLat, 50),
@@ -217,6 +240,9 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
       getRecordCpuMs,
       listRecordsCpuMs,
       uploadBlobCpuMs,
+      createSeqWarmOps: (COUNTS.sequential * 1000) / warmMs,
+      createSeqWarmP50: percentile(warmLat, 50),
+      createSeqWarmCpuMs,
     }
   } finally {
     client.close()
