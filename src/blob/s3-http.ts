@@ -1,13 +1,15 @@
 // The two S3 requests a PDS makes at the rate it serves blobs, made here rather than through the
 // SDK: getBlob's GetObject and uploadBlob's PutObject of a blob that fits one part. The SDK's
 // per-request machinery (a copy of its middleware stack, endpoint rules, identity and signing
-// steps, about a hundred short-lived objects held for as long as the body streams, and for a
-// PUT a copy of the body into one buffer) cost more CPU than moving the megabyte itself. Here:
+// steps, and the garbage of it all, alive for as long as the body streams; for a PUT also a
+// second sha-256 of the body and a copy of it into one buffer) cost more CPU than moving the
+// megabyte itself (docs/BENCHMARKS.md, "S3 path, fourth round"). Here:
 // the object's URL from a base the SDK resolved once (S3BlobStore), a SigV4 header signature
 // made here, one request on the store's keep-alive agent, and the SDK's retry and timeout rules
 // for it (three attempts with a jittered back-off on a network error, a timeout, a 5xx or a
 // 429; the socket may sit idle no longer than the request timeout, while connecting or
-// streaming). Everything else the store does goes through the SDK.
+// streaming; a refusal for a skewed clock is sent again at the store's time). Everything else
+// the store does goes through the SDK.
 import { createHash, createHmac } from 'node:crypto'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
