@@ -8,6 +8,7 @@ import { type Cid, CODEC_DCBOR, cidCodec, cidForCbor, isCid } from './cid.ts'
 import type { Keypair } from './crypto/keypair.ts'
 import { verifySignature } from './crypto/verify.ts'
 import { isValidDid, isValidTid } from './syntax.ts'
+import { asciiSize, bytesSize, cidSize, isAscii, writeAscii, writeBytes, writeCid } from './cbor-write.ts'
 
 export interface UnsignedCommit {
   did: string
@@ -56,9 +57,66 @@ function checkFields(c: { did: unknown; data: unknown; rev: unknown; prev: unkno
   if (c.prev !== null && !isCid(c.prev)) throw new CommitError('commit prev must be a CID link or null')
 }
 
+// Map keys in DAG-CBOR order (shorter first, then bytewise): did, rev, sig, data, prev, version.
+const KEY_DID = [0x63, 0x64, 0x69, 0x64]
+const KEY_REV = [0x63, 0x72, 0x65, 0x76]
+const KEY_SIG = [0x63, 0x73, 0x69, 0x67]
+const KEY_DATA = [0x64, 0x64, 0x61, 0x74, 0x61]
+const KEY_PREV = [0x64, 0x70, 0x72, 0x65, 0x76]
+const KEY_VERSION = [0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e]
+
+function put(buf: Uint8Array, pos: number, bytes: readonly number[]): number {
+  for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i] as number
+  return pos
+}
+
+/**
+ * The commit map, with `sig` or without, written straight into one exactly-sized buffer: a
+ * commit is encoded twice on every write (the signed-over bytes, then the block), and its shape
+ * is fixed. Anything outside that shape (a non-ASCII string, a field of the wrong type, from a
+ * decoded commit being verified) goes through the generic encoder, which gives the same bytes
+ * where both apply (test/repo/commit.test.ts compares them).
+ */
+function commitMapBytes(c: UnsignedCommit | Omit<LegacyCommitV2, 'sig'>, sig: Uint8Array | null): Uint8Array {
+  const { did, rev, data, prev, version } = c
+  if (
+    typeof did !== 'string' ||
+    !isAscii(did) ||
+    (rev !== undefined && (typeof rev !== 'string' || !isAscii(rev))) ||
+    !isCid(data) ||
+    (prev !== null && !isCid(prev)) ||
+    (version !== 2 && version !== 3)
+  ) {
+    const map = unsignedMap(c)
+    // @atcute/cbor writes CBOR bytes only for a BytesWrapper; a bare Uint8Array is refused.
+    if (sig) map.sig = new BytesWrapper(sig)
+    return encodeCbor(map)
+  }
+  const size =
+    1 +
+    KEY_DID.length + asciiSize(did) +
+    (rev === undefined ? 0 : KEY_REV.length + asciiSize(rev)) +
+    (sig === null ? 0 : KEY_SIG.length + bytesSize(sig)) +
+    KEY_DATA.length + cidSize(data) +
+    KEY_PREV.length + cidSize(prev) +
+    KEY_VERSION.length + 1
+  const buf = new Uint8Array(size)
+  buf[0] = 0xa0 | (4 + (rev === undefined ? 0 : 1) + (sig === null ? 0 : 1))
+  let pos = put(buf, 1, KEY_DID)
+  pos = writeAscii(buf, pos, did)
+  if (rev !== undefined) pos = writeAscii(buf, put(buf, pos, KEY_REV), rev)
+  if (sig !== null) pos = writeBytes(buf, put(buf, pos, KEY_SIG), sig)
+  pos = writeCid(buf, put(buf, pos, KEY_DATA), data)
+  pos = writeCid(buf, put(buf, pos, KEY_PREV), prev)
+  pos = put(buf, pos, KEY_VERSION)
+  buf[pos++] = version
+  if (pos !== size) throw new Error(`commit encoding size mismatch: ${pos} != ${size}`)
+  return buf
+}
+
 /** The bytes a commit signature covers. */
 export function unsignedCommitBytes(unsigned: UnsignedCommit | Omit<LegacyCommitV2, 'sig'>): Uint8Array {
-  return encodeCbor(unsignedMap(unsigned))
+  return commitMapBytes(unsigned, null)
 }
 
 export function signCommit(unsigned: UnsignedCommit, keypair: Keypair): Commit {
@@ -70,8 +128,7 @@ export function signCommit(unsigned: UnsignedCommit, keypair: Keypair): Commit {
 
 export function encodeCommit(commit: Commit): EncodedBlock {
   if (!(commit.sig instanceof Uint8Array)) throw new CommitError('commit sig must be bytes')
-  // @atcute/cbor writes CBOR bytes only for a BytesWrapper; a bare Uint8Array is refused.
-  const bytes = encodeCbor({ ...unsignedMap(commit), sig: new BytesWrapper(commit.sig) })
+  const bytes = commitMapBytes(commit, commit.sig)
   return { cid: cidForCbor(bytes), bytes }
 }
 

@@ -7,6 +7,7 @@
 // node can be shared between trees and cached by CID.
 import { BytesWrapper, decodeCbor } from '../cbor.ts'
 import { type Cid, cidForCbor, isCid } from '../cid.ts'
+import { cidSize, headerSize, writeCid, writeHeader } from '../cbor-write.ts'
 import { commonPrefixLength, isValidMstKey } from './key.ts'
 
 export class Leaf {
@@ -62,54 +63,6 @@ function subCid(ref: SubRef): Cid {
 // MST nodes have one fixed shape, so they are written straight into an exactly-sized buffer
 // rather than through the generic encoder: the bytes are the canonical DAG-CBOR that
 // the generic encoder gives for `{ l, e: [{ k, p, t, v }] }` (test/repo/mst.test.ts compares them), several times faster.
-
-function headerSize(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
-}
-
-function writeHeader(buf: Uint8Array, pos: number, major: number, n: number): number {
-  const m = major << 5
-  if (n < 24) {
-    buf[pos] = m | n
-    return pos + 1
-  }
-  if (n < 0x100) {
-    buf[pos] = m | 24
-    buf[pos + 1] = n
-    return pos + 2
-  }
-  if (n < 0x10000) {
-    buf[pos] = m | 25
-    buf[pos + 1] = n >> 8
-    buf[pos + 2] = n & 0xff
-    return pos + 3
-  }
-  buf[pos] = m | 26
-  buf[pos + 1] = n >>> 24
-  buf[pos + 2] = (n >> 16) & 0xff
-  buf[pos + 3] = (n >> 8) & 0xff
-  buf[pos + 4] = n & 0xff
-  return pos + 5
-}
-
-function writeCid(buf: Uint8Array, pos: number, cid: Cid | null): number {
-  if (cid === null) {
-    buf[pos] = 0xf6
-    return pos + 1
-  }
-  const bytes = cid.bytes
-  buf[pos] = 0xd8
-  buf[pos + 1] = 0x2a
-  pos = writeHeader(buf, pos + 2, 2, bytes.length + 1)
-  buf[pos++] = 0
-  // A plain loop beats TypedArray#set for 36 bytes.
-  for (let j = 0; j < bytes.length; j++) buf[pos++] = bytes[j]
-  return pos
-}
-
-function cidSize(cid: Cid | null): number {
-  return cid === null ? 1 : 2 + headerSize(cid.bytes.length + 1) + 1 + cid.bytes.length
-}
 
 export function encodeNode(node: MstNode): Uint8Array {
   const entries = node.entries

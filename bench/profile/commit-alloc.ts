@@ -1,0 +1,106 @@
+// `node --import tsx bench/profile/commit-alloc.ts [commits] [top]`: where a commit's bytes go.
+// Runs commits of a post through commitPrepared (as bench/profile/commit.ts does) under V8's
+// sampling heap profiler with the objects later collected by minor and major GCs kept in the
+// profile (Node's --heap-prof drops them, and nearly all of a commit's allocation is garbage),
+// so the samples estimate everything allocated, not what survives. Prints the bytes per commit
+// by allocating function (self) and by the write path's step a stack runs through (inclusive).
+// HEARTH_TREE names another checkout to load the code from.
+import { Session } from 'node:inspector/promises'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
+const N = Number(process.argv[2] ?? 3000)
+const TOP = Number(process.argv[3] ?? 30)
+const load = (p: string) => import(join(ROOT, p))
+const { openAccountDb } = await load('src/account/db.ts')
+const { AccountStore } = await load('src/account/store.ts')
+const { ActorStoreManager } = await load('src/actor/manager.ts')
+const { Sequencer } = await load('src/sequencer/sequencer.ts')
+const { initRepo } = await load('src/actor/transactor.ts')
+const { prepareCreate } = await load('src/actor/prepare.ts')
+const { commitPrepared } = await load('src/actions/commit.ts')
+const { Secp256k1Keypair } = await load('src/repo/crypto/index.ts')
+const { AccountQueues } = await load('src/blob/store.ts')
+const { silentLogger } = await load('src/logger.ts')
+
+const dir = mkdtempSync(join(tmpdir(), 'hearth-alloc-'))
+const accounts = new AccountStore(openAccountDb(join(dir, 'account.sqlite')), { hostname: 'bench.test' })
+const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
+const actors = new ActorStoreManager(join(dir, 'actors'), sequencer)
+;(await load('src/actions/repo-roots.ts')).followRepoRoots({ accounts, sequencer })
+const queues = new AccountQueues()
+const s = { accounts, actors, blobs: { serialize: (d: string, fn: () => Promise<unknown>) => queues.run(d, fn) }, logger: silentLogger, sequencer }
+const did = 'did:plc:benchalloc0000000000000'
+const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
+const first = initRepo(store)
+accounts.updateRepoRoot(did, first.cid.$link, first.rev)
+let k = 0
+const post = () => ({ $type: 'app.bsky.feed.post', text: `post ${k++}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k * 1000).toISOString() })
+async function commitOne(): Promise<void> {
+  const r = commitPrepared(s, did, store, [prepareCreate({ did, collection: 'app.bsky.feed.post', record: post() })])
+  await r.settled
+}
+
+interface Node {
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  selfSize: number
+  children: Node[]
+}
+// The steps, matched against function names on a sample's stack, innermost step wins.
+const STEPS: Array<[string, string[]]> = [
+  ['prepare (validation, JSON → data model, record CBOR, CID)', ['prepareCreate']],
+  ['MST: clone, add, changes (node encoding, hashing)', ['clone', 'add', 'changes']],
+  ['commit: sign + encode', ['signCommit', 'encodeCommit']],
+  ['covering proof', ['coveringProof']],
+  ['buildCommit (rest)', ['buildCommit']],
+  ['#commit event (CAR, CBOR)', ['commitEvent']],
+  ['actor store transaction', ['applyCommit']],
+  ['event log append', ['append', 'appendSoon', 'flush']],
+]
+try {
+  for (let i = 0; i < 800; i++) await commitOne()
+  const session = new Session()
+  session.connect()
+  await session.post('HeapProfiler.enable')
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 512,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as never)
+  for (let i = 0; i < N; i++) await commitOne()
+  const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: Node } }
+  session.disconnect()
+  const self = new Map<string, number>()
+  const steps = new Map<string, number>()
+  let total = 0
+  const walk = (n: Node, stack: string[]) => {
+    const name = n.callFrame.functionName || '(anonymous)'
+    const file = n.callFrame.url.replace(/^.*\/(node_modules|src)\//, '$1/')
+    const here = [...stack, name]
+    if (n.selfSize > 0) {
+      total += n.selfSize
+      const key = `${name} ${file}:${n.callFrame.lineNumber + 1}`
+      self.set(key, (self.get(key) ?? 0) + n.selfSize)
+      let step = 'other (loop, promises, bench)'
+      for (let i = here.length - 1; i >= 0 && step.startsWith('other'); i--) {
+        for (const [label, names] of STEPS) if (names.includes(here[i] as string)) { step = label; break }
+      }
+      steps.set(step, (steps.get(step) ?? 0) + n.selfSize)
+    }
+    for (const c of n.children) walk(c, here)
+  }
+  walk(profile.head, [])
+  const kib = (b: number) => (b / N / 1024).toFixed(2).padStart(7)
+  console.log(`sampled allocation: ${kib(total)} KiB per commit (${N} commits, interval 512 B)`)
+  console.log('\nby step (inclusive of callees):')
+  for (const [k2, v] of [...steps].sort((a, b) => b[1] - a[1])) console.log(`${kib(v)} KiB  ${k2}`)
+  console.log('\nby allocating function (self):')
+  for (const [k2, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${kib(v)} KiB  ${k2}`)
+} finally {
+  actors.closeAll()
+  sequencer.close()
+  rmSync(dir, { recursive: true, force: true })
+}
