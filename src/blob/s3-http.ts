@@ -5,14 +5,15 @@
 // second sha-256 of the body and a copy of it into one buffer) cost more CPU than moving the
 // megabyte itself (docs/BENCHMARKS.md, "S3 path, fourth round"). Here:
 // the object's URL from a base the SDK resolved once (S3BlobStore), a SigV4 header signature
-// made here, one request on the store's keep-alive agent, and the SDK's retry and timeout rules
+// made by the SDK's own signer, one request on the store's keep-alive agent, and the SDK's retry and timeout rules
 // for it (three attempts with a jittered back-off on a network error, a timeout, a 5xx or a
 // 429; the socket may sit idle no longer than the request timeout, while connecting or
 // streaming; a refusal for a skewed clock is sent again at the store's time). Everything else
 // the store does goes through the SDK.
-import { createHash, createHmac } from 'node:crypto'
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
+import { SignatureV4 } from '@smithy/signature-v4'
 
 /** Where a bucket's objects are: the SDK's resolution for one key, minus the key. */
 export interface ObjectBase {
@@ -82,24 +83,49 @@ function hostHeader(base: ObjectBase): string {
   return base.port === undefined || base.port === defaultPort ? base.hostname : `${base.hostname}:${base.port}`
 }
 
-let signingKeyCache: { secret: string; date: string; region: string; key: Buffer } | null = null
+/** node's sha256 for the signer, as the SDK's own node runtime gives it (not a JavaScript hash). */
+type SourceData = string | ArrayBuffer | ArrayBufferView
 
-function signingKey(secret: string, date: string, region: string): Buffer {
-  const c = signingKeyCache
-  if (c && c.secret === secret && c.date === date && c.region === region) return c.key
-  const kDate = createHmac('sha256', `AWS4${secret}`).update(date).digest()
-  const kRegion = createHmac('sha256', kDate).update(region).digest()
-  const kService = createHmac('sha256', kRegion).update('s3').digest()
-  const key = createHmac('sha256', kService).update('aws4_request').digest()
-  signingKeyCache = { secret, date, region, key }
-  return key
+function bytesOf(data: SourceData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data)
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+}
+
+class NodeSha256 {
+  readonly #hash: Hash | Hmac
+  constructor(secret?: SourceData) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytesOf(secret))
+  }
+  update(data: SourceData): void {
+    this.#hash.update(bytesOf(data))
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.#hash.digest())
+  }
+}
+
+// One signer per identity and region: the signer keeps the day's signing key.
+const signers = new WeakMap<S3Identity, Map<string, SignatureV4>>()
+
+function signerFor(identity: S3Identity, region: string): SignatureV4 {
+  let byRegion = signers.get(identity)
+  if (!byRegion) signers.set(identity, (byRegion = new Map()))
+  let signer = byRegion.get(region)
+  if (!signer) {
+    // S3's flavour: the path is signed as it is sent (not encoded again).
+    signer = new SignatureV4({ service: 's3', region, credentials: identity, sha256: NodeSha256, uriEscapePath: false, applyChecksum: true })
+    byRegion.set(region, signer)
+  }
+  return signer
 }
 
 /**
- * A request's headers signed with AWS Signature Version 4, S3 flavour: the path is signed as it
- * is sent (not encoded again), the payload by its sha256 (the empty body's for a GET).
+ * A request's headers signed with AWS Signature Version 4 by the SDK's own signer. The payload is
+ * signed by the sha256 given (the blob's, computed once for its CID; the empty body's for a GET):
+ * the signer takes `x-amz-content-sha256` as it is instead of hashing the body again.
  */
-export function signedHeaders(o: {
+export async function signedHeaders(o: {
   method: 'GET' | 'PUT'
   host: string
   path: string
@@ -108,21 +134,14 @@ export function signedHeaders(o: {
   now: Date
   payloadSha256Hex?: string
   contentLength?: number
-}): Record<string, string> {
-  const amzDate = o.now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
-  const date = amzDate.slice(0, 8)
-  const payload = o.payloadSha256Hex ?? EMPTY_SHA256
-  const headers: Record<string, string> = { host: o.host, 'x-amz-content-sha256': payload, 'x-amz-date': amzDate }
+}): Promise<Record<string, string>> {
+  const headers: Record<string, string> = { host: o.host, 'x-amz-content-sha256': o.payloadSha256Hex ?? EMPTY_SHA256 }
   if (o.contentLength !== undefined) headers['content-length'] = String(o.contentLength)
-  if (o.identity.sessionToken) headers['x-amz-security-token'] = o.identity.sessionToken
-  const names = Object.keys(headers).sort()
-  const signed = names.join(';')
-  const canonical = `${o.method}\n${o.path}\n\n${names.map((n) => `${n}:${(headers[n] as string).trim()}\n`).join('')}\n${signed}\n${payload}`
-  const scope = `${date}/${o.region}/s3/aws4_request`
-  const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`
-  const signature = createHmac('sha256', signingKey(o.identity.secretAccessKey, date, o.region)).update(toSign).digest('hex')
-  headers.authorization = `AWS4-HMAC-SHA256 Credential=${o.identity.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`
-  return headers
+  const signed = await signerFor(o.identity, o.region).sign(
+    { method: o.method, protocol: 'https:', hostname: o.host, path: o.path, query: {}, headers },
+    { signingDate: o.now },
+  )
+  return signed.headers
 }
 
 /**
@@ -179,10 +198,10 @@ async function withRetries(o: RequestOptions, send: (clockOffsetMs: number) => P
   }
 }
 
-function requestOnce(o: RequestOptions, body: PutBody | null, clockOffsetMs: number): Promise<IncomingMessage> {
-  if (o.signal?.aborted) return Promise.reject(abortError())
+async function requestOnce(o: RequestOptions, body: PutBody | null, clockOffsetMs: number): Promise<IncomingMessage> {
+  if (o.signal?.aborted) throw abortError()
   const path = objectPath(o.base, o.key)
-  const headers = signedHeaders({
+  const headers = await signedHeaders({
     method: body ? 'PUT' : 'GET',
     host: hostHeader(o.base),
     path,
