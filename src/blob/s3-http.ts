@@ -13,7 +13,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import { SignatureV4 } from '@smithy/signature-v4'
+import type { SignatureV4 } from '@smithy/signature-v4'
 
 /** Where a bucket's objects are: the SDK's resolution for one key, minus the key. */
 export interface ObjectBase {
@@ -108,13 +108,17 @@ class NodeSha256 {
 // One signer per identity and region: the signer keeps the day's signing key.
 const signers = new WeakMap<S3Identity, Map<string, SignatureV4>>()
 
-function signerFor(identity: S3Identity, region: string): SignatureV4 {
+// Loaded with the SDK, by a server whose blobs are in a bucket: one on disk never needs it.
+let Signer: typeof SignatureV4 | null = null
+
+async function signerFor(identity: S3Identity, region: string): Promise<SignatureV4> {
+  Signer ??= (await import('@smithy/signature-v4')).SignatureV4
   let byRegion = signers.get(identity)
   if (!byRegion) signers.set(identity, (byRegion = new Map()))
   let signer = byRegion.get(region)
   if (!signer) {
     // S3's flavour: the path is signed as it is sent (not encoded again).
-    signer = new SignatureV4({ service: 's3', region, credentials: identity, sha256: NodeSha256, uriEscapePath: false, applyChecksum: true })
+    signer = new Signer({ service: 's3', region, credentials: identity, sha256: NodeSha256, uriEscapePath: false, applyChecksum: true })
     byRegion.set(region, signer)
   }
   return signer
@@ -137,7 +141,7 @@ export async function signedHeaders(o: {
 }): Promise<Record<string, string>> {
   const headers: Record<string, string> = { host: o.host, 'x-amz-content-sha256': o.payloadSha256Hex ?? EMPTY_SHA256 }
   if (o.contentLength !== undefined) headers['content-length'] = String(o.contentLength)
-  const signed = await signerFor(o.identity, o.region).sign(
+  const signed = await (await signerFor(o.identity, o.region)).sign(
     { method: o.method, protocol: 'https:', hostname: o.host, path: o.path, query: {}, headers },
     { signingDate: o.now },
   )
