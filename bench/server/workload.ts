@@ -41,8 +41,8 @@ export interface ServerResults {
   listRecordsCpuMs: number | null
   uploadBlobCpuMs: number | null
   /**
-   * createRecord, sequential, once more at the end of the workload (after ~3,700 requests of
-   * every kind), on an account of its own as small as the first row's: the same row with the
+   * createRecord, sequential, once more after the other request rows (~3,600 requests of every
+   * kind; before the uploads, whose garbage it would collect), on an account of its own as small as the first row's: the same row with the
    * server's JIT and caches settled, where the first row comes after 50 writes of warm-up.
    */
   createSeqWarmOps: number
@@ -110,6 +110,22 @@ function createRecord(client: XrpcClient, acct: Account, label: string): Promise
   })
 }
 
+/** COUNTS.sequential createRecords one at a time: sorted latencies, total ms, the rkeys made. */
+async function sequentialCreates(client: XrpcClient, acct: Account, label: string): Promise<{ latencies: number[]; ms: number; rkeys: string[] }> {
+  const latencies: number[] = []
+  const rkeys: string[] = []
+  const t0 = performance.now()
+  for (let i = 0; i < COUNTS.sequential; i++) {
+    const s = performance.now()
+    const res = (await createRecord(client, acct, label)) as { uri: string }
+    latencies.push(performance.now() - s)
+    rkeys.push(res.uri.slice(res.uri.lastIndexOf('/') + 1))
+  }
+  const ms = performance.now() - t0
+  latencies.sort((a, b) => a - b)
+  return { latencies, ms, rkeys }
+}
+
 export async function runWorkload(baseUrl: string, log: (line: string) => void, cpu: () => number | null = () => null): Promise<ServerResults> {
   postCounter = 0
   const client = xrpcClient(baseUrl)
@@ -129,20 +145,11 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     }
 
     // createRecord, one client, one request at a time.
-    const rkeys: string[] = []
-    const seqLat: number[] = []
     const meter = cpuMeter(cpu)
-    let t0 = performance.now()
-    for (let i = 0; i < COUNTS.sequential; i++) {
-      const s = performance.now()
-      const res = (await createRecord(client, main, 'seq')) as { uri: string }
-      seqLat.push(performance.now() - s)
-      rkeys.push(res.uri.slice(res.uri.lastIndexOf('/') + 1))
-    }
-    const seqMs = performance.now() - t0
+    const { latencies: seqLat, ms: seqMs, rkeys } = await sequentialCreates(client, main, 'seq')
     const createSeqCpuMs = meter(COUNTS.sequential)
-    seqLat.sort((a, b) => a - b)
     log(`  createRecord sequential: ${COUNTS.sequential} in ${seqMs.toFixed(0)} ms`)
+    let t0: number
 
     // createRecord, 8 clients at once, each on its own account (separate repos, so the servers
     // may write them in parallel).
@@ -198,6 +205,12 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     const listRecordsCpuMs = meter(COUNTS.listRecords)
     log(`  listRecords: ${COUNTS.listRecords} in ${listMs.toFixed(0)} ms`)
 
+    // createRecord, sequential, again: the first row's requests on a server that has run a while.
+    meter(1)
+    const { latencies: warmLat, ms: warmMs } = await sequentialCreates(client, late, 'late')
+    const createSeqWarmCpuMs = meter(COUNTS.sequential)
+    log(`  createRecord sequential, settled: ${COUNTS.sequential} in ${warmMs.toFixed(0)} ms`)
+
     // uploadBlob of 1 MiB, distinct incompressible bytes each time.
     const blobs = Array.from({ length: COUNTS.uploadBlob }, (_, i) => blobBytes(i, COUNTS.blobBytes))
     meter(1)
@@ -208,20 +221,6 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     const blobMs = performance.now() - t0
     const uploadBlobCpuMs = meter(COUNTS.uploadBlob)
     log(`  uploadBlob: ${COUNTS.uploadBlob} in ${blobMs.toFixed(0)} ms`)
-
-    // createRecord, sequential, again: the first row's requests on a server that has run a while.
-    const warmLat: number[] = []
-    meter(1)
-    t0 = performance.now()
-    for (let i = 0; i < COUNTS.sequential; i++) {
-      const s = performance.now()
-      await createRecord(client, late, 'late')
-      warmLat.push(performance.now() - s)
-    }
-    const warmMs = performance.now() - t0
-    const createSeqWarmCpuMs = meter(COUNTS.sequential)
-    warmLat.sort((a, b) => a - b)
-    log(`  createRecord sequential, after the rest: ${COUNTS.sequential} in ${warmMs.toFixed(0)} ms`)
 
     return {
       createSeqOps: (COUNTS.sequential * 1000) / seqMs,
