@@ -4,7 +4,17 @@
 // profile (Node's --heap-prof drops them, and nearly all of a commit's allocation is garbage),
 // so the samples estimate everything allocated, not what survives. Prints the bytes per commit
 // by allocating function (self) and by the write path's step a stack runs through (inclusive).
+// The sampled figures move by a few KiB from run to run (and which step a sample lands in with
+// the inlining), so `exact` measures the total instead: run it with a young generation large
+// enough that no collection happens during the loop, and the young generation's growth is what
+// was allocated (the old generation's size moves with concurrent sweeping; objects V8 pretenures
+// straight into it are missed, so this is a floor):
+//   node --expose-gc --max-semi-space-size=256 --min-semi-space-size=256 --import tsx \
+//     bench/profile/commit-alloc.ts exact [commits] [rounds]
+// (each round starts from a full collection).
 // HEARTH_TREE names another checkout to load the code from.
+import { PerformanceObserver } from 'node:perf_hooks'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { Session } from 'node:inspector/promises'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,8 +22,10 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
-const N = Number(process.argv[2] ?? 3000)
-const TOP = Number(process.argv[3] ?? 30)
+const EXACT = process.argv[2] === 'exact'
+const args = EXACT ? process.argv.slice(3) : process.argv.slice(2)
+const N = Number(args[0] ?? (EXACT ? 1000 : 3000))
+const TOP = Number(args[1] ?? 30)
 const load = (p: string) => import(join(ROOT, p))
 const { openAccountDb } = await load('src/account/db.ts')
 const { AccountStore } = await load('src/account/store.ts')
@@ -60,8 +72,43 @@ const STEPS: Array<[string, string[]]> = [
   ['actor store transaction', ['applyCommit']],
   ['event log append', ['append', 'appendSoon', 'flush']],
 ]
+const young = () => {
+  let n = 0
+  for (const sp of getHeapSpaceStatistics()) if (sp.space_name === 'new_space' || sp.space_name === 'new_large_object_space') n += sp.space_used_size
+  return n
+}
+
+async function exact(): Promise<void> {
+  let gcs = 0
+  const obs = new PerformanceObserver((list) => {
+    gcs += list.getEntries().length
+  })
+  obs.observe({ entryTypes: ['gc'] })
+  for (let r = 0; r < TOP; r++) {
+    ;(globalThis as { gc?: () => void }).gc?.()
+    await new Promise((res) => setTimeout(res, 20))
+    const g0 = gcs
+    const h0 = young()
+    for (let i = 0; i < N; i++) await commitOne()
+    const h1 = young()
+    await new Promise((res) => setTimeout(res, 20)) // the observer reports on a later turn
+    const note = gcs === g0 ? '' : ` (${gcs - g0} collection(s) during the loop: figure invalid, give a larger --min-semi-space-size)`
+    console.log(`round ${r}: ${((h1 - h0) / N / 1024).toFixed(2)} KiB allocated per commit${note}`)
+  }
+  obs.disconnect()
+}
+
 try {
   for (let i = 0; i < 800; i++) await commitOne()
+  if (EXACT) await exact()
+  else await sampled()
+} finally {
+  actors.closeAll()
+  sequencer.close()
+  rmSync(dir, { recursive: true, force: true })
+}
+
+async function sampled(): Promise<void> {
   const session = new Session()
   session.connect()
   await session.post('HeapProfiler.enable')
@@ -99,8 +146,4 @@ try {
   for (const [k2, v] of [...steps].sort((a, b) => b[1] - a[1])) console.log(`${kib(v)} KiB  ${k2}`)
   console.log('\nby allocating function (self):')
   for (const [k2, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${kib(v)} KiB  ${k2}`)
-} finally {
-  actors.closeAll()
-  sequencer.close()
-  rmSync(dir, { recursive: true, force: true })
 }

@@ -2,20 +2,25 @@
 // in the order they were produced.
 import type { Cid } from './cid.ts'
 
-export class BlockMap implements Iterable<[Cid, Uint8Array]>, BlockSource {
-  private readonly map = new Map<string, { cid: Cid; bytes: Uint8Array }>()
+export type Block = readonly [cid: Cid, bytes: Uint8Array]
+
+export class BlockMap implements Iterable<Block>, BlockSource {
+  // Entries are kept as the tuples iteration yields, so iterating (every block of every commit is
+  // iterated two or three times: the store, the event, the size check) hands out the stored
+  // tuples through the Map's own iterator, with no generator and no tuple per block.
+  private readonly map = new Map<string, Block>()
 
   set(cid: Cid, bytes: Uint8Array): this {
-    this.map.set(cid.$link, { cid, bytes })
+    this.map.set(cid.$link, [cid, bytes])
     return this
   }
 
   get(cid: Cid): Uint8Array | undefined {
-    return this.map.get(cid.$link)?.bytes
+    return this.map.get(cid.$link)?.[1]
   }
 
   getBlock(cid: Cid): Uint8Array | undefined {
-    return this.map.get(cid.$link)?.bytes
+    return this.map.get(cid.$link)?.[1]
   }
 
   has(cid: Cid): boolean {
@@ -42,16 +47,16 @@ export class BlockMap implements Iterable<[Cid, Uint8Array]>, BlockSource {
 
   get byteSize(): number {
     let n = 0
-    for (const v of this.map.values()) n += v.bytes.length
+    for (const v of this.map.values()) n += v[1].length
     return n
   }
 
   cids(): Cid[] {
-    return [...this.map.values()].map((v) => v.cid)
+    return Array.from(this.map.values(), (v) => v[0])
   }
 
-  *[Symbol.iterator](): Iterator<[Cid, Uint8Array]> {
-    for (const v of this.map.values()) yield [v.cid, v.bytes]
+  [Symbol.iterator](): Iterator<Block> {
+    return this.map.values()
   }
 }
 

@@ -60,7 +60,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
 }
 
-function assertSameBlocks(actual: Iterable<[Cid, Uint8Array]>, expected: Iterable<[Cid, Uint8Array]>): void {
+function assertSameBlocks(actual: Iterable<readonly [Cid, Uint8Array]>, expected: Iterable<readonly [Cid, Uint8Array]>): void {
   const a = [...actual].map(([c, b]) => [c.$link, Buffer.from(b).toString('hex')])
   const e = [...expected].map(([c, b]) => [c.$link, Buffer.from(b).toString('hex')])
   assert.deepEqual(a, e)
