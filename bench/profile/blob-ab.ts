@@ -6,12 +6,11 @@
 // falls on every server alike. Per round and server: server CPU per upload (user + system from
 // /proc/<pid>/stat, and the main thread's own share) and MB/s; then the median of the rounds.
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
-import { BENCH_SECRETS, freePort, hearthEnv, spawnPds, startOfficialProcess } from '../server/processes.ts'
+import { BENCH_SECRETS, startHearthTree, startOfficialProcess } from '../server/processes.ts'
 
 const ROUNDS = Number(process.env.BLOB_ROUNDS ?? 6)
 const N = Number(process.env.BLOB_N ?? 30)
@@ -53,20 +52,8 @@ try {
       continue
     }
     const tree = resolve(arg)
-    const port = await freePort()
-    const dataDir = mkdtempSync(join(tmpdir(), 'blob-ab-'))
-    const env = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', ...hearthEnv(port, dataDir, plc.url) }
-    const url = `http://127.0.0.1:${port}`
-    const sp = await spawnPds({ name: tree, args: ['--max-semi-space-size=4', join(tree, 'dist/hearth.mjs'), 'serve'], env, url, timeoutMs: 60_000 })
-    servers.push({
-      name: tree,
-      url,
-      pid: sp.child.pid as number,
-      stop: async () => {
-        await sp.stop()
-        rmSync(dataDir, { recursive: true, force: true })
-      },
-    })
+    const p = await startHearthTree(tree, plc.url)
+    servers.push({ name: tree, url: p.url, pid: p.pid, stop: p.stop })
   }
   const accounts = []
   for (const [i, s] of servers.entries()) {

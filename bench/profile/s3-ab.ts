@@ -9,14 +9,13 @@
 // s3rver's is not counted); then the median of the rounds. S3AB_ONLY=get or =upload runs one
 // kind. S3AB_CPU_PROF=<dir> starts the Hearth trees with --cpu-prof into <dir>/<n>.
 import { createHash } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { startS3 } from '../../test/helpers/s3.ts'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
-import { BENCH_SECRETS, freePort, hearthEnv, spawnPds, startOfficialProcess } from '../server/processes.ts'
+import { BENCH_SECRETS, startHearthTree, startOfficialProcess } from '../server/processes.ts'
 
 const ROUNDS = Number(process.env.BLOB_ROUNDS ?? 6)
 const N = Number(process.env.BLOB_N ?? 30)
@@ -87,25 +86,13 @@ try {
       continue
     }
     const tree = resolve(arg)
-    const port = await freePort()
-    const dataDir = mkdtempSync(join(tmpdir(), 's3-ab-'))
-    const env = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', ...hearthEnv(port, dataDir, plc.url), ...s3Env }
-    const url = `http://127.0.0.1:${port}`
     const prof: string[] = []
     if (PROF_DIR) {
       mkdirSync(join(PROF_DIR, String(i)), { recursive: true })
       prof.push('--cpu-prof', `--cpu-prof-dir=${join(PROF_DIR, String(i))}`)
     }
-    const sp = await spawnPds({ name: tree, args: ['--max-semi-space-size=4', ...prof, join(tree, 'dist/hearth.mjs'), 'serve'], env, url, timeoutMs: 60_000 })
-    servers.push({
-      name: tree,
-      url,
-      pid: sp.child.pid as number,
-      stop: async () => {
-        await sp.stop()
-        rmSync(dataDir, { recursive: true, force: true })
-      },
-    })
+    const p = await startHearthTree(tree, plc.url, { env: s3Env, nodeArgs: prof })
+    servers.push({ name: tree, url: p.url, pid: p.pid, stop: p.stop })
   }
   const accounts = []
   for (const [i, s] of servers.entries()) {

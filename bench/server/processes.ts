@@ -241,3 +241,15 @@ export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, ex
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
   return launch('Hearth', [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)
 }
+
+/**
+ * A Hearth built in another tree (its `dist/hearth.mjs`, `npm run build` done there), started as
+ * `npm start` starts it, on a fresh data directory that stop() removes: the before/after
+ * comparisons run one of these per tree.
+ */
+export async function startHearthTree(tree: string, plcUrl: string, opts: { env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<PdsProcess> {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-tree-'))
+  const env = { ...START_ENV, ...hearthEnv(port, dataDir, plcUrl), ...opts.env }
+  return launch(tree, [...START_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(tree, 'dist/hearth.mjs'), 'serve'], env, port, dataDir, 60_000)
+}
