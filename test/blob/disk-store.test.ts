@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { BlobNotFoundError, BlobTooLargeError, DiskBlobStore } from '../../src/blob/disk-store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
 import { XrpcError } from '../../src/errors.ts'
-import { chunked, DID, fixture } from './helpers.ts'
+import { chunked, DID, fixture, readAll } from './helpers.ts'
 
 async function* randomChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   let i = 0
@@ -19,12 +19,6 @@ async function* randomChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
     yield bytes.subarray(i, Math.min(i + n, bytes.length))
     i += n
   }
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for await (const c of stream) parts.push(c as Buffer)
-  return Buffer.concat(parts)
 }
 
 test('streamed uploads of 1 MiB and 10 MiB get the CID of the whole buffer, and land intact', async () => {

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { BlobIndex } from '../../src/actor/blobs.ts'
 import { DiskBlobStore } from '../../src/blob/disk-store.ts'
 import { type Db, openDb } from '../../src/storage/sqlite.ts'
@@ -46,4 +47,11 @@ export function fixture(opts: { tempLocation?: string } = {}): Fixture {
 /** Yields `bytes` in chunks of `size` bytes, as an HTTP body arrives. */
 export async function* chunked(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(i + size, bytes.length))
+}
+
+/** Every byte of a stream (a blob read back). */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const c of stream) parts.push(c as Buffer)
+  return Buffer.concat(parts)
 }

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Readable } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { getObject, objectPath, putObject, signedHeaders } from '../../src/blob/s3-http.ts'
@@ -13,7 +12,7 @@ import { S3BlobStore } from '../../src/blob/s3-store.ts'
 import { BlobNotFoundError, BlobStoreUnavailableError } from '../../src/blob/store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
-import { chunked, DID } from './helpers.ts'
+import { chunked, DID, readAll } from './helpers.ts'
 
 interface Seen {
   method: string
@@ -68,12 +67,6 @@ async function startRecordingProxy(target: URL): Promise<RecordingProxy> {
         server.close(() => resolve())
       }),
   }
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for await (const c of stream) parts.push(c as Buffer)
-  return Buffer.concat(parts)
 }
 
 let s3: TestS3

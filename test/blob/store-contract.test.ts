@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { DiskBlobStore } from '../../src/blob/disk-store.ts'
@@ -14,16 +13,10 @@ import { S3BlobStore } from '../../src/blob/s3-store.ts'
 import { BlobNotFoundError, type BlobStore, BlobTooLargeError } from '../../src/blob/store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
-import { chunked, DID } from './helpers.ts'
+import { chunked, DID, readAll } from './helpers.ts'
 import { png } from './samples.ts'
 
 const OTHER = 'did:plc:blobtestbbbbbbbbbbbbbbbb'
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for await (const c of stream) parts.push(c as Buffer)
-  return Buffer.concat(parts)
-}
 
 let s3: TestS3
 let diskDir: string
