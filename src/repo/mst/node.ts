@@ -66,21 +66,19 @@ function subCid(ref: SubRef): Cid {
 
 export function encodeNode(node: MstNode): Uint8Array {
   const entries = node.entries
-  // Pass 1: lay out the entries (left subtree, then leaf + right subtree pairs) and size them.
-  let i = 0
+  // Pass 1: size the entries (left subtree, then leaf + right subtree pairs). Pass 2 walks them
+  // again rather than keeping the layout in arrays: three arrays per node, on every node of
+  // every commit's path, cost more than computing each key's shared prefix twice.
+  let first = 0
   let l: Cid | null = null
   if (entries.length > 0 && entries[0] instanceof SubRef) {
     l = subCid(entries[0])
-    i = 1
+    first = 1
   }
-  const count = (entries.length - i + 1) >> 1 // upper bound; recounted below
-  const leaves: Leaf[] = new Array(count)
-  const rights: (Cid | null)[] = new Array(count)
-  const prefixes: number[] = new Array(count)
   let n = 0
   let size = 1 + 2 + 2 + cidSize(l) // map(2), "e", "l", l
   let prevKey = ''
-  for (; i < entries.length; i++) {
+  for (let i = first; i < entries.length; i++) {
     const leaf = entries[i]
     if (!(leaf instanceof Leaf)) throw new Error('MST invariant broken: two adjacent subtrees')
     const next = entries[i + 1]
@@ -92,23 +90,28 @@ export function encodeNode(node: MstNode): Uint8Array {
     const p = commonPrefixLength(prevKey, leaf.key)
     const suffixLen = leaf.key.length - p
     size += 1 + 2 + headerSize(suffixLen) + suffixLen + 2 + headerSize(p) + 2 + cidSize(t) + 2 + cidSize(leaf.value)
-    leaves[n] = leaf
-    rights[n] = t
-    prefixes[n] = p
     n++
     prevKey = leaf.key
   }
   size += headerSize(n)
-  // Pass 2: write. Map keys in canonical order: "e" before "l"; "k", "p", "t", "v".
+  // Map keys in canonical order: "e" before "l"; "k", "p", "t", "v".
   const buf = new Uint8Array(size)
   let pos = 0
   buf[pos++] = 0xa2
   buf[pos++] = 0x61
   buf[pos++] = 0x65 // "e"
   pos = writeHeader(buf, pos, 4, n)
-  for (let j = 0; j < n; j++) {
-    const key = leaves[j].key
-    const p = prefixes[j]
+  prevKey = ''
+  for (let i = first; i < entries.length; i++) {
+    const leaf = entries[i] as Leaf
+    const next = entries[i + 1]
+    let t: Cid | null = null
+    if (next instanceof SubRef) {
+      t = next.cid
+      i++
+    }
+    const key = leaf.key
+    const p = commonPrefixLength(prevKey, key)
     buf[pos++] = 0xa4
     buf[pos++] = 0x61
     buf[pos++] = 0x6b // "k"
@@ -119,10 +122,11 @@ export function encodeNode(node: MstNode): Uint8Array {
     pos = writeHeader(buf, pos, 0, p)
     buf[pos++] = 0x61
     buf[pos++] = 0x74 // "t"
-    pos = writeCid(buf, pos, rights[j])
+    pos = writeCid(buf, pos, t)
     buf[pos++] = 0x61
     buf[pos++] = 0x76 // "v"
-    pos = writeCid(buf, pos, leaves[j].value)
+    pos = writeCid(buf, pos, leaf.value)
+    prevKey = key
   }
   buf[pos++] = 0x61
   buf[pos++] = 0x6c // "l"

@@ -12,7 +12,10 @@ import type { NodeStore } from './store.ts'
 import { findGte, serializeNode } from './tree.ts'
 
 function put(into: BlockMap, node: MstNode): void {
-  into.set(serializeNode(node), node.bytes as Uint8Array)
+  // The three walks of coveringProof share their top nodes: a node already in keeps its place
+  // (as a second set would leave it) without a new entry made and dropped.
+  const cid = serializeNode(node)
+  if (!into.has(cid)) into.set(cid, node.bytes as Uint8Array)
 }
 
 export function pathNodes(store: NodeStore, root: MstNode, key: string, into = new BlockMap()): BlockMap {
