@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
 import { freePort, hearthEnv } from '../server/processes.ts'
+import { postWriter } from './post-writer.ts'
 
 const bin = process.argv[2] ?? 'dist/hearth.mjs'
 const N = Number(process.argv[3] ?? 3000)
@@ -37,16 +38,7 @@ try {
       await new Promise((r) => setTimeout(r, 100))
     }
   }
-  const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
-    json: { handle: 'gctrace.pds.bench.test', email: 'gctrace@bench.test', password: 'password-gctrace' },
-  })) as { did: string; accessJwt: string }
-  let k = 0
-  const creates = async (n: number) => {
-    for (let i = 0; i < n; i++, k++) {
-      const record = { $type: 'app.bsky.feed.post', text: `post ${k}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k * 1000).toISOString() }
-      await client.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record } })
-    }
-  }
+  const creates = await postWriter(client, 'gctrace')
   await creates(300)
   const skip = readFileSync(log, 'utf8').split('\n').length
   await creates(N)

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
 import { freePort, hearthEnv, spawnPds } from '../server/processes.ts'
+import { postWriter } from './post-writer.ts'
 
 const mode = process.argv[2] ?? 'cpu'
 if (!['cpu', 'strace', 'perf'].includes(mode)) throw new Error(`unknown mode ${mode}: cpu, strace or perf`)
@@ -49,16 +50,7 @@ async function watched(tool: string, args: string[], run: () => Promise<void>): 
 }
 
 try {
-  const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
-    json: { handle: 'syscalls.pds.bench.test', email: 'syscalls@bench.test', password: 'password-syscalls' },
-  })) as { did: string; accessJwt: string }
-  let k = 0
-  const creates = async (n: number) => {
-    for (let i = 0; i < n; i++, k++) {
-      const record = { $type: 'app.bsky.feed.post', text: `post ${k}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k * 1000).toISOString() }
-      await client.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record } })
-    }
-  }
+  const creates = await postWriter(client, 'syscalls')
   await creates(300)
   if (mode === 'strace') {
     const file = join(out, 'strace.txt')
