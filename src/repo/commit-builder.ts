@@ -82,7 +82,8 @@ export function buildCommit(
 ): CommitData {
   const next = tree.clone()
   const prevData = head.commitCid ? tree.rootCid() : null
-  const newRecords = new BlockMap()
+  // New record blocks, added to newBlocks and relevantBlocks at the end (a list: no third map).
+  const newRecords: EncodedBlock[] = []
   const ops: RepoOp[] = []
   const removedRecordCids: Cid[] = []
   try {
@@ -90,13 +91,13 @@ export function buildCommit(
       const path = `${w.collection}/${w.rkey}`
       if (w.action === 'create') {
         next.add(path, w.block.cid)
-        newRecords.set(w.block.cid, w.block.bytes)
+        newRecords.push(w.block)
         ops.push({ action: 'create', path, cid: w.block.cid })
       } else if (w.action === 'update') {
         const prev = next.get(path)
         if (!prev) throw new MstKeyNotFoundError(path)
         next.update(path, w.block.cid)
-        newRecords.set(w.block.cid, w.block.bytes)
+        newRecords.push(w.block)
         ops.push({ action: 'update', path, cid: w.block.cid, prev })
         if (!cidEquals(prev, w.block.cid)) removedRecordCids.push(prev)
       } else {
@@ -119,9 +120,9 @@ export function buildCommit(
 
   const relevantBlocks = new BlockMap()
   for (const op of ops) coveringProof(next.store, next.root, op.path, relevantBlocks)
-  relevantBlocks.addMap(newRecords)
+  for (const b of newRecords) relevantBlocks.set(b.cid, b.bytes)
   relevantBlocks.set(encoded.cid, encoded.bytes)
-  newBlocks.addMap(newRecords)
+  for (const b of newRecords) newBlocks.set(b.cid, b.bytes)
   newBlocks.set(encoded.cid, encoded.bytes)
   const removedCids = removed.slice()
   if (head.commitCid && !cidEquals(head.commitCid, encoded.cid)) removedCids.push(head.commitCid)

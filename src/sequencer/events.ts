@@ -1,6 +1,6 @@
 // Firehose event bodies as the official PDS stores them in repo_seq.event: DAG-CBOR of the
 // message without `seq` and `time` (those are added when a frame is sent).
-import { carToBytes, encodeCarHeader } from '../repo/car/index.ts'
+import { carHeaderSize, carToBytes, writeCarHeader } from '../repo/car/index.ts'
 import { varintLength, writeVarint } from '../repo/car/varint.ts'
 import { asciiSize, cidSize, headerSize, isAscii, writeAscii, writeCid, writeHeader } from '../repo/cbor-write.ts'
 import { BytesWrapper, encodeCbor } from '../repo/cbor.ts'
@@ -91,8 +91,8 @@ function encodeCommitBody(commit: CommitEventInput, blocks: ReadonlyArray<readon
     size += 1 + K.cid.length + cidSize(op.cid) + K.path.length + asciiSize(op.path) + K.action.length + asciiSize(op.action)
     if (op.prev) size += K.prev.length + cidSize(op.prev)
   }
-  const header = encodeCarHeader(commit.cid)
-  let carSize = varintLength(header.length) + header.length
+  const carHeaderLen = carHeaderSize(commit.cid)
+  let carSize = varintLength(carHeaderLen) + carHeaderLen
   for (const [cid, bytes] of blocks) {
     const len = cid.bytes.length + bytes.length
     carSize += varintLength(len) + len
@@ -125,9 +125,7 @@ function encodeCommitBody(commit: CommitEventInput, blocks: ReadonlyArray<readon
   if (since === null) buf[pos++] = 0xf6
   else pos = writeAscii(buf, pos, since)
   pos = writeHeader(buf, put(buf, pos, K.blocks), 2, carSize)
-  pos = writeVarint(buf, pos, header.length)
-  buf.set(header, pos)
-  pos += header.length
+  pos = writeCarHeader(buf, writeVarint(buf, pos, carHeaderLen), commit.cid)
   for (const [cid, bytes] of blocks) {
     pos = writeVarint(buf, pos, cid.bytes.length + bytes.length)
     buf.set(cid.bytes, pos)

@@ -34,17 +34,52 @@ function blockBytes(b: CarBlockInput): Uint8Array {
 const ROOTS_KEY = [0x65, 0x72, 0x6f, 0x6f, 0x74, 0x73] // text(5) "roots"
 const VERSION_ENTRY = [0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x01] // text(7) "version", 1
 
+function put(buf: Uint8Array, pos: number, bytes: readonly number[]): number {
+  for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i] as number
+  return pos
+}
+
+/** Bytes of the header's CBOR (without its varint length prefix). */
+export function carHeaderSize(root: Cid | null): number {
+  if (root === null) return 1 + ROOTS_KEY.length + 1 + VERSION_ENTRY.length
+  const linkLen = root.bytes.length + 1
+  const bytesHead = linkLen < 24 ? 1 : linkLen < 256 ? 2 : 3
+  return 1 + ROOTS_KEY.length + 1 + 2 + bytesHead + linkLen + VERSION_ENTRY.length
+}
+
+/** Writes the header's CBOR at `pos` (the caller sized `buf` with carHeaderSize); returns the position after it. */
+export function writeCarHeader(buf: Uint8Array, pos: number, root: Cid | null): number {
+  buf[pos++] = 0xa2
+  pos = put(buf, pos, ROOTS_KEY)
+  if (root === null) {
+    buf[pos++] = 0x80
+  } else {
+    const cid = root.bytes
+    // A CID link is tag 42 over a byte string holding 0x00 (the identity multibase) then the CID.
+    const linkLen = cid.length + 1
+    buf[pos++] = 0x81
+    buf[pos++] = 0xd8
+    buf[pos++] = 0x2a
+    if (linkLen < 24) {
+      buf[pos++] = 0x40 | linkLen
+    } else if (linkLen < 256) {
+      buf[pos++] = 0x58
+      buf[pos++] = linkLen
+    } else {
+      buf[pos++] = 0x59
+      buf[pos++] = linkLen >> 8
+      buf[pos++] = linkLen & 0xff
+    }
+    buf[pos++] = 0x00
+    buf.set(cid, pos)
+    pos += cid.length
+  }
+  return put(buf, pos, VERSION_ENTRY)
+}
+
 export function encodeCarHeader(root: Cid | null): Uint8Array {
-  if (root === null) return Uint8Array.from([0xa2, ...ROOTS_KEY, 0x80, ...VERSION_ENTRY])
-  const cid = root.bytes
-  // A CID link is tag 42 over a byte string holding 0x00 (the identity multibase) then the CID.
-  const linkLen = cid.length + 1
-  const bytesHead = linkLen < 24 ? [0x40 | linkLen] : linkLen < 256 ? [0x58, linkLen] : [0x59, linkLen >> 8, linkLen & 0xff]
-  const prefix = [0xa2, ...ROOTS_KEY, 0x81, 0xd8, 0x2a, ...bytesHead, 0x00]
-  const out = new Uint8Array(prefix.length + cid.length + VERSION_ENTRY.length)
-  out.set(prefix, 0)
-  out.set(cid, prefix.length)
-  out.set(VERSION_ENTRY, prefix.length + cid.length)
+  const out = new Uint8Array(carHeaderSize(root))
+  writeCarHeader(out, 0, root)
   return out
 }
 
