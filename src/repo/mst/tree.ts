@@ -73,7 +73,8 @@ export class Mst {
   /** An independent handle on the same tree (edits to one do not affect the other). */
   clone(): Mst {
     const m = new Mst(this.store, this.root)
-    m.replaced = new Map(this.replaced)
+    // The constructor's map is empty and fresh; a copy is needed only when there is something to copy.
+    if (this.replaced.size > 0) m.replaced = new Map(this.replaced)
     return m
   }
 
@@ -375,8 +376,8 @@ export class Mst {
     const newBlocks = new BlockMap()
     collectUnstored(this.root, newBlocks)
     const removed: Cid[] = []
-    for (const [k, cid] of this.replaced) {
-      if (newBlocks.hasLink(k)) newBlocks.delete(cid)
+    for (const cid of this.replaced.values()) {
+      if (newBlocks.has(cid)) newBlocks.delete(cid)
       else removed.push(cid)
     }
     return { root, newBlocks, removed }
