@@ -32,42 +32,46 @@ export function pathNodes(store: NodeStore, root: MstNode, key: string, into = n
 }
 
 export function coveringProof(store: NodeStore, root: MstNode, key: string, into = new BlockMap()): BlockMap {
-  const child = (ref: SubRef, parent: MstNode) => store.resolve(ref, parent.layer - 1)
-
-  // The path down to the key. Where the key is absent and no subtree covers its place, the last
-  // node is left out here; the sibling walks below add it.
-  const forKey = (node: MstNode): boolean => {
-    const i = findGte(node.entries, key)
-    const found = node.entries[i]
-    if (!(found instanceof Leaf && found.key === key)) {
-      const prev = node.entries[i - 1]
-      if (!(prev instanceof SubRef)) return false
-      forKey(child(prev, node))
-    }
-    put(into, node)
-    return true
-  }
-  // Down the subtree just left of the key's place, all the way to the bottom.
-  const leftSib = (node: MstNode): void => {
-    const prev = node.entries[findGte(node.entries, key) - 1]
-    if (prev instanceof SubRef) leftSib(child(prev, node))
-    put(into, node)
-  }
-  // Down the subtree just right of the key (or the one covering its place when it is absent).
-  const rightSib = (node: MstNode): void => {
-    const entries = node.entries
-    const i = findGte(entries, key)
-    const found = entries[i] ?? entries[i - 1]
-    if (found instanceof SubRef) {
-      rightSib(child(found, node))
-    } else if (found instanceof Leaf) {
-      const next = found.key === key ? entries[i + 1] : entries[i - 1]
-      if (next instanceof SubRef) rightSib(child(next, node))
-    }
-    put(into, node)
-  }
-  forKey(root)
-  leftSib(root)
-  rightSib(root)
+  forKey(store, key, into, root)
+  leftSib(store, key, into, root)
+  rightSib(store, key, into, root)
   return into
+}
+
+// coveringProof's three walks, as functions of their own rather than closures made per call:
+// it runs for every op of every commit.
+
+// The path down to the key. Where the key is absent and no subtree covers its place, the last
+// node is left out here; the sibling walks below add it.
+function forKey(store: NodeStore, key: string, into: BlockMap, node: MstNode): boolean {
+  const i = findGte(node.entries, key)
+  const found = node.entries[i]
+  if (!(found instanceof Leaf && found.key === key)) {
+    const prev = node.entries[i - 1]
+    if (!(prev instanceof SubRef)) return false
+    forKey(store, key, into, store.resolve(prev, node.layer - 1))
+  }
+  put(into, node)
+  return true
+}
+
+// Down the subtree just left of the key's place, all the way to the bottom.
+function leftSib(store: NodeStore, key: string, into: BlockMap, node: MstNode): void {
+  const prev = node.entries[findGte(node.entries, key) - 1]
+  if (prev instanceof SubRef) leftSib(store, key, into, store.resolve(prev, node.layer - 1))
+  put(into, node)
+}
+
+// Down the subtree just right of the key (or the one covering its place when it is absent).
+function rightSib(store: NodeStore, key: string, into: BlockMap, node: MstNode): void {
+  const entries = node.entries
+  const i = findGte(entries, key)
+  const found = entries[i] ?? entries[i - 1]
+  if (found instanceof SubRef) {
+    rightSib(store, key, into, store.resolve(found, node.layer - 1))
+  } else if (found instanceof Leaf) {
+    const next = found.key === key ? entries[i + 1] : entries[i - 1]
+    if (next instanceof SubRef) rightSib(store, key, into, store.resolve(next, node.layer - 1))
+  }
+  put(into, node)
 }
