@@ -16,35 +16,21 @@
 import { PerformanceObserver } from 'node:perf_hooks'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { Session } from 'node:inspector/promises'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { rmSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { commitHost } from './commit-host.ts'
 
 const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
 const EXACT = process.argv[2] === 'exact'
 const args = EXACT ? process.argv.slice(3) : process.argv.slice(2)
 const N = Number(args[0] ?? (EXACT ? 1000 : 3000))
 const TOP = Number(args[1] ?? 30)
-const load = (p: string) => import(join(ROOT, p))
-const { openAccountDb } = await load('src/account/db.ts')
-const { AccountStore } = await load('src/account/store.ts')
-const { ActorStoreManager } = await load('src/actor/manager.ts')
-const { Sequencer } = await load('src/sequencer/sequencer.ts')
+const { load, dir, accounts, sequencer, actors, services: s } = await commitHost(ROOT, 'hearth-alloc-')
 const { initRepo } = await load('src/actor/transactor.ts')
 const { prepareCreate } = await load('src/actor/prepare.ts')
 const { commitPrepared } = await load('src/actions/commit.ts')
 const { Secp256k1Keypair } = await load('src/repo/crypto/index.ts')
-const { AccountQueues } = await load('src/blob/store.ts')
-const { silentLogger } = await load('src/logger.ts')
-
-const dir = mkdtempSync(join(tmpdir(), 'hearth-alloc-'))
-const accounts = new AccountStore(openAccountDb(join(dir, 'account.sqlite')), { hostname: 'bench.test' })
-const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
-const actors = new ActorStoreManager(join(dir, 'actors'), sequencer)
-;(await load('src/actions/repo-roots.ts')).followRepoRoots({ accounts, sequencer })
-const queues = new AccountQueues()
-const s = { accounts, actors, blobs: { serialize: (d: string, fn: () => Promise<unknown>) => queues.run(d, fn) }, logger: silentLogger, sequencer }
 const did = 'did:plc:benchalloc0000000000000'
 const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
 const first = initRepo(store)

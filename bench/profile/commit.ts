@@ -8,37 +8,23 @@
 //          encoding, the store's transaction, the event log's append, the account table), timed
 //          by process.cpuUsage() around each: the steps of actor/transactor.ts run one by one.
 // HEARTH_TREE names another checkout to load the code from (before/after in alternating runs).
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { rmSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { commitHost } from './commit-host.ts'
 
 const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
 const mode = process.argv[2] ?? 'total'
 const N = Number(process.argv[3] ?? 2000)
 const R = Number(process.argv[4] ?? 3)
 const A = mode === 'steps' ? 1 : Number(process.env.ACCOUNTS ?? 1)
-const load = (p: string) => import(join(ROOT, p))
-const { openAccountDb } = await load('src/account/db.ts')
-const { AccountStore } = await load('src/account/store.ts')
-const { ActorStoreManager } = await load('src/actor/manager.ts')
-const { Sequencer } = await load('src/sequencer/sequencer.ts')
+const { load, dir, accounts, sequencer, actors, services: s } = await commitHost(ROOT, 'hearth-commit-')
 const { initRepo } = await load('src/actor/transactor.ts')
 const { prepareCreate, toCommitWrite } = await load('src/actor/prepare.ts')
 const { commitPrepared } = await load('src/actions/commit.ts')
 const { buildCommit } = await load('src/repo/commit-builder.ts')
 const { commitEvent } = await load('src/sequencer/events.ts')
 const { Secp256k1Keypair } = await load('src/repo/crypto/index.ts')
-const { AccountQueues } = await load('src/blob/store.ts')
-const { silentLogger } = await load('src/logger.ts')
-
-const dir = mkdtempSync(join(tmpdir(), 'hearth-commit-'))
-const accounts = new AccountStore(openAccountDb(join(dir, 'account.sqlite')), { hostname: 'bench.test' })
-const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
-const actors = new ActorStoreManager(join(dir, 'actors'), sequencer)
-if (existsSync(join(ROOT, 'src/actions/repo-roots.ts'))) (await load('src/actions/repo-roots.ts')).followRepoRoots({ accounts, sequencer })
-const queues = new AccountQueues()
-const s = { accounts, actors, blobs: { serialize: (did: string, fn: () => Promise<unknown>) => queues.run(did, fn) }, logger: silentLogger, sequencer }
 const repos: Array<{ did: string; store: any }> = []
 for (let a = 0; a < A; a++) {
   const did = `did:plc:benchcommit${String(a).padStart(13, '0')}`
