@@ -20,6 +20,24 @@ export interface IdleCollectionOptions {
   idleUtilization?: number
   /** The collection (a full GC by default); null when the runtime offers none. */
   collect?: (() => void) | null
+  /** Called after each window is checked (tests count windows rather than trust timers). */
+  onWindow?: () => void
+  /**
+   * The share of its time the event loop was busy since the last call (the event loop's own
+   * measure by default; tests give a script, since a loaded machine's scheduling moves it).
+   */
+  windowUtilization?: () => number
+}
+
+/** The event loop's utilization since the previous call. */
+function eventLoopWindows(): () => number {
+  let last = performance.eventLoopUtilization()
+  return () => {
+    const now = performance.eventLoopUtilization()
+    const { utilization } = performance.eventLoopUtilization(now, last)
+    last = now
+    return utilization
+  }
 }
 
 /** Starts the watcher (its timer does not keep the process alive); returns its stop. */
@@ -28,22 +46,19 @@ export function startIdleCollection(opts: IdleCollectionOptions = {}): () => voi
   if (collect === null) return () => {}
   const every = opts.checkEveryMs ?? 10_000
   const threshold = opts.idleUtilization ?? 0.01
-  let last = performance.eventLoopUtilization()
+  const windowUtilization = opts.windowUtilization ?? eventLoopWindows()
   // Start-up counts as activity: the first idle window collects.
   let activeSinceCollection = true
   const timer = setInterval(() => {
-    const now = performance.eventLoopUtilization()
-    const utilization = performance.eventLoopUtilization(now, last).utilization
-    last = now
-    if (utilization > threshold) {
+    if (windowUtilization() > threshold) {
       activeSinceCollection = true
-      return
+    } else if (activeSinceCollection) {
+      activeSinceCollection = false
+      collect()
+      // The collection's own time is not activity: measured, and left out of the next window.
+      windowUtilization()
     }
-    if (!activeSinceCollection) return
-    activeSinceCollection = false
-    collect()
-    // The collection's own time is not activity.
-    last = performance.eventLoopUtilization()
+    opts.onWindow?.()
   }, every)
   timer.unref()
   return () => clearInterval(timer)
