@@ -29,9 +29,11 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     super()
     this.db = openDb(path)
     migrateSequencerDb(this.db)
-    this.insert = this.db.prepare(
-      'INSERT INTO repo_seq ("did", "eventType", "event", "invalidated", "sequencedAt") VALUES (?, ?, ?, 0, ?) RETURNING "seq"',
-    )
+    // `seq` is the rowid (INTEGER PRIMARY KEY), so `run()`'s lastInsertRowid is the new seq. Not
+    // `RETURNING "seq"` read with `get()`: that leaves the statement at its first row, and SQLite
+    // runs its WAL auto-checkpoint only for a statement stepped to its end, so an append on its
+    // own (every commit's) never checkpointed and the log's WAL grew without bound.
+    this.insert = this.db.prepare('INSERT INTO repo_seq ("did", "eventType", "event", "invalidated", "sequencedAt") VALUES (?, ?, ?, 0, ?)')
     this.lastSeqStmt = this.db.prepare('SELECT max("seq") AS seq FROM repo_seq')
     this.rangeStmt = this.db.prepare(
       'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" > ? AND "invalidated" = 0 ORDER BY "seq" ASC LIMIT ?',
@@ -128,7 +130,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     const now = new Date().toISOString()
     const rows: SeqRow[] = []
     const insert = (e: SeqEvent) => {
-      const { seq } = this.insert.get(e.did, e.eventType, e.event, now) as { seq: number }
+      const seq = Number(this.insert.run(e.did, e.eventType, e.event, now).lastInsertRowid)
       rows.push({ seq, did: e.did, eventType: e.eventType, event: e.event, sequencedAt: now })
     }
     // One event (every commit) is one statement, atomic and durable on its own: no BEGIN/COMMIT.
