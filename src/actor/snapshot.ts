@@ -1,7 +1,7 @@
 // A consistent read-only view of one actor store, for streamed exports (getRepo).
 import type { Statement } from 'better-sqlite3'
 import type { BlockSource } from '../repo/block-map.ts'
-import type { RawCarBlock } from '../repo/car/index.ts'
+import type { PackedCarBlocks, RawCarBlock } from '../repo/car/index.ts'
 import { type Cid, parseCid, storedCidBytes } from '../repo/cid.ts'
 import { type Db, openDb } from '../storage/sqlite.ts'
 
@@ -43,16 +43,26 @@ export class RepoSnapshot implements BlockSource {
    * using, in its own transaction; imports go through the same commit), and it is what the
    * official getRepo serves too: its block table as it stands, not a walk from the root.
    */
-  *allBlocks(): Generator<RawCarBlock> {
-    // Pages by rowid rather than one iterate(): better-sqlite3 steps an iterator through native
-    // code one row per call, a page of rows comes back in one (the export's largest cost, halved).
-    const page = this.db.prepare('SELECT rowid, "cid", "content" FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 512').raw()
+  *allBlocks(): Generator<PackedCarBlocks> {
+    // A page of rows comes back as one row of three aggregates: better-sqlite3 makes a Buffer
+    // for every blob it returns (~1.8 µs each, most of the export's cost when every block was
+    // its own row), and here makes one per page. group_concat is binary-safe (it copies each
+    // value's bytes with their length), and CAST to BLOB keeps the bytes as they are. All three
+    // aggregates step through the same rows in the same order, so they line up whatever order
+    // SQLite feeds them in. Pages of 256 rows: a page is held twice for a moment (SQLite's
+    // copy and the Buffer), ≤ 512 MiB even if every block were at the 2 MiB limit.
+    const page = this.db
+      .prepare(
+        'SELECT max(r), group_concat(c, \' \'), CAST(group_concat(b, \'\') AS BLOB), group_concat(length(b)) ' +
+          'FROM (SELECT rowid AS r, "cid" AS c, "content" AS b FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 256)',
+      )
+      .raw()
     let after = -1
     for (;;) {
-      const rows = page.all(after) as Array<[number, string, Uint8Array]>
-      for (let i = 0; i < rows.length; i++) yield { cidBytes: storedCidBytes(rows[i][1]), bytes: rows[i][2] }
-      if (rows.length < 512) return
-      after = rows[rows.length - 1][0]
+      const row = page.get(after) as [number | null, string, Uint8Array, string]
+      if (row[0] === null) return
+      yield { cids: row[1], lengths: row[3], bytes: row[2] }
+      after = row[0]
     }
   }
 

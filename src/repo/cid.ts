@@ -87,6 +87,67 @@ export function storedCidBytes(str: string): Uint8Array {
   return fromBase32(str.slice(1))
 }
 
+// Base32 (RFC 4648, lowercase, unpadded) character → 5-bit value; 0xff for anything else.
+const BASE32_VALUES = (() => {
+  const t = new Uint8Array(128).fill(0xff)
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
+  for (let i = 0; i < 32; i++) t[alphabet.charCodeAt(i)] = i
+  return t
+})()
+
+/** Bytes of the CID that `str.slice(start, end)` names as a stored CID string ('b' and base32). */
+export function storedCidLength(start: number, end: number): number {
+  return Math.floor(((end - start - 1) * 5) / 8)
+}
+
+/**
+ * storedCidBytes for the CID string at `str[start, end)` written straight into `out` at `pos`
+ * (sized by the caller with storedCidLength): a streamed export decodes a page of CIDs held in
+ * one string without a string or a buffer per CID. Returns the position after it. As
+ * storedCidBytes, for strings Hearth's tables hold, never for strings from outside; a character
+ * outside the alphabet still throws rather than writing wrong bytes.
+ */
+export function writeStoredCidBytes(str: string, start: number, end: number, out: Uint8Array, pos: number): number {
+  if (str.charCodeAt(start) !== 0x62 /* b */) throw new TypeError('stored CID is not base32')
+  let i = start + 1
+  // Eight characters are five bytes: whole groups first, then the tail a bit at a time.
+  for (const groupsEnd = end - ((end - i) % 8); i < groupsEnd; i += 8) {
+    const v0 = base32Value(str, i)
+    const v1 = base32Value(str, i + 1)
+    const v2 = base32Value(str, i + 2)
+    const v3 = base32Value(str, i + 3)
+    const v4 = base32Value(str, i + 4)
+    const v5 = base32Value(str, i + 5)
+    const v6 = base32Value(str, i + 6)
+    const v7 = base32Value(str, i + 7)
+    if ((v0 | v1 | v2 | v3 | v4 | v5 | v6 | v7) > 31) throw new TypeError('stored CID is not base32')
+    out[pos] = (v0 << 3) | (v1 >>> 2)
+    out[pos + 1] = ((v1 << 6) | (v2 << 1) | (v3 >>> 4)) & 0xff
+    out[pos + 2] = ((v3 << 4) | (v4 >>> 1)) & 0xff
+    out[pos + 3] = ((v4 << 7) | (v5 << 2) | (v6 >>> 3)) & 0xff
+    out[pos + 4] = ((v6 << 5) | v7) & 0xff
+    pos += 5
+  }
+  let acc = 0
+  let bits = 0
+  for (; i < end; i++) {
+    const v = base32Value(str, i)
+    if (v > 31) throw new TypeError('stored CID is not base32')
+    acc = ((acc << 5) | v) & 0xfff
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out[pos++] = (acc >>> bits) & 0xff
+    }
+  }
+  return pos
+}
+
+function base32Value(str: string, i: number): number {
+  const c = str.charCodeAt(i)
+  return c < 128 ? (BASE32_VALUES[c] as number) : 0xff
+}
+
 /** Reads CID bytes (no multibase prefix), as found in CAR section headers and MST nodes. */
 export function cidFromBytes(bytes: Uint8Array): Cid {
   const cid = decodeCidBytes(bytes)

@@ -12,6 +12,7 @@ import {
   type CarBlock,
   carToBytes,
   encodeCarHeader,
+  type PackedCarBlocks,
   readCar,
   type ReadCarOptions,
   readCarStream,
@@ -240,6 +241,58 @@ describe('CAR round trip', () => {
     for (const c of chunks) if (c !== big) assert.ok(c.length <= CAR_CHUNK_SIZE)
     assert.deepEqual(concat(chunks), carToBytes(ROOT, blocks))
     assertSameBlocks(readCar(concat(chunks)).blocks, blocks)
+  })
+})
+
+/** Blocks packed into pages of `per` as RepoSnapshot.allBlocks reads them from the block table. */
+function packed(blocks: ReadonlyArray<readonly [Cid, Uint8Array]>, per: number): PackedCarBlocks[] {
+  const pages: PackedCarBlocks[] = []
+  for (let i = 0; i < blocks.length; i += per) {
+    const page = blocks.slice(i, i + per)
+    pages.push({
+      cids: page.map(([c]) => c.$link).join(' '),
+      lengths: page.map(([, b]) => b.length).join(','),
+      bytes: concat(page.map(([, b]) => b)),
+    })
+  }
+  return pages
+}
+
+describe('CAR from packed pages', () => {
+  const big = new Uint8Array(CAR_CHUNK_SIZE + 1000).map((_, i) => i & 0xff)
+  const empty = new Uint8Array(0)
+  const blocks: Array<[Cid, Uint8Array]> = [...BLOCKS.slice(0, 20), [cidForRaw(empty), empty], [cidForRaw(big), big], ...BLOCKS.slice(20)]
+  const expected = carToBytes(ROOT, blocks)
+
+  it('the same bytes as the blocks one by one, whatever the page and chunk sizes', async () => {
+    for (const per of [1, 3, 7, 256]) {
+      for (const chunkSize of [64, 100, 257, 1000, CAR_CHUNK_SIZE]) {
+        const chunks = await collect(writeCar(ROOT, packed(blocks, per), { chunkSize }))
+        assert.deepEqual(concat(chunks), expected, `${per} per page, chunks of ${chunkSize}`)
+        for (const c of chunks) {
+          const whole = blocks.some(([, b]) => b.length >= chunkSize && bytesEqual(b, c))
+          assert.ok(c.length <= chunkSize || whole, 'only a block of a chunk or more comes whole')
+        }
+      }
+    }
+    // Packed pages and single blocks mixed in one source, sync and async.
+    const mixed = [...packed(blocks.slice(0, 10), 4), ...blocks.slice(10, 30), ...packed(blocks.slice(30), 9)]
+    assert.deepEqual(concat(await collect(writeCar(ROOT, mixed))), expected)
+    assert.deepEqual(concat(await collect(writeCar(ROOT, asAsync(mixed)))), expected)
+  })
+
+  it('a page whose lists disagree fails the stream instead of writing a wrong CAR', async () => {
+    const [page] = packed(BLOCKS.slice(0, 4), 4)
+    const bad: Array<[string, PackedCarBlocks]> = [
+      ['a length missing', { ...page, lengths: page.lengths.slice(0, page.lengths.lastIndexOf(',')) }],
+      ['a length too many', { ...page, lengths: `${page.lengths},5` }],
+      ['bytes short', { ...page, bytes: page.bytes.subarray(1) }],
+      ['bytes over', { ...page, bytes: concat([page.bytes, new Uint8Array(1)]) }],
+      ['a length not a number', { ...page, lengths: page.lengths.replace(',', ',x') }],
+      ['a CID not base32', { ...page, cids: page.cids.replace(' b', ' B') }],
+      ['a CID string split by a space', { ...page, cids: page.cids.replace(/^(.{20})/, '$1 ') }],
+    ]
+    for (const [what, p] of bad) await assert.rejects(collect(writeCar(ROOT, [p])), (err: unknown) => err instanceof Error, what)
   })
 })
 

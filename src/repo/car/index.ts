@@ -1,5 +1,5 @@
 export { CarError } from './errors.ts'
-export type { CarBlock, RawCarBlock } from './types.ts'
+export type { CarBlock, PackedCarBlocks, RawCarBlock } from './types.ts'
 export {
   CAR_CHUNK_SIZE,
   type CarBlockInput,

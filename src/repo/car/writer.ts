@@ -1,14 +1,16 @@
 // CAR v1 writer: `varint(len) header` then `varint(len) cid block` per section.
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
-import type { Cid } from '../cid.ts'
-import type { CarBlock, RawCarBlock } from './types.ts'
+import { type Cid, storedCidLength, writeStoredCidBytes } from '../cid.ts'
+import { CarError } from './errors.ts'
+import type { CarBlock, PackedCarBlocks, RawCarBlock } from './types.ts'
 import { MAX_VARINT_BYTES, varintLength, writeVarint } from './varint.ts'
 
 /** BlockMap iterates as tuples, readCarStream yields objects, a table scan CID bytes: the writer takes any. */
 export type CarBlockInput = readonly [Cid, Uint8Array] | CarBlock | RawCarBlock
 
-export type CarBlockSource = Iterable<CarBlockInput> | AsyncIterable<CarBlockInput>
+/** What writeCar streams: blocks one by one, or pages of them packed as a table scan reads them. */
+export type CarBlockSource = Iterable<CarBlockInput | PackedCarBlocks> | AsyncIterable<CarBlockInput | PackedCarBlocks>
 
 /**
  * Sections are packed into chunks of this size: one 64 KiB write costs the same syscall and
@@ -123,14 +125,17 @@ class Chunker {
     }
   }
 
-  section(cid: Uint8Array, block: Uint8Array): void {
-    const len = cid.length + block.length
+  private sectionLength(len: number): void {
     if (this.size - this.pos >= MAX_VARINT_BYTES) {
       this.pos = writeVarint(this.buf, this.pos, len)
     } else {
       const tmp = new Uint8Array(MAX_VARINT_BYTES)
       this.write(tmp.subarray(0, writeVarint(tmp, 0, len)))
     }
+  }
+
+  section(cid: Uint8Array, block: Uint8Array): void {
+    this.sectionLength(cid.length + block.length)
     this.write(cid)
     if (block.length >= this.size) {
       // Copying a block this large buys nothing: it is a full chunk on its own.
@@ -139,6 +144,55 @@ class Chunker {
     } else {
       this.write(block)
     }
+  }
+
+  /**
+   * The sections of a packed page, each CID decoded from its text straight into the chunk and
+   * each block copied from the page's buffer: no object per block. A page whose three lists
+   * disagree throws (a CID string holding a space or a comma in a length would show as that).
+   */
+  packed(page: PackedCarBlocks): void {
+    const { cids, lengths, bytes } = page
+    const cidsEnd = cids.length
+    const lensEnd = lengths.length
+    let ci = 0
+    let li = 0
+    let off = 0
+    while (ci < cidsEnd) {
+      let ce = cids.indexOf(' ', ci)
+      if (ce < 0) ce = cidsEnd
+      let len = 0
+      const lenStart = li
+      for (; li < lensEnd; li++) {
+        const d = lengths.charCodeAt(li) - 48
+        if (d === 44 - 48) break
+        if (d < 0 || d > 9) throw new CarError('packed blocks: a length is not a number')
+        len = len * 10 + d
+      }
+      if (li === lenStart || off + len > bytes.length) throw new CarError('packed blocks: lengths and bytes disagree')
+      li++ // the comma
+      const cidLen = storedCidLength(ci, ce)
+      this.sectionLength(cidLen + len)
+      if (this.size - this.pos >= cidLen) {
+        this.pos = writeStoredCidBytes(cids, ci, ce, this.buf, this.pos)
+      } else {
+        const tmp = new Uint8Array(cidLen)
+        writeStoredCidBytes(cids, ci, ce, tmp, 0)
+        this.write(tmp)
+      }
+      if (len >= this.size) {
+        this.flush()
+        this.ready.push(bytes.subarray(off, off + len))
+      } else if (this.size - this.pos > len) {
+        this.buf.set(bytes.subarray(off, off + len), this.pos)
+        this.pos += len
+      } else {
+        this.write(bytes.subarray(off, off + len))
+      }
+      off += len
+      ci = ce + 1
+    }
+    if (li < lensEnd || off !== bytes.length) throw new CarError('packed blocks: lengths and bytes disagree')
   }
 }
 
@@ -168,12 +222,14 @@ export async function* writeCar(
   // A sync source gets a plain loop: `for await` over it would cost a promise per block.
   if (isAsyncIterable(blocks)) {
     for await (const b of blocks) {
-      out.section(blockCidBytes(b), blockBytes(b))
+      if ('lengths' in b) out.packed(b)
+      else out.section(blockCidBytes(b), blockBytes(b))
       if (ready.length > 0) yield* ready.splice(0)
     }
   } else {
     for (const b of blocks) {
-      out.section(blockCidBytes(b), blockBytes(b))
+      if ('lengths' in b) out.packed(b)
+      else out.section(blockCidBytes(b), blockBytes(b))
       if (ready.length > 0) yield* ready.splice(0)
     }
   }
