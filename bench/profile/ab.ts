@@ -5,7 +5,8 @@
 // gives each an account with 1,000 posts, warms each up, then runs rounds of `requests`
 // sequential requests over one keep-alive connection alternately on A and B, each with the
 // server's CPU per request from /proc/<pid>/stat. The kinds are those of run.ts: getRecord of
-// one of the 1,000 posts, listRecords `limit=100`, createRecord of a post. A HEARTH_BIN_* that
+// one of the 1,000 posts, listRecords `limit=100`, createRecord of a post, and getRepo (the whole
+// repo downloaded; AB_RECORDS posts, default 10,000 for it and 1,000 for the others). A HEARTH_BIN_* that
 // ends in `.mjs` (a checkout's dist/hearth.mjs, after its `npm run build`) is started as
 // `npm start` and `npm run bench` start it: plain node, its node flags and allocator settings
 // (HEARTH_AB_FLAGS_A / HEARTH_AB_FLAGS_B replace a side's node flags).
@@ -17,14 +18,16 @@ import { xrpcClient, type XrpcClient } from '../server/client.ts'
 import { freePort, hearthEnv, readCpuMs, spawnPds, type SpawnedPds } from '../server/processes.ts'
 
 const op = process.argv[2] ?? 'get'
-if (!['get', 'list', 'create'].includes(op)) throw new Error(`unknown request kind ${op}: get, list or create`)
+if (!['get', 'list', 'create', 'getRepo'].includes(op)) throw new Error(`unknown request kind ${op}: get, list, create or getRepo`)
 const N = Number(process.argv[3] ?? 2000)
 const rounds = Number(process.argv[4] ?? 4)
+const RECORDS = Number(process.env.AB_RECORDS ?? (op === 'getRepo' ? 10_000 : 1000))
 const plc = await startReferencePlc()
 
 interface Side {
   name: string
   pds: SpawnedPds
+  url: string
   client: XrpcClient
   dataDir: string
   did: string
@@ -55,14 +58,14 @@ async function start(name: string, bin: string): Promise<Side> {
     json: { handle: `ab-${name.toLowerCase()}.pds.bench.test`, email: `ab-${name}@bench.test`, password: 'password-ab' },
   })) as { did: string; accessJwt: string }
   const rkeys: string[] = []
-  for (let i = 0; i < 1000; i += 100) {
+  for (let i = 0; i < RECORDS; i += 100) {
     const writes = Array.from({ length: 100 }, (_, j) => ({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post(i + j) }))
     const res = (await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes } })) as {
       results: Array<{ uri: string }>
     }
     for (const r of res.results) rkeys.push(r.uri.slice(r.uri.lastIndexOf('/') + 1))
   }
-  return { name, pds, client, dataDir, did: acct.did, token: acct.accessJwt, rkeys, cpu: [] }
+  return { name, pds, url, client, dataDir, did: acct.did, token: acct.accessJwt, rkeys, cpu: [] }
 }
 
 let k = 0
@@ -70,6 +73,10 @@ async function requests(s: Side, n: number): Promise<void> {
   for (let i = 0; i < n; i++, k++) {
     if (op === 'get') {
       await s.client.call('GET', 'com.atproto.repo.getRecord', { params: { repo: s.did, collection: 'app.bsky.feed.post', rkey: s.rkeys[(k * 7919) % s.rkeys.length] as string } })
+    } else if (op === 'getRepo') {
+      const res = await fetch(`${s.url}/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(s.did)}`)
+      if (res.status !== 200) throw new Error(`getRepo: ${res.status}`)
+      await res.arrayBuffer()
     } else if (op === 'list') {
       await s.client.call('GET', 'com.atproto.repo.listRecords', { params: { repo: s.did, collection: 'app.bsky.feed.post', limit: '100' } })
     } else {
@@ -83,7 +90,7 @@ if (process.env.HEARTH_BIN_A === undefined && process.env.HEARTH_BIN_B === undef
 try {
   sides.push(await start('A', process.env.HEARTH_BIN_A ?? 'bin/hearth.js'))
   sides.push(await start('B', process.env.HEARTH_BIN_B ?? 'bin/hearth.js'))
-  for (const s of sides) await requests(s, Math.min(N, 1000))
+  for (const s of sides) await requests(s, Math.min(N, op === 'getRepo' ? 20 : 1000))
   for (let r = 0; r < rounds; r++) {
     // A then B on even rounds, B then A on odd ones: neither always runs right after the warm-up.
     for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
