@@ -57,9 +57,23 @@ async function serve(io: Io): Promise<void> {
   checkDataIdentity(config)
   const host = process.env.HEARTH_LISTEN_HOST ?? (config.service.localMode ? '127.0.0.1' : '0.0.0.0')
   const server = await startServer(config, { host })
-  // Gives back the young generation and a burst's garbage once the server falls idle.
-  const { startIdleCollection } = await import('./idle-gc.ts')
-  const stopIdleCollection = startIdleCollection()
+  // Start-up grew the young generation to its maximum and left its garbage (module loading,
+  // the lexicons' parse): both given back once, now, rather than when V8's memory reducer gets
+  // to it (10-20 s later, or never on a server that gets a request now and then).
+  const { fullCollection, memoryReducingCollection, startBurstCollection, startIdleCollection } = await import('./idle-gc.ts')
+  await memoryReducingCollection()
+  // npm start's preload kept V8's compilers off during start-up (bin/startup-tiers.cjs).
+  const { restoreStartupTiers } = await import('./start-tiers.ts')
+  restoreStartupTiers()
+  // Gives back a burst's garbage and the young generation soon after each burst of requests,
+  // and once the server falls idle after other work (not again if the first already did).
+  const bursts = startBurstCollection(server.xrpc.httpServer)
+  const full = fullCollection()
+  const idle = startIdleCollection({ collect: full && (() => bursts.collectedSinceLastRequest() || full()) })
+  const stopIdleCollection = () => {
+    bursts.stop()
+    idle()
+  }
   io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
   if (config.secrets.generated.length > 0) {
     io.out(`Generated secrets (${config.secrets.generated.join(', ')}) are kept in ${config.secrets.file}\n`)
