@@ -9,7 +9,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeCache, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
-import { closeKeepingWal, type Db, openDb } from '../storage/sqlite.ts'
+import { closeKeepingWal, type Db, openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { migrateActorDb } from './db.ts'
@@ -392,7 +392,7 @@ export class ActorStore implements BlockSource {
 
 
 function openActorDb(path: string): Db {
-  const db = openDb(path)
+  const db = openDb(path, { walAutocheckpointPages: WRITE_PATH_WAL_PAGES })
   migrateActorDb(db)
   return db
 }

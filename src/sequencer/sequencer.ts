@@ -4,7 +4,7 @@
 // accounts in one turn share one transaction of the log.
 import { EventEmitter } from 'node:events'
 import type { Db } from '../storage/sqlite.ts'
-import { openDb } from '../storage/sqlite.ts'
+import { openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import { migrateSequencerDb } from './db.ts'
 import type { EventType, SeqEvent } from './events.ts'
 
@@ -27,7 +27,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
 
   constructor(path: string) {
     super()
-    this.db = openDb(path)
+    this.db = openDb(path, { walAutocheckpointPages: WRITE_PATH_WAL_PAGES })
     migrateSequencerDb(this.db)
     // `seq` is the rowid (INTEGER PRIMARY KEY), so `run()`'s lastInsertRowid is the new seq. Not
     // `RETURNING "seq"` read with `get()`: that leaves the statement at its first row, and SQLite

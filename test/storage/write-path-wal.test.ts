@@ -1,0 +1,66 @@
+// The databases every commit writes (an actor store, the event log) checkpoint their WAL at
+// WRITE_PATH_WAL_PAGES rather than SQLite's 1,000 pages: a checkpoint (two syncs and the page
+// copies) in a quarter as many commits, and the WAL still bounded by it.
+import assert from 'node:assert/strict'
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { ActorStoreManager } from '../../src/actor/manager.ts'
+import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
+import { prepareWrite } from '../../src/repo/commit-builder.ts'
+import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
+import { Sequencer } from '../../src/sequencer/sequencer.ts'
+import { WRITE_PATH_WAL_PAGES } from '../../src/storage/sqlite.ts'
+
+/** Frames in the WAL now (the WAL-index header's mxFrame) and how many times it was started again (the WAL header's checkpoint sequence). */
+function walState(db: string): { frames: number; restarts: number } {
+  const buf = Buffer.alloc(24)
+  let fd = openSync(`${db}-shm`, 'r')
+  readSync(fd, buf, 0, 24, 0)
+  closeSync(fd)
+  const frames = buf.readUInt32LE(16)
+  fd = openSync(`${db}-wal`, 'r')
+  readSync(fd, buf, 0, 16, 0)
+  closeSync(fd)
+  return { frames, restarts: buf.readUInt32BE(12) }
+}
+
+test('an actor store and the event log keep more than 1,000 WAL pages before a checkpoint, and no more than WRITE_PATH_WAL_PAGES and a commit', () => {
+  assert.ok(WRITE_PATH_WAL_PAGES > 1000)
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-wal-pages-'))
+  const seqPath = join(dir, 'sequencer.sqlite')
+  const sequencer = new Sequencer(seqPath)
+  const manager = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
+  try {
+    const did = 'did:plc:walpagestest0000000000'
+    const store = manager.create(did, Secp256k1Keypair.create())
+    initRepo(store)
+    const storePath = store.dbPath
+    const start = { store: walState(storePath), log: walState(seqPath) }
+    const maxFrames = { store: 0, log: 0 }
+    const passedDefault = { store: false, log: false }
+    const restarts = { store: 0, log: 0 }
+    for (let i = 0; i < 700; i++) {
+      const record = { $type: 'app.bsky.feed.post', text: `post ${i} ${'x'.repeat(400)}`, createdAt: new Date(1.7e12 + i * 1000).toISOString() }
+      commitWrites(store, sequencer, { writes: [prepareWrite({ action: 'create', collection: 'app.bsky.feed.post', rkey: `post${String(i).padStart(6, '0')}`, record })] })
+      sequencer.flushQueued()
+      for (const [name, path] of [['store', storePath], ['log', seqPath]] as const) {
+        const s = walState(path)
+        maxFrames[name] = Math.max(maxFrames[name], s.frames)
+        if (s.frames > 1200 && s.restarts === start[name].restarts) passedDefault[name] = true
+        restarts[name] = s.restarts - start[name].restarts
+      }
+    }
+    for (const name of ['store', 'log'] as const) {
+      assert.ok(passedDefault[name], `${name}: the WAL passed 1,200 pages without a checkpoint (one commit adds at most a few dozen)`)
+      assert.ok(restarts[name] >= 1, `${name}: the WAL was checkpointed and started again (${restarts[name]} times)`)
+      assert.ok(maxFrames[name] < WRITE_PATH_WAL_PAGES + 200, `${name}: at most ${maxFrames[name]} frames`)
+    }
+    assert.ok(statSync(`${storePath}-wal`).size < (WRITE_PATH_WAL_PAGES + 200) * (4096 + 24))
+  } finally {
+    manager.closeAll()
+    sequencer.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
