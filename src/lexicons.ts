@@ -13,16 +13,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import {
-  jsonToLex,
-  lexToJson,
-  Lexicons,
-  type LexiconDoc,
-  type LexUserType,
-  type LexXrpcProcedure,
-  type LexXrpcQuery,
-  type LexXrpcSubscription,
-} from '@atproto/lexicon'
+import type { LexiconDoc, Lexicons, LexXrpcProcedure, LexXrpcQuery, LexXrpcSubscription } from '@atproto/lexicon'
 import {
   isAtIdentifierString,
   isAtUriString,
@@ -46,25 +37,56 @@ import { XrpcError, invalidRequest } from './errors.ts'
 // source, the generated module is loaded alone: importing the whole client package for it costs
 // about 60 MB more. The package's exports map hides the module, so it is located beside the
 // package's entry point.
+const BUNDLED_SCHEMAS = new URL('./lexicons.json', import.meta.url)
+const BUNDLED = existsSync(BUNDLED_SCHEMAS)
 const schemas = await loadSchemas()
 
 async function loadSchemas(): Promise<unknown[]> {
-  const bundled = new URL('./lexicons.json', import.meta.url)
-  if (existsSync(bundled)) return JSON.parse(readFileSync(bundled, 'utf8')) as unknown[]
+  if (BUNDLED) return JSON.parse(readFileSync(BUNDLED_SCHEMAS, 'utf8')) as unknown[]
   const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
   const mod = (await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)) as { schemas: unknown[] }
   return mod.schemas
+}
+
+// In the bundle `npm start` runs, @atproto/lexicon (its validators, zod and multiformats with
+// it) is loaded on first use, not at start: importing it costs ~5.7 MB of resident memory (2.5 MB
+// of heap), and an idle server, or one answering only queries without a schema check, never needs
+// it. A method's definition (what the router needs to register and route it) is read from the
+// documents directly. The validators are synchronous, so the first use loads the package with
+// require() of an ES module, which Node has from 20.19 / 22.12 on; where it has not, and from
+// source (tsx's require hook turns the package's imports into requires, which its dependencies'
+// export maps refuse), it is loaded at start as before.
+type LexiconLib = typeof import('@atproto/lexicon')
+const requireModule = createRequire(import.meta.url)
+const loadOnFirstUse = BUNDLED && (process.features as { require_module?: boolean }).require_module === true
+let lexiconLib: LexiconLib | null = loadOnFirstUse ? null : await import('@atproto/lexicon')
+
+function lib(): LexiconLib {
+  return (lexiconLib ??= requireModule('@atproto/lexicon') as LexiconLib)
 }
 
 let lexiconSet: Lexicons | null = null
 // Only NSIDs that have a definition are cached: the set is bounded by the lexicons, whereas
 // remembering misses would let any client grow it with made-up NSIDs.
 const methodDefs = new Map<string, MethodDef>()
+let docsById: Map<string, { defs?: Record<string, unknown> }> | null = null
 
 /** The lexicon set, built on first use (about 400 documents, a few milliseconds). */
 export function lexicons(): Lexicons {
-  if (lexiconSet === null) lexiconSet = new Lexicons(schemas as LexiconDoc[])
+  if (lexiconSet === null) lexiconSet = new (lib().Lexicons)(schemas as LexiconDoc[])
   return lexiconSet
+}
+
+/** The `main` definition of the document with this id, as written (refs not resolved). */
+function mainDef(nsid: string): { type?: string } | undefined {
+  if (docsById === null) {
+    docsById = new Map()
+    for (const doc of schemas as Array<{ id?: unknown; defs?: Record<string, unknown> }>) {
+      if (typeof doc.id === 'string') docsById.set(doc.id, doc)
+    }
+  }
+  const main = docsById.get(nsid)?.defs?.main
+  return typeof main === 'object' && main !== null ? (main as { type?: string }) : undefined
 }
 
 export type MethodType = 'query' | 'procedure' | 'subscription'
@@ -87,12 +109,7 @@ export interface MethodDef {
 export function getMethodDef(nsid: string): MethodDef | null {
   const cached = methodDefs.get(nsid)
   if (cached !== undefined) return cached
-  let def: LexUserType | undefined
-  try {
-    def = lexicons().getDef(nsid)
-  } catch {
-    def = undefined
-  }
+  const def = mainDef(nsid) as LexXrpcQuery | LexXrpcProcedure | LexXrpcSubscription | { type?: undefined } | undefined
   if (def && (def.type === 'query' || def.type === 'procedure' || def.type === 'subscription')) {
     const input = def.type === 'procedure' ? def.input : undefined
     const output = def.type === 'subscription' ? undefined : def.output
@@ -187,6 +204,9 @@ function decodeParam(type: string, value: string): unknown {
 
 /** Validates decoded params and returns them with the lexicon's defaults applied. */
 export function assertValidXrpcParams(nsid: string, params: Record<string, unknown>): Record<string, unknown> {
+  // A method that declares no parameters: the validator returns nothing, which is {} here.
+  const method = getMethodDef(nsid)
+  if (method !== null && method.def.parameters === undefined) return {}
   const fast = fastValidParams(nsid, params)
   if (fast !== null) return fast
   // The validator builds (and drops) an error for every optional parameter left out (getRecord's
@@ -340,13 +360,13 @@ export function assertValidXrpcInput(nsid: string, json: unknown): unknown {
   let lexValue: unknown
   let result: unknown
   try {
-    lexValue = jsonToLex(json)
+    lexValue = lib().jsonToLex(json)
     result = lexicons().assertValidXrpcInput(nsid, lexValue)
   } catch (err) {
     throw invalidRequest(messageOf(err))
   }
   // Validation copies the value only when it filled in defaults.
-  return result === lexValue ? json : lexToJson(result)
+  return result === lexValue ? json : lib().lexToJson(result)
 }
 
 /** Validates a handler's JSON output (as it will be serialized); a failure is a 500. */
@@ -358,7 +378,7 @@ export function assertValidXrpcOutput(nsid: string, body: unknown): void {
     throw new XrpcError(500, 'InternalServerError', `Output is not serializable: ${messageOf(err)}`)
   }
   try {
-    lexicons().assertValidXrpcOutput(nsid, jsonToLex(json))
+    lexicons().assertValidXrpcOutput(nsid, lib().jsonToLex(json))
   } catch (err) {
     throw new XrpcError(500, 'InternalServerError', messageOf(err))
   }
@@ -382,7 +402,7 @@ export function assertValidRecord(collection: string, record: unknown): void {
   if (!hasRecordSchema(collection)) throw invalidRequest(`Lexicon not found: lex:${collection}`)
   let lexValue: unknown
   try {
-    lexValue = jsonToLex(dataModelToJson(record))
+    lexValue = lib().jsonToLex(dataModelToJson(record))
   } catch (err) {
     throw invalidRequest(`Invalid ${collection} record: ${messageOf(err)}`)
   }
