@@ -91,8 +91,28 @@ function walState(db: string): WalState {
   return { frames, ckptSeq }
 }
 
+// BATCH=n: each request is an applyWrites of n post creates instead of a createRecord (the
+// bench's applyWrites row is n=10); figures stay per request.
+const BATCH = Number(process.env.BATCH ?? 0)
+async function batchWriter(): Promise<(n: number) => Promise<void>> {
+  const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
+    json: { handle: 'threads.pds.bench.test', email: 'threads@bench.test', password: 'password-threads' },
+  })) as { did: string; accessJwt: string }
+  let k = 0
+  return async (n) => {
+    for (let i = 0; i < n; i++) {
+      const writes = Array.from({ length: BATCH }, () => ({
+        $type: 'com.atproto.repo.applyWrites#create',
+        collection: 'app.bsky.feed.post',
+        value: { $type: 'app.bsky.feed.post', text: `post ${k}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k++ * 1000).toISOString() },
+      }))
+      await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes } })
+    }
+  }
+}
+
 try {
-  const creates = await postWriter(client, 'threads')
+  const creates = BATCH > 0 ? await batchWriter() : await postWriter(client, 'threads')
   await creates(warm)
   const dbs = findDbs(pds.dataDir)
   console.log(`databases: ${Object.keys(dbs).join(', ')}; WAL sizes ${Object.entries(dbs).map(([n, p]) => `${n} ${(statSync(`${p}-wal`).size / 1024).toFixed(0)} KiB`).join(', ')}`)
