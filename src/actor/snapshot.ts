@@ -53,8 +53,8 @@ export class RepoSnapshot implements BlockSource {
     // copy and the Buffer), ≤ 512 MiB even if every block were at the 2 MiB limit.
     const page = this.db
       .prepare(
-        'SELECT max(r), group_concat(c, \' \'), CAST(group_concat(b, \'\') AS BLOB), group_concat(length(b)) ' +
-          'FROM (SELECT rowid AS r, "cid" AS c, "content" AS b FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 256)',
+        `SELECT max(r), group_concat(c, ' '), CAST(group_concat(b, '') AS BLOB), group_concat(length(b)) ` +
+          `FROM (SELECT rowid AS r, "cid" AS c, "content" AS b FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 256)`,
       )
       .raw()
     let after = -1
