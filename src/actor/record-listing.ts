@@ -2,9 +2,9 @@
 // columns the answer holds (no row object, no CID parsed: the stored string is what is sent).
 //
 // listRecords' answer, as JSON text: the listing is an index read of URIs and CIDs, and each
-// record's JSON object (URI, CID and value) comes from a small process-wide cache keyed by CID
-// (a CID names its bytes, so an entry can never be stale; the URI is checked), or else from its
-// block, written straight from CBOR to JSON. A
+// record's JSON object (URI, CID and value) comes from a small process-wide cache keyed by the
+// two (a CID names its bytes, so an entry can never be stale), or else from its block, written
+// straight from CBOR to JSON. A
 // listing served from the cache skips the block lookup (two B-tree searches per record) and the
 // conversion; a listing of records not in it costs what it did with a join.
 import type { Statement } from 'better-sqlite3'
@@ -12,35 +12,35 @@ import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
 import type { Db } from '../storage/sqlite.ts'
 import type { ListRecordsOptions } from './store.ts'
 
-/**
- * A listed record's whole JSON object, `{"uri":…,"cid":…,"value":…}`, copied into a listing as
- * it is. The URI is kept beside it: the same bytes (one CID) may be a record at another URI,
- * whose listing must not get this one's.
- */
+/** A listed record's whole JSON object, `{"uri":…,"cid":…,"value":…}`, copied into a listing as it is. */
 export interface ListedRecordJson {
   uri: string
   json: Buffer
 }
 
-/** Listed records' JSON by CID, kept up to a byte budget, oldest first out. */
+/**
+ * Listed records' JSON by `uri cid` (the listing query's row as it comes), kept up to a byte
+ * budget, oldest first out. The URI is in the key because the same bytes (one CID) may be a
+ * record at another URI, whose listing must not get this one's.
+ */
 export class RecordJsonCache {
   readonly #entries = new Map<string, ListedRecordJson>()
   #bytes = 0
 
   constructor(readonly maxBytes: number) {}
 
-  get(cid: string): ListedRecordJson | undefined {
-    return this.#entries.get(cid)
+  get(key: string): ListedRecordJson | undefined {
+    return this.#entries.get(key)
   }
 
-  set(cid: string, entry: ListedRecordJson): void {
+  set(key: string, entry: ListedRecordJson): void {
     // A record larger than a sixteenth of the budget would push out too many others.
-    if (entry.json.length > this.maxBytes / 16 || this.#entries.has(cid)) return
-    this.#entries.set(cid, entry)
+    if (entry.json.length > this.maxBytes / 16 || this.#entries.has(key)) return
+    this.#entries.set(key, entry)
     this.#bytes += entrySize(entry)
-    for (const [key, value] of this.#entries) {
+    for (const [held, value] of this.#entries) {
       if (this.#bytes <= this.maxBytes) break
-      this.#entries.delete(key)
+      this.#entries.delete(held)
       this.#bytes -= entrySize(value)
     }
   }
@@ -54,8 +54,9 @@ export class RecordJsonCache {
   }
 }
 
+// The key (the URI, which the entry's `uri` shares, and the CID) and the bookkeeping.
 function entrySize(entry: ListedRecordJson): number {
-  return entry.json.length + entry.uri.length + 64
+  return entry.json.length + entry.uri.length + 128
 }
 
 /**
@@ -77,11 +78,14 @@ function statementsFor(db: Db): ListingStatements {
   let st = statements.get(db)
   if (!st) {
     // The record index alone, in rkey order; a row whose block is missing is left out, as the
-    // join it replaces left it out.
+    // join it replaces left it out. Each row is `uri cid` in one string, the cache's key as it
+    // is: better-sqlite3 builds an array and two strings for a row of two columns, and one
+    // string for a plucked one (100 records: ~45 µs less, a third of the listing).
     const where = `"collection" = ? AND (? OR "takedownRef" IS NULL)`
+    const row = `"uri" || ' ' || "cid"`
     st = {
-      desc: db.prepare(`SELECT "uri", "cid" FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC LIMIT ?`).raw(),
-      asc: db.prepare(`SELECT "uri", "cid" FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC LIMIT ?`).raw(),
+      desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC LIMIT ?`).pluck(),
+      asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC LIMIT ?`).pluck(),
       content: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
     }
     statements.set(db, st)
@@ -102,14 +106,18 @@ export function listRecordsJson(
     opts.reverse
       ? st.asc.all(collection, incl, opts.cursor ?? '', opts.limit)
       : st.desc.all(collection, incl, opts.cursor ?? '\u{10ffff}', opts.limit)
-  ) as Array<[string, string]>
+  ) as string[]
   const out = new JsonOut(64 + rows.length * 400)
   out.raw('{"records":[')
   let first = true
   for (let i = 0; i < rows.length; i++) {
-    const [uri, cid] = rows[i]
-    let entry = cache.get(cid)
-    if (entry === undefined || entry.uri !== uri) {
+    const key = rows[i]
+    let entry = cache.get(key)
+    if (entry === undefined) {
+      // Neither a URI nor a CID holds a space.
+      const space = key.lastIndexOf(' ')
+      const uri = key.slice(0, space)
+      const cid = key.slice(space + 1)
       const content = st.content.get(cid) as Uint8Array | undefined
       if (content === undefined) continue
       const one = new JsonOut(content.length * 2 + uri.length + cid.length + 32)
@@ -122,7 +130,7 @@ export function listRecordsJson(
       one.raw('}')
       // A copy of just the text: the cache must not hold the rest of a larger buffer.
       entry = { uri, json: Buffer.from(one.bytes()) }
-      cache.set(cid, entry)
+      cache.set(key, entry)
     }
     if (!first) out.raw(',')
     first = false
@@ -134,7 +142,8 @@ export function listRecordsJson(
   out.raw(']')
   // The cursor is the last rkey read (a row whose block is missing is passed over, not read again).
   if (rows.length > 0) {
-    const lastUri = rows[rows.length - 1][0]
+    const last = rows[rows.length - 1]
+    const lastUri = last.slice(0, last.lastIndexOf(' '))
     out.raw(',"cursor":')
     out.string(lastUri.slice(lastUri.lastIndexOf('/') + 1))
   }

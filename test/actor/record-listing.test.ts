@@ -101,6 +101,8 @@ test('listRecordsJson: the same bytes at two URIs are each listed with their own
       assert.equal(listRecordsJson(store.db, col, { limit: 10, reverse }, cache).toString('utf8'), reference2(col, { limit: 10, reverse }))
     }
   }
+  // Cached by URI and CID together: an entry each, though they share a CID.
+  assert.equal(cache.size, 2)
 })
 
 function reference2(collection: string, opts: { limit: number; reverse?: boolean }) {
