@@ -108,18 +108,29 @@ export function storedCidLength(start: number, end: number): number {
  * outside the alphabet still throws rather than writing wrong bytes.
  */
 export function writeStoredCidBytes(str: string, start: number, end: number, out: Uint8Array, pos: number): number {
+  if (end > str.length) throw new RangeError('stored CID runs past its string')
   if (str.charCodeAt(start) !== 0x62 /* b */) throw new TypeError('stored CID is not base32')
   let i = start + 1
   // Eight characters are five bytes: whole groups first, then the tail a bit at a time.
   for (const groupsEnd = end - ((end - i) % 8); i < groupsEnd; i += 8) {
-    const v0 = base32Value(str, i)
-    const v1 = base32Value(str, i + 1)
-    const v2 = base32Value(str, i + 2)
-    const v3 = base32Value(str, i + 3)
-    const v4 = base32Value(str, i + 4)
-    const v5 = base32Value(str, i + 5)
-    const v6 = base32Value(str, i + 6)
-    const v7 = base32Value(str, i + 7)
+    const k0 = str.charCodeAt(i)
+    const k1 = str.charCodeAt(i + 1)
+    const k2 = str.charCodeAt(i + 2)
+    const k3 = str.charCodeAt(i + 3)
+    const k4 = str.charCodeAt(i + 4)
+    const k5 = str.charCodeAt(i + 5)
+    const k6 = str.charCodeAt(i + 6)
+    const k7 = str.charCodeAt(i + 7)
+    // One check for the group: nothing past ASCII (outside the table), then nothing outside the alphabet.
+    if ((k0 | k1 | k2 | k3 | k4 | k5 | k6 | k7) > 0x7f) throw new TypeError('stored CID is not base32')
+    const v0 = BASE32_VALUES[k0] as number
+    const v1 = BASE32_VALUES[k1] as number
+    const v2 = BASE32_VALUES[k2] as number
+    const v3 = BASE32_VALUES[k3] as number
+    const v4 = BASE32_VALUES[k4] as number
+    const v5 = BASE32_VALUES[k5] as number
+    const v6 = BASE32_VALUES[k6] as number
+    const v7 = BASE32_VALUES[k7] as number
     if ((v0 | v1 | v2 | v3 | v4 | v5 | v6 | v7) > 31) throw new TypeError('stored CID is not base32')
     out[pos] = (v0 << 3) | (v1 >>> 2)
     out[pos + 1] = ((v1 << 6) | (v2 << 1) | (v3 >>> 4)) & 0xff
