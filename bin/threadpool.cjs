@@ -8,6 +8,3 @@
 // the ES module loader reads the entry file through it. A CommonJS preload runs before that.
 // An operator's own UV_THREADPOOL_SIZE is left as it is.
 if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16'
-
-// The same preload keeps V8's compilers off while the server starts (bin/startup-tiers.cjs).
-require('./startup-tiers.cjs')

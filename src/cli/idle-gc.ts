@@ -1,4 +1,6 @@
-// One full garbage collection each time the server falls idle, for `hearth serve` only.
+// The garbage collections `hearth serve` asks for, beside V8's own: one full collection each time
+// the server falls idle (below), one memory-reducing collection once start-up is done and one soon
+// after each burst of requests (`memoryReducingCollection`, `startBurstCollection`).
 //
 // V8 sizes its young generation to the work it sees: start-up and any burst of requests grow it
 // to its maximum (two 4 MB semi-spaces under `npm start`), and it keeps those pages until a

@@ -62,9 +62,6 @@ async function serve(io: Io): Promise<void> {
   // to it (10-20 s later, or never on a server that gets a request now and then).
   const { fullCollection, memoryReducingCollection, startBurstCollection, startIdleCollection } = await import('./idle-gc.ts')
   await memoryReducingCollection()
-  // npm start's preload kept V8's compilers off during start-up (bin/startup-tiers.cjs).
-  const { restoreStartupTiers } = await import('./start-tiers.ts')
-  restoreStartupTiers()
   // Gives back a burst's garbage and the young generation soon after each burst of requests,
   // and once the server falls idle after other work (not again if the first already did).
   const bursts = startBurstCollection(server.xrpc.httpServer)
