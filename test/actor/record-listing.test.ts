@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, test } from 'node:test'
-import { ActorStoreManager } from '../../src/actor/manager.ts'
+import { test } from 'node:test'
 import { listRecordsJson, RecordJsonCache, recordJson } from '../../src/actor/record-listing.ts'
 import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { decodeCbor } from '../../src/repo/cbor.ts'
 import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { lexToJson } from '../../src/repo/data-model.ts'
-import { Sequencer } from '../../src/sequencer/sequencer.ts'
+import { tempActorStores } from '../helpers/actor-stores.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'hearth-listing-'))
-const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
-const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
-after(() => {
-  actors.closeAll()
-  sequencer.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { sequencer, actors } = tempActorStores('hearth-listing-')
 
 const DID = 'did:plc:recordlistingtest000000000'
 const COL = 'app.bsky.feed.post'
