@@ -1,6 +1,6 @@
 // The garbage collections `hearth serve` asks for, beside V8's own: one full collection each time
-// the server falls idle (below), one memory-reducing collection once start-up is done and one soon
-// after each burst of requests (`memoryReducingCollection`, `startBurstCollection`).
+// the server falls idle (below), and one memory-reducing collection once start-up is done
+// (`memoryReducingCollection`).
 //
 // V8 sizes its young generation to the work it sees: start-up and any burst of requests grow it
 // to its maximum (two 4 MB semi-spaces under `npm start`), and it keeps those pages until a
@@ -11,7 +11,6 @@
 // idle after one that was not: after start-up, and after each burst of activity. A server that
 // stays idle collects once; one that stays busy never (V8 manages it as it does now). Measured
 // on an idle server: ~30 ms of CPU, the young generation from 6.9 to 1.3 MB, RSS 6 MB lower.
-import type { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -89,7 +88,9 @@ export function fullCollection(): (() => void) | null {
  * under `npm start`), since start-up's allocation rate is still recent. Reached in process
  * through the inspector protocol's HeapProfiler.collectGarbage, on a session with this process's
  * own inspector agent (no port is opened, no domain enabled). Resolves false where the runtime
- * has no inspector.
+ * has no inspector. Not after bursts of requests: measured as a collection ~250 ms after each
+ * (and as a full one too), the requests that followed cost more CPU until V8 had compiled their
+ * code again (listRecords 0.44-0.52 instead of 0.35 ms in the 1,000 requests after each).
  */
 export async function memoryReducingCollection(): Promise<boolean> {
   let inspector: typeof import('node:inspector')
@@ -109,80 +110,5 @@ export async function memoryReducingCollection(): Promise<boolean> {
     return false
   } finally {
     session.disconnect()
-  }
-}
-
-export interface BurstCollectionOptions {
-  /** How long no request has started, and the event loop has been idle, before collecting (ms). */
-  quietMs?: number
-  /** Event-loop busy time since the last collection needed for another one (ms). */
-  minBusyMs?: number
-  /** Utilization (0..1) at or below which a quiet window counts as idle. */
-  idleUtilization?: number
-  /** The collection (the memory-reducing one by default). */
-  collect?: () => unknown
-  /** The event loop's busy time so far, in ms (its own measure by default; tests give a script). */
-  busyMs?: () => number
-}
-
-export interface BurstCollection {
-  stop(): void
-  /** Whether this watcher has collected since the last request started. */
-  collectedSinceLastRequest(): boolean
-}
-
-/**
- * One memory-reducing collection soon after each burst of requests: once no request has started
- * for `quietMs` (250 ms) and the event loop was idle since the watcher last looked, provided the loop has been
- * busy for `minBusyMs` (1 s) since the last collection, so that collections (~20-30 ms each)
- * stay under ~3% of the work done. A burst leaves its garbage (the request buffers of uploads,
- * 64 KB each, which V8 frees only on its own schedule) and a young generation grown to its
- * maximum; the idle collection above gives them back only after 10 s of quiet. Timers run only
- * while requests come: an idle server is not woken.
- */
-export function startBurstCollection(requests: Pick<EventEmitter, 'on' | 'off'>, opts: BurstCollectionOptions = {}): BurstCollection {
-  const quietMs = opts.quietMs ?? 250
-  const minBusyMs = opts.minBusyMs ?? 1000
-  const threshold = opts.idleUtilization ?? 0.02
-  const collect = opts.collect ?? (() => void memoryReducingCollection())
-  const busyMs = opts.busyMs ?? (() => performance.eventLoopUtilization().active)
-  let lastRequestAt = -Infinity
-  let collectedAt = -Infinity
-  let busyAtCollection = busyMs()
-  let timer: NodeJS.Timeout | null = null
-  let windowStart = 0
-  let windowBusy = 0
-  const arm = (ms: number) => {
-    windowStart = performance.now()
-    windowBusy = busyMs()
-    timer = setTimeout(check, ms)
-    timer.unref()
-  }
-  const check = () => {
-    timer = null
-    const now = performance.now()
-    const busy = busyMs()
-    // A request started less than quietMs ago: look again when it is that old.
-    const sinceRequest = now - lastRequestAt
-    if (sinceRequest < quietMs) return arm(quietMs - sinceRequest)
-    // The loop was busy meanwhile (a long response, background work): a full window more.
-    if ((busy - windowBusy) / Math.max(1, now - windowStart) > threshold) return arm(quietMs)
-    if (busy - busyAtCollection < minBusyMs) return
-    collectedAt = now
-    collect()
-    busyAtCollection = busyMs()
-  }
-  const onRequest = () => {
-    lastRequestAt = performance.now()
-    if (timer === null) arm(quietMs)
-  }
-  requests.on('request', onRequest)
-  return {
-    stop() {
-      requests.off('request', onRequest)
-      if (timer !== null) clearTimeout(timer)
-      timer = null
-    },
-    collectedSinceLastRequest: () => collectedAt > lastRequestAt,
   }
 }

@@ -57,20 +57,14 @@ async function serve(io: Io): Promise<void> {
   checkDataIdentity(config)
   const host = process.env.HEARTH_LISTEN_HOST ?? (config.service.localMode ? '127.0.0.1' : '0.0.0.0')
   const server = await startServer(config, { host })
-  // Start-up grew the young generation to its maximum and left its garbage (module loading,
-  // the lexicons' parse): both given back once, now, rather than when V8's memory reducer gets
-  // to it (10-20 s later, or never on a server that gets a request now and then).
-  const { fullCollection, memoryReducingCollection, startBurstCollection, startIdleCollection } = await import('./idle-gc.ts')
+  // Start-up grew the young generation to its maximum and left its garbage (module loading, the
+  // schemas' parse, start-up's compiled code): all given back once, now, rather than when V8's
+  // memory reducer gets to it (10-20 s later, or never on a server that gets a request now and
+  // then). A request arriving meanwhile waits for it (~20 ms, once).
+  const { memoryReducingCollection, startIdleCollection } = await import('./idle-gc.ts')
   await memoryReducingCollection()
-  // Gives back a burst's garbage and the young generation soon after each burst of requests,
-  // and once the server falls idle after other work (not again if the first already did).
-  const bursts = startBurstCollection(server.xrpc.httpServer)
-  const full = fullCollection()
-  const idle = startIdleCollection({ collect: full && (() => bursts.collectedSinceLastRequest() || full()) })
-  const stopIdleCollection = () => {
-    bursts.stop()
-    idle()
-  }
+  // Gives back the young generation and a burst's garbage once the server falls idle.
+  const stopIdleCollection = startIdleCollection()
   io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
   if (config.secrets.generated.length > 0) {
     io.out(`Generated secrets (${config.secrets.generated.join(', ')}) are kept in ${config.secrets.file}\n`)

@@ -4,8 +4,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { EventEmitter } from 'node:events'
-import { fullCollection, startBurstCollection, startIdleCollection } from '../../src/cli/idle-gc.ts'
+import { fullCollection, startIdleCollection } from '../../src/cli/idle-gc.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Keeps the event loop busy for `ms` (a window with this in it is not idle). */
@@ -136,82 +135,4 @@ test('the memory-reducing collection gives back the young generation that a full
   assert.ok(r.grown >= 4 * MB, `start-up grew the new space (${r.grown})`)
   assert.ok(r.afterFull >= 4 * MB, `a full collection keeps it (${r.afterFull})`)
   assert.ok(r.afterReducing <= MB, `the memory-reducing collection gives it back (${r.afterReducing})`)
-})
-
-/** A burst watcher over a scripted busy clock: `work(ms)` adds event-loop busy time. */
-function burstWatcher(opts: { quietMs?: number; minBusyMs?: number } = {}) {
-  const requests = new EventEmitter()
-  let busy = 0
-  let collections = 0
-  const watcher = startBurstCollection(requests, {
-    quietMs: opts.quietMs ?? 40,
-    minBusyMs: opts.minBusyMs ?? 100,
-    busyMs: () => busy,
-    collect: () => collections++,
-  })
-  return {
-    request(workMs = 0) {
-      requests.emit('request')
-      busy += workMs
-    },
-    work(ms: number) {
-      busy += ms
-    },
-    collections: () => collections,
-    watcher,
-  }
-}
-
-test('after a burst of requests, one collection once they stop, not again while quiet', async () => {
-  const w = burstWatcher()
-  try {
-    for (let i = 0; i < 20; i++) {
-      w.request(10)
-      await sleep(5)
-    }
-    assert.equal(w.collections(), 0, 'not while requests come')
-    assert.equal(w.watcher.collectedSinceLastRequest(), false)
-    assert.ok(await until(() => w.collections() === 1, 5000), 'collected once the requests stopped')
-    assert.equal(w.watcher.collectedSinceLastRequest(), true)
-    await sleep(200)
-    assert.equal(w.collections(), 1, 'once')
-    w.request()
-    assert.equal(w.watcher.collectedSinceLastRequest(), false)
-  } finally {
-    w.watcher.stop()
-  }
-})
-
-test('no collection after a burst with less work than the minimum, nor while the loop stays busy', async () => {
-  const small = burstWatcher({ minBusyMs: 1000 })
-  try {
-    for (let i = 0; i < 5; i++) small.request(10)
-    await sleep(300)
-    assert.equal(small.collections(), 0, '50 ms of work since the last collection is not enough')
-  } finally {
-    small.watcher.stop()
-  }
-  // A long response after the last request (the loop busy, no new request): it waits.
-  const busy = burstWatcher()
-  try {
-    busy.request(200)
-    const streaming = setInterval(() => busy.work(20), 10)
-    await sleep(300)
-    assert.equal(busy.collections(), 0, 'not while the loop is busy')
-    clearInterval(streaming)
-    assert.ok(await until(() => busy.collections() === 1, 5000), 'collected once the loop fell quiet')
-  } finally {
-    busy.watcher.stop()
-  }
-})
-
-test('the burst watcher sets no timer while no request comes', async () => {
-  const w = burstWatcher({ minBusyMs: 0 })
-  try {
-    w.work(1000)
-    await sleep(200)
-    assert.equal(w.collections(), 0, 'busy time alone, without requests, wakes nothing')
-  } finally {
-    w.watcher.stop()
-  }
 })
