@@ -5,35 +5,16 @@
 // bytes) go to each server in turn, BLOB_ROUNDS times, so that a load change on a shared machine
 // falls on every server alike. Per round and server: server CPU per upload (user + system from
 // /proc/<pid>/stat, and the main thread's own share) and MB/s; then the median of the rounds.
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
 import { BENCH_SECRETS, startHearthTree, startOfficialProcess } from '../server/processes.ts'
+import { blobBodies, procCpuMs as cpu } from './blob-bodies.ts'
 
 const ROUNDS = Number(process.env.BLOB_ROUNDS ?? 6)
 const N = Number(process.env.BLOB_N ?? 30)
 const SIZE = 1024 * 1024
-const TICK_MS = 10
-
-/** [user ms, system ms] of a process, or of one of its threads. */
-function cpu(path: string): [number, number] {
-  const stat = readFileSync(path, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return [Number(f[11]) * TICK_MS, Number(f[12]) * TICK_MS]
-}
-
-let made = 0
-function blob(): Buffer {
-  const out = Buffer.alloc(SIZE)
-  let block = createHash('sha256').update(`blob-ab ${made++}`).digest()
-  for (let o = 0; o < out.length; o += 32) {
-    block.copy(out, o)
-    block = createHash('sha256').update(block).digest()
-  }
-  return out
-}
+const blob = blobBodies('blob-ab', SIZE)
 
 interface Server {
   name: string

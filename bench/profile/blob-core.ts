@@ -12,7 +12,6 @@
 // and mark-compacts fell in the span, and their summed pauses (wall-clock ms, so a loaded machine
 // lengthens them). The clock ticks are 10 ms: a span of 40 uploads is good to ~0.25 ms an upload,
 // the first upload alone to 10 ms.
-import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -21,32 +20,23 @@ import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
 import { type PdsProcess, BENCH_SECRETS, startHearthTree, startOfficialProcess } from '../server/processes.ts'
 import { COUNTS, runWorkload } from '../server/workload.ts'
+import { blobBodies, procCpuMs } from './blob-bodies.ts'
 
 const ROUNDS = Number(process.env.CORE_ROUNDS ?? 2)
 const N = Number(process.env.BLOB_N ?? COUNTS.uploadBlob)
 // The core workload's warm-up uploads before its row (bench/server/workload.ts); each round runs
 // the workload once without and once with them.
 const WARMUP = COUNTS.uploadBlobWarmup
-const SIZE = 1024 * 1024
-const TICK_MS = 10
 const GC_PRELOAD = fileURLToPath(new URL('./blob-gc-count.cjs', import.meta.url))
 
+/** User + system ms of a process or a thread. */
 function cpu(path: string): number {
-  const stat = readFileSync(path, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) * TICK_MS
+  const [user, system] = procCpuMs(path)
+  return user + system
 }
 
-let made = 0
-function blob(): Buffer {
-  const out = Buffer.alloc(SIZE)
-  let block = createHash('sha256').update(`blob-core ${made++}`).digest()
-  for (let o = 0; o < out.length; o += 32) {
-    block.copy(out, o)
-    block = createHash('sha256').update(block).digest()
-  }
-  return out
-}
+const blob = blobBodies('blob-core')
+let gcFiles = 0
 
 interface Gc {
   scavenges: number
@@ -128,7 +118,7 @@ async function start(arg: string): Promise<{ p: PdsProcess; gcFile: string | und
   if (arg === 'official') {
     return { p: await startOfficialProcess(plc.url, BENCH_SECRETS, {}, '0.5.35'), gcFile: undefined, name: 'official 0.5.35' }
   }
-  const gcFile = join(scratch, `gc-${made++}.json`)
+  const gcFile = join(scratch, `gc-${gcFiles++}.json`)
   const p = await startHearthTree(resolve(arg), plc.url, { env: { GC_COUNT_FILE: gcFile }, nodeArgs: ['--require', GC_PRELOAD] })
   return { p, gcFile, name: resolve(arg) }
 }

@@ -8,14 +8,14 @@
 // permanent blobs. Per round and server: server CPU per op (user + system from /proc/<pid>/stat;
 // s3rver's is not counted); then the median of the rounds. S3AB_ONLY=get or =upload runs one
 // kind. S3AB_CPU_PROF=<dir> starts the Hearth trees with --cpu-prof into <dir>/<n>.
-import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join, resolve } from 'node:path'
 import { startS3 } from '../../test/helpers/s3.ts'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
 import { BENCH_SECRETS, startHearthTree, startOfficialProcess } from '../server/processes.ts'
+import { blobBodies, procCpuMs } from './blob-bodies.ts'
 
 const ROUNDS = Number(process.env.BLOB_ROUNDS ?? 6)
 const N = Number(process.env.BLOB_N ?? 30)
@@ -23,25 +23,8 @@ const ONLY = process.env.S3AB_ONLY
 const PROF_DIR = process.env.S3AB_CPU_PROF
 const SIZE = 1024 * 1024
 const READ_BLOBS = 8
-const TICK_MS = 10
-
-/** [user ms, system ms] of a process. */
-function cpu(pid: number): [number, number] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return [Number(f[11]) * TICK_MS, Number(f[12]) * TICK_MS]
-}
-
-let made = 0
-function blob(): Buffer {
-  const out = Buffer.alloc(SIZE)
-  let block = createHash('sha256').update(`s3-ab ${made++}`).digest()
-  for (let o = 0; o < out.length; o += 32) {
-    block.copy(out, o)
-    block = createHash('sha256').update(block).digest()
-  }
-  return out
-}
+const blob = blobBodies('s3-ab', SIZE)
+const cpu = (pid: number) => procCpuMs(`/proc/${pid}/stat`)
 
 /** getBlob's answer is bytes: read them whole over a keep-alive agent. */
 function getBytes(agent: Agent, url: URL): Promise<number> {
