@@ -45,8 +45,11 @@ export interface OpenOptions {
  * inside the commit that crossed the size. At 4,000 pages the syncs are a quarter as frequent and
  * a page rewritten by many commits is copied once per checkpoint rather than once per 30 commits;
  * in process a commit's CPU fell by ~0.1 ms (BENCHMARKS.md, "Write path, fifth round"). The WAL
- * is still bounded (~16 MiB); `synchronous` is unchanged, so every commit is as durable as before.
- * A store closed with more than a little WAL is checkpointed and truncated (closeKeepingWal).
+ * is still bounded (~16 MiB) while no reader holds an older snapshot: a getRepo stream's snapshot
+ * (actor/snapshot.ts) keeps the store's WAL from starting again until the stream ends, whatever
+ * this size. `synchronous` is unchanged, so every commit is as durable as before. A store closed
+ * with more than a little WAL is checkpointed and truncated (closeKeepingWal); the WAL file of one
+ * left open keeps its largest size (no journal_size_limit).
  */
 export const WRITE_PATH_WAL_PAGES = 4000
 
