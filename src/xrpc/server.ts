@@ -110,7 +110,17 @@ export interface XrpcServerOptions {
   logger?: Logger
   /** Keep-alive timeout (90 s, as the official PDS). */
   keepAliveTimeoutMs?: number
+  /** How long a streamed response (getRepo, getBlob) may wait for its client to take more (60 s). */
+  streamStallMs?: number
 }
+
+/**
+ * A streamed response whose client takes nothing more for this long is closed. Without it a
+ * client that stops reading holds the stream's source for as long as it keeps the connection:
+ * for getRepo, a public method, that is a read snapshot of the account's store, and while it is
+ * held no checkpoint can go past it, so the account's WAL grows with every write.
+ */
+const STREAM_STALL_MS = 60_000
 
 /** What is still to run of a request's handling: a promise, or null when it was answered synchronously. */
 type Pending = Promise<unknown> | null
@@ -137,6 +147,7 @@ interface Route {
 export class XrpcServer {
   readonly httpServer: http.Server
   readonly logger: Logger
+  private readonly streamStallMs: number
   private readonly methods = new Map<string, Registered>()
   private readonly exactRoutes = new Map<string, Map<string, Route>>() // path → verb → route
   private readonly prefixRoutes: Array<{ prefix: string; verbs: Map<string, Route> }> = []
@@ -174,6 +185,7 @@ export class XrpcServer {
 
     this.httpServer = http.createServer((req, res) => this.handle(req, res))
     this.httpServer.keepAliveTimeout = opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS
+    this.streamStallMs = opts.streamStallMs ?? STREAM_STALL_MS
     this.httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       inRequestScope(req.method ?? 'GET', pathOf(req), () => this.handleUpgrade(req, socket, head)),
     )
@@ -555,7 +567,7 @@ export class XrpcServer {
     res.setHeader('Content-Type', isJson ? 'application/json; charset=utf-8' : output.encoding)
     const body = output.body
     if (isStreamBody(body)) {
-      return streamToResponse(body, req, res, this.logger, nsid)
+      return streamToResponse(body, req, res, this.logger, nsid, this.streamStallMs)
     } else if (body instanceof Uint8Array) {
       res.setHeader('Content-Length', body.byteLength)
       res.end(body)
@@ -771,6 +783,7 @@ async function streamToResponse(
   res: ServerResponse,
   logger: Logger,
   nsid: string,
+  stallMs: number,
 ): Promise<void> {
   const readable = source instanceof Readable ? source : null
   const iterator = (source as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]()
@@ -797,7 +810,13 @@ async function streamToResponse(
     }
     while (!next.done) {
       if (aborted || res.destroyed) return
-      if (!res.write(next.value)) await drainOrClose(res)
+      if (!res.write(next.value) && !(await drainOrClose(res, stallMs))) {
+        logger.info({ nsid, stallMs }, `closed a streamed ${nsid} response: its client took nothing for ${stallMs} ms`)
+        aborted = true
+        stopSource()
+        res.destroy()
+        return
+      }
       next = await iterator.next()
     }
     if (!aborted && !res.destroyed) res.end()
@@ -811,16 +830,22 @@ async function streamToResponse(
   }
 }
 
-/** Resolves once a response that refused a write can take more, or is gone. */
-export function drainOrClose(res: ServerResponse): Promise<void> {
+/**
+ * Resolves once a response that refused a write can take more, or is gone: true then; false if
+ * `stallMs` is given and passes first.
+ */
+export function drainOrClose(res: ServerResponse, stallMs?: number): Promise<boolean> {
   // A response already closed would never emit either event.
-  if (res.destroyed) return Promise.resolve()
+  if (res.destroyed) return Promise.resolve(true)
   return new Promise((resolve) => {
-    const done = () => {
+    const finish = (taken: boolean) => {
       res.off('drain', done)
       res.off('close', done)
-      resolve()
+      if (timer !== undefined) clearTimeout(timer)
+      resolve(taken)
     }
+    const done = () => finish(true)
+    const timer = stallMs === undefined ? undefined : setTimeout(() => finish(false), stallMs)
     res.once('drain', done)
     res.once('close', done)
   })

@@ -508,6 +508,28 @@ describe('errors and output', () => {
     assert.equal(again.status, 200)
     await again.text()
   })
+
+  test('a client that stops reading is cut off after the stall limit, and the stream closed', async () => {
+    const g = await startFixture({ streamStallMs: 300 })
+    try {
+      const res = await fetch(`${g.url}/xrpc/com.atproto.sync.getRepo?did=did:plc:big`)
+      const reader = res.body!.getReader()
+      await reader.read()
+      // The client keeps the connection and reads nothing more.
+      const started = Date.now()
+      while (!g.seen.streamClosed && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 25))
+      assert.equal(g.seen.streamClosed, true, `the source was not closed: ${g.seen.chunksProduced} chunks, log ${g.logLines.slice(-3).join(' / ')}`)
+      assert.ok(Date.now() - started >= 250, 'closed before the stall limit')
+      assert.ok((g.seen.chunksProduced ?? 0) < 16384)
+      // The response was cut: reading on ends in an error, not in a complete body.
+      await assert.rejects(async () => {
+        for (;;) if ((await reader.read()).done) break
+      })
+      assert.ok(g.logLines.some((l) => l.includes('took nothing for 300 ms')))
+    } finally {
+      await g.close()
+    }
+  })
 })
 
 describe('CORS', () => {
