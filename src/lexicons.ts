@@ -357,16 +357,19 @@ export function assertValidXrpcInput(nsid: string, json: unknown): unknown {
   if (exceedsNestingDepth(json, INPUT_MAX_DEPTH)) {
     throw invalidRequest(`Input is nested too deeply: records and other values may nest at most ${MAX_NESTING_DEPTH} levels`)
   }
+  // Loaded outside the try: a failure to load is the server's, not a 400 for the client.
+  const { jsonToLex, lexToJson } = lib()
+  const set = lexicons()
   let lexValue: unknown
   let result: unknown
   try {
-    lexValue = lib().jsonToLex(json)
-    result = lexicons().assertValidXrpcInput(nsid, lexValue)
+    lexValue = jsonToLex(json)
+    result = set.assertValidXrpcInput(nsid, lexValue)
   } catch (err) {
     throw invalidRequest(messageOf(err))
   }
   // Validation copies the value only when it filled in defaults.
-  return result === lexValue ? json : lib().lexToJson(result)
+  return result === lexValue ? json : lexToJson(result)
 }
 
 /** Validates a handler's JSON output (as it will be serialized); a failure is a 500. */
@@ -386,8 +389,9 @@ export function assertValidXrpcOutput(nsid: string, body: unknown): void {
 
 /** Whether a record lexicon exists for this collection. */
 export function hasRecordSchema(collection: string): boolean {
+  const set = lexicons() // outside the try: a failure to load is not "no schema"
   try {
-    return lexicons().getDef(collection)?.type === 'record'
+    return set.getDef(collection)?.type === 'record'
   } catch {
     return false
   }
@@ -400,9 +404,10 @@ export function hasRecordSchema(collection: string): boolean {
  */
 export function assertValidRecord(collection: string, record: unknown): void {
   if (!hasRecordSchema(collection)) throw invalidRequest(`Lexicon not found: lex:${collection}`)
+  const { jsonToLex } = lib() // outside the try, as in assertValidXrpcInput
   let lexValue: unknown
   try {
-    lexValue = lib().jsonToLex(dataModelToJson(record))
+    lexValue = jsonToLex(dataModelToJson(record))
   } catch (err) {
     throw invalidRequest(`Invalid ${collection} record: ${messageOf(err)}`)
   }

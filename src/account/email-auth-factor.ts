@@ -35,7 +35,9 @@ export function enableEmailAuthFactor(t: AccountTables, did: string, email: stri
      SELECT "did", ? FROM "account" WHERE "did" = ? AND "email" = ? AND "emailConfirmedAt" IS NOT NULL
      ON CONFLICT ("did") DO UPDATE SET "emailAuthFactorEnabledAt" = "account_email_auth_factor"."emailAuthFactorEnabledAt"
      RETURNING "emailAuthFactorEnabledAt"`,
-  ).get(t.nowIso(), did, email.toLowerCase()) as { emailAuthFactorEnabledAt: string } | undefined
+    // all(), not get(): a statement outside a transaction left at its first row never reaches
+    // SQLite's WAL hook, so it would skip the auto-checkpoint (see the event log's append).
+  ).all(t.nowIso(), did, email.toLowerCase())[0] as { emailAuthFactorEnabledAt: string } | undefined
   return row?.emailAuthFactorEnabledAt ?? null
 }
 

@@ -12,36 +12,31 @@ import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
 import type { Db } from '../storage/sqlite.ts'
 import type { ListRecordsOptions } from './store.ts'
 
-/** A listed record's whole JSON object, `{"uri":…,"cid":…,"value":…}`, copied into a listing as it is. */
-export interface ListedRecordJson {
-  uri: string
-  json: Buffer
-}
-
 /**
- * Listed records' JSON by `uri cid` (the listing query's row as it comes), kept up to a byte
+ * Listed records' JSON by `uri cid` (the listing query's row as it comes): each record's whole
+ * object, `{"uri":…,"cid":…,"value":…}`, copied into a listing as it is. Kept up to a byte
  * budget, oldest first out. The URI is in the key because the same bytes (one CID) may be a
  * record at another URI, whose listing must not get this one's.
  */
 export class RecordJsonCache {
-  readonly #entries = new Map<string, ListedRecordJson>()
+  readonly #entries = new Map<string, Buffer>()
   #bytes = 0
 
   constructor(readonly maxBytes: number) {}
 
-  get(key: string): ListedRecordJson | undefined {
+  get(key: string): Buffer | undefined {
     return this.#entries.get(key)
   }
 
-  set(key: string, entry: ListedRecordJson): void {
+  set(key: string, json: Buffer): void {
     // A record larger than a sixteenth of the budget would push out too many others.
-    if (entry.json.length > this.maxBytes / 16 || this.#entries.has(key)) return
-    this.#entries.set(key, entry)
-    this.#bytes += entrySize(entry)
+    if (json.length > this.maxBytes / 16 || this.#entries.has(key)) return
+    this.#entries.set(key, json)
+    this.#bytes += entrySize(key, json)
     for (const [held, value] of this.#entries) {
       if (this.#bytes <= this.maxBytes) break
       this.#entries.delete(held)
-      this.#bytes -= entrySize(value)
+      this.#bytes -= entrySize(held, value)
     }
   }
 
@@ -54,9 +49,9 @@ export class RecordJsonCache {
   }
 }
 
-// The key (the URI, which the entry's `uri` shares, and the CID) and the bookkeeping.
-function entrySize(entry: ListedRecordJson): number {
-  return entry.json.length + entry.uri.length + 128
+// The text, its key (the URI and the CID) and the bookkeeping.
+function entrySize(key: string, json: Buffer): number {
+  return json.length + key.length + 128
 }
 
 /**
@@ -80,7 +75,7 @@ function statementsFor(db: Db): ListingStatements {
     // The record index alone, in rkey order; a row whose block is missing is left out, as the
     // join it replaces left it out. Each row is `uri cid` in one string, the cache's key as it
     // is: better-sqlite3 builds an array and two strings for a row of two columns, and one
-    // string for a plucked one (100 records: ~45 µs less, a third of the listing).
+    // string for a plucked one (100 records: ~15-30 µs less in process, BENCHMARKS.md "Reads, fifth round").
     const where = `"collection" = ? AND (? OR "takedownRef" IS NULL)`
     const row = `"uri" || ' ' || "cid"`
     st = {
@@ -112,8 +107,8 @@ export function listRecordsJson(
   let first = true
   for (let i = 0; i < rows.length; i++) {
     const key = rows[i]
-    let entry = cache.get(key)
-    if (entry === undefined) {
+    let json = cache.get(key)
+    if (json === undefined) {
       // Neither a URI nor a CID holds a space.
       const space = key.lastIndexOf(' ')
       const uri = key.slice(0, space)
@@ -129,12 +124,11 @@ export function listRecordsJson(
       writeRecordJson(content, one)
       one.raw('}')
       // A copy of just the text: the cache must not hold the rest of a larger buffer.
-      entry = { uri, json: Buffer.from(one.bytes()) }
-      cache.set(key, entry)
+      json = Buffer.from(one.bytes())
+      cache.set(key, json)
     }
     if (!first) out.raw(',')
     first = false
-    const json = entry.json
     out.reserve(json.length)
     json.copy(out.buf, out.pos)
     out.pos += json.length

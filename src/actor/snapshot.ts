@@ -46,8 +46,8 @@ export class RepoSnapshot implements BlockSource {
   *allBlocks(): Generator<PackedCarBlocks> {
     // A page of rows comes back as one row of three aggregates: better-sqlite3 makes a Buffer
     // for every blob it returns (~1.8 µs each, most of the export's cost when every block was
-    // its own row), and here makes one per page. group_concat is binary-safe (it copies each
-    // value's bytes with their length), and CAST to BLOB keeps the bytes as they are. All three
+    // its own row), and here makes one per page. group_concat is binary-safe in a UTF-8 database
+    // (every store is: it copies each value's bytes with their length, no transcoding), and CAST to BLOB keeps the bytes as they are. All three
     // aggregates step through the same rows in the same order, so they line up whatever order
     // SQLite feeds them in. Pages of 256 rows: a page is held twice for a moment (SQLite's
     // copy and the Buffer), ≤ 512 MiB even if every block were at the 2 MiB limit.

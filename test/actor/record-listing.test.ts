@@ -66,12 +66,12 @@ test('listRecordsJson: the listing reads the collection+rkey index, not the whol
 
 test('RecordJsonCache: stays within its budget, oldest out first, and keeps no record too large for it', () => {
   const cache = new RecordJsonCache(10_000)
-  for (let i = 0; i < 100; i++) cache.set(`cid${i}`, { uri: `at://x/y/${i}`, json: Buffer.alloc(200, 0x61) })
+  for (let i = 0; i < 100; i++) cache.set(`at://x/y/${i} cid${i}`, Buffer.alloc(200, 0x61))
   assert.ok(cache.bytes <= 10_000, `${cache.bytes} bytes`)
-  assert.equal(cache.get('cid0'), undefined, 'the oldest went first')
-  assert.ok(cache.get('cid99'), 'the newest stays')
-  cache.set('big', { uri: 'at://x/y/big', json: Buffer.alloc(1000) })
-  assert.equal(cache.get('big'), undefined)
+  assert.equal(cache.get('at://x/y/0 cid0'), undefined, 'the oldest went first')
+  assert.ok(cache.get('at://x/y/99 cid99'), 'the newest stays')
+  cache.set('at://x/y/big big', Buffer.alloc(1000))
+  assert.equal(cache.get('at://x/y/big big'), undefined)
 })
 
 test('listRecordsJson: the same bytes at two URIs are each listed with their own URI, cached or not', () => {
