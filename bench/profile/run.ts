@@ -4,6 +4,7 @@
 // bytes each time), sends the requests one at a time, stops the
 // server, and prints the server's CPU per request (from /proc/<pid>/stat) and the breakdown of
 // the profiled window by category (breakdown.mjs). The profile stays in the printed folder.
+// WARM=<n> sends n createRecords before the profiled window (3600: the bench's settled state).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -59,6 +60,11 @@ try {
           return out
         })
       : []
+  // WARM=n: n createRecords first (outside the profiled window), for the settled state.
+  const warm = Number(process.env.WARM ?? 0)
+  for (let i = 0; i < warm; i++) {
+    await client.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post(-1 - i) } })
+  }
   const pid = child.pid as number
   const cpu0 = readCpuMs(pid)
   // The profile's timestamps and hrtime share the monotonic clock: the window is the timed loop.
@@ -89,6 +95,6 @@ try {
   await plc.close()
   rmSync(dataDir, { recursive: true, force: true })
 }
-console.log(`profile in ${profDir}`)
+console.log(`profile in ${profDir} (window ${window} µs)`)
 const breakdown = fileURLToPath(new URL('./breakdown.mjs', import.meta.url))
 process.stdout.write(execFileSync(process.execPath, [breakdown, profDir, String(N), window], { encoding: 'utf8', env: process.env }))

@@ -121,7 +121,7 @@ function prepareRecord(action: 'create' | 'update', opts: PrepareRecordOptions):
     throw err
   }
   // Validation comes before blob enumeration so a malformed blob gets the schema's message.
-  const validationStatus = validateRecord(collection, rkey, record, opts.validate)
+  const validationStatus = validateRecord(collection, rkey, !opts.rkey, record, opts.validate)
   const blobs = blobRefsInRecord(record)
   const block = encodeBlock(record)
   const uri = recordUri(did, collection, rkey)
@@ -139,22 +139,39 @@ function prepareRecord(action: 'create' | 'update', opts: PrepareRecordOptions):
   }
 }
 
-function validateRecord(collection: string, rkey: string, record: LexMap, validate: boolean | undefined): ValidationStatus {
+/**
+ * Per known record type: its lexicon's `key`, or null when the lexicon set has no record schema
+ * for it. Every validated write asked the lexicon set twice (the schema's presence, then its key),
+ * each a parse of the NSID into a lexicon URI; the definitions do not change while the process
+ * runs. Bounded by KNOWN_RECORD_TYPES.
+ */
+const knownRecordKeys = new Map<string, string | null>()
+
+function recordKeyOf(collection: string): string | null {
+  let key = knownRecordKeys.get(collection)
+  if (key === undefined) {
+    key = hasRecordSchema(collection) ? ((lexicons().getDef(collection) as { key?: string } | undefined)?.key ?? 'any') : null
+    knownRecordKeys.set(collection, key)
+  }
+  return key
+}
+
+/** `madeTid`: the key is a TID made here (nextTid), which needs no TID check. */
+function validateRecord(collection: string, rkey: string, madeTid: boolean, record: LexMap, validate: boolean | undefined): ValidationStatus {
   if (validate === false) return undefined
-  if (!KNOWN_RECORD_TYPES.has(collection) || !hasRecordSchema(collection)) {
+  const key = KNOWN_RECORD_TYPES.has(collection) ? recordKeyOf(collection) : null
+  if (key === null) {
     if (validate === true) throw invalidRequest(`Unknown lexicon type: ${collection}`)
     return 'unknown'
   }
-  const keyProblem = recordKeyProblem(collection, rkey)
+  const keyProblem = madeTid && (key === 'tid' || key === 'any') ? null : recordKeyProblem(key, rkey)
   if (keyProblem) throw invalidRequest(`Invalid record key for ${collection}: ${keyProblem}`)
   assertValidRecord(collection, record)
   return 'valid'
 }
 
 /** Checks the record key against the lexicon's `key` (tid, literal:<value>, nsid, any). */
-function recordKeyProblem(collection: string, rkey: string): string | null {
-  const def = lexicons().getDef(collection) as { key?: string } | undefined
-  const key = def?.key ?? 'any'
+function recordKeyProblem(key: string, rkey: string): string | null {
   if (key === 'tid') return isValidTid(rkey) ? null : 'Record key must be a valid TID'
   if (key === 'nsid') return isValidNsid(rkey) ? null : 'Record key must be a valid NSID'
   if (key.startsWith('literal:')) {

@@ -54,6 +54,8 @@ describe('repo refusals', () => {
     await refused(() => repo.createRecord({ repo: alice.did, collection: POST, record: { text: 5, createdAt: now() } }), 400, 'InvalidRequest', /Invalid app\.bsky\.feed\.post record/)
     await refused(() => repo.createRecord({ repo: alice.did, collection: POST, record: { $type: 'app.bsky.feed.like', text: 'x', createdAt: now() } }), 400, 'InvalidRequest', /Invalid \$type: expected app\.bsky\.feed\.post, got app\.bsky\.feed\.like/)
     await refused(() => repo.putRecord({ repo: alice.did, collection: 'app.bsky.actor.profile', rkey: 'notself', record: {} }), 400, 'InvalidRequest', /Invalid record key for app\.bsky\.actor\.profile/)
+    // A key the server makes (a TID) is checked too when the lexicon wants another kind of key.
+    await refused(() => repo.createRecord({ repo: alice.did, collection: 'app.bsky.actor.profile', record: {} }), 400, 'InvalidRequest', /Invalid record key for app\.bsky\.actor\.profile: Record key must be "self"/)
     await refused(() => repo.createRecord({ repo: alice.did, collection: POST, rkey: 'not-a-tid', record: { text: 'x', createdAt: now() } }), 400, 'InvalidRequest', /Invalid record key/)
     await refused(() => repo.createRecord({ repo: alice.did, collection: POST, rkey: existingRkey, record: { text: 'dup', createdAt: now() } }), 400, 'InvalidRequest', /already exists/)
     await refused(() => repo.applyWrites({ repo: alice.did, writes: [{ $type: 'com.atproto.repo.applyWrites#update', collection: POST, rkey: '3jzfcijpj2z2z', value: { text: 'x', createdAt: now() } }] }), 400, 'InvalidRequest', /not found/i)
