@@ -96,13 +96,7 @@ test('the default collection is a full collection, without --expose-gc at start'
     await new Promise((r) => setTimeout(r, 10))
     process.stdout.write(ref.deref() === undefined ? 'collected' : 'kept')
   `
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
-  assert.equal(code, 0, err)
+  const out = await runModule([], script)
   assert.equal(out, 'collected')
   assert.equal(typeof fullCollection(), 'function')
 })
@@ -122,17 +116,22 @@ test('the memory-reducing collection gives back the young generation that a full
     const done = await memoryReducingCollection()
     process.stdout.write(JSON.stringify({ grown, afterFull, afterReducing: newSpace(), done, kept: keep.length }))
   `
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
-  assert.equal(code, 0, err)
-  const r = JSON.parse(out) as { grown: number; afterFull: number; afterReducing: number; done: boolean }
+  const r = JSON.parse(await runModule(['--max-semi-space-size=4'], script)) as { grown: number; afterFull: number; afterReducing: number; done: boolean }
   const MB = 1024 * 1024
   assert.equal(r.done, true)
   assert.ok(r.grown >= 4 * MB, `start-up grew the new space (${r.grown})`)
   assert.ok(r.afterFull >= 4 * MB, `a full collection keeps it (${r.afterFull})`)
   assert.ok(r.afterReducing <= MB, `the memory-reducing collection gives it back (${r.afterReducing})`)
 })
+
+/** Runs `script` as an ES module in a fresh node (through tsx, after `flags`); its stdout, once it exited 0. */
+async function runModule(flags: string[], script: string): Promise<string> {
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  assert.equal(code, 0, err)
+  return out
+}
