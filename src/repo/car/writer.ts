@@ -137,6 +137,11 @@ class Chunker {
   section(cid: Uint8Array, block: Uint8Array): void {
     this.sectionLength(cid.length + block.length)
     this.write(cid)
+    this.block(block)
+  }
+
+  /** A section's block, after its CID. */
+  private block(block: Uint8Array): void {
     if (block.length >= this.size) {
       // Copying a block this large buys nothing: it is a full chunk on its own.
       this.flush()
@@ -180,15 +185,7 @@ class Chunker {
         writeStoredCidBytes(cids, ci, ce, tmp, 0)
         this.write(tmp)
       }
-      if (len >= this.size) {
-        this.flush()
-        this.ready.push(bytes.subarray(off, off + len))
-      } else if (this.size - this.pos > len) {
-        this.buf.set(bytes.subarray(off, off + len), this.pos)
-        this.pos += len
-      } else {
-        this.write(bytes.subarray(off, off + len))
-      }
+      this.block(bytes.subarray(off, off + len))
       off += len
       ci = ce + 1
     }
