@@ -5,6 +5,9 @@ import type { PackedCarBlocks, RawCarBlock } from '../repo/car/index.ts'
 import { type Cid, parseCid, storedCidBytes } from '../repo/cid.ts'
 import { type Db, openDb } from '../storage/sqlite.ts'
 
+/** Bytes of block content a getRepo page reads at once, beyond its last block (see allBlocks). */
+export const PAGE_BYTES = 1024 * 1024
+
 /**
  * A read-only snapshot of an actor's store.sqlite on its own connection. A streamed export
  * spans many event-loop turns, and writes to the repo in between delete the blocks the old
@@ -43,26 +46,47 @@ export class RepoSnapshot implements BlockSource {
    * using, in its own transaction; imports go through the same commit), and it is what the
    * official getRepo serves too: its block table as it stands, not a walk from the root.
    */
-  *allBlocks(): Generator<PackedCarBlocks> {
+  *allBlocks(pageBytes = PAGE_BYTES): Generator<PackedCarBlocks> {
     // A page of rows comes back as one row of three aggregates: better-sqlite3 makes a Buffer
     // for every blob it returns (~1.8 µs each, most of the export's cost when every block was
     // its own row), and here makes one per page. group_concat is binary-safe in a UTF-8 database
-    // (every store is: it copies each value's bytes with their length, no transcoding), and CAST to BLOB keeps the bytes as they are. All three
-    // aggregates step through the same rows in the same order, so they line up whatever order
-    // SQLite feeds them in. Pages of 256 rows: a page is held twice for a moment (SQLite's
-    // copy and the Buffer), ≤ 512 MiB even if every block were at the 2 MiB limit.
+    // (every store is: it copies each value's bytes with their length, no transcoding), and CAST
+    // to BLOB keeps the bytes as they are. All three aggregates step through the same rows in the
+    // same order, so they line up whatever order SQLite feeds them in.
+    //
+    // A page is at most 256 rows and ends at the row that reaches `pageBytes`: getRepo is public
+    // and a page is held twice for a moment (SQLite's copy and the Buffer), so without the byte
+    // bound a repo of large records would make each concurrent export hold hundreds of MiB (and a
+    // page of blocks averaging ~4 MB would pass SQLite's 1e9-byte value limit and fail mid-stream).
+    // The next 256 rows' lengths are summed first (SQLite reads a blob's length from its record
+    // header, not its content); only when they pass the budget are the lengths read one by one
+    // to find where the page ends. A running sum in SQL (a window) cost as much as the page.
+    const span = this.db
+      .prepare(`SELECT max(r), sum(l) FROM (SELECT rowid AS r, length("content") AS l FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 256)`)
+      .raw()
+    const lengths = this.db.prepare(`SELECT rowid, length("content") FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 256`).raw()
     const page = this.db
       .prepare(
-        `SELECT max(r), group_concat(c, ' '), CAST(group_concat(b, '') AS BLOB), group_concat(length(b)) ` +
-          `FROM (SELECT rowid AS r, "cid" AS c, "content" AS b FROM repo_block WHERE rowid > ? ORDER BY rowid LIMIT 256)`,
+        `SELECT group_concat(c, ' '), CAST(group_concat(b, '') AS BLOB), group_concat(length(b)) ` +
+          `FROM (SELECT "cid" AS c, "content" AS b FROM repo_block WHERE rowid > ? AND rowid <= ? ORDER BY rowid)`,
       )
       .raw()
+    const budget = Math.max(1, pageBytes)
     let after = -1
     for (;;) {
-      const row = page.get(after) as [number | null, string, Uint8Array, string]
-      if (row[0] === null) return
-      yield { cids: row[1], lengths: row[3], bytes: row[2] }
-      after = row[0]
+      let [last, bytes] = span.get(after) as [number | null, number | null]
+      if (last === null) return
+      if (bytes! > budget) {
+        let before = 0
+        for (const [r, l] of lengths.all(after) as Array<[number, number]>) {
+          if (before >= budget) break
+          last = r
+          before += l
+        }
+      }
+      const row = page.get(after, last) as [string, Uint8Array, string]
+      yield { cids: row[0], lengths: row[2], bytes: row[1] }
+      after = last
     }
   }
 

@@ -6,6 +6,7 @@ import { cidForRaw, parseCid } from '../../src/repo/cid.ts'
 import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { openDb } from '../../src/storage/sqlite.ts'
+import { PAGE_BYTES } from '../../src/actor/snapshot.ts'
 import { tempActorStores } from '../helpers/actor-stores.ts'
 
 const { sequencer, actors } = tempActorStores('hearth-snapshot-')
@@ -85,6 +86,60 @@ test('allBlocks: a page whose blocks are all empty still carries its bytes (none
     }
     const expected = carToBytes(head, rows.map(([cid, bytes]) => [parseCid(cid), bytes] as const))
     assert.deepEqual(await carOf(snapshot.allBlocks(), head), expected)
+  } finally {
+    snapshot.close()
+  }
+})
+
+test('allBlocks: a page stops at the block that reaches its byte budget, so a repo of large blocks is never read hundreds of MiB at a time', async () => {
+  // getRepo is public: without the bound, 256 blocks of 64 KiB came back as one 16 MiB page (and
+  // 256 blocks of ~4 MB would pass SQLite's value limit).
+  const did = 'did:plc:snapshotlarge0000000000'
+  const store = actors.create(did, Secp256k1Keypair.create())
+  initRepo(store)
+  const db = openDb(actors.location(did).dbLocation)
+  const sizes = [0, 3, 64 * 1024, 200 * 1024, PAGE_BYTES + 7, 64 * 1024, 1]
+  try {
+    const insert = db.prepare('INSERT INTO repo_block ("cid", "repoRev", "size", "content") VALUES (?, ?, ?, ?)')
+    for (let i = 0; i < 600; i++) {
+      // Small blocks (so the first page is 256 rows), then a large one every 20 rows.
+      const size = i >= 300 && i % 20 === 19 ? sizes[((i - 300) / 20) % sizes.length | 0]! : sizes[i % 2]!
+      const bytes = new Uint8Array(size + 2).fill(i & 0xff).subarray(2)
+      const id = new Uint8Array(bytes.buffer)
+      id[0] = i >> 8
+      id[1] = i & 0xff
+      insert.run(cidForRaw(id).$link, 'zzzzzzzzzzzzz', bytes.length, bytes)
+    }
+  } finally {
+    db.close()
+  }
+  const check = openDb(actors.location(did).dbLocation, { readonly: true })
+  const rows = check.prepare('SELECT "cid", "content" FROM repo_block ORDER BY rowid').raw().all() as Array<[string, Uint8Array]>
+  check.close()
+  const largest = Math.max(...rows.map(([, bytes]) => bytes.length))
+  const snapshot = actors.snapshot(did)
+  try {
+    const head = snapshot.head!.cid
+    for (const budget of [PAGE_BYTES, 100 * 1024, 1]) {
+      const pages = [...snapshot.allBlocks(budget)]
+      let blocks = 0
+      for (const page of pages) {
+        const lengths = page.lengths.split(',').map(Number)
+        blocks += lengths.length
+        assert.equal(page.bytes.length, lengths.reduce((a, b) => a + b, 0))
+        // Every block but the page's last starts below the budget.
+        assert.ok(page.bytes.length - lengths.at(-1)! < Math.max(1, budget), `a page of ${page.bytes.length} bytes over a budget of ${budget}`)
+        assert.ok(page.bytes.length < budget + largest)
+        assert.ok(lengths.length <= 256)
+      }
+      assert.equal(blocks, rows.length)
+      // A budget of one byte: a page per block, but an empty block adds nothing, so it shares a page.
+      if (budget === 1) assert.equal(pages.length, rows.filter(([, bytes], i) => i === 0 || rows[i - 1]![1].length > 0).length)
+      if (budget === PAGE_BYTES) assert.ok(pages.some((page) => page.lengths.split(',').length === 256), 'small blocks still come 256 to a page')
+    }
+    const expected = carToBytes(head, rows.map(([cid, bytes]) => [parseCid(cid), bytes] as const))
+    assert.deepEqual(await carOf(snapshot.allBlocks(), head), expected)
+    assert.deepEqual(await carOf(snapshot.allBlocks(1), head), expected)
   } finally {
     snapshot.close()
   }
