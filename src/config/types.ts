@@ -215,6 +215,11 @@ export interface HearthConfig {
   validateResponses: boolean
   /** HEARTH_SHUTDOWN_TIMEOUT_MS (10 s): how long in-flight requests get on shutdown. */
   shutdownTimeoutMs: number
+  /**
+   * HEARTH_STREAM_STALL_MS (60 s): a streamed response (getRepo, the account page's blob
+   * download) whose client takes nothing for this long is cut off, releasing what it held.
+   */
+  streamStallMs: number
   /** What the operator dashboard's "start a backup" uses. */
   backup: BackupConfig
   /** HEARTH_ADMIN_DIDS: accounts that may open the operator dashboard once signed in at /account. */

@@ -46,6 +46,7 @@ export const HEARTH_VARIABLES: readonly string[] = [
   'HEARTH_LOCAL_PLC_DB_LOCATION',
   'HEARTH_VALIDATE_RESPONSES',
   'HEARTH_SHUTDOWN_TIMEOUT_MS',
+  'HEARTH_STREAM_STALL_MS',
   'HEARTH_CRYPTO_BACKEND', // src/repo/crypto/curve.ts
   'HEARTH_SQLITE_SYNCHRONOUS', // src/storage/sqlite.ts
   'HEARTH_LISTEN_HOST', // src/cli/main.ts

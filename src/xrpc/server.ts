@@ -57,6 +57,8 @@ export interface RouteContext {
   path: string
   searchParams: URLSearchParams
   ip: string
+  /** How long a streamed response may wait for its client to take more before it is cut off. */
+  stallMs: number
 }
 
 /** A plain (non-XRPC) route. A thrown XrpcError becomes its JSON error; anything else a 500. */
@@ -356,7 +358,7 @@ export class XrpcServer {
 
   private async runRoute(route: Route, req: IncomingMessage, res: ServerResponse, path: string, query: string, ip: string): Promise<void> {
     try {
-      await route.handler({ req, res, path, searchParams: new URLSearchParams(query), ip })
+      await route.handler({ req, res, path, searchParams: new URLSearchParams(query), ip, stallMs: this.streamStallMs })
     } catch (err) {
       await this.sendError(req, res, err, null)
     }
@@ -691,6 +693,7 @@ export function createXrpcServer(opts: XrpcServerOptions = {}): XrpcServer {
 export function xrpcOptionsFromConfig(cfg: ServerConfig): XrpcServerOptions {
   return {
     validateResponses: cfg.hearth.validateResponses,
+    streamStallMs: cfg.hearth.streamStallMs,
     blobLimit: cfg.service.blobUploadLimit,
     rateLimits: {
       enabled: cfg.rateLimits.enabled,

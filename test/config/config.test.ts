@@ -101,6 +101,7 @@ test('no configuration: local mode on localhost:2583 with everything under ./dat
     blobGcGraceMs: 86400_000,
     validateResponses: false,
     shutdownTimeoutMs: 10_000,
+    streamStallMs: 60_000,
     backup: { destination: null, keep: null, every: null, s3Env: {} },
     adminDids: [],
   })

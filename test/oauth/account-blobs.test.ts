@@ -49,7 +49,8 @@ for (const kind of ['disk', 's3'] as const) {
     let s3: TestS3 | null = null
     before(async () => {
       s3 = kind === 's3' ? await startS3() : null
-      pds = await startTestPds({ env: s3?.env() ?? {} })
+      // A short stall limit for the test of a client that stops reading (the others read at once).
+      pds = await startTestPds({ env: { ...s3?.env(), HEARTH_STREAM_STALL_MS: '1000' } })
       assert.equal(pds.hearth.services.blobs.kind, kind)
     })
     after(async () => {
@@ -98,6 +99,34 @@ for (const kind of ['disk', 's3'] as const) {
       await alice.agent.com.atproto.server.activateAccount()
       const served = await alice.agent.com.atproto.sync.getBlob({ did: alice.did, cid: c.ref.toString() })
       assert.ok(Buffer.from(served.data).equals(files.get(`${c.ref.toString()}.mp4`)!))
+    })
+
+    it('cuts off a download whose client stops reading, and serves on', async () => {
+      // Without the limit the download waited on its client for as long as the connection
+      // lasted, holding the blob's open file (or S3 connection).
+      const carol = await pds.createAccount('blobstall')
+      for (let i = 0; i < 4; i++) {
+        const blob = (await carol.agent.com.atproto.repo.uploadBlob(bytesOf(4_000_000, 10 + i), { encoding: 'video/mp4' })).data.blob
+        await carol.agent.com.atproto.repo.createRecord({ repo: carol.did, collection: 'com.example.file', record: { $type: 'com.example.file', i, file: blob } })
+      }
+      const jar = await signedIn(pds, carol.handle, carol.password)
+      const res = await fetch(`${pds.url}/account/blobs.tar?did=${encodeURIComponent(carol.did)}`, { headers: { cookie: jar.header() } })
+      assert.equal(res.status, 200)
+      const reader = res.body!.getReader()
+      await reader.read()
+      await new Promise((r) => setTimeout(r, 2500))
+      let received = 0
+      await assert.rejects(async () => {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          received += value.length
+        }
+      }, 'the archive was cut off, not completed')
+      assert.ok(received < 16_000_000, `${received} bytes arrived after the stall`)
+      const again = await fetch(`${pds.url}/xrpc/_health`)
+      assert.equal(again.status, 200)
+      await again.text()
     })
 
     it('refuses a browser not signed in to the account, and a download started from another site', async () => {

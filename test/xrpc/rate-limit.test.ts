@@ -220,7 +220,7 @@ test('MemoryRateLimiter: fixed windows per key, refusals counted, expired keys s
   assert.equal(tightest([s1, s3, s2]), s3)
 })
 
-test('xrpcOptionsFromConfig carries the rate-limit, upload and validation settings', async () => {
+test('xrpcOptionsFromConfig carries the rate-limit, upload, validation and stream stall settings', async () => {
   const { loadConfig } = await import('../../src/config/index.ts')
   const { xrpcOptionsFromConfig } = await import('../../src/xrpc/server.ts')
   const { mkdtempSync, rmSync } = await import('node:fs')
@@ -229,11 +229,12 @@ test('xrpcOptionsFromConfig carries the rate-limit, upload and validation settin
   const cwd = mkdtempSync(path.join(tmpdir(), 'hearth-xrpc-'))
   try {
     const cfg = loadConfig(
-      { PDS_RATE_LIMITS_ENABLED: 'true', PDS_RATE_LIMIT_BYPASS_IPS: '10.0.0.0/8', PDS_BLOB_UPLOAD_LIMIT: '1000', PDS_DEV_MODE: 'true' },
+      { PDS_RATE_LIMITS_ENABLED: 'true', PDS_RATE_LIMIT_BYPASS_IPS: '10.0.0.0/8', PDS_BLOB_UPLOAD_LIMIT: '1000', PDS_DEV_MODE: 'true', HEARTH_STREAM_STALL_MS: '5000' },
       { cwd },
     )
     assert.deepEqual(xrpcOptionsFromConfig(cfg), {
       validateResponses: true,
+      streamStallMs: 5000,
       blobLimit: 1000,
       rateLimits: { enabled: true, bypassKey: null, bypassIps: ['10.0.0.0/8'] },
     })

@@ -65,6 +65,12 @@ export function accountBlobsGet(ctx: PagesContext) {
       res.statusCode = 200
       res.setHeader('Content-Type', 'application/x-tar')
       res.setHeader('Content-Disposition', `attachment; filename="${name}-blobs.tar"`)
+      // A client that stops reading is cut off (HEARTH_STREAM_STALL_MS), as getRepo's is: each
+      // blob it would wait on holds an open file or an S3 connection.
+      const stall = (): void => {
+        ctx.s.logger.info({ did, stallMs: rc.stallMs }, `closed a blob download: its client took nothing for ${rc.stallMs} ms`)
+        res.destroy()
+      }
       const missing: string[] = []
       let cursor: string | undefined
       for (;;) {
@@ -80,8 +86,11 @@ export function accountBlobsGet(ctx: PagesContext) {
             missing.push(cid)
             continue
           }
-          await write(res, tarHeader(blobFileName(cid, meta.mimeType), meta.size, new Date()))
-          const sent = await copy(body, res)
+          if (!(await write(res, tarHeader(blobFileName(cid, meta.mimeType), meta.size, new Date()), stall, rc.stallMs))) {
+            body.destroy()
+            return
+          }
+          const sent = await copy(body, res, stall, rc.stallMs)
           if (sent === null) return
           if (sent !== meta.size) {
             // The header promised meta.size bytes: a short or long file would corrupt the rest.
@@ -89,7 +98,7 @@ export function accountBlobsGet(ctx: PagesContext) {
             res.destroy()
             return
           }
-          await write(res, tarPadding(sent))
+          if (!(await write(res, tarPadding(sent), stall, rc.stallMs))) return
         }
         if (cids.length < PAGE) break
         cursor = cids[cids.length - 1]
@@ -98,8 +107,8 @@ export function accountBlobsGet(ctx: PagesContext) {
         const text = Buffer.from(
           `Blobs your records use that this server cannot give (never uploaded, or not available), by CID:\n${missing.join('\n')}\n`,
         )
-        await write(res, tarHeader('blobs/missing.txt', text.length, new Date()))
-        await write(res, Buffer.concat([text, tarPadding(text.length)]))
+        if (!(await write(res, tarHeader('blobs/missing.txt', text.length, new Date()), stall, rc.stallMs))) return
+        if (!(await write(res, Buffer.concat([text, tarPadding(text.length)]), stall, rc.stallMs))) return
       }
       res.end(tarEnd())
     })
@@ -122,19 +131,25 @@ async function openBlob(ctx: PagesContext, did: string, cid: string): Promise<Re
   }
 }
 
-async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
-  if (chunk.length === 0 || res.write(chunk)) return
-  await drainOrClose(res)
+/** Cuts off a response whose client stalled (and says so in the log). */
+type Stall = () => void
+
+/** Writes a chunk; false once the response is gone (the client left, or stalled and was cut off). */
+async function write(res: ServerResponse, chunk: Buffer, stall: Stall, stallMs: number): Promise<boolean> {
+  if (res.destroyed) return false
+  if (chunk.length === 0 || res.write(chunk)) return true
+  if (!(await drainOrClose(res, stallMs))) stall()
+  return !res.destroyed
 }
 
-/** Copies a blob into the response; its byte count, or null when the client went away. */
-async function copy(body: Readable, res: ServerResponse): Promise<number | null> {
+/** Copies a blob into the response; its byte count, or null when the response is gone. */
+async function copy(body: Readable, res: ServerResponse, stall: Stall, stallMs: number): Promise<number | null> {
   let sent = 0
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (res.destroyed) return null
       sent += chunk.length
-      if (!res.write(chunk)) await drainOrClose(res)
+      if (!(await write(res, chunk, stall, stallMs))) return null
     }
     return res.destroyed ? null : sent
   } finally {
