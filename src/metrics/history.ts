@@ -1,14 +1,14 @@
 // A short history of the process's metrics, for the operator dashboard's activity charts: every
-// interval (a minute) the sampler reads the same prom-client objects /metrics exports and keeps
-// the reading in a fixed ring (24 hours at one a minute: 1440 × 8 numbers, about 90 KB). Reading
-// happens on an unref'd timer, never on a request; a dashboard that draws from these samples and
-// from `current()` shows what a Prometheus scrape would, without needing a Prometheus.
+// interval (a minute) the sampler reads the same recorders /metrics exports and keeps the reading
+// in a fixed ring (24 hours at one a minute: 1440 × 8 numbers, about 90 KB). Reading happens on an
+// unref'd timer, never on a request; a dashboard that draws from these samples and from
+// `current()` shows what a Prometheus scrape would, without needing a Prometheus.
 //
-// Only the few metrics the dashboard draws are read (by name, each collected on its own), so a
-// sample starts no blob-store walk and stats no database file. The event-loop delay gauges report
-// the window since their previous reading, whoever read them; a sample a minute barely shortens
-// a scraper's window.
-import { registry } from './index.ts'
+// Only the few metrics the dashboard draws are read, straight from the recorders (prom-client is
+// not loaded for it), so a sample starts no blob-store walk and stats no database file. The
+// event-loop delay gauges report the window since their previous reading, whoever read them; a
+// sample a minute barely shortens a scraper's window.
+import { accountCreated, commits, eventLoopDelayP99, firehoseSubscriberCount, requestDuration, sessionCreated } from './index.ts'
 
 export interface MetricsSample {
   /** When it was taken (ms since the epoch, by the sampler's clock). */
@@ -124,57 +124,20 @@ export function useMetricsSampler(sampler: MetricsSampler): void {
 }
 
 /** The figures as /metrics would show them now. */
-export function readFigures(): Promise<MetricsFigures> {
-  return Promise.all([
-    sum('account_created_total'),
-    sum('session_created_total'),
-    sum('hearth_commits_total'),
-    sum('http_server_request_duration_seconds', '_count'),
-    sum('hearth_firehose_subscribers'),
-    single('nodejs_eventloop_delay_p99_seconds'),
-  ]).then(([accountsCreated, sessionsCreated, commits, requests, firehoseSubscribers, eventLoopDelayP99]) => ({
-    accountsCreated: accountsCreated ?? 0,
-    sessionsCreated: sessionsCreated ?? 0,
-    commits: commits ?? 0,
-    requests: requests ?? 0,
-    firehoseSubscribers: firehoseSubscribers ?? 0,
-    eventLoopDelayP99,
-  }))
-}
-
-type Value = { value: number; labels: Record<string, string | number | undefined>; metricName?: string }
-
-async function values(name: string): Promise<Value[] | null> {
-  const metric = registry.getSingleMetric(name)
-  if (!metric) return null
-  return (await metric.get()).values as Value[]
-}
-
-/** The sum over every label set (of the `suffix` series, for a histogram); null when not registered. */
-async function sum(name: string, suffix?: string): Promise<number | null> {
-  const got = await values(name)
-  if (!got) return null
-  let n = 0
-  for (const v of got) if (!suffix || v.metricName === name + suffix) n += v.value
-  return n
-}
-
-/** An unlabelled gauge's value; null when not registered or not yet set. */
-async function single(name: string): Promise<number | null> {
-  const got = await values(name)
-  return got && got.length > 0 ? got[0].value : null
+export async function readFigures(): Promise<MetricsFigures> {
+  return {
+    accountsCreated: accountCreated.total(),
+    sessionsCreated: sessionCreated.total(),
+    commits: commits.total(),
+    requests: requestDuration.count(),
+    firehoseSubscribers: firehoseSubscriberCount(),
+    eventLoopDelayP99: eventLoopDelayP99(),
+  }
 }
 
 /** The request-duration histogram's cumulative buckets, summed over routes and statuses. */
 async function requestBuckets(): Promise<Map<number, number>> {
-  const name = 'http_server_request_duration_seconds'
-  const out = new Map<number, number>()
-  for (const v of (await values(name)) ?? []) {
-    if (v.metricName !== name + '_bucket') continue
-    const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le)
-    out.set(le, (out.get(le) ?? 0) + v.value)
-  }
-  return out
+  return requestDuration.cumulativeBuckets()
 }
 
 /**

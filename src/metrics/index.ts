@@ -9,47 +9,44 @@
 // v8js_memory_heap_used_bytes and so on: those are the names (and label values) used here.
 // Hearth's own are prefixed `hearth_`; prom-client's default process and Node metrics come too.
 //
-// Kept cheap on the hot path: counters and histograms only (an add and a bucket search per
-// observation; histogram children are cached per label set, so a request allocates no label
-// objects). Values that live in stores (firehose subscribers, file sizes) are read when scraped.
+// Kept cheap on the hot path, and off an idle server's memory: the request path records into
+// Hearth's own counters and histograms (recorders.ts: an add and a bucket search per observation;
+// histogram series are cached per label set, so a request allocates no label objects), and
+// prom-client is loaded on the first scrape or export, which registers those recorders and the
+// scrape-time gauges (values that live in stores: firehose subscribers, file sizes).
+import { createRequire } from 'node:module'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-
-export const registry = new Registry()
+import type { Registry } from 'prom-client'
+import { CounterRecorder, HistogramRecorder, type Observer } from './recorders.ts'
 
 /** As official: source is the XRPC method (or oauth); deactivated is true for a DID moving in. */
-export const accountCreated = new Counter({
-  name: 'account_created_total',
-  help: 'Number of accounts created on this PDS (source: how; deactivated: created for a DID moving in)',
-  labelNames: ['source', 'deactivated'] as const,
-  registers: [registry],
-})
+export const accountCreated = new CounterRecorder(
+  'account_created_total',
+  'Number of accounts created on this PDS (source: how; deactivated: created for a DID moving in)',
+  ['source', 'deactivated'] as const,
+)
 
-export const sessionCreated = new Counter({
-  name: 'session_created_total',
-  help: 'Number of sessions created on this PDS (source: com.atproto.server.createAccount, com.atproto.server.createSession or oauth)',
-  labelNames: ['source'] as const,
-  registers: [registry],
-})
+export const sessionCreated = new CounterRecorder(
+  'session_created_total',
+  'Number of sessions created on this PDS (source: com.atproto.server.createAccount, com.atproto.server.createSession or oauth)',
+  ['source'] as const,
+)
 
-export const oauthAuthorization = new Counter({
-  name: 'oauth_authorization_total',
-  help: 'Increased when an OAuth authorization is granted on this PDS',
-  labelNames: ['clientFirstParty'] as const,
-  registers: [registry],
-})
+export const oauthAuthorization = new CounterRecorder(
+  'oauth_authorization_total',
+  'Increased when an OAuth authorization is granted on this PDS',
+  ['clientFirstParty'] as const,
+)
 
-const requestDuration = new Histogram({
-  name: 'http_server_request_duration_seconds',
-  help: 'HTTP requests served, by method, route (the XRPC method or path pattern) and status',
-  labelNames: ['http_request_method', 'http_route', 'http_response_status_code'] as const,
+export const requestDuration = new HistogramRecorder(
+  'http_server_request_duration_seconds',
+  'HTTP requests served, by method, route (the XRPC method or path pattern) and status',
+  ['http_request_method', 'http_route', 'http_response_status_code'] as const,
   // The stable HTTP conventions' boundaries, as the official's instrumentation uses them.
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
-  registers: [registry],
-})
+  [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+)
 
-type Observer = { observe(value: number): void }
 const requestChildren = new Map<string, Map<number, Observer>>()
 
 /** One served request; `route` must come from a bounded set (registered methods and routes). */
@@ -65,11 +62,7 @@ export function observeRequest(method: string, route: string, status: number, se
   child.observe(seconds)
 }
 
-export const commits = new Counter({
-  name: 'hearth_commits_total',
-  help: 'Repository commits sequenced (the firehose #commit events)',
-  registers: [registry],
-})
+export const commits = new CounterRecorder('hearth_commits_total', 'Repository commits sequenced (the firehose #commit events)')
 
 /** What a running server reports when scraped (one per server in the process). */
 export interface MetricSource {
@@ -90,53 +83,90 @@ export function addMetricSource(source: MetricSource): () => void {
   return () => sources.delete(source)
 }
 
-new Gauge({
-  name: 'hearth_firehose_subscribers',
-  help: 'Open subscribeRepos connections',
-  registers: [registry],
-  collect() {
-    let n = 0
-    for (const s of sources) n += s.firehoseSubscribers()
-    this.set(n)
-  },
-})
+/** Open subscribeRepos connections, over every server in the process. */
+export function firehoseSubscriberCount(): number {
+  let n = 0
+  for (const s of sources) n += s.firehoseSubscribers()
+  return n
+}
 
-new Gauge({
-  name: 'hearth_sqlite_bytes',
-  help: 'Size of each SQLite database file, its write-ahead log included',
-  labelNames: ['db'] as const,
-  registers: [registry],
-  collect() {
-    this.reset()
-    for (const s of sources) for (const [db, bytes] of Object.entries(s.sqliteBytes())) this.inc({ db }, bytes)
-  },
-})
+type PromClient = typeof import('prom-client')
+const requireModule = createRequire(import.meta.url)
+let prom: PromClient | null = null
+let promRegistry: Registry | null = null
 
-new Gauge({
-  name: 'hearth_blob_store_bytes',
-  help: 'Bytes in the disk blob store (measured in the background, at most every 5 minutes; 0 until the first measure)',
-  registers: [registry],
-  collect() {
-    let total: number | null = null
-    for (const s of sources) {
-      const b = s.blobBytes()
-      if (b !== null) total = (total ?? 0) + b
-    }
-    if (total !== null) this.set(total)
-  },
-})
+/**
+ * The prom-client registry, built on first use: prom-client loaded (a CommonJS package, so a
+ * plain require() on any Node and under tsx), the recorders registered in the order they were
+ * always exposed, then the scrape-time gauges.
+ */
+function prometheus(): Registry {
+  if (promRegistry !== null) return promRegistry
+  prom = requireModule('prom-client') as PromClient
+  const reg = new prom.Registry()
+  for (const recorder of [accountCreated, sessionCreated, oauthAuthorization, requestDuration, commits]) {
+    // A duck-typed metric: prom-client's registry only reads name, type and get() (see recorders.ts).
+    reg.registerMetric(recorder as unknown as Parameters<Registry['registerMetric']>[0])
+  }
+  new prom.Gauge({
+    name: 'hearth_firehose_subscribers',
+    help: 'Open subscribeRepos connections',
+    registers: [reg],
+    collect() {
+      this.set(firehoseSubscriberCount())
+    },
+  })
 
-new Gauge({
-  name: 'hearth_backup_last_timestamp_seconds',
-  help: 'When the last hearth backup of the data directory was taken (Unix seconds); 0 before the first',
-  registers: [registry],
-  collect() {
-    let latest: number | null = null
-    for (const s of sources) {
-      const at = s.lastBackupAt()
-      if (at !== null && (latest === null || at > latest)) latest = at
-    }
-    if (latest !== null) this.set(latest / 1000)
+  new prom.Gauge({
+    name: 'hearth_sqlite_bytes',
+    help: 'Size of each SQLite database file, its write-ahead log included',
+    labelNames: ['db'] as const,
+    registers: [reg],
+    collect() {
+      this.reset()
+      for (const s of sources) for (const [db, bytes] of Object.entries(s.sqliteBytes())) this.inc({ db }, bytes)
+    },
+  })
+
+  new prom.Gauge({
+    name: 'hearth_blob_store_bytes',
+    help: 'Bytes in the disk blob store (measured in the background, at most every 5 minutes; 0 until the first measure)',
+    registers: [reg],
+    collect() {
+      let total: number | null = null
+      for (const s of sources) {
+        const b = s.blobBytes()
+        if (b !== null) total = (total ?? 0) + b
+      }
+      if (total !== null) this.set(total)
+    },
+  })
+
+  new prom.Gauge({
+    name: 'hearth_backup_last_timestamp_seconds',
+    help: 'When the last hearth backup of the data directory was taken (Unix seconds); 0 before the first',
+    registers: [reg],
+    collect() {
+      let latest: number | null = null
+      for (const s of sources) {
+        const at = s.lastBackupAt()
+        if (at !== null && (latest === null || at > latest)) latest = at
+      }
+      if (latest !== null) this.set(latest / 1000)
+    },
+  })
+  return (promRegistry = reg)
+}
+
+/**
+ * prom-client's registry of every metric (what /metrics exposes), for tests and tools that read
+ * it directly: accessing it loads prom-client, so nothing on the request path does.
+ */
+export const registry: Registry = new Proxy({} as Registry, {
+  get(_target, key) {
+    const reg = prometheus()
+    const value = Reflect.get(reg, key, reg) as unknown
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(reg) : value
   },
 })
 
@@ -149,26 +179,41 @@ let runtimeStarted = false
  * 10 ms: an idle server that nobody scrapes pays for neither. The delay figures are per window
  * since the previous scrape anyway; the GC counters count from the first scrape.
  */
-function startRuntimeMetrics(): void {
-  if (runtimeStarted) return
+function startRuntimeMetrics(): Registry {
+  const reg = prometheus()
+  if (runtimeStarted) return reg
   runtimeStarted = true
-  collectDefaultMetrics({ register: registry })
+  const { collectDefaultMetrics, Gauge } = prom!
+  collectDefaultMetrics({ register: reg })
   let last = performance.eventLoopUtilization()
   new Gauge({
     name: 'nodejs_eventloop_utilization_ratio',
     help: 'Event loop utilization: share of time the event loop was busy since the previous scrape (0..1)',
-    registers: [registry],
+    registers: [reg],
     collect() {
       const now = performance.eventLoopUtilization()
       this.set(performance.eventLoopUtilization(now, last).utilization)
       last = now
     },
   })
-  startEventLoopDelayMetrics()
-  startHeapMetrics()
+  startEventLoopDelayMetrics(reg, Gauge)
+  startHeapMetrics(reg, Gauge)
+  return reg
 }
 
 type DelayStat = 'min' | 'max' | 'mean' | 'stddev' | 'p50' | 'p90' | 'p99'
+
+/** The delay figures' reader, once the runtime metrics have started. */
+let readDelay: (() => Record<DelayStat, number> | null) | null = null
+
+/**
+ * nodejs_eventloop_delay_p99_seconds as a scrape would read it now (and, like a scrape, ending
+ * its window): null before the runtime metrics have started, 0 until their first figures.
+ */
+export function eventLoopDelayP99(): number | null {
+  if (readDelay === null) return null
+  return readDelay()?.p99 ?? 0
+}
 
 /**
  * nodejs_eventloop_delay_{min,max,mean,stddev,p50,p90,p99}_seconds over the window since the
@@ -176,12 +221,12 @@ type DelayStat = 'min' | 'max' | 'mean' | 'stddev' | 'p50' | 'p90' | 'p99'
  * (which also keeps its last figures until a window holds 5 samples). The seven gauges of one
  * scrape share one reading of the histogram, which is then reset.
  */
-function startEventLoopDelayMetrics(): void {
+function startEventLoopDelayMetrics(reg: Registry, Gauge: PromClient['Gauge']): void {
   const histogram = monitorEventLoopDelay({ resolution: 10 })
   histogram.enable()
   let stats: Record<DelayStat, number> | null = null
   let readAt = 0
-  const read = (): Record<DelayStat, number> | null => {
+  const read = (readDelay = (): Record<DelayStat, number> | null => {
     const now = Date.now()
     if (now - readAt > 1000 && histogram.count >= 5) {
       const s = (ns: number) => (Number.isNaN(ns) ? 0 : ns / 1e9)
@@ -198,12 +243,12 @@ function startEventLoopDelayMetrics(): void {
       readAt = now
     }
     return stats
-  }
+  })
   for (const stat of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const) {
     new Gauge({
       name: `nodejs_eventloop_delay_${stat}_seconds`,
       help: `Event loop ${stat} delay since the previous scrape`,
-      registers: [registry],
+      registers: [reg],
       collect() {
         const got = read()
         if (got) this.set(got[stat])
@@ -213,11 +258,11 @@ function startEventLoopDelayMetrics(): void {
 }
 
 /** The V8 heap as the official's runtime instrumentation reports it: the limit, and per heap space. */
-function startHeapMetrics(): void {
+function startHeapMetrics(reg: Registry, Gauge: PromClient['Gauge']): void {
   new Gauge({
     name: 'v8js_memory_heap_limit_bytes',
     help: 'Maximum heap size allowed by the V8 engine',
-    registers: [registry],
+    registers: [reg],
     collect() {
       this.set(getHeapStatistics().heap_size_limit)
     },
@@ -233,7 +278,7 @@ function startHeapMetrics(): void {
       name,
       help,
       labelNames: ['v8js_heap_space_name'] as const,
-      registers: [registry],
+      registers: [reg],
       collect() {
         for (const space of getHeapSpaceStatistics()) this.set({ v8js_heap_space_name: space.space_name }, space[field])
       },
@@ -243,8 +288,8 @@ function startHeapMetrics(): void {
 
 /** The Prometheus text exposition of every metric. */
 export async function exposition(): Promise<{ contentType: string; body: string }> {
-  startRuntimeMetrics()
-  return { contentType: registry.contentType, body: await registry.metrics() }
+  const reg = startRuntimeMetrics()
+  return { contentType: reg.contentType, body: await reg.metrics() }
 }
 
 /**
@@ -268,10 +313,10 @@ export async function startOtlpPush(opts: { intervalMs?: number; url?: string; s
   const DOUBLE = 1 // @opentelemetry/api's ValueType.DOUBLE
   const producer = {
     async collect() {
-      startRuntimeMetrics()
+      const reg = startRuntimeMetrics()
       const endTime = hr(Date.now())
       const metrics: MetricData[] = []
-      for (const family of await registry.getMetricsAsJSON()) {
+      for (const family of await reg.getMetricsAsJSON()) {
         const descriptor = { name: family.name, description: family.help, unit: '', valueType: DOUBLE }
         const base = { descriptor, aggregationTemporality: sdk.AggregationTemporality.CUMULATIVE }
         const values = family.values as Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>

@@ -1,26 +1,31 @@
 // What an idle `hearth serve` holds once it has started: not the young generation start-up grew
 // (a memory-reducing collection once listening, off the request path), nor the lexicon
-// validator (loaded by the first request that needs it).
+// validator (loaded by the first request that needs it), nor prom-client (loaded by the first
+// scrape, which still reports what was counted before it), nor @noble/curves (the pure-JS curve
+// backend, loaded only where the native ones cannot serve).
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { startHearthTree } from '../../bench/server/processes.ts'
+import { BENCH_SECRETS, startHearthTree } from '../../bench/server/processes.ts'
 import { buildBundle } from '../helpers/hearth-process.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-test('hearth serve, started as npm start starts it, has given back the young generation by the time it answers, without the lexicon validator loaded', async () => {
+test('hearth serve, started as npm start starts it, has given back the young generation by the time it answers, without the lexicon validator, prom-client or @noble/curves loaded', async () => {
   buildBundle()
   const out = join(tmpdir(), `hearth-startup-probe-${process.pid}.json`)
   rmSync(out, { force: true })
   const probeModule = fileURLToPath(new URL('../../bench/server/memory-probe.cjs', import.meta.url))
   // Nothing listens on the PLC URL: an idle server never asks it.
-  const pds = await startHearthTree(ROOT, 'http://127.0.0.1:9', { env: { HMEM_OUT: out }, nodeArgs: ['--require', probeModule] })
-  type Probe = { spaces: Record<string, number>; lexiconLoaded: boolean }
+  const pds = await startHearthTree(ROOT, 'http://127.0.0.1:9', {
+    env: { HMEM_OUT: out, HMEM_PACKAGES: 'prom-client,@noble/curves' },
+    nodeArgs: ['--require', probeModule],
+  })
+  type Probe = { spaces: Record<string, number>; lexiconLoaded: boolean; packages: Record<string, boolean> }
   const probe = async (): Promise<Probe> => {
     rmSync(out, { force: true })
     process.kill(pds.pid, 'SIGUSR2')
@@ -35,6 +40,34 @@ test('hearth serve, started as npm start starts it, has given back the young gen
     assert.ok(idle.spaces.new_space! < 2048, `new space ${idle.spaces.new_space} KB resident`)
     // Routing and answering describeServer (which the harness asked) need no lexicon validator.
     assert.equal(idle.lexiconLoaded, false, '@atproto/lexicon is not loaded by an idle server')
+    assert.deepEqual(idle.packages, { 'prom-client': false, '@noble/curves': false })
+    // Requests are counted without prom-client; the first scrape loads it and reports them.
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(`${pds.url}/xrpc/com.atproto.server.describeServer`)).status, 200)
+    const scrape = await fetch(`${pds.url}/metrics`, {
+      headers: { authorization: `Basic ${Buffer.from(`admin:${BENCH_SECRETS.adminPassword}`).toString('base64')}` },
+    })
+    assert.equal(scrape.status, 200)
+    const text = await scrape.text()
+    const served = /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/xrpc\/com\.atproto\.server\.describeServer",http_response_status_code="200"\} (\d+)$/m.exec(text)
+    assert.ok(served && Number(served[1]) >= 3, `describeServer count in the first scrape: ${served?.[1]}`)
+    const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1])
+    for (const name of [
+      'account_created_total',
+      'session_created_total',
+      'oauth_authorization_total',
+      'http_server_request_duration_seconds',
+      'hearth_commits_total',
+      'hearth_firehose_subscribers',
+      'hearth_sqlite_bytes',
+      'hearth_blob_store_bytes',
+      'hearth_backup_last_timestamp_seconds',
+      'nodejs_eventloop_delay_p99_seconds',
+      'process_cpu_seconds_total',
+      'v8js_memory_heap_used_bytes',
+    ]) {
+      assert.ok(families.includes(name), `${name} missing from the first scrape`)
+    }
+    assert.deepEqual((await probe()).packages, { 'prom-client': true, '@noble/curves': false })
     // The first request that needs it loads it, and is answered as before.
     const res = await fetch(`${pds.url}/xrpc/com.atproto.server.createSession`, {
       method: 'POST',

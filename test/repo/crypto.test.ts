@@ -8,7 +8,7 @@ import { fromBase58Btc, toBase58Btc } from '@atcute/multibase'
 import * as ref from '@atproto/crypto'
 import { p256 as nobleP256 } from '@noble/curves/nist.js'
 import { secp256k1 as nobleK256 } from '@noble/curves/secp256k1.js'
-import type { CurveImpl, JwtAlg } from '../../src/repo/crypto/curve.ts'
+import { type CurveImpl, type JwtAlg, P256_ORDER, SECP256K1_ORDER } from '../../src/repo/crypto/curve.ts'
 import {
   cryptoBackend,
   formatDidKey,
@@ -291,6 +291,65 @@ test('did:key: format and parse round trip; uncompressed input is compressed', (
     assert.equal('did:key:' + mk, kp.did())
     assert.deepEqual(parseMultikey(mk), { jwtAlg: curve.jwtAlg, publicKey: kp.publicKeyBytes() })
     assert.equal(ref.formatMultikey(curve.jwtAlg, kp.publicKeyBytes()), mk)
+  }
+})
+
+test('the group orders written out in curve.ts are @noble/curves\' own', () => {
+  assert.equal(SECP256K1_ORDER, K256_N)
+  assert.equal(P256_ORDER, P256_N)
+})
+
+test('new private keys are valid scalars of their curve, all different', () => {
+  const seen = new Set<string>()
+  for (let i = 0; i < 200; i++) {
+    for (const [kp, curve] of [
+      [Secp256k1Keypair.create(), nobleK256],
+      [P256Keypair.create(), nobleP256],
+    ] as const) {
+      const priv = kp.export()
+      assert.ok(curve.utils.isValidSecretKey(priv))
+      seen.add(Buffer.from(priv).toString('hex'))
+    }
+  }
+  assert.equal(seen.size, 400)
+})
+
+test('did:key formatting (OpenSSL compresses the point) takes and refuses what @noble/curves does', () => {
+  const rand = prng(7)
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256))
+  for (const [jwtAlg, curve] of [
+    ['ES256K', nobleK256],
+    ['ES256', nobleP256],
+  ] as const) {
+    const p = curve.Point.Fp.ORDER
+    const be = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex')
+    const point = curve.getPublicKey(curve.utils.randomSecretKey(), false)
+    const candidates: Uint8Array[] = [
+      point,
+      curve.Point.fromBytes(point).toBytes(true),
+      Uint8Array.of(6 + (point[64] & 1), ...point.subarray(1)), // hybrid form: OpenSSL takes it, noble does not
+      Uint8Array.of(2, ...be(p)), // x = p
+      Uint8Array.of(4, ...point.subarray(1, 33), ...be(p - 1n)), // y off the curve
+      Uint8Array.of(0),
+      new Uint8Array(65),
+      point.subarray(0, 64),
+    ]
+    for (let i = 0; i < 100; i++) {
+      const x = bytes(32)
+      candidates.push(Uint8Array.of(2 + (i & 1), ...x)) // about half of these are on the curve
+      candidates.push(Uint8Array.of(4, ...x, ...bytes(32)))
+    }
+    for (const key of candidates) {
+      let expected: string | null
+      try {
+        expected = 'z' + toBase58Btc(Uint8Array.of(...(jwtAlg === 'ES256K' ? [0xe7, 0x01] : [0x80, 0x24]), ...curve.Point.fromBytes(key).toBytes(true)))
+      } catch {
+        expected = null
+      }
+      const label = `${jwtAlg} ${Buffer.from(key).toString('hex')}`
+      if (expected === null) assert.throws(() => formatMultikey(jwtAlg, key), InvalidKeyError, label)
+      else assert.equal(formatMultikey(jwtAlg, key), expected, label)
+    }
   }
 })
 

@@ -2,6 +2,7 @@
 // backend (libsecp256k1 through N-API for secp256k1, OpenSSL through node:crypto for P-256) and a
 // pure-JS @noble/curves one that is always available. Keys are "prepared" once into whatever the
 // backend wants (a KeyObject, a validated byte array) so the per-signature cost is only the math.
+import { getRandomValues } from 'node:crypto'
 
 export type JwtAlg = 'ES256K' | 'ES256'
 
@@ -36,6 +37,10 @@ export function requestedBackend(env: NodeJS.ProcessEnv = process.env): BackendC
   if (raw === 'native' || raw === 'noble') return raw
   throw new Error(`HEARTH_CRYPTO_BACKEND must be auto, native or noble (got ${JSON.stringify(env.HEARTH_CRYPTO_BACKEND)})`)
 }
+
+/** The group orders (n) of the two curves (SEC 2; a test holds them equal to @noble/curves'). */
+export const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+export const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
 
 export function bytesToBigInt(bytes: Uint8Array): bigint {
   let n = 0n
@@ -89,6 +94,17 @@ export class ScalarRange {
     out.set(bigIntTo32(this.#order - bytesToBigInt(sig.subarray(32, 64))), 32)
     return out
   }
+}
+
+/**
+ * A new private key: 32 random bytes drawn again until they are a scalar in [1, n-1], so every
+ * scalar is equally likely (a redraw happens with probability under 2^-32 on either curve).
+ */
+export function randomPrivateKey(range: ScalarRange): Uint8Array {
+  const out = new Uint8Array(32)
+  do getRandomValues(out)
+  while (!range.inRange(out, 0))
+  return out
 }
 
 function compare32(bytes: Uint8Array, offset: number, ref: Uint8Array): number {

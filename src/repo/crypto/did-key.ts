@@ -3,10 +3,10 @@
 // form, and both multicodecs (secp256k1-pub 0xe7, p256-pub 0x1200) are defined as compressed, so a
 // 65-byte key inside a did:key is refused (as @atproto/crypto does): accepting it would give one
 // key two did:key spellings. Formatting, on the other hand, takes either form and compresses.
+import { ECDH, getCurves } from 'node:crypto'
 import { fromBase58Btc, toBase58Btc } from '@atcute/multibase'
-import { p256 } from '@noble/curves/nist.js'
-import { secp256k1 } from '@noble/curves/secp256k1.js'
 import type { CurveImpl, JwtAlg } from './curve.ts'
+import { nobleP256, nobleSecp256k1 } from './noble-curves.ts'
 import { p256Impl } from './p256.ts'
 import { secp256k1Impl } from './secp256k1.ts'
 
@@ -107,13 +107,35 @@ export function parseDidKey(did: string): ParsedPublicKey {
   return { jwtAlg, publicKey: publicKey.slice() } // the cached copy must not be handed out
 }
 
+// OpenSSL's names of the two curves, where node:crypto has them (it has both in every official
+// Node build; a runtime whose OpenSSL lacks one uses @noble/curves for it).
+const OPENSSL_CURVES = new Set(getCurves())
+
+/**
+ * The compressed form of a SEC1 point: 33 bytes (02/03 ‖ x) or 65 (04 ‖ x ‖ y), the only forms
+ * @noble/curves takes; throws unless it is a point on the curve.
+ */
+function compressPoint(jwtAlg: JwtAlg, publicKey: Uint8Array): Uint8Array {
+  const length = publicKey.length
+  const prefix = publicKey[0]
+  if (!((length === 33 && (prefix === 2 || prefix === 3)) || (length === 65 && prefix === 4))) {
+    throw new TypeError('not a compressed or uncompressed SEC1 point')
+  }
+  const name = jwtAlg === 'ES256K' ? 'secp256k1' : 'prime256v1'
+  if (OPENSSL_CURVES.has(name)) {
+    // OpenSSL parses the point (refusing coordinates past the field or off the curve) and writes it compressed.
+    return new Uint8Array(ECDH.convertKey(publicKey, name, undefined, undefined, 'compressed') as Buffer)
+  }
+  const curve = jwtAlg === 'ES256K' ? nobleSecp256k1() : nobleP256()
+  return curve.Point.fromBytes(publicKey).toBytes(true)
+}
+
 /** Accepts a compressed (33) or uncompressed (65) SEC1 key; always writes the compressed form. */
 export function formatMultikey(jwtAlg: JwtAlg, publicKey: Uint8Array): string {
-  const curve = jwtAlg === 'ES256K' ? secp256k1 : jwtAlg === 'ES256' ? p256 : null
-  if (curve === null) throw new InvalidKeyError(`unsupported key algorithm: ${String(jwtAlg)}`)
+  if (jwtAlg !== 'ES256K' && jwtAlg !== 'ES256') throw new InvalidKeyError(`unsupported key algorithm: ${String(jwtAlg)}`)
   let compressed: Uint8Array
   try {
-    compressed = curve.Point.fromBytes(publicKey).toBytes(true)
+    compressed = compressPoint(jwtAlg, publicKey)
   } catch {
     throw new InvalidKeyError(`not a valid ${jwtAlg === 'ES256K' ? 'secp256k1' : 'P-256'} public key`)
   }

@@ -9,11 +9,20 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from 'node:crypto'
-import { p256 as noble } from '@noble/curves/nist.js'
-import { assertCompressedKey, assertPrivateKeyBytes, type CurveImpl, plainBytes, requestedBackend, ScalarRange } from './curve.ts'
+import {
+  assertCompressedKey,
+  assertPrivateKeyBytes,
+  type CurveImpl,
+  P256_ORDER,
+  plainBytes,
+  randomPrivateKey,
+  requestedBackend,
+  ScalarRange,
+} from './curve.ts'
 import { nobleImpl } from './noble.ts'
+import { nobleP256 as noble } from './noble-curves.ts'
 
-const range = new ScalarRange(noble.Point.Fn.ORDER)
+const range = new ScalarRange(P256_ORDER)
 
 // DER scaffolding around the raw key bytes, so OpenSSL parses (and validates) them itself.
 // SPKI: id-ecPublicKey, prime256v1, then the compressed point as the BIT STRING.
@@ -33,7 +42,7 @@ interface NodePrivate {
 
 function looksLikeDer(sig: Uint8Array): boolean {
   try {
-    noble.Signature.fromBytes(sig, 'der')
+    noble().Signature.fromBytes(sig, 'der')
     return true
   } catch {
     return false
@@ -100,5 +109,5 @@ export const p256Impls: { readonly node: CurveImpl<NodePrivate, KeyObject>; read
 export const p256Impl: CurveImpl = requestedBackend() === 'noble' ? nobleP256 : nodeImpl
 
 export function randomP256PrivateKey(): Uint8Array {
-  return noble.utils.randomSecretKey()
+  return randomPrivateKey(range)
 }

@@ -8,10 +8,19 @@
 // Both backends sign deterministically (RFC 6979, no extra entropy), so they produce the same
 // bytes for the same key and message, and so does @atproto/crypto.
 import { createRequire } from 'node:module'
-import { secp256k1 as noble } from '@noble/curves/secp256k1.js'
 import { sha256 } from '../cid.ts'
-import { assertCompressedKey, assertPrivateKeyBytes, type BackendChoice, type CurveImpl, requestedBackend } from './curve.ts'
+import {
+  assertCompressedKey,
+  assertPrivateKeyBytes,
+  type BackendChoice,
+  type CurveImpl,
+  randomPrivateKey,
+  requestedBackend,
+  ScalarRange,
+  SECP256K1_ORDER,
+} from './curve.ts'
 import { nobleImpl } from './noble.ts'
+import { nobleSecp256k1 } from './noble-curves.ts'
 
 /** The subset of the `secp256k1` package's API used here (it ships no types). */
 interface NativeSecp256k1 {
@@ -76,7 +85,8 @@ function nativeImpl(lib: NativeSecp256k1): CurveImpl<Uint8Array, Uint8Array> {
   }
 }
 
-const nobleK256 = nobleImpl(noble, 'ES256K')
+const nobleK256 = nobleImpl(nobleSecp256k1, 'ES256K')
+const range = new ScalarRange(SECP256K1_ORDER)
 
 // The malleable mode follows the reference (noble v1 given no format): DER is tried first and
 // compact only when the bytes are not DER, so a 64-byte value that happens to be DER reads as DER.
@@ -118,5 +128,5 @@ export function secp256k1NativeLoadError(): string | null {
 }
 
 export function randomSecp256k1PrivateKey(): Uint8Array {
-  return noble.utils.randomSecretKey()
+  return randomPrivateKey(range)
 }
