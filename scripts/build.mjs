@@ -42,6 +42,11 @@ const result = await build({
   target: 'node20',
   packages: 'external',
   sourcemap: 'linked',
+  // V8 keeps the bundle's source for as long as the process lives: without its indentation and
+  // comments it is ~0.8 MB instead of ~1.05. Names are kept (no identifier minification), so a
+  // stack trace names the same functions; its line:column, in the bundle as before, maps to
+  // src/ through the linked source map (`node --enable-source-maps`).
+  minifyWhitespace: true,
   logLevel: 'warning',
   write: false,
 })
@@ -68,4 +73,6 @@ for (const file of files) {
 
 const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
 const { schemas } = await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)
-writeWhole(join(out, 'lexicons.json'), JSON.stringify(schemas))
+// One document per line, its `id` first, so that the server indexes the file by lines at start
+// and parses a document only when it is asked for (src/lexicons.ts); still one JSON array.
+writeWhole(join(out, 'lexicons.json'), `[\n${schemas.map((doc) => JSON.stringify({ id: doc.id, ...doc })).join(',\n')}\n]\n`)

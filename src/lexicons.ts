@@ -9,25 +9,14 @@
 // Values cross this module in their JSON form (`{"$link"}`, `{"$bytes"}`, blob objects), or as
 // Hearth's in-memory data model for records; @atproto/lexicon's own value classes (its CID,
 // BlobRef) stay inside.
-import { existsSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { LexiconDoc, Lexicons, LexXrpcProcedure, LexXrpcQuery, LexXrpcSubscription } from '@atproto/lexicon'
-import {
-  isAtIdentifierString,
-  isAtUriString,
-  isDatetimeStringLenient,
-  isValidDid,
-  isValidHandle,
-  isValidLanguage,
-  isValidNsid,
-  isValidRecordKey,
-  isValidTid,
-  isValidUri,
-} from '@atproto/syntax'
 import { lexToJson as dataModelToJson } from './repo/data-model.ts'
 import { exceedsNestingDepth, MAX_NESTING_DEPTH } from './repo/nesting.ts'
+import { syntaxLib } from './repo/syntax.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
 
 
@@ -39,13 +28,65 @@ import { XrpcError, invalidRequest } from './errors.ts'
 // package's entry point.
 const BUNDLED_SCHEMAS = new URL('./lexicons.json', import.meta.url)
 const BUNDLED = existsSync(BUNDLED_SCHEMAS)
-const schemas = await loadSchemas()
+let allSchemas: unknown[] | null = null
+const bundled = BUNDLED ? openBundledSchemas() : null
+if (!BUNDLED) allSchemas = await sourceSchemas()
 
-async function loadSchemas(): Promise<unknown[]> {
-  if (BUNDLED) return JSON.parse(readFileSync(BUNDLED_SCHEMAS, 'utf8')) as unknown[]
+async function sourceSchemas(): Promise<unknown[]> {
   const apiEntry = createRequire(import.meta.url).resolve('@atproto/api')
   const mod = (await import(pathToFileURL(join(dirname(apiEntry), 'client', 'lexicons.js')).href)) as { schemas: unknown[] }
   return mod.schemas
+}
+
+type SchemaDoc = { id?: unknown; defs?: Record<string, unknown> }
+
+/**
+ * The bundle's documents, each parsed when first asked for. The router needs the ~80 documents of
+ * the methods it serves (a tenth of the file); all ~390 parsed are ~1 MB of heap, which an idle
+ * server need not hold until the validator loads. The build writes one document per line, its
+ * `id` first, so the start only indexes lines. The file stays open: a later build renames a new
+ * one into place, and this process keeps reading the one it started with.
+ */
+function openBundledSchemas(): { fd: number; at: Map<string, [number, number]> } | null {
+  const fd = openSync(BUNDLED_SCHEMAS, 'r')
+  const text = readAt(fd, 0, fstatSync(fd).size)
+  const at = new Map<string, [number, number]>()
+  const head = Buffer.from('{"id":"')
+  for (let start = text.indexOf(0x0a) + 1; start > 0 && start < text.length; ) {
+    const newline = text.indexOf(0x0a, start)
+    const end = newline < 0 ? text.length : newline
+    if (end - start > head.length && text.compare(head, 0, head.length, start, start + head.length) === 0) {
+      const idEnd = text.indexOf(0x22, start + head.length)
+      const stop = text[end - 1] === 0x2c ? end - 1 : end // the comma between documents
+      at.set(text.toString('latin1', start + head.length, idEnd), [start, stop])
+    }
+    start = newline < 0 ? -1 : newline + 1
+  }
+  if (at.size > 0) return { fd, at }
+  // Not written a document per line (a build from before): parsed whole, at start.
+  allSchemas = JSON.parse(text.toString('utf8')) as unknown[]
+  closeSync(fd)
+  return null
+}
+
+function readAt(fd: number, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  let got = 0
+  while (got < out.length) {
+    const n = readSync(fd, out, got, out.length - got, start + got)
+    if (n === 0) throw new Error(`lexicons.json ended at ${start + got} of ${end}`)
+    got += n
+  }
+  return out
+}
+
+/** Every document (the validator's set): in the bundle, read and parsed once, on first use. */
+function schemas(): unknown[] {
+  if (allSchemas === null) {
+    const { fd } = bundled!
+    allSchemas = JSON.parse(readAt(fd, 0, fstatSync(fd).size).toString('utf8')) as unknown[]
+  }
+  return allSchemas
 }
 
 // In the bundle `npm start` runs, @atproto/lexicon (its validators, zod and multiformats with
@@ -69,24 +110,38 @@ let lexiconSet: Lexicons | null = null
 // Only NSIDs that have a definition are cached: the set is bounded by the lexicons, whereas
 // remembering misses would let any client grow it with made-up NSIDs.
 const methodDefs = new Map<string, MethodDef>()
-let docsById: Map<string, { defs?: Record<string, unknown> }> | null = null
+// The documents looked up by id: in the bundle, those parsed so far (ids the file has); from
+// source, all of them.
+const docsById = new Map<string, SchemaDoc>()
+let docsIndexed = false
 
 /** The lexicon set, built on first use (about 400 documents, a few milliseconds). */
 export function lexicons(): Lexicons {
-  if (lexiconSet === null) lexiconSet = new (lib().Lexicons)(schemas as LexiconDoc[])
+  if (lexiconSet === null) lexiconSet = new (lib().Lexicons)(schemas() as LexiconDoc[])
   return lexiconSet
 }
 
 /** The `main` definition of the document with this id, as written (refs not resolved). */
 function mainDef(nsid: string): { type?: string } | undefined {
-  if (docsById === null) {
-    docsById = new Map()
-    for (const doc of schemas as Array<{ id?: unknown; defs?: Record<string, unknown> }>) {
-      if (typeof doc.id === 'string') docsById.set(doc.id, doc)
-    }
-  }
-  const main = docsById.get(nsid)?.defs?.main
+  const main = schemaDoc(nsid)?.defs?.main
   return typeof main === 'object' && main !== null ? (main as { type?: string }) : undefined
+}
+
+function schemaDoc(id: string): SchemaDoc | undefined {
+  let doc = docsById.get(id)
+  if (doc !== undefined) return doc
+  if (bundled !== null) {
+    const range = bundled.at.get(id)
+    if (range === undefined) return undefined
+    doc = JSON.parse(readAt(bundled.fd, range[0], range[1]).toString('utf8')) as SchemaDoc
+    docsById.set(id, doc)
+    return doc
+  }
+  if (!docsIndexed) {
+    for (const d of schemas() as SchemaDoc[]) if (typeof d.id === 'string') docsById.set(d.id, d)
+    docsIndexed = true
+  }
+  return docsById.get(id)
 }
 
 export type MethodType = 'query' | 'procedure' | 'subscription'
@@ -246,16 +301,16 @@ interface FastParam {
 // The predicates the lexicon's string formats use (validators/formats.js); `cid` is not among
 // them (it parses the CID), so a cid parameter given goes to the validator.
 const FAST_FORMATS: Record<string, (value: string) => boolean> = {
-  datetime: isDatetimeStringLenient,
-  uri: isValidUri,
-  'at-uri': isAtUriString,
-  did: isValidDid,
-  handle: isValidHandle,
-  'at-identifier': isAtIdentifierString,
-  nsid: isValidNsid,
-  language: isValidLanguage,
-  tid: isValidTid,
-  'record-key': isValidRecordKey,
+  datetime: (v) => syntaxLib().isDatetimeStringLenient(v),
+  uri: (v) => syntaxLib().isValidUri(v),
+  'at-uri': (v) => syntaxLib().isAtUriString(v),
+  did: (v) => syntaxLib().isValidDid(v),
+  handle: (v) => syntaxLib().isValidHandle(v),
+  'at-identifier': (v) => syntaxLib().isAtIdentifierString(v),
+  nsid: (v) => syntaxLib().isValidNsid(v),
+  language: (v) => syntaxLib().isValidLanguage(v),
+  tid: (v) => syntaxLib().isValidTid(v),
+  'record-key': (v) => syntaxLib().isValidRecordKey(v),
 }
 
 // The schema keys a property may have and still be checked here (any other constraint, e.g.

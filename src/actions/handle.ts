@@ -3,10 +3,9 @@
 // document first (a PLC operation for did:plc; for did:web the user must have edited their own
 // did.json already), then the account row, then the `#identity` event relays act on.
 // identity.updateHandle and admin.updateAccountHandle both come through here.
-import { isValidTld } from '@atproto/syntax'
 import { DidTombstonedError, PlcRequestError } from '../identity/errors.ts'
 import { updateHandleOp } from '../identity/plc-ops.ts'
-import { isValidHandle } from '../repo/syntax.ts'
+import { isValidHandle, isValidTld } from '../repo/syntax.ts'
 import { identityEvent } from '../sequencer/events.ts'
 import type { CoreServices } from '../core-services.ts'
 import { invalidRequest } from '../errors.ts'

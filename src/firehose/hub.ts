@@ -19,9 +19,15 @@
 // queue is written out at once instead); writers and other subscribers never wait for it.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocket, WebSocketServer } from 'ws'
+import { createRequire } from 'node:module'
+import type { WebSocket, WebSocketServer } from 'ws'
 import type { SeqRow, Sequencer } from '../sequencer/sequencer.ts'
 import { errorFrame, eventFrame, infoFrame, wsMessage } from './frames.ts'
+
+// ws is loaded at the first subscription, not at start: an idle server never needs it, and
+// importing it from an ES module also runs node's CommonJS export scanner over its sources
+// (hot enough that start-up optimizes it on a compiler thread, whose memory stays in malloc).
+const requireModule = createRequire(import.meta.url)
 
 export interface FirehoseOptions {
   /** Frames a subscriber may have queued before it is cut off (PDS_MAX_SUBSCRIPTION_BUFFER). */
@@ -122,7 +128,7 @@ class Subscriber {
 }
 
 export class FirehoseHub {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 })
+  private wss: WebSocketServer | null = null
   private readonly subscribers = new Set<Subscriber>()
   private readonly pageSize: number
   private readonly onEvents = (rows: SeqRow[]) => this.broadcast(rows)
@@ -147,6 +153,7 @@ export class FirehoseHub {
 
   /** Handles an HTTP upgrade for subscribeRepos (the caller matched the path). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss ??= new (requireModule('ws') as typeof import('ws')).WebSocketServer({ noServer: true, maxPayload: 1024 })
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       void this.serve(ws, socket, req)
     })
@@ -266,7 +273,7 @@ export class FirehoseHub {
       sub.ws.close(1001, 'server shutting down')
     }
     this.subscribers.clear()
-    this.wss.close()
+    this.wss?.close()
   }
 }
 
@@ -290,7 +297,7 @@ function drained(sub: Subscriber, timeoutMs: number): Promise<boolean> {
   })
 }
 
-export { WebSocket }
+export type { WebSocket }
 
 /**
  * A cursor as a sequence number: decimal digits only, and no larger than a sequence number can

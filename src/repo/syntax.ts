@@ -1,25 +1,26 @@
 // Identifier and lexicon string-format syntax. @atproto/syntax is used where it passes the
 // shared interop vectors; language, uri, at-uri and cid strings need a stricter or different
 // rule than its default exports (see ../shared/interop-tests/INDEX.md §7).
-import {
-  assertAtUriString,
-  assertDatetimeString,
-  ensureValidDid as upstreamEnsureDid,
-  ensureValidHandle as upstreamEnsureHandle,
-  ensureValidNsid as upstreamEnsureNsid,
-  ensureValidRecordKey as upstreamEnsureRecordKey,
-  ensureValidTid as upstreamEnsureTid,
-  isAtIdentifierString,
-  isAtUriString,
-  isDatetimeString,
-  isValidDid as upstreamIsDid,
-  isValidHandle as upstreamIsHandle,
-  isValidNsid as upstreamIsNsid,
-  isValidRecordKey as upstreamIsRecordKey,
-  isValidTid as upstreamIsTid,
-  parseLanguageString,
-} from '@atproto/syntax'
+import { createRequire } from 'node:module'
 import { fromBase58Btc } from '@atcute/multibase'
+
+// @atproto/syntax (with iso-datestring-validator) is loaded on first use: ~0.9 MB that an idle
+// server, answering describeServer, never needs. Its checks are synchronous, so the first use
+// loads it with require() of an ES module (Node >= 20.19 / 22.12; tsx's require hook handles it
+// too); where Node has not that, it is imported at start as before.
+type Syntax = typeof import('@atproto/syntax')
+const requireModule = createRequire(import.meta.url)
+let upstream: Syntax | null = (process.features as { require_module?: boolean }).require_module === true ? null : await import('@atproto/syntax')
+
+/** @atproto/syntax itself, loaded on first use. */
+export function syntaxLib(): Syntax {
+  return (upstream ??= requireModule('@atproto/syntax') as Syntax)
+}
+
+/** Whether the handle's TLD is one a handle may have (upstream's list of disallowed ones). */
+export function isValidTld(handle: string): boolean {
+  return syntaxLib().isValidTld(handle)
+}
 
 export class InvalidSyntaxError extends Error {
   override name = 'InvalidSyntaxError'
@@ -36,37 +37,37 @@ type Check = (value: string) => boolean
 const isString = (value: unknown): value is string => typeof value === 'string'
 
 export function isValidHandle(value: unknown): value is string {
-  return isString(value) && upstreamIsHandle(value)
+  return isString(value) && syntaxLib().isValidHandle(value)
 }
 
 export function isValidDid(value: unknown): value is string {
-  return isString(value) && upstreamIsDid(value)
+  return isString(value) && syntaxLib().isValidDid(value)
 }
 
 export function isValidNsid(value: unknown): value is string {
-  return isString(value) && upstreamIsNsid(value)
+  return isString(value) && syntaxLib().isValidNsid(value)
 }
 
 /** The strict AT-URI of lexicons: `at://<did|handle>[/<nsid>[/<rkey>]]`, no query, no trailing slash. */
 export function isValidAtUri(value: unknown): value is string {
-  return isString(value) && isAtUriString(value)
+  return isString(value) && syntaxLib().isAtUriString(value)
 }
 
 export function isValidAtIdentifier(value: unknown): value is string {
-  return isString(value) && isAtIdentifierString(value)
+  return isString(value) && syntaxLib().isAtIdentifierString(value)
 }
 
 export function isValidRecordKey(value: unknown): value is string {
-  return isString(value) && upstreamIsRecordKey(value)
+  return isString(value) && syntaxLib().isValidRecordKey(value)
 }
 
 export function isValidTid(value: unknown): value is string {
-  return isString(value) && upstreamIsTid(value)
+  return isString(value) && syntaxLib().isValidTid(value)
 }
 
 /** Syntax and meaning: `1985-13-12T…` matches the pattern but is refused because it is no instant. */
 export function isValidDatetime(value: unknown): value is string {
-  return isString(value) && isDatetimeString(value) && dayExistsInMonth(value)
+  return isString(value) && syntaxLib().isDatetimeString(value) && dayExistsInMonth(value)
 }
 
 // V8's Date rolls `1985-02-30` over into March instead of refusing it, so upstream accepts it;
@@ -83,7 +84,7 @@ function dayExistsInMonth(datetime: string): boolean {
 
 /** BCP 47, with lowercase primary subtags and no repeated variant or singleton subtags. */
 export function isValidLanguage(value: unknown): value is string {
-  return isString(value) && parseLanguageString(value) !== null
+  return isString(value) && syntaxLib().parseLanguageString(value) !== null
 }
 
 const URI_MAX_BYTES = 8 * 1024
@@ -130,16 +131,17 @@ interface Format {
 }
 
 const FORMATS: Record<string, Format> = {
-  did: { is: isValidDid, explain: upstreamEnsureDid },
-  handle: { is: isValidHandle, explain: upstreamEnsureHandle },
-  nsid: { is: isValidNsid, explain: upstreamEnsureNsid },
-  'at-uri': { is: isValidAtUri, explain: (v) => assertAtUriString(v, { detailed: true }) },
+  did: { is: isValidDid, explain: (v) => syntaxLib().ensureValidDid(v) },
+  handle: { is: isValidHandle, explain: (v) => syntaxLib().ensureValidHandle(v) },
+  nsid: { is: isValidNsid, explain: (v) => syntaxLib().ensureValidNsid(v) },
+  'at-uri': { is: isValidAtUri, explain: (v) => syntaxLib().assertAtUriString(v, { detailed: true }) },
   'at-identifier': { is: isValidAtIdentifier },
-  'record-key': { is: isValidRecordKey, explain: upstreamEnsureRecordKey },
-  tid: { is: isValidTid, explain: upstreamEnsureTid },
+  'record-key': { is: isValidRecordKey, explain: (v) => syntaxLib().ensureValidRecordKey(v) },
+  tid: { is: isValidTid, explain: (v) => syntaxLib().ensureValidTid(v) },
   datetime: {
     is: isValidDatetime,
     explain: (v) => {
+      const { assertDatetimeString }: { assertDatetimeString(value: string): void } = syntaxLib()
       assertDatetimeString(v)
       throw new Error('the day does not exist in that month')
     },

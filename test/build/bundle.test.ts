@@ -68,6 +68,10 @@ test('the bundle npm start runs builds, reports its version and serves XRPC', as
     assert.equal(((await bad.json()) as { error: string }).error, 'InvalidRequest')
     const described = await fetch(`http://127.0.0.1:${port}/xrpc/com.atproto.server.describeServer`)
     assert.equal(described.status, 200)
+    // A method this server does not serve, read from its own document (parsed when first asked for).
+    const wrongVerb = await fetch(`http://127.0.0.1:${port}/xrpc/app.bsky.feed.sendInteractions`)
+    assert.equal(wrongVerb.status, 400)
+    assert.deepEqual(await wrongVerb.json(), { error: 'InvalidRequest', message: 'Incorrect HTTP method (GET) expected POST' })
     // The dashboard's backup thread is a file of its own in the bundle (dist/backup-worker.mjs).
     assert.match(await backupFromDashboard(`http://127.0.0.1:${port}`), /The last backup succeeded/)
     assert.equal(readdirSync(backups).length, 1)

@@ -2,27 +2,29 @@
 // (a memory-reducing collection once listening, off the request path), nor the lexicon
 // validator (loaded by the first request that needs it), nor prom-client (loaded by the first
 // scrape, which still reports what was counted before it), nor @noble/curves (the pure-JS curve
-// backend, loaded only where the native ones cannot serve).
+// backend, loaded only where the native ones cannot serve), nor @atproto/syntax (the first check
+// of an identifier), nor ws (the first subscribeRepos).
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { WebSocket } from 'ws'
 import { BENCH_SECRETS, startHearthTree } from '../../bench/server/processes.ts'
 import { buildBundle } from '../helpers/hearth-process.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-test('hearth serve, started as npm start starts it, has given back the young generation by the time it answers, without the lexicon validator, prom-client or @noble/curves loaded', async () => {
+test('hearth serve, started as npm start starts it, has given back the young generation by the time it answers, without the lexicon validator, prom-client, @noble/curves, @atproto/syntax or ws loaded', async () => {
   buildBundle()
   const out = join(tmpdir(), `hearth-startup-probe-${process.pid}.json`)
   rmSync(out, { force: true })
   const probeModule = fileURLToPath(new URL('../../bench/server/memory-probe.cjs', import.meta.url))
   // Nothing listens on the PLC URL: an idle server never asks it.
   const pds = await startHearthTree(ROOT, 'http://127.0.0.1:9', {
-    env: { HMEM_OUT: out, HMEM_PACKAGES: 'prom-client,@noble/curves' },
+    env: { HMEM_OUT: out, HMEM_PACKAGES: 'prom-client,@noble/curves,@atproto/syntax,ws' },
     nodeArgs: ['--require', probeModule],
   })
   type Probe = { spaces: Record<string, number>; lexiconLoaded: boolean; packages: Record<string, boolean> }
@@ -40,7 +42,7 @@ test('hearth serve, started as npm start starts it, has given back the young gen
     assert.ok(idle.spaces.new_space! < 2048, `new space ${idle.spaces.new_space} KB resident`)
     // Routing and answering describeServer (which the harness asked) need no lexicon validator.
     assert.equal(idle.lexiconLoaded, false, '@atproto/lexicon is not loaded by an idle server')
-    assert.deepEqual(idle.packages, { 'prom-client': false, '@noble/curves': false })
+    assert.deepEqual(idle.packages, { 'prom-client': false, '@noble/curves': false, '@atproto/syntax': false, ws: false })
     // Requests are counted without prom-client; the first scrape loads it and reports them.
     for (let i = 0; i < 3; i++) assert.equal((await fetch(`${pds.url}/xrpc/com.atproto.server.describeServer`)).status, 200)
     const scrape = await fetch(`${pds.url}/metrics`, {
@@ -67,7 +69,18 @@ test('hearth serve, started as npm start starts it, has given back the young gen
     ]) {
       assert.ok(families.includes(name), `${name} missing from the first scrape`)
     }
-    assert.deepEqual((await probe()).packages, { 'prom-client': true, '@noble/curves': false })
+    // A parameter check loads @atproto/syntax (the same answer as before: the repo is not a DID or handle).
+    const described = await fetch(`${pds.url}/xrpc/com.atproto.repo.describeRepo?repo=not_a_repo`)
+    assert.equal(described.status, 400)
+    assert.deepEqual(await described.json(), { error: 'InvalidRequest', message: 'Error: repo must be a valid did or a handle' })
+    // The first subscription loads ws and is served.
+    const sub = new WebSocket(`${pds.url.replace('http', 'ws')}/xrpc/com.atproto.sync.subscribeRepos`)
+    await new Promise<void>((resolve, reject) => {
+      sub.once('open', () => resolve())
+      sub.once('error', reject)
+    })
+    sub.close()
+    assert.deepEqual((await probe()).packages, { 'prom-client': true, '@noble/curves': false, '@atproto/syntax': true, ws: true })
     // The first request that needs it loads it, and is answered as before.
     const res = await fetch(`${pds.url}/xrpc/com.atproto.server.createSession`, {
       method: 'POST',
