@@ -129,6 +129,38 @@ for (const kind of ['disk', 's3'] as const) {
       await again.text()
     })
 
+    if (kind === 'disk') {
+      it('cuts off a repository download (/account/repo.car) whose client stops reading, which then holds no snapshot', async () => {
+        // The download reads from a snapshot of the store; held, it would keep the account's
+        // WAL from being checkpointed for as long as the client kept the connection.
+        const dave = await pds.createAccount('repostall')
+        const text = 'x'.repeat(140_000)
+        for (let i = 0; i < 120; i++) {
+          await dave.agent.com.atproto.repo.createRecord({ repo: dave.did, collection: 'com.example.note', record: { $type: 'com.example.note', i, text } })
+        }
+        const jar = await signedIn(pds, dave.handle, dave.password)
+        const res = await fetch(`${pds.url}/account/repo.car?did=${encodeURIComponent(dave.did)}`, { headers: { cookie: jar.header() } })
+        assert.equal(res.status, 200)
+        const reader = res.body!.getReader()
+        await reader.read()
+        await new Promise((r) => setTimeout(r, 2500))
+        let received = 0
+        await assert.rejects(async () => {
+          for (;;) {
+            const { done, value } = await reader.read()
+            if (done) break
+            received += value.length
+          }
+        }, 'the CAR was cut off, not completed')
+        assert.ok(received < 16_000_000, `${received} bytes arrived after the stall`)
+        // The snapshot is gone: a write and a checkpoint go through and the WAL empties.
+        await dave.agent.com.atproto.repo.createRecord({ repo: dave.did, collection: 'com.example.note', record: { $type: 'com.example.note', i: -1, text: 'after' } })
+        const store = pds.hearth.services.actors.get(dave.did)!
+        const [busy] = store.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>
+        assert.deepEqual(busy, { busy: 0, log: 0, checkpointed: 0 })
+      })
+    }
+
     it('refuses a browser not signed in to the account, and a download started from another site', async () => {
       const bob = await pds.createAccount('blobz')
       const url = `${pds.url}/account/blobs.tar?did=${encodeURIComponent(bob.did)}`

@@ -627,6 +627,29 @@ describe('writeCarToStream', () => {
     assert.ok(dest.destroyed)
   })
 
+  it('with stallMs, gives up on a destination that takes nothing for that long, and destroys it', async () => {
+    const blocks = makeBlocks(5000)
+    const dest = new PassThrough({ highWaterMark: 1024 }) // never read: fills at once
+    const started = Date.now()
+    await assert.rejects(writeCarToStream(dest, ROOT, blocks, { stallMs: 150 }), (err: Error & { code?: string }) => err.code === 'ERR_STREAM_STALLED')
+    assert.ok(Date.now() - started >= 140, 'gave up before the limit')
+    assert.ok(dest.destroyed)
+  })
+
+  it('with stallMs, a slow reader that keeps taking is not cut off', async () => {
+    const blocks = makeBlocks(3000)
+    const received: Uint8Array[] = []
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _enc, cb) {
+        received.push(chunk)
+        setTimeout(cb, 2)
+      },
+    })
+    await writeCarToStream(slow, ROOT, blocks, { stallMs: 100 })
+    assert.deepEqual(concat(received), carToBytes(ROOT, blocks))
+  })
+
   it('end: false leaves the stream open', async () => {
     const dest = new PassThrough()
     const got: Uint8Array[] = []

@@ -24,8 +24,15 @@ export function accountExportGet(ctx: PagesContext) {
         res.statusCode = 200
         res.setHeader('Content-Type', 'application/vnd.ipld.car')
         res.setHeader('Content-Disposition', `attachment; filename="${name}-${head.rev}.car"`)
-        // The same blocks, in the same order, as getRepo: one scan of the block table.
-        await writeCarToStream(res, head.cid, snapshot.allBlocks())
+        // The same blocks, in the same order, as getRepo: one scan of the block table. A client
+        // that stops reading (a paused download) is cut off as getRepo's is: the snapshot it
+        // holds keeps checkpoints from passing it, so the account's WAL would grow meanwhile.
+        try {
+          await writeCarToStream(res, head.cid, snapshot.allBlocks(), { stallMs: rc.stallMs })
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'ERR_STREAM_STALLED') throw err
+          ctx.s.logger.info({ did, stallMs: rc.stallMs }, `closed a repository download: its client took nothing for ${rc.stallMs} ms`)
+        }
       } finally {
         snapshot.close()
       }

@@ -267,15 +267,21 @@ function closedError(): Error {
   return Object.assign(new Error('stream closed before the CAR was fully written'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
-function drained(out: Writable): Promise<void> {
+function stalledError(stallMs: number): Error {
+  return Object.assign(new Error(`the reader took nothing for ${stallMs} ms`), { code: 'ERR_STREAM_STALLED' })
+}
+
+function drained(out: Writable, stallMs: number | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (err?: unknown): void => {
       out.off('drain', onDrain)
       out.off('close', onClose)
       out.off('error', onError)
+      if (timer !== undefined) clearTimeout(timer)
       if (err === undefined) resolve()
       else reject(err)
     }
+    const timer = stallMs === undefined ? undefined : setTimeout(() => done(stalledError(stallMs)), stallMs)
     const onDrain = (): void => done()
     // A client that disconnects closes the response without 'drain': waiting only for 'drain'
     // would leave this export (and the block cursor behind it) hanging forever.
@@ -290,6 +296,12 @@ function drained(out: Writable): Promise<void> {
 export interface WriteCarToStreamOptions extends WriteCarOptions {
   /** End the stream when the CAR is complete (default true). */
   end?: boolean
+  /**
+   * Give up (destroying the stream, rejecting with code ERR_STREAM_STALLED) when a write waits
+   * this long for the stream to take more: a reader that stops reading must not hold the source
+   * (a store snapshot) for as long as it keeps the connection. No limit by default.
+   */
+  stallMs?: number
 }
 
 /**
@@ -309,7 +321,7 @@ export async function writeCarToStream(
       if (out.destroyed || out.writableEnded) throw closedError()
       if (!out.write(chunk)) {
         if (out.destroyed) throw closedError()
-        await drained(out)
+        await drained(out, opts.stallMs)
       }
     }
     if (opts.end !== false) {
