@@ -41,6 +41,26 @@ function untar(bytes: Buffer): Map<string, Buffer> {
   return files
 }
 
+/**
+ * Reads one chunk of a download of ~16 MB or more, then nothing for 2.5 s (the server under test
+ * has a 1 s stall limit): more than the kernel's socket buffers and the client's own can absorb,
+ * so the server's writes wait on the client. The rest must end in an error: cut off, not whole.
+ */
+async function readOneChunkThenStall(res: Response, what: string): Promise<void> {
+  const reader = res.body!.getReader()
+  await reader.read()
+  await new Promise((r) => setTimeout(r, 2500))
+  let received = 0
+  await assert.rejects(async () => {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      received += value.length
+    }
+  }, `${what} was cut off, not completed`)
+  assert.ok(received < 16_000_000, `${received} bytes arrived after the stall`)
+}
+
 const bytesOf = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff))
 
 for (const kind of ['disk', 's3'] as const) {
@@ -112,18 +132,7 @@ for (const kind of ['disk', 's3'] as const) {
       const jar = await signedIn(pds, carol.handle, carol.password)
       const res = await fetch(`${pds.url}/account/blobs.tar?did=${encodeURIComponent(carol.did)}`, { headers: { cookie: jar.header() } })
       assert.equal(res.status, 200)
-      const reader = res.body!.getReader()
-      await reader.read()
-      await new Promise((r) => setTimeout(r, 2500))
-      let received = 0
-      await assert.rejects(async () => {
-        for (;;) {
-          const { done, value } = await reader.read()
-          if (done) break
-          received += value.length
-        }
-      }, 'the archive was cut off, not completed')
-      assert.ok(received < 16_000_000, `${received} bytes arrived after the stall`)
+      await readOneChunkThenStall(res, 'the archive')
       const again = await fetch(`${pds.url}/xrpc/_health`)
       assert.equal(again.status, 200)
       await again.text()
@@ -141,18 +150,7 @@ for (const kind of ['disk', 's3'] as const) {
         const jar = await signedIn(pds, dave.handle, dave.password)
         const res = await fetch(`${pds.url}/account/repo.car?did=${encodeURIComponent(dave.did)}`, { headers: { cookie: jar.header() } })
         assert.equal(res.status, 200)
-        const reader = res.body!.getReader()
-        await reader.read()
-        await new Promise((r) => setTimeout(r, 2500))
-        let received = 0
-        await assert.rejects(async () => {
-          for (;;) {
-            const { done, value } = await reader.read()
-            if (done) break
-            received += value.length
-          }
-        }, 'the CAR was cut off, not completed')
-        assert.ok(received < 16_000_000, `${received} bytes arrived after the stall`)
+        await readOneChunkThenStall(res, 'the CAR')
         // The snapshot is gone: a write and a checkpoint go through and the WAL empties.
         await dave.agent.com.atproto.repo.createRecord({ repo: dave.did, collection: 'com.example.note', record: { $type: 'com.example.note', i: -1, text: 'after' } })
         const store = pds.hearth.services.actors.get(dave.did)!
