@@ -41,6 +41,11 @@ function version(): string {
 }
 
 async function serve(io: Io): Promise<void> {
+  // Once the reader of stdout or stderr is gone (the process that piped them died, a closed
+  // terminal), every write fails with EPIPE, emitted as an error event. Unhandled, the last-resort
+  // handler reported it on stderr, which failed the same way, round and round without yielding,
+  // and a SIGTERM's shutdown never got to exit. What the server cannot deliver there is dropped.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   const { loadConfig, ConfigError } = await import('../config/index.ts')
   const { configureLogging } = await import('../logger.ts')
   const { startServer } = await import('../server.ts')
