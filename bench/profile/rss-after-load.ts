@@ -9,7 +9,10 @@
 //   node --import tsx bench/profile/rss-after-load.ts <tree>[@VAR=value] ...
 // Each <tree> is a copy with `npm run build` done in it; `@VAR=value` sets one more environment
 // variable for that tree's server (e.g. `@MALLOC_MMAP_THRESHOLD_=65536`). ROUNDS (default 3)
-// alternating rounds. Linux only (/proc).
+// alternating rounds. IDLE_PAUSE_MS=<ms> waits that long at idle before the workload, and
+// IDLE_SIGNAL=1 then sends the server the probe's SIGUSR2, as bench/server/memory.ts does before
+// its workload (BENCHMARKS.md "Memory after load, sixth round": it changes the reading).
+// Linux only (/proc).
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,6 +27,8 @@ const specs = process.argv.slice(2)
 if (specs.length === 0) throw new Error('usage: rss-after-load.ts <tree>[@VAR=value] ...')
 const rounds = Number(process.env.ROUNDS ?? 3)
 const trim = process.env.RSS_TRIM === '1'
+const idlePauseMs = Number(process.env.IDLE_PAUSE_MS ?? 0)
+const idleSignal = process.env.IDLE_SIGNAL === '1'
 const probeFile = fileURLToPath(new URL('../server/memory-probe.cjs', import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10
@@ -59,6 +64,11 @@ try {
       if (extra) env[extra.slice(0, extra.indexOf('='))] = extra.slice(extra.indexOf('=') + 1)
       const pds = await startHearthTree(tree, plc.url, { env, nodeArgs: ['--require', probeFile] })
       try {
+        if (idlePauseMs > 0) await sleep(idlePauseMs)
+        if (idleSignal) {
+          process.kill(pds.pid, 'SIGUSR2')
+          await sleep(200)
+        }
         const res = await runWorkload(pds.url, () => {}, () => pds.cpuMs())
         await sleep(500)
         const reading = vmRssMb(pds.pid)
