@@ -304,7 +304,8 @@ export function readHearth(r: EnvReader, devMode: boolean, cwd: string): HearthC
     blobGcGraceMs: r.int('HEARTH_BLOB_GC_GRACE_MS') ?? DAY,
     validateResponses: r.bool('HEARTH_VALIDATE_RESPONSES') ?? devMode,
     shutdownTimeoutMs: r.int('HEARTH_SHUTDOWN_TIMEOUT_MS') ?? 10 * SECOND,
-    streamStallMs: r.int('HEARTH_STREAM_STALL_MS', { min: 1 }) ?? 60 * SECOND,
+    // At most what a timer can wait: Node fires a longer one after 1 ms.
+    streamStallMs: r.int('HEARTH_STREAM_STALL_MS', { min: 1, max: 2 ** 31 - 1 }) ?? 60 * SECOND,
     backup: readBackup(r, cwd),
     adminDids: readAdminDids(r),
   }

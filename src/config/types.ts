@@ -216,8 +216,9 @@ export interface HearthConfig {
   /** HEARTH_SHUTDOWN_TIMEOUT_MS (10 s): how long in-flight requests get on shutdown. */
   shutdownTimeoutMs: number
   /**
-   * HEARTH_STREAM_STALL_MS (60 s): a streamed response (getRepo, the account page's blob
-   * download) whose client takes nothing for this long is cut off, releasing what it held.
+   * HEARTH_STREAM_STALL_MS (60 s): a streamed response (getRepo, getBlob, the account page's
+   * downloads) whose client does not take its next chunk (64 KiB at most) within this long is cut
+   * off, releasing what it held.
    */
   streamStallMs: number
   /** What the operator dashboard's "start a backup" uses. */

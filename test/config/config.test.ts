@@ -512,3 +512,12 @@ test('HEARTH_BACKUP_DESTINATION (the dashboard\'s backups): a directory from the
   assert.deepEqual(configError(() => loadConfig({ HEARTH_BACKUP_DESTINATION: 's3://No_Such' }, { cwd })).variables, ['HEARTH_BACKUP_DESTINATION'])
   assert.deepEqual(configError(() => loadConfig({ HEARTH_BACKUP_KEEP: '0' }, { cwd })).variables, ['HEARTH_BACKUP_KEEP'])
 })
+
+test('HEARTH_STREAM_STALL_MS: a limit a timer can wait, or refused (a longer timer fires at once)', () => {
+  assert.equal(loadConfig({ HEARTH_STREAM_STALL_MS: '2147483647' }, { cwd: tempDir() }).hearth.streamStallMs, 2 ** 31 - 1)
+  for (const value of ['3000000000', '0']) {
+    const err = configError(() => loadConfig({ HEARTH_STREAM_STALL_MS: value }, { cwd: tempDir() }))
+    assert.deepEqual(err.variables, ['HEARTH_STREAM_STALL_MS'])
+    assert.match(err.message, /HEARTH_STREAM_STALL_MS must be an integer from 1 to 2147483647/)
+  }
+})

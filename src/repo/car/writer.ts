@@ -142,10 +142,12 @@ class Chunker {
 
   /** A section's block, after its CID. */
   private block(block: Uint8Array): void {
-    if (block.length >= this.size) {
-      // Copying a block this large buys nothing: it is a full chunk on its own.
+    const size = this.size
+    if (block.length >= size) {
+      // Copying a block this large buys nothing: it goes out as views of its own bytes. Still a
+      // chunk at most: a stalled reader is measured by how long one chunk waits to be taken.
       this.flush()
-      this.ready.push(block)
+      for (let i = 0; i < block.length; i += size) this.ready.push(block.subarray(i, i + size))
     } else {
       this.write(block)
     }
@@ -199,8 +201,8 @@ function isAsyncIterable<T>(x: Iterable<T> | AsyncIterable<T>): x is AsyncIterab
 
 /**
  * Streams a CAR with `root` as its only root (or no root: getBlocks-style) and the blocks in the
- * order given. Yields chunks of at most `chunkSize` bytes, except that a block of `chunkSize` or
- * more is yielded on its own without copying. Memory held is one chunk, never the whole file.
+ * order given. Yields chunks of at most `chunkSize` bytes; a block of `chunkSize` or more is
+ * yielded as views of its own bytes, without copying. Memory held is one chunk, never the whole file.
  * Chunks are fresh buffers, so the consumer may keep them. Blocks are written as given: no hash
  * check, no de-duplication.
  */
