@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url'
 import type { LexiconDoc, Lexicons, LexXrpcProcedure, LexXrpcQuery, LexXrpcSubscription } from '@atproto/lexicon'
 import { lexToJson as dataModelToJson } from './repo/data-model.ts'
 import { exceedsNestingDepth, MAX_NESTING_DEPTH } from './repo/nesting.ts'
+import { canRequireEsm, requireEsm } from './repo/require-esm.ts'
 import { syntaxLib } from './repo/syntax.ts'
 import { XrpcError, invalidRequest } from './errors.ts'
 
@@ -94,16 +95,15 @@ function schemas(): unknown[] {
 // of heap), and an idle server, or one answering only queries without a schema check, never needs
 // it. A method's definition (what the router needs to register and route it) is read from the
 // documents directly. The validators are synchronous, so the first use loads the package with
-// require() of an ES module, which Node has from 20.19 / 22.12 on; where it has not, and from
-// source (tsx's require hook turns the package's imports into requires, which its dependencies'
-// export maps refuse), it is loaded at start as before.
+// require() of an ES module (./repo/require-esm.ts, and its rule: no import() of it at run
+// time); where Node cannot, and from source (tsx's require hook turns the package's imports
+// into requires, which its dependencies' export maps refuse), it is loaded at start as before.
 type LexiconLib = typeof import('@atproto/lexicon')
-const requireModule = createRequire(import.meta.url)
-const loadOnFirstUse = BUNDLED && (process.features as { require_module?: boolean }).require_module === true
+const loadOnFirstUse = BUNDLED && canRequireEsm
 let lexiconLib: LexiconLib | null = loadOnFirstUse ? null : await import('@atproto/lexicon')
 
 function lib(): LexiconLib {
-  return (lexiconLib ??= requireModule('@atproto/lexicon') as LexiconLib)
+  return (lexiconLib ??= requireEsm('@atproto/lexicon') as LexiconLib)
 }
 
 let lexiconSet: Lexicons | null = null

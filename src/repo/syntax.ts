@@ -1,20 +1,19 @@
 // Identifier and lexicon string-format syntax. @atproto/syntax is used where it passes the
 // shared interop vectors; language, uri, at-uri and cid strings need a stricter or different
 // rule than its default exports (see ../shared/interop-tests/INDEX.md §7).
-import { createRequire } from 'node:module'
 import { fromBase58Btc } from '@atcute/multibase'
+import { canRequireEsm, requireEsm } from './require-esm.ts'
 
 // @atproto/syntax (with iso-datestring-validator) is loaded on first use: ~0.9 MB that an idle
 // server, answering describeServer, never needs. Its checks are synchronous, so the first use
-// loads it with require() of an ES module (Node >= 20.19 / 22.12; tsx's require hook handles it
-// too); where Node has not that, it is imported at start as before.
+// loads it with require() of an ES module (./require-esm.ts, and its rule: no import() of it at
+// run time); where Node cannot, it is imported at start as before.
 type Syntax = typeof import('@atproto/syntax')
-const requireModule = createRequire(import.meta.url)
-let upstream: Syntax | null = (process.features as { require_module?: boolean }).require_module === true ? null : await import('@atproto/syntax')
+let upstream: Syntax | null = canRequireEsm ? null : await import('@atproto/syntax')
 
 /** @atproto/syntax itself, loaded on first use. */
 export function syntaxLib(): Syntax {
-  return (upstream ??= requireModule('@atproto/syntax') as Syntax)
+  return (upstream ??= requireEsm('@atproto/syntax') as Syntax)
 }
 
 /** Whether the handle's TLD is one a handle may have (upstream's list of disallowed ones). */
