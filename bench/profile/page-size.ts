@@ -18,6 +18,7 @@
 import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { walState } from '../../test/helpers/wal-state.ts'
 import { commitHost } from './commit-host.ts'
 
 const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
@@ -59,21 +60,6 @@ const pageSize = (path: string) => {
   const v = b.readUInt16BE(0)
   return v === 1 ? 65536 : v
 }
-const hdr = Buffer.alloc(24)
-function walState(db: string): { frames: number; ckptSeq: number } {
-  try {
-    let fd = openSync(`${db}-shm`, 'r')
-    readSync(fd, hdr, 0, 24, 0)
-    closeSync(fd)
-    const frames = hdr.readUInt32LE(16)
-    fd = openSync(`${db}-wal`, 'r')
-    readSync(fd, hdr, 0, 16, 0)
-    closeSync(fd)
-    return { frames, ckptSeq: hdr.readUInt32BE(12) }
-  } catch {
-    return { frames: 0, ckptSeq: 0 }
-  }
-}
 const wchar = () => Number(/^wchar: (\d+)/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN)
 const us = (u: NodeJS.CpuUsage, n: number) => `${((u.user + u.system) / n).toFixed(1)} µs (user ${(u.user / n).toFixed(1)}, system ${(u.system / n).toFixed(1)})`
 
@@ -88,7 +74,7 @@ try {
   for (const [n, p] of Object.entries(dbs)) console.log(`${n}: page size ${pageSize(p)}`)
   for (let r = 0; r < R; r++) {
     const frames: Record<string, number> = {}
-    const last: Record<string, { frames: number; ckptSeq: number }> = {}
+    const last: Record<string, { frames: number; restarts: number }> = {}
     for (const [n, p] of Object.entries(dbs)) {
       last[n] = walState(p)
       frames[n] = 0
@@ -102,8 +88,8 @@ try {
       cpu = { user: cpu.user + u.user, system: cpu.system + u.system }
       for (const [n, p] of Object.entries(dbs)) {
         const st = walState(p)
-        const prev = last[n] as { frames: number; ckptSeq: number }
-        frames[n] = (frames[n] as number) + (st.ckptSeq !== prev.ckptSeq ? st.frames : st.frames - prev.frames)
+        const prev = last[n] as { frames: number; restarts: number }
+        frames[n] = (frames[n] as number) + (st.restarts !== prev.restarts ? st.frames : st.frames - prev.frames)
         last[n] = st
       }
     }

@@ -2,7 +2,7 @@
 // WRITE_PATH_WAL_PAGES rather than SQLite's 1,000 pages: a checkpoint (two syncs and the page
 // copies) in a quarter as many commits, and the WAL still bounded by it.
 import assert from 'node:assert/strict'
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -11,20 +11,9 @@ import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
+import { walState } from '../helpers/wal-state.ts'
 import { WRITE_PATH_WAL_PAGES } from '../../src/storage/sqlite.ts'
 
-/** Frames in the WAL now (the WAL-index header's mxFrame) and how many times it was started again (the WAL header's checkpoint sequence). */
-function walState(db: string): { frames: number; restarts: number } {
-  const buf = Buffer.alloc(24)
-  let fd = openSync(`${db}-shm`, 'r')
-  readSync(fd, buf, 0, 24, 0)
-  closeSync(fd)
-  const frames = buf.readUInt32LE(16)
-  fd = openSync(`${db}-wal`, 'r')
-  readSync(fd, buf, 0, 16, 0)
-  closeSync(fd)
-  return { frames, restarts: buf.readUInt32BE(12) }
-}
 
 test('an actor store and the event log keep more than 1,000 WAL pages before a checkpoint, and no more than WRITE_PATH_WAL_PAGES and a commit', () => {
   assert.ok(WRITE_PATH_WAL_PAGES > 1000)
