@@ -3,7 +3,8 @@
 // validator (loaded by the first request that needs it), nor prom-client (loaded by the first
 // scrape, which still reports what was counted before it), nor @noble/curves (the pure-JS curve
 // backend, loaded only where the native ones cannot serve), nor @atproto/syntax (the first check
-// of an identifier), nor ws (the first subscribeRepos).
+// of an identifier), nor ws (the first subscribeRepos), nor the secp256k1 binding (the first
+// signature made or checked).
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,14 +18,14 @@ import { buildBundle } from '../helpers/hearth-process.ts'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-test('hearth serve, started as npm start starts it, has given back the young generation by the time it answers, without the lexicon validator, prom-client, @noble/curves, @atproto/syntax or ws loaded', async () => {
+test('hearth serve, started as npm start starts it, has given back the young generation by the time it answers, without the lexicon validator, prom-client, @noble/curves, @atproto/syntax, ws or the secp256k1 binding loaded', async () => {
   buildBundle()
   const out = join(tmpdir(), `hearth-startup-probe-${process.pid}.json`)
   rmSync(out, { force: true })
   const probeModule = fileURLToPath(new URL('../../bench/server/memory-probe.cjs', import.meta.url))
   // Nothing listens on the PLC URL: an idle server never asks it.
   const pds = await startHearthTree(ROOT, 'http://127.0.0.1:9', {
-    env: { HMEM_OUT: out, HMEM_PACKAGES: 'prom-client,@noble/curves,@atproto/syntax,ws' },
+    env: { HMEM_OUT: out, HMEM_PACKAGES: 'prom-client,@noble/curves,@atproto/syntax,ws,secp256k1' },
     nodeArgs: ['--require', probeModule],
   })
   type Probe = { spaces: Record<string, number>; lexiconLoaded: boolean; packages: Record<string, boolean> }
@@ -45,7 +46,7 @@ test('hearth serve, started as npm start starts it, has given back the young gen
     // 22.12 on); an older Node loads them at start, as package.json's engines still allow.
     const lazy = (process.features as { require_module?: boolean }).require_module === true
     assert.equal(idle.lexiconLoaded, !lazy, `@atproto/lexicon ${lazy ? 'is not' : 'is'} loaded by an idle server`)
-    assert.deepEqual(idle.packages, { 'prom-client': false, '@noble/curves': !lazy, '@atproto/syntax': !lazy, ws: false })
+    assert.deepEqual(idle.packages, { 'prom-client': false, '@noble/curves': !lazy, '@atproto/syntax': !lazy, ws: false, secp256k1: false })
     // Requests are counted without prom-client; the first scrape loads it and reports them.
     for (let i = 0; i < 3; i++) assert.equal((await fetch(`${pds.url}/xrpc/com.atproto.server.describeServer`)).status, 200)
     const scrape = await fetch(`${pds.url}/metrics`, {
@@ -83,7 +84,8 @@ test('hearth serve, started as npm start starts it, has given back the young gen
       sub.once('error', reject)
     })
     sub.close()
-    assert.deepEqual((await probe()).packages, { 'prom-client': true, '@noble/curves': false, '@atproto/syntax': true, ws: true })
+    // Nothing so far signed or verified a signature: the secp256k1 binding is still not loaded.
+    assert.deepEqual((await probe()).packages, { 'prom-client': true, '@noble/curves': !lazy, '@atproto/syntax': true, ws: true, secp256k1: false })
     // The first request that needs it loads it, and is answered as before.
     const res = await fetch(`${pds.url}/xrpc/com.atproto.server.createSession`, {
       method: 'POST',

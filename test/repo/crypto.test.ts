@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -23,7 +23,7 @@ import {
   verifySignature,
 } from '../../src/repo/crypto/index.ts'
 import { p256Impls } from '../../src/repo/crypto/p256.ts'
-import { secp256k1Impls, selectSecp256k1Impl } from '../../src/repo/crypto/secp256k1.ts'
+import { secp256k1Impl, secp256k1Impls, selectSecp256k1Impl } from '../../src/repo/crypto/secp256k1.ts'
 import { prng } from '../helpers/reference.ts'
 import { readSharedJson, sharedSkip } from '../helpers/shared.ts'
 
@@ -472,3 +472,28 @@ test('vectors: w3c_didkey_P256.json', { skip: sharedSkip }, () => {
     assert.equal(parseDidKey(v.publicDidKey).jwtAlg, 'ES256')
   }
 })
+
+test('the secp256k1 backend in use validates private keys and derives public keys as the backends do, before either is chosen', () => {
+  // Its importPrivate checks the scalar range itself and its publicKeyOf goes through OpenSSL, so
+  // that a key read at start (the PLC rotation key and its did:key) loads no binding.
+  const be = (n: bigint) => Uint8Array.from(Buffer.from(n.toString(16).padStart(64, '0'), 'hex'))
+  for (const bad of [new Uint8Array(32), be(K256_N), be(K256_N + 1n), new Uint8Array(31).fill(1), be((1n << 256n) - 1n)]) {
+    assert.throws(() => secp256k1Impl.importPrivate(bad), TypeError)
+    assert.throws(() => secp256k1Impls.noble.importPrivate(bad), TypeError)
+  }
+  for (const good of [be(1n), be(K256_N - 1n), be(K256_N / 2n)]) {
+    assert.deepEqual(secp256k1Impl.importPrivate(good), secp256k1Impls.noble.importPrivate(good))
+    assert.deepEqual(secp256k1Impl.publicKeyOf(good), nobleK256.getPublicKey(good, true))
+  }
+  for (let i = 0; i < 200; i++) {
+    const priv = nobleK256.utils.randomSecretKey()
+    assert.deepEqual(secp256k1Impl.publicKeyOf(priv), nobleK256.getPublicKey(priv, true))
+    const prepared = secp256k1Impl.importPrivate(priv)
+    const sig = secp256k1Impl.sign(prepared, priv)
+    assert.ok(nobleK256.verify(sig, sha256Of(priv), nobleK256.getPublicKey(priv, true), { prehash: false }))
+  }
+})
+
+function sha256Of(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest())
+}

@@ -7,6 +7,7 @@
 //
 // Both backends sign deterministically (RFC 6979, no extra entropy), so they produce the same
 // bytes for the same key and message, and so does @atproto/crypto.
+import { createECDH, getCurves } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { sha256 } from '../cid.ts'
 import {
@@ -99,11 +100,24 @@ function looseSignature(lib: NativeSecp256k1, sig: Uint8Array): Uint8Array {
   }
 }
 
-const native = loadNative()
+// The binding is loaded on first use, not at start: loading it (node-gyp-build, the addon, and the
+// context it creates) is ~2.5 MB of resident memory that an idle server never needs, and a key is
+// imported (validated) without it. HEARTH_CRYPTO_BACKEND=native still loads it at start, so that a
+// missing binding stops the start rather than the first write.
+let nativeLib: NativeSecp256k1 | null | undefined
+let nativeK256: CurveImpl<Uint8Array, Uint8Array> | null = null
+
+function native(): NativeSecp256k1 | null {
+  if (nativeLib === undefined) nativeLib = loadNative()
+  return nativeLib
+}
 
 /** Both backends, for tests that check they agree with each other. `native` is null when the binding did not load. */
 export const secp256k1Impls: { readonly native: CurveImpl<Uint8Array, Uint8Array> | null; readonly noble: CurveImpl<Uint8Array, Uint8Array> } = {
-  native: native ? nativeImpl(native) : null,
+  get native() {
+    const lib = native()
+    return lib ? (nativeK256 ??= nativeImpl(lib)) : null
+  },
   noble: nobleK256,
 }
 
@@ -120,10 +134,49 @@ export function selectSecp256k1Impl(
   return nobleK256
 }
 
-export const secp256k1Impl: CurveImpl<Uint8Array, Uint8Array> = selectSecp256k1Impl(requestedBackend(), secp256k1Impls.native)
+const choice = requestedBackend()
+let selected: CurveImpl<Uint8Array, Uint8Array> | undefined
+
+function current(): CurveImpl<Uint8Array, Uint8Array> {
+  return (selected ??= selectSecp256k1Impl(choice, choice === 'noble' ? null : secp256k1Impls.native))
+}
+
+if (choice === 'native') current()
+
+// OpenSSL has secp256k1 in every official Node build: a public key derived through it needs no
+// backend (the PLC rotation key's did:key is checked at start).
+const OPENSSL_K256 = getCurves().includes('secp256k1')
+
+/**
+ * The backend in use, chosen on first use. A private key is validated here, without it: both
+ * backends keep it as the same 32 bytes once checked to be a scalar in [1, n-1], so no binding
+ * need load to import one (the PLC rotation key, read at start), nor to derive its public key. A
+ * public key's imported form is the chosen backend's, and only that backend verifies with it.
+ */
+export const secp256k1Impl: CurveImpl<Uint8Array, Uint8Array> = {
+  jwtAlg: 'ES256K',
+  get backend() {
+    return current().backend
+  },
+  importPrivate(priv) {
+    assertPrivateKeyBytes(priv)
+    if (!range.inRange(priv, 0)) throw new TypeError('invalid secp256k1 private key')
+    return priv.slice()
+  },
+  publicKeyOf(priv) {
+    if (!OPENSSL_K256 || choice === 'noble') return current().publicKeyOf(priv)
+    const ecdh = createECDH('secp256k1')
+    ecdh.setPrivateKey(priv)
+    return new Uint8Array(ecdh.getPublicKey(undefined, 'compressed'))
+  },
+  importPublic: (pub) => current().importPublic(pub),
+  sign: (priv, msg) => current().sign(priv, msg),
+  verify: (pub, msg, sig, malleable) => current().verify(pub, msg, sig, malleable),
+}
 
 /** Why the native binding is unavailable, or null when it loaded. */
 export function secp256k1NativeLoadError(): string | null {
+  native()
   return nativeLoadError
 }
 
