@@ -2,9 +2,15 @@
 // backend (libsecp256k1 through N-API for secp256k1, OpenSSL through node:crypto for P-256) and a
 // pure-JS @noble/curves one that is always available. Keys are "prepared" once into whatever the
 // backend wants (a KeyObject, a validated byte array) so the per-signature cost is only the math.
-import { getRandomValues } from 'node:crypto'
+import { getCurves, getRandomValues } from 'node:crypto'
 
 export type JwtAlg = 'ES256K' | 'ES256'
+
+/**
+ * The curves node:crypto's OpenSSL has by name (both of ours in every official Node build), for
+ * the work on public points done through it: a runtime without one falls back to @noble/curves.
+ */
+export const OPENSSL_CURVES: ReadonlySet<string> = new Set(getCurves())
 
 export interface CurveImpl<Priv = unknown, Pub = unknown> {
   readonly jwtAlg: JwtAlg

@@ -3,9 +3,9 @@
 // form, and both multicodecs (secp256k1-pub 0xe7, p256-pub 0x1200) are defined as compressed, so a
 // 65-byte key inside a did:key is refused (as @atproto/crypto does): accepting it would give one
 // key two did:key spellings. Formatting, on the other hand, takes either form and compresses.
-import { ECDH, getCurves } from 'node:crypto'
+import { ECDH } from 'node:crypto'
 import { fromBase58Btc, toBase58Btc } from '@atcute/multibase'
-import type { CurveImpl, JwtAlg } from './curve.ts'
+import { type CurveImpl, type JwtAlg, OPENSSL_CURVES } from './curve.ts'
 import { nobleP256, nobleSecp256k1 } from './noble-curves.ts'
 import { p256Impl } from './p256.ts'
 import { secp256k1Impl } from './secp256k1.ts'
@@ -106,10 +106,6 @@ export function parseDidKey(did: string): ParsedPublicKey {
   const { jwtAlg, publicKey } = preparedDidKey(did)
   return { jwtAlg, publicKey: publicKey.slice() } // the cached copy must not be handed out
 }
-
-// OpenSSL's names of the two curves, where node:crypto has them (it has both in every official
-// Node build; a runtime whose OpenSSL lacks one uses @noble/curves for it).
-const OPENSSL_CURVES = new Set(getCurves())
 
 /**
  * The compressed form of a SEC1 point: 33 bytes (02/03 ‖ x) or 65 (04 ‖ x ‖ y), the only forms

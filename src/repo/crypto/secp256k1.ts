@@ -7,7 +7,7 @@
 //
 // Both backends sign deterministically (RFC 6979, no extra entropy), so they produce the same
 // bytes for the same key and message, and so does @atproto/crypto.
-import { createECDH, getCurves } from 'node:crypto'
+import { createECDH } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { sha256 } from '../cid.ts'
 import {
@@ -15,6 +15,7 @@ import {
   assertPrivateKeyBytes,
   type BackendChoice,
   type CurveImpl,
+  OPENSSL_CURVES,
   randomPrivateKey,
   requestedBackend,
   ScalarRange,
@@ -143,10 +144,6 @@ function current(): CurveImpl<Uint8Array, Uint8Array> {
 
 if (choice === 'native') current()
 
-// OpenSSL has secp256k1 in every official Node build: a public key derived through it needs no
-// backend (the PLC rotation key's did:key is checked at start).
-const OPENSSL_K256 = getCurves().includes('secp256k1')
-
 /**
  * The backend in use, chosen on first use. A private key is validated here, without it: both
  * backends keep it as the same 32 bytes once checked to be a scalar in [1, n-1], so no binding
@@ -164,7 +161,7 @@ export const secp256k1Impl: CurveImpl<Uint8Array, Uint8Array> = {
     return priv.slice()
   },
   publicKeyOf(priv) {
-    if (!OPENSSL_K256 || choice === 'noble') return current().publicKeyOf(priv)
+    if (!OPENSSL_CURVES.has('secp256k1') || choice === 'noble') return current().publicKeyOf(priv)
     const ecdh = createECDH('secp256k1')
     ecdh.setPrivateKey(priv)
     return new Uint8Array(ecdh.getPublicKey(undefined, 'compressed'))
