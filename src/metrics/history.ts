@@ -78,7 +78,8 @@ export class MetricsSampler {
 
   /** Takes one sample now. */
   async sample(): Promise<MetricsSample> {
-    const [figures, buckets] = await Promise.all([readFigures(), requestBuckets()])
+    const figures = await readFigures()
+    const buckets = requestDuration.cumulativeBuckets()
     const sample: MetricsSample = { at: this.now(), ...figures, requestP99: this.lastBuckets ? quantile(0.99, this.lastBuckets, buckets) : null }
     this.lastBuckets = buckets
     const base = this.next * FIELDS.length
@@ -133,11 +134,6 @@ export async function readFigures(): Promise<MetricsFigures> {
     firehoseSubscribers: firehoseSubscriberCount(),
     eventLoopDelayP99: eventLoopDelayP99(),
   }
-}
-
-/** The request-duration histogram's cumulative buckets, summed over routes and statuses. */
-async function requestBuckets(): Promise<Map<number, number>> {
-  return requestDuration.cumulativeBuckets()
 }
 
 /**
