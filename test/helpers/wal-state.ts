@@ -7,22 +7,25 @@ import { closeSync, openSync, readSync } from 'node:fs'
  * (the WAL header's checkpoint sequence); zeros when the database has no WAL files yet.
  */
 export function walState(db: string): { frames: number; restarts: number } {
-  const buf = Buffer.alloc(24)
+  const index = fileHead(`${db}-shm`, 24)
+  const wal = fileHead(`${db}-wal`, 16)
+  if (index === null || wal === null) return { frames: 0, restarts: 0 }
+  return { frames: index.readUInt32LE(16), restarts: wal.readUInt32BE(12) }
+}
+
+/** The first `bytes` bytes of a file, or null when it does not exist. */
+function fileHead(path: string, bytes: number): Buffer | null {
   let fd: number
   try {
-    fd = openSync(`${db}-shm`, 'r')
+    fd = openSync(path, 'r')
   } catch {
-    return { frames: 0, restarts: 0 }
+    return null
   }
-  readSync(fd, buf, 0, 24, 0)
-  closeSync(fd)
-  const frames = buf.readUInt32LE(16)
   try {
-    fd = openSync(`${db}-wal`, 'r')
-  } catch {
-    return { frames: 0, restarts: 0 }
+    const buf = Buffer.alloc(bytes)
+    readSync(fd, buf, 0, bytes, 0)
+    return buf
+  } finally {
+    closeSync(fd)
   }
-  readSync(fd, buf, 0, 16, 0)
-  closeSync(fd)
-  return { frames, restarts: buf.readUInt32BE(12) }
 }
