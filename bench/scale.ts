@@ -72,7 +72,10 @@ const SCALE_SECRETS: PdsSecrets = {
 }
 
 function env(dataDir: string, port: number, plcUrl: string): Record<string, string> {
-  return hearthEnv(port, dataDir, plcUrl, SCALE_SECRETS)
+  // PDS_ACTOR_STORE_CACHE_SIZE set for the benchmark reaches the server: a small cache shows the
+  // round robin past the cache without building a host of 10,000 accounts.
+  const cache = process.env.PDS_ACTOR_STORE_CACHE_SIZE
+  return { ...hearthEnv(port, dataDir, plcUrl, SCALE_SECRETS), ...(cache ? { PDS_ACTOR_STORE_CACHE_SIZE: cache } : {}) }
 }
 
 /** A did:plc of the right shape for account `i` (24 base32 characters); no PLC operation is made. */

@@ -25,7 +25,7 @@ export function writableRepo(s: Pick<CoreServices, 'accounts' | 'actors'>, calle
   const account = s.accounts.getAccountState(repo, { includeTakenDown: true, includeDeactivated: true })
   assertAccountUsable(account, { checkTakedown: true, checkDeactivated: true })
   if (account.did !== callerDid) throw authRequired()
-  const store = s.actors.get(account.did)
+  const store = s.actors.get(account.did, { forWrite: true })
   if (!store) throw invalidRequest(`No repo root found for ${account.did}`)
   return { did: account.did, store }
 }

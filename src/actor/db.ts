@@ -69,8 +69,13 @@ function schemaStamp(set: MigrationSet): number {
   return (h >>> 1) || 1
 }
 
+/** Whether the store's schema is the one this version writes (no migration to run). */
+export function actorDbCurrent(db: Db): boolean {
+  return db.pragma('user_version', { simple: true }) === ACTOR_SCHEMA_STAMP
+}
+
 export function migrateActorDb(db: Db): void {
-  if (db.pragma('user_version', { simple: true }) === ACTOR_SCHEMA_STAMP) return
+  if (actorDbCurrent(db)) return
   migrate(db, actorMigrations)
   db.pragma(`user_version = ${ACTOR_SCHEMA_STAMP}`)
 }

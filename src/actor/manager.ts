@@ -94,8 +94,12 @@ export class ActorStoreManager {
     return this.open.size
   }
 
-  /** The store of an existing account (null when it has none). */
-  get(did: string): ActorStore | null {
+  /**
+   * The store of an existing account (null when it has none). `forWrite` opens its read-write
+   * connection at once, for a caller about to write: otherwise a store not open yet opens
+   * read-only for its first read, and a write would then reopen it.
+   */
+  get(did: string, opts: { forWrite?: boolean } = {}): ActorStore | null {
     const now = (this.usedAt = performance.now())
     const hit = this.open.get(did)
     if (hit) {
@@ -103,15 +107,15 @@ export class ActorStoreManager {
       this.open.delete(did)
       hit.usedAt = now
       this.open.set(did, hit)
-      return hit.store
+      return opts.forWrite ? hit.store.openForWrite() : hit.store
     }
     const held = this.closed.get(did)?.deref()
     // Its connection opens on first use, and onReopen counts it in again (until then it stays
     // listed here, so that every caller gets this one object).
-    if (held) return held
+    if (held) return opts.forWrite ? held.openForWrite() : held
     const loc = this.location(did)
     if (!existsSync(loc.dbLocation)) return null
-    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }))
+    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }), opts.forWrite ?? false)
   }
 
   /** Creates the store and key file of a new account. */
@@ -122,7 +126,7 @@ export class ActorStoreManager {
     // The raw 32-byte key, as the official PDS keeps it.
     writeFileSync(loc.keyLocation, keypair.export(), { mode: 0o600 })
     writeFileSync(loc.dbLocation, emptyActorDbBytes(), { mode: 0o600, flag: 'wx' })
-    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }))
+    return this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }), true)
   }
 
   destroy(did: string): void {
@@ -181,7 +185,8 @@ export class ActorStoreManager {
         const loc = this.location(did)
         if (!existsSync(loc.dbLocation)) continue
         try {
-          const store = this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }))
+          // Read-write, as it was before the stop: its first request may be a write.
+          const store = this.remember(did, new ActorStore(did, loc.dbLocation, loc.keyLocation, { nodeCache: this.nodeCache }), true)
           // And what a first write reads before anything else (its repo's root, the signing
           // key: ~0.18 ms of CPU), as a store written before the stop held them.
           store.tree()
@@ -219,7 +224,8 @@ export class ActorStoreManager {
     }
   }
 
-  private remember(did: string, store: ActorStore): ActorStore {
+  private remember(did: string, store: ActorStore, forWrite: boolean): ActorStore {
+    if (forWrite) store.openForWrite()
     this.recover(store)
     store.onReopen = () => {
       this.closed.delete(did)

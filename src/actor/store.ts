@@ -12,7 +12,7 @@ import type { SeqEvent } from '../sequencer/events.ts'
 import { closeKeepingWal, type Db, openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
-import { migrateActorDb } from './db.ts'
+import { actorDbCurrent, migrateActorDb } from './db.ts'
 import { getPreferences, type Preference, type PreferenceAccess, putPreferences } from './preferences.ts'
 
 export interface RepoHeadRow {
@@ -138,7 +138,11 @@ function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
 const KEPT_WAL_BYTES = 256 * 1024
 
 export class ActorStore implements BlockSource {
-  #db: Db | null
+  #db: Db | null = null
+  /** Whether #db is the read-write connection (else it was opened read-only, see readDb). */
+  #writable = false
+  /** Closed by close() (an eviction, the idle sweep): the next open is a reopen (onReopen). */
+  #closed = false
   #blobs: BlobIndex | null = null
   /** Set once the store is closed for good (the account deleted, the server closed). */
   #retired = false
@@ -168,22 +172,71 @@ export class ActorStore implements BlockSource {
      */
     opts: { nodeCache?: NodeCache } = {},
   ) {
-    this.#db = openActorDb(dbPath)
-    this.st = lazyStatements(() => this.db)
+    // The connection opens on first use: read-only for a read, read-write for a write.
+    this.st = lazyStatements(() => this.readDb)
     this.nodes = new NodeStore(this, { cache: opts.nodeCache ?? new NodeCache(2000), validateKeys: false })
   }
 
   /**
-   * The store's connection: the actor layer's own (tests read it to check what was written).
-   * A store the manager closed reopens here when used again, so that a request holding it
-   * across an await never finds it closed.
+   * The store's read-write connection: the actor layer's own (tests read it to check what was
+   * written). A store open read-only trades that connection for a read-write one here. A store
+   * the manager closed reopens here when used again, so that a request holding it across an
+   * await never finds it closed.
    */
   get db(): Db {
+    if (this.#db && this.#writable) return this.#db
+    if (this.#retired) throw new Error(`the actor store of ${this.did} is closed`)
+    if (this.#db) this.#dropConnection().close()
+    const db = openActorDb(this.dbPath)
+    this.#open(db, true)
+    return db
+  }
+
+  /**
+   * The connection reads go through: whichever is open, else a read-only one. On a host with
+   * more accounts than the store cache holds, most stores are opened for a read and closed again
+   * by the cache soon after; a read-write connection's close checkpoints or, to keep the WAL
+   * files, needs a second connection (closeKeepingWal: ~0.2 ms of CPU), where a read-only one
+   * just closes (SQLite never checkpoints or deletes the WAL on a read-only connection's close).
+   * A store that needs a migration opens read-write.
+   */
+  get readDb(): Db {
     if (this.#db) return this.#db
     if (this.#retired) throw new Error(`the actor store of ${this.did} is closed`)
-    this.#db = openActorDb(this.dbPath)
-    this.onReopen?.()
-    return this.#db
+    const ro = openReadOnlyActorDb(this.dbPath)
+    if (!ro) return this.db
+    this.#open(ro, false)
+    return ro
+  }
+
+  #open(db: Db, writable: boolean): void {
+    this.#db = db
+    this.#writable = writable
+    if (this.#closed) {
+      this.#closed = false
+      this.onReopen?.()
+    }
+  }
+
+  /**
+   * Forgets the connection and everything prepared on it (statements belong to their
+   * connection; a reopened store prepares its own), and returns it for the caller to close.
+   */
+  #dropConnection(): Db {
+    const db = this.#db as Db
+    this.#db = null
+    this.#blobs = null
+    this.st = lazyStatements(() => this.readDb)
+    this.#commitTx = undefined
+    this.#afterRev = undefined
+    this.#atOrBefore = undefined
+    return db
+  }
+
+  /** Opens the read-write connection now, if it is not open yet (before a write's reads). */
+  openForWrite(): this {
+    void this.db
+    return this
   }
 
   /** Whether the connection is open now. */
@@ -254,7 +307,7 @@ export class ActorStore implements BlockSource {
 
   /** A record's moderation state by its AT-URI: null when the record is not indexed. */
   getRecordTakedown(uri: string): { cid: string; takedownRef: string | null } | null {
-    const row = this.db.prepare('SELECT "cid", "takedownRef" FROM record WHERE "uri" = ?').get(uri)
+    const row = this.readDb.prepare('SELECT "cid", "takedownRef" FROM record WHERE "uri" = ?').get(uri)
     return (row as { cid: string; takedownRef: string | null } | undefined) ?? null
   }
 
@@ -281,7 +334,7 @@ export class ActorStore implements BlockSource {
    * over the AppView's answers). Prepared on first use: most stores never serve one.
    */
   recordsAfterRev(rev: string, limit: number): Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }> {
-    this.#afterRev ??= this.db.prepare(
+    this.#afterRev ??= this.readDb.prepare(
       'SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > ? ORDER BY r."repoRev" ASC LIMIT ?',
     )
     return this.#afterRev.all(rev, limit) as Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }>
@@ -289,13 +342,13 @@ export class ActorStore implements BlockSource {
 
   /** Whether any record was written at or before `rev`. */
   hasRecordsAtOrBefore(rev: string): boolean {
-    this.#atOrBefore ??= this.db.prepare('SELECT 1 FROM record WHERE "repoRev" <= ? LIMIT 1')
+    this.#atOrBefore ??= this.readDb.prepare('SELECT 1 FROM record WHERE "repoRev" <= ? LIMIT 1')
     return this.#atOrBefore.get(rev) !== undefined
   }
 
   /** The account's preferences in a namespace (`app.bsky`), as the official reads them. */
   getPreferences(namespace: string, access: PreferenceAccess): Preference[] {
-    return getPreferences(this.db, namespace, access)
+    return getPreferences(this.readDb, namespace, access)
   }
 
   /** Replaces the account's preferences in a namespace, in one transaction. */
@@ -370,23 +423,21 @@ export class ActorStore implements BlockSource {
     // Outbox rows already in the event log go now rather than at the next commit: the next open
     // then finds the outbox empty and has nothing to compare with the log.
     // Best effort: rows left behind are only compared with the log again.
-    if (this.sequencedRev && db.open) {
+    if (this.sequencedRev && db.open && this.#writable) {
       try {
         this.st.clearOutbox.run(this.sequencedRev)
       } catch {
         // e.g. a full disk: closing matters more
       }
     }
-    // Statements belong to the connection; a reopened store prepares its own. The cached tree
-    // goes too, so that a closed store held by no one costs little until it is collected.
-    this.#db = null
-    this.#blobs = null
-    this.st = lazyStatements(() => this.db)
-    this.#commitTx = undefined
-    this.#afterRev = undefined
-    this.#atOrBefore = undefined
+    // The cached tree goes with the connection, so that a closed store held by no one costs
+    // little until it is collected.
+    const writable = this.#writable
+    this.#dropConnection()
+    this.#closed = true
     this.invalidate()
-    closeKeepingWal(db, this.dbPath, KEPT_WAL_BYTES)
+    if (writable) closeKeepingWal(db, this.dbPath, KEPT_WAL_BYTES)
+    else db.close()
   }
 }
 
@@ -395,6 +446,19 @@ function openActorDb(path: string): Db {
   const db = openDb(path, { walAutocheckpointPages: WRITE_PATH_WAL_PAGES })
   migrateActorDb(db)
   return db
+}
+
+/** A read-only connection, or null where only a read-write one will do (a migration is due). */
+function openReadOnlyActorDb(path: string): Db | null {
+  let db: Db
+  try {
+    db = openDb(path, { readonly: true })
+  } catch {
+    return null // let the read-write open report what is wrong
+  }
+  if (actorDbCurrent(db)) return db
+  db.close()
+  return null
 }
 
 function commitData(bytes: Uint8Array): Cid {

@@ -24,7 +24,7 @@ export default function putPreferences(s: Pick<Services, 'actors' | 'auth' | 'co
         if (typeof type !== 'string') throw invalidRequest('Preference is missing a $type')
         checked.push(pref as Preference)
       }
-      const store = s.actors.get(auth.did)
+      const store = s.actors.get(auth.did, { forWrite: true })
       if (!store) throw invalidRequest(`Could not find repo for DID: ${auth.did}`)
       store.putPreferences(checked, 'app.bsky', { hasAccessFull: auth.scope === 'com.atproto.access' })
     },

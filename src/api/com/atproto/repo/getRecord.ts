@@ -25,7 +25,7 @@ export default function getRecord(s: Pick<Services, 'accounts' | 'actors' | 'aut
       const store = s.actors.get(account.did)
       const uri = `at://${account.did}/${collection}/${rkey}`
       // JSON text written straight from the stored CBOR (src/actor/record-listing.ts).
-      const body = store ? recordJson(store.db, uri, cid) : null
+      const body = store ? recordJson(store.readDb, uri, cid) : null
       if (body === null) throw invalidRequest(`Could not locate record: ${uri}`, 'RecordNotFound')
       return { encoding: 'application/json', body }
     },

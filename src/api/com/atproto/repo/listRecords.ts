@@ -19,7 +19,7 @@ export default function listRecords(s: Pick<Services, 'accounts' | 'actors' | 'a
       const account = s.accounts.getAccountState(repo)
       const store = account ? s.actors.get(account.did) : null
       if (!account || !store) throw invalidRequest(`Could not find repo: ${repo}`)
-      return { encoding: 'application/json', body: listRecordsJson(store.db, collection, { limit, cursor, reverse }) }
+      return { encoding: 'application/json', body: listRecordsJson(store.readDb, collection, { limit, cursor, reverse }) }
     },
   }
 }

@@ -21,7 +21,7 @@ export default function uploadBlob(s: Pick<Services, 'actors' | 'auth' | 'blobs'
     handler: async ({ auth, body, encoding }) => {
       const did = auth.did
       assertBlobPermission(auth, encoding ?? '*/*')
-      const store = s.actors.get(did)
+      const store = s.actors.get(did, { forWrite: true })
       if (!store) throw invalidRequest(`Could not find repo for DID: ${did}`, 'RepoNotFound')
       if (!body) throw invalidRequest('A request body is expected but none was provided')
       const temp = await s.blobs.putTemp(did, body, { maxSize })
