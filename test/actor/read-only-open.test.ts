@@ -88,7 +88,8 @@ test('read-only open: closing a store that was only read leaves its database fil
   const mtime = statSync(path).mtimeMs
   const wal = statSync(`${path}-wal`).size
   const store = actors.get(DID)
-  assert.ok(store?.getRecord('app.bsky.feed.post', post(0).rkey))
+  assert.ok(store)
+  assert.ok(store.getRecord('app.bsky.feed.post', post(0).rkey))
   // Another account's store pushes this one out of a cache of one.
   const other = actors.create('did:plc:readonlyopenother00000000', Secp256k1Keypair.create())
   initRepo(other)
@@ -109,7 +110,8 @@ test('read-only open: a store whose schema is behind opens read-write for its fi
   raw.pragma('user_version = 0')
   raw.close()
   const store = actors.get(DID)
-  assert.ok(store?.getRecord('app.bsky.feed.post', post(0).rkey))
+  assert.ok(store)
+  assert.ok(store.getRecord('app.bsky.feed.post', post(0).rkey))
   assert.equal(store.readDb.readonly, false)
   assert.equal(store.readDb.pragma('user_version', { simple: true }), ACTOR_SCHEMA_STAMP)
 })
