@@ -105,11 +105,11 @@ export class ByteLimit extends Transform {
  * The request itself is never destroyed here (that would kill the socket before the error
  * response is written): on failure it is only unpiped, and the router drains or closes it.
  */
-export function limitedBodyStream(req: IncomingMessage, limit: number): Readable {
+export function limitedBodyStream(req: IncomingMessage, limit: number): ByteLimit {
   const length = declaredLength(req)
   if (length !== null && length > limit) throw payloadTooLarge(limit)
-  const stages: Transform[] = [...decodersFor(req.headers['content-encoding']), new ByteLimit(limit)]
-  const out = stages[stages.length - 1]
+  const out = new ByteLimit(limit)
+  const stages: Transform[] = [...decodersFor(req.headers['content-encoding']), out]
   const tearDown = (err?: Error) => {
     // The returned stream first, so that its error is the one its reader sees.
     if (!out.destroyed) out.destroy(err)

@@ -20,7 +20,8 @@ import { subsystemLogger, type Logger } from '../logger.ts'
 import { observeRequest } from '../metrics/index.ts'
 import { inRequestScope } from './backstop.ts'
 import { closeServer } from './shutdown.ts'
-import { bodyPresence, limitedBodyStream, readJsonBody, RequestAbortedError, requestEncoding } from './body.ts'
+import { bodyPresence, type ByteLimit, limitedBodyStream, readJsonBody, RequestAbortedError, requestEncoding } from './body.ts'
+import { YoungCollection } from './young-collection.ts'
 import { ClientIpResolver, IpSet } from './client-ip.ts'
 import { answerPreflight, appendVary, setCorsHeaders } from './cors.ts'
 import { XrpcError, invalidRequest, methodNotImplemented } from '../errors.ts'
@@ -165,6 +166,8 @@ export class XrpcServer {
   private readonly validateResponses: boolean
   private readonly jsonLimit: number
   private readonly blobLimit: number
+  /** Young collections after streamed bodies (see young-collection.ts). */
+  private readonly youngCollection = new YoungCollection()
   private fallback: XrpcFallback = () => {
     throw methodNotImplemented()
   }
@@ -472,7 +475,7 @@ export class XrpcServer {
   ): Promise<void> {
     const { method, def } = registered
     let input: unknown
-    let body: Readable | null = null
+    let body: ByteLimit | null = null
     let encoding: string | null = null
     const presence = bodyPresence(req)
     if (def.inputEncodings === null) {
@@ -507,6 +510,7 @@ export class XrpcServer {
     if (body !== null) {
       this.checkAnswer(registered, nsid, output)
       await settleUnreadBody(req, res)
+      this.youngCollection.noteBody(body.bytes)
       const streaming = this.writeOutput(req, res, output, nsid)
       if (streaming !== null) await streaming
       return

@@ -1,0 +1,73 @@
+// A young-generation collection after every few MiB of streamed request bodies, once the request
+// is answered (src/xrpc/young-collection.ts).
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
+import { BODY_BYTES_PER_COLLECTION, YoungCollection } from '../../src/xrpc/young-collection.ts'
+import { startTestPds, type TestPds } from '../helpers/pds.ts'
+
+const turn = () => new Promise((r) => setImmediate(r))
+
+describe('young collection after streamed bodies', () => {
+  it('collects once per threshold of body bytes, after the current turn, never twice for one crossing', async () => {
+    let runs = 0
+    const young = new YoungCollection(1000, () => runs++)
+    young.noteBody(600)
+    await turn()
+    assert.equal(runs, 0, 'below the threshold nothing runs')
+    young.noteBody(600)
+    assert.equal(runs, 0, 'not inside the request that crossed it')
+    young.noteBody(5000)
+    await turn()
+    assert.equal(runs, 1, 'one collection for the crossing, however many bodies came in the turn')
+    young.noteBody(999)
+    await turn()
+    assert.equal(runs, 1, 'the count starts again after a collection')
+    young.noteBody(1)
+    await turn()
+    assert.equal(runs, 2)
+  })
+
+  it('without a collection (a runtime that refuses one) noting bodies is harmless', async () => {
+    const young = new YoungCollection(10, null)
+    for (let i = 0; i < 5; i++) young.noteBody(100)
+    await turn()
+  })
+
+  describe('in the server', () => {
+    let pds: TestPds
+    before(async () => {
+      pds = await startTestPds()
+    })
+    after(async () => {
+      await pds?.close()
+    })
+
+    it('uploads past the threshold are followed by a forced young collection', async () => {
+      const { agent } = await pds.createAccount('younggc')
+      const forced: number[] = []
+      const obs = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          const d = (e as unknown as { detail?: { kind: number; flags: number } }).detail
+          if (d && d.kind === constants.NODE_PERFORMANCE_GC_MINOR && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
+        }
+      })
+      obs.observe({ entryTypes: ['gc'] })
+      try {
+        const size = 1024 * 1024
+        const uploads = Math.ceil(BODY_BYTES_PER_COLLECTION / size) + 1
+        for (let i = 0; i < uploads; i++) {
+          const body = new Uint8Array(size).fill(i + 1)
+          const res = await agent.com.atproto.repo.uploadBlob(body, { encoding: 'application/octet-stream' })
+          assert.equal(res.data.blob.size, size)
+        }
+        // The observer's entries arrive asynchronously.
+        const deadline = Date.now() + 5000
+        while (forced.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+        assert.ok(forced.length >= 1, `no forced young collection after ${uploads} uploads of 1 MiB`)
+      } finally {
+        obs.disconnect()
+      }
+    })
+  })
+})
