@@ -1,5 +1,6 @@
 // `node --import tsx bench/profile/blob-gc.ts [<tree>] [node flags...]`: where the CPU of a steady
-// stream of 1 MiB uploadBlobs goes by thread, and which garbage collections it causes. Starts the
+// stream of 1 MiB uploadBlobs (or, MODE=get, getBlobs) goes by thread, and which garbage
+// collections it causes. Starts the
 // tree's bundle (`<tree>/dist/hearth.mjs`, this checkout by default; run `npm run build` in it) as
 // `npm start` does, plus the GC recorder preload (blob-gc-count.cjs) and any node flags given,
 // sends WARMUP uploads (default 600: enough for a server to reach the state a long stream of
@@ -20,6 +21,8 @@ const tree = resolve(process.argv[2] ?? fileURLToPath(new URL('../..', import.me
 const flags = process.argv.slice(3)
 const WARMUP = Number(process.env.WARMUP ?? 600)
 const N = Number(process.env.N ?? 200)
+/** `upload` (default) or `get`: getBlob of 1 MiB blobs a record references, round-robin. */
+const MODE = process.env.MODE ?? 'upload'
 const gcFile = join(tmpdir(), `hearth-blob-gc-${process.pid}.json`)
 const preload = fileURLToPath(new URL('./blob-gc-count.cjs', import.meta.url))
 const plc = await startReferencePlc()
@@ -28,10 +31,27 @@ try {
   const client = xrpcClient(pds.url)
   const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
     json: { handle: 'blobgc.pds.bench.test', email: 'blobgc@bench.test', password: 'password-blob-gc' },
-  })) as { accessJwt: string }
+  })) as { did: string; accessJwt: string }
   const body = blobBodies('blob-gc')
-  const upload = () => client.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: body(), contentType: 'application/octet-stream' })
-  for (let i = 0; i < WARMUP; i++) await upload()
+  const upload = () =>
+    client.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: body(), contentType: 'application/octet-stream' }) as Promise<{ blob: { ref: { $link: string } } }>
+  let op: () => Promise<unknown> = upload
+  if (MODE === 'get') {
+    // Blobs a record references (so made permanent), read round-robin.
+    const blobs: Array<{ ref: { $link: string } }> = []
+    for (let i = 0; i < 8; i++) blobs.push((await upload()).blob)
+    await client.call('POST', 'com.atproto.repo.createRecord', {
+      token: acct.accessJwt,
+      json: { repo: acct.did, collection: 'com.example.bench.blobs', record: { $type: 'com.example.bench.blobs', blobs } },
+    })
+    let i = 0
+    op = async () => {
+      const cid = (blobs[i++ % blobs.length] as { ref: { $link: string } }).ref.$link
+      const res = await fetch(`${pds.url}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(acct.did)}&cid=${cid}`)
+      if ((await res.arrayBuffer()).byteLength !== 1024 * 1024) throw new Error(`getBlob: HTTP ${res.status}`)
+    }
+  }
+  for (let i = 0; i < WARMUP; i++) await op()
 
   const threads = (): Map<string, [number, number]> => {
     const out = new Map<string, [number, number]>()
@@ -40,7 +60,7 @@ try {
   }
   const before = threads()
   const t0 = Date.now()
-  for (let i = 0; i < N; i++) await upload()
+  for (let i = 0; i < N; i++) await op()
   const t1 = Date.now()
   const after = threads()
 
@@ -48,10 +68,10 @@ try {
   let others: [number, number] = [0, 0]
   for (const [tid, [u, s]] of after) {
     const [u0, s0] = before.get(tid) ?? [0, 0]
-    if (tid === String(pds.pid)) console.log(`main thread: user ${per(u - u0)} sys ${per(s - s0)} ms/upload`)
+    if (tid === String(pds.pid)) console.log(`main thread: user ${per(u - u0)} sys ${per(s - s0)} ms/op`)
     else others = [others[0] + u - u0, others[1] + s - s0]
   }
-  console.log(`other threads: user ${per(others[0])} sys ${per(others[1])} ms/upload`)
+  console.log(`other threads: user ${per(others[0])} sys ${per(others[1])} ms/op`)
 
   process.kill(pds.pid, 'SIGUSR2')
   await new Promise((r) => setTimeout(r, 300))
@@ -64,7 +84,7 @@ try {
     kinds.set(k, [n + 1, sum + ms])
   }
   if (kinds.size === 0) console.log('no collection in the timed part')
-  for (const [k, [n, ms]] of kinds) console.log(`${k}: ${n} in ${N} uploads, ${ms.toFixed(1)} ms of pause in all`)
+  for (const [k, [n, ms]] of kinds) console.log(`${k}: ${n} in ${N} requests, ${ms.toFixed(1)} ms of pause in all`)
 } finally {
   await pds.stop()
   await plc.close()
