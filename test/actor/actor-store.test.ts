@@ -10,13 +10,14 @@ import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { carToBytes, readCar } from '../../src/repo/car/index.ts'
 import { decodeCbor } from '../../src/repo/cbor.ts'
 import type { Cid } from '../../src/repo/cid.ts'
-import { buildCommit, prepareWrite, type RecordWrite } from '../../src/repo/commit-builder.ts'
+import { buildCommit, prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { repoBlocks } from '../../src/repo/export.ts'
 import { checkInversion, type RepoOp } from '../../src/repo/inversion.ts'
 import { commitEvent } from '../../src/sequencer/events.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
 import { openDb } from '../../src/storage/sqlite.ts'
+import { postWrite } from '../helpers/actor-stores.ts'
 
 const dirs: string[] = []
 // Every database is closed before exit: better-sqlite3 on Node 24 aborts when statements of a
@@ -44,14 +45,7 @@ function setup() {
 
 const DID = 'did:plc:actorstoretest00000000000'
 
-function post(i: number): RecordWrite {
-  return {
-    action: 'create',
-    collection: 'app.bsky.feed.post',
-    rkey: `3k${(500000 + i).toString(36)}aaaa`,
-    record: { $type: 'app.bsky.feed.post', text: `hello ${i}`, createdAt: new Date(1_700_000_000_000 + i).toISOString() },
-  }
-}
+const post = postWrite
 
 test('actor store: layout, writes, reads, events that invert, export that verifies, restart', async () => {
   const { dir, sequencer, actors } = setup()

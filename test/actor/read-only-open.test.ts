@@ -8,10 +8,11 @@ import { after, test } from 'node:test'
 import { ACTOR_SCHEMA_STAMP } from '../../src/actor/db.ts'
 import { ActorStoreManager } from '../../src/actor/manager.ts'
 import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
-import { prepareWrite, type RecordWrite } from '../../src/repo/commit-builder.ts'
+import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
 import { openDb } from '../../src/storage/sqlite.ts'
+import { postWrite } from '../helpers/actor-stores.ts'
 
 const dirs: string[] = []
 const closers: Array<() => void> = []
@@ -22,14 +23,7 @@ after(() => {
 
 const DID = 'did:plc:readonlyopentest000000000'
 
-function post(i: number): RecordWrite {
-  return {
-    action: 'create',
-    collection: 'app.bsky.feed.post',
-    rkey: `3k${(600000 + i).toString(36)}aaaa`,
-    record: { $type: 'app.bsky.feed.post', text: `post ${i}`, createdAt: new Date(1_700_000_000_000 + i).toISOString() },
-  }
-}
+const post = postWrite
 
 /** A data folder with one account of three posts, every store closed. */
 function host(cacheSize = 10) {
