@@ -186,8 +186,15 @@ export class ActorStore implements BlockSource {
   get db(): Db {
     if (this.#db && this.#writable) return this.#db
     if (this.#retired) throw new Error(`the actor store of ${this.did} is closed`)
-    if (this.#db) this.#dropConnection().close()
-    const db = openActorDb(this.dbPath)
+    // The read-only connection closes after the new one has opened: while it holds the
+    // database, the new connection finds the WAL index live instead of rebuilding it from the WAL.
+    const readOnly = this.#db ? this.#dropConnection() : null
+    let db: Db
+    try {
+      db = openActorDb(this.dbPath)
+    } finally {
+      readOnly?.close()
+    }
     this.#open(db, true)
     return db
   }
