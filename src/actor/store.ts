@@ -426,7 +426,11 @@ export class ActorStore implements BlockSource {
   close(opts: { retire?: boolean } = {}): void {
     if (opts.retire) this.#retired = true
     const db = this.#db
-    if (!db) return
+    if (!db) {
+      // (A failed open left none.) Whatever opens next is a reopen, counted again by the manager.
+      this.#closed = true
+      return
+    }
     // Outbox rows already in the event log go now rather than at the next commit: the next open
     // then finds the outbox empty and has nothing to compare with the log.
     // Best effort: rows left behind are only compared with the log again.
