@@ -138,9 +138,8 @@ function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
 const KEPT_WAL_BYTES = 256 * 1024
 
 export class ActorStore implements BlockSource {
+  /** The one connection, read-only (see readDb) or read-write (`db`): its `readonly` says which. */
   #db: Db | null = null
-  /** Whether #db is the read-write connection (else it was opened read-only, see readDb). */
-  #writable = false
   /** Closed by close() (an eviction, the idle sweep): the next open is a reopen (onReopen). */
   #closed = false
   #blobs: BlobIndex | null = null
@@ -184,7 +183,7 @@ export class ActorStore implements BlockSource {
    * await never finds it closed.
    */
   get db(): Db {
-    if (this.#db && this.#writable) return this.#db
+    if (this.#db && !this.#db.readonly) return this.#db
     if (this.#retired) throw new Error(`the actor store of ${this.did} is closed`)
     // The read-only connection closes after the new one has opened: while it holds the
     // database, the new connection finds the WAL index live instead of rebuilding it from the WAL.
@@ -195,7 +194,7 @@ export class ActorStore implements BlockSource {
     } finally {
       readOnly?.close()
     }
-    this.#open(db, true)
+    this.#open(db)
     return db
   }
 
@@ -212,13 +211,12 @@ export class ActorStore implements BlockSource {
     if (this.#retired) throw new Error(`the actor store of ${this.did} is closed`)
     const ro = openReadOnlyActorDb(this.dbPath)
     if (!ro) return this.db
-    this.#open(ro, false)
+    this.#open(ro)
     return ro
   }
 
-  #open(db: Db, writable: boolean): void {
+  #open(db: Db): void {
     this.#db = db
-    this.#writable = writable
     if (this.#closed) {
       this.#closed = false
       this.onReopen?.()
@@ -434,7 +432,7 @@ export class ActorStore implements BlockSource {
     // Outbox rows already in the event log go now rather than at the next commit: the next open
     // then finds the outbox empty and has nothing to compare with the log.
     // Best effort: rows left behind are only compared with the log again.
-    if (this.sequencedRev && db.open && this.#writable) {
+    if (this.sequencedRev && db.open && !db.readonly) {
       try {
         this.st.clearOutbox.run(this.sequencedRev)
       } catch {
@@ -443,12 +441,11 @@ export class ActorStore implements BlockSource {
     }
     // The cached tree goes with the connection, so that a closed store held by no one costs
     // little until it is collected.
-    const writable = this.#writable
     this.#dropConnection()
     this.#closed = true
     this.invalidate()
-    if (writable) closeKeepingWal(db, this.dbPath, KEPT_WAL_BYTES)
-    else db.close()
+    if (db.readonly) db.close()
+    else closeKeepingWal(db, this.dbPath, KEPT_WAL_BYTES)
   }
 }
 
