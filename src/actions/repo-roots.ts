@@ -10,9 +10,10 @@ export function followRepoRoots(s: Pick<CoreServices, 'accounts' | 'sequencer'>)
   const seq = s.accounts.repoRootSeq()
   if (seq === null) {
     // The first start with this bookkeeping, or a directory the official PDS kept (it writes
-    // repo_root on every commit): the table is current up to the log's end.
-    const last = s.sequencer.lastSeq()
-    if (last !== null) s.accounts.setRepoRootSeq(last)
+    // repo_root on every commit): the table is current up to the log's end. Recorded even when
+    // the log is empty (a new data directory): otherwise a crash before the first batch was
+    // written would leave no seq, and the next start would take the table as current.
+    s.accounts.setRepoRootSeq(s.sequencer.lastSeq() ?? 0)
   } else {
     const rows = s.sequencer.lastHeadEventsAfter(seq)
     if (rows.length > 0) {

@@ -4,6 +4,7 @@
 // at the next start.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { join } from 'node:path'
 import { encodeCbor } from '../../src/repo/cbor.ts'
 import { cidForCbor } from '../../src/repo/cid.ts'
 import { accountEvent, syncEvent } from '../../src/sequencer/events.ts'
@@ -94,6 +95,29 @@ test('repo_root behind the log: a #sync sets the head even to an older rev, a de
     t.store.flushRepoRoots()
     assert.deepEqual(raw(BOB), recreated)
   } finally {
+    t.cleanup()
+  }
+})
+
+test('repo_root behind the log: a new data directory records where the table stands, so a crash before the first batch is replayed at the next start', async () => {
+  const { followRepoRoots } = await import('../../src/actions/repo-roots.ts')
+  const { Sequencer } = await import('../../src/sequencer/sequencer.ts')
+  const t = tempStore()
+  const sequencer = new Sequencer(join(t.dir, 'sequencer.sqlite'))
+  try {
+    addAccount(t.store, ALICE, 'alice.test')
+    followRepoRoots({ accounts: t.store, sequencer })
+    assert.equal(t.store.repoRootSeq(), 0, 'an empty log: the table stands at seq 0')
+    // A commit reaches the log, then the process is killed before its head's batch is written.
+    const c = commitRow(0, ALICE, '3kffffffffff2')
+    sequencer.append([{ did: ALICE, eventType: 'append', event: c.row.event }])
+    // The next start (a store over the same file, with nothing pending) replays the log past seq 0.
+    const again = t.openAnother().store
+    followRepoRoots({ accounts: again, sequencer })
+    assert.equal(again.getRepoRoot(ALICE)?.rev, '3kffffffffff2')
+    assert.equal(again.getRepoRoot(ALICE)?.cid, c.cid)
+  } finally {
+    sequencer.close()
     t.cleanup()
   }
 })
