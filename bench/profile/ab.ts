@@ -52,7 +52,9 @@ async function start(name: string, bin: string): Promise<Side> {
   const flags = custom !== undefined ? custom.split(' ').filter(Boolean) : bundle ? ['--max-semi-space-size=4'] : []
   const args = [...flags, bin, 'serve']
   const env = { ...(bundle ? { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } : {}), ...hearthEnv(port, dataDir, plc.url) }
-  const pds = await spawnPds({ name: `Hearth ${name}`, args, env, url, timeoutMs: 60_000 })
+  // HEARTH_AB_NODE_A / _B: another node binary for one side (e.g. a newer Node, with a tree whose native modules were built for it).
+  const node = process.env[`HEARTH_AB_NODE_${name}`] || undefined
+  const pds = await spawnPds({ name: `Hearth ${name}`, node, args, env, url, timeoutMs: 60_000 })
   const client = xrpcClient(url)
   const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
     json: { handle: `ab-${name.toLowerCase()}.pds.bench.test`, email: `ab-${name}@bench.test`, password: 'password-ab' },

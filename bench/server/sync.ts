@@ -1,4 +1,4 @@
-// The sync part of the server benchmark: downloading a 10k-record repo with getRepo, and the
+// The sync part of the server benchmark: downloading 2k-, 10k- and 100k-record repos with getRepo, and the
 // firehose fanning one writer's commits out to 100 WebSocket subscribers. Run after the main
 // workload (workload.ts), on accounts of its own, with the same fixed-count, deterministic
 // approach; BENCH_SERVER_SCALE scales the counts.
@@ -12,6 +12,8 @@ const SCALE = Number(process.env.BENCH_SERVER_SCALE ?? 1)
 const n = (count: number) => Math.max(1, Math.round(count * SCALE))
 
 export const SYNC_COUNTS = {
+  /** Records in the small getRepo account (the size of issue #18's table); the row name keeps saying 2k. */
+  smallRepoRecords: n(2_000),
   /** Records in the getRepo account; the row name keeps saying 10k. */
   repoRecords: n(10_000),
   /** Both servers accept at most 200 writes per applyWrites. */
@@ -29,6 +31,9 @@ export const SYNC_COUNTS = {
 }
 
 export interface SyncResults {
+  smallRepoMs: number
+  smallRepoMBps: number
+  smallRepoCpuMs: number | null
   getRepoMs: number
   getRepoMBps: number
   getRepoBytes: number
@@ -199,10 +204,14 @@ export async function runSyncWorkload(baseUrl: string, log: (line: string) => vo
   const client = xrpcClient(baseUrl)
   try {
     const c = SYNC_COUNTS
+    const small = await benchGetRepo(baseUrl, client, log, cpu, 'bench-sync-small', c.smallRepoRecords, c.getRepoRuns * 4)
     const repo = await benchGetRepo(baseUrl, client, log, cpu, 'bench-sync-repo', c.repoRecords, c.getRepoRuns)
     const large = c.largeRepoRecords > 0 ? await benchGetRepo(baseUrl, client, log, cpu, 'bench-sync-large', c.largeRepoRecords, c.largeRepoRuns) : null
     const fh = await benchFirehose(baseUrl, client, log)
     return {
+      smallRepoMs: small.ms,
+      smallRepoMBps: small.mbps,
+      smallRepoCpuMs: small.cpuMs,
       getRepoMs: repo.ms,
       getRepoMBps: repo.mbps,
       getRepoBytes: repo.bytes,

@@ -28,6 +28,9 @@ export interface ServerResults {
   createSeqP99: number
   createConcOps: number
   createConcP99: number
+  /** The same 8 clients at once, all writing into one account (one repo, so every commit is in turn). */
+  createSharedOps: number
+  createSharedP99: number
   applyWritesOps: number
   getRecordOps: number
   listRecordsOps: number
@@ -36,13 +39,14 @@ export interface ServerResults {
   /** Server CPU (user + system) per operation, in ms; null where /proc is missing. */
   createSeqCpuMs: number | null
   createConcCpuMs: number | null
+  createSharedCpuMs: number | null
   /** Per record written. */
   applyWritesCpuMs: number | null
   getRecordCpuMs: number | null
   listRecordsCpuMs: number | null
   uploadBlobCpuMs: number | null
   /**
-   * createRecord, sequential, once more after the other request rows (~3,600 requests of every
+   * createRecord, sequential, once more after the other request rows (~4,400 requests of every
    * kind; before the uploads, whose garbage it would collect), on an account of its own as small as the first row's: the same row with the
    * server's JIT and caches settled, where the first row comes after 50 writes of warm-up.
    */
@@ -134,6 +138,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     const main = await createAccount(client, 'bench-main')
     const others: Account[] = []
     for (let i = 0; i < COUNTS.concurrentClients; i++) others.push(await createAccount(client, `bench-c${i}`))
+    const shared = await createAccount(client, 'bench-shared')
     const warm = await createAccount(client, 'bench-warm')
     const late = await createAccount(client, 'bench-late')
 
@@ -169,6 +174,25 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
     const createConcCpuMs = meter(concLat.length)
     concLat.sort((a, b) => a - b)
     log(`  createRecord x${COUNTS.concurrentClients}: ${concLat.length} in ${concMs.toFixed(0)} ms`)
+
+    // The same 8 clients at once, all into one account: one repo, whose commits each server must
+    // make one after another (each commit builds on the last), as a busy account's app and
+    // scheduled posts would.
+    const sharedLat: number[] = []
+    t0 = performance.now()
+    await Promise.all(
+      others.map(async () => {
+        for (let i = 0; i < COUNTS.concurrentPerClient; i++) {
+          const s = performance.now()
+          await createRecord(client, shared, 'shared')
+          sharedLat.push(performance.now() - s)
+        }
+      }),
+    )
+    const sharedMs = performance.now() - t0
+    const createSharedCpuMs = meter(sharedLat.length)
+    sharedLat.sort((a, b) => a - b)
+    log(`  createRecord x${COUNTS.concurrentClients}, one account: ${sharedLat.length} in ${sharedMs.toFixed(0)} ms`)
 
     // applyWrites with 10 creates per call.
     t0 = performance.now()
@@ -236,6 +260,8 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
       createSeqP99: percentile(seqLat, 99),
       createConcOps: (concLat.length * 1000) / concMs,
       createConcP99: percentile(concLat, 99),
+      createSharedOps: (sharedLat.length * 1000) / sharedMs,
+      createSharedP99: percentile(sharedLat, 99),
       applyWritesOps: (COUNTS.applyWrites * 1000) / applyMs,
       getRecordOps: (COUNTS.getRecord * 1000) / getMs,
       listRecordsOps: (COUNTS.listRecords * 1000) / listMs,
@@ -243,6 +269,7 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
       uploadBlobMBps: (COUNTS.uploadBlob * COUNTS.blobBytes) / (1024 * 1024) / (blobMs / 1000),
       createSeqCpuMs,
       createConcCpuMs,
+      createSharedCpuMs,
       applyWritesCpuMs,
       getRecordCpuMs,
       listRecordsCpuMs,
