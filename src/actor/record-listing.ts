@@ -155,13 +155,15 @@ const recordStatements = new WeakMap<Db, Statement>()
 export function recordJson(db: Db, uri: string, cid: string | undefined): Buffer | null {
   let st = recordStatements.get(db)
   if (!st) {
-    const sql = `SELECT r."cid", r."takedownRef", b."content" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`
+    // A subquery, not a join, for the block: see ROW_COLUMNS in store.ts.
+    const sql = `SELECT r."cid", r."takedownRef", (SELECT "content" FROM repo_block WHERE "cid" = r."cid") FROM record r WHERE r."uri" = ?`
     st = db.prepare(sql).raw()
     recordStatements.set(db, st)
   }
-  const row = st.get(uri) as [string, string | null, Uint8Array] | undefined
+  const row = st.get(uri) as [string, string | null, Uint8Array | null] | undefined
   if (row === undefined || row[1] !== null || (cid !== undefined && row[0] !== cid)) return null
   const content = row[2]
+  if (content === null) return null
   const out = new JsonOut(uri.length + content.length * 2 + 128)
   out.raw('{"uri":')
   out.string(uri)

@@ -57,8 +57,12 @@ export interface ListRecordsOptions {
   includeTakendown?: boolean
 }
 
+// The block is read by a correlated subquery, not a join: SQLite 3.54 (better-sqlite3 13, what
+// Node 22+ loads) spends ~7 µs more per execution of any join than of the same lookups written
+// this way, which SQLite 3.53 (Node 20) runs alike (BENCHMARKS.md, "Joins on Node 22 and 24").
+// A record whose block is missing reads as absent, as the join left it out.
 const ROW_COLUMNS =
-  'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", b."content"'
+  'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", (SELECT "content" FROM repo_block WHERE "cid" = r."cid")'
 
 // A listing reads only what its answer holds (every column read is a string made per row).
 const LIST_COLUMNS = 'r."uri", r."cid", b."content"'
@@ -77,7 +81,7 @@ const SQL = {
   deleteBacklinks: 'DELETE FROM backlink WHERE "uri" = ?',
   addBacklink: 'INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)',
   backlinkConflicts: 'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
-  getRecord: `SELECT ${ROW_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."uri" = ?`,
+  getRecord: `SELECT ${ROW_COLUMNS} FROM record r WHERE r."uri" = ?`,
   listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
   listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
   collections: 'SELECT DISTINCT "collection" FROM record ORDER BY "collection"',
@@ -118,10 +122,10 @@ function lazyStatements(db: () => Db): Statements {
   return st as Statements
 }
 
-type RawRecordRow = [string, string, string, string, string, string, string | null, Uint8Array]
+type RawRecordRow = [string, string, string, string, string, string, string | null, Uint8Array | null]
 
 function toRecordRow(raw: RawRecordRow | undefined): RecordRow | null {
-  if (!raw) return null
+  if (!raw || raw[7] === null) return null
   return {
     uri: raw[0],
     cid: parseStoredCid(raw[1]),

@@ -118,3 +118,21 @@ test('recordJson: the getRecord answer as decoding and stringifying gives it; no
   }
   assert.equal(recordJson(store.db, `at://${DID}/${COL}/3knothere`, undefined), null)
 })
+
+test('a record whose block is missing reads as absent, to getRecord and recordJson alike', () => {
+  const did = 'did:plc:recordlistingmissing0000'
+  const other = actors.create(did, Secp256k1Keypair.create())
+  initRepo(other)
+  const [kept, lost] = [0, 1].map((i) =>
+    prepareWrite({ action: 'create', collection: COL, rkey: `3k${(600000 + i).toString(36)}aaaa`, record: { $type: COL, text: `post ${i}`, createdAt: new Date(1_700_000_000_000 + i).toISOString() } }),
+  )
+  commitWrites(other, sequencer, { writes: [kept, lost] })
+  const lostRow = other.getRecord(COL, lost.rkey)
+  assert.ok(lostRow)
+  // Only a damaged or hand-edited store is like this: the block table no longer has the record's block.
+  other.db.prepare('DELETE FROM repo_block WHERE "cid" = ?').run(lostRow.cid.$link)
+  assert.equal(other.getRecord(COL, lost.rkey), null)
+  assert.equal(recordJson(other.db, `at://${did}/${COL}/${lost.rkey}`, undefined), null)
+  assert.ok(other.getRecord(COL, kept.rkey), 'the other record still reads')
+  assert.ok(recordJson(other.db, `at://${did}/${COL}/${kept.rkey}`, undefined))
+})
