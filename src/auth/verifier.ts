@@ -205,7 +205,9 @@ export class AuthVerifiers {
 
   #checkStatus(did: string, opts: AccessOptions): void {
     if (!opts.checkTakedown && !opts.checkDeactivated) return
-    const account = this.#store.getAccount(did, { includeTakenDown: true, includeDeactivated: true })
+    // The state columns alone (one table, no join with "account"): this runs on every request
+    // whose method checks the account's state.
+    const account = this.#store.getAccountState(did, { includeTakenDown: true, includeDeactivated: true })
     if (!account) throw forbidden('Account not found', 'AccountNotFound')
     if (opts.checkTakedown && account.takedownRef) throw authRequired('Account has been taken down', 'AccountTakedown')
     if (opts.checkDeactivated && account.deactivatedAt) throw authRequired('Account is deactivated', 'AccountDeactivated')
