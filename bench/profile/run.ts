@@ -1,6 +1,6 @@
-// `node --import tsx bench/profile/run.ts <create|get|list|getRepo|blob> [requests]`: starts Hearth
+// `node --import tsx bench/profile/run.ts <create|apply|get|list|getRepo|blob> [requests]`: starts Hearth
 // from source (so that profile frames name src/ files) under --cpu-prof, sets up an account
-// (1,000 posts for get/list, 2,000 for getRepo; `blob` uploads 1 MiB of distinct incompressible
+// (1,000 posts for get/list, 2,000 for getRepo; `apply` is applyWrites of 10 creates; `blob` uploads 1 MiB of distinct incompressible
 // bytes each time), sends the requests one at a time, stops the
 // server, and prints the server's CPU per request (from /proc/<pid>/stat) and the breakdown of
 // the profiled window by category (breakdown.mjs). The profile stays in the printed folder.
@@ -16,7 +16,7 @@ import { xrpcClient } from '../server/client.ts'
 import { freePort, hearthEnv, readCpuMs, spawnPds } from '../server/processes.ts'
 
 const op = process.argv[2] ?? 'create'
-const DEFAULT_N: Record<string, number> = { create: 1500, get: 2000, list: 600, getRepo: 40, blob: 300 }
+const DEFAULT_N: Record<string, number> = { create: 1500, apply: 300, get: 2000, list: 600, getRepo: 40, blob: 300 }
 if (!(op in DEFAULT_N)) throw new Error(`unknown request kind ${op}: one of ${Object.keys(DEFAULT_N).join(', ')}`)
 const N = Number(process.argv[3] ?? DEFAULT_N[op])
 const profDir = mkdtempSync(join(tmpdir(), `hearth-profile-${op}-`))
@@ -39,7 +39,7 @@ try {
     createdAt: new Date(1.7e12 + i * 1000).toISOString(),
   })
   const rkeys: string[] = []
-  const setup = op === 'create' ? 0 : op === 'getRepo' ? 2000 : 1000
+  const setup = op === 'create' || op === 'apply' ? 0 : op === 'getRepo' ? 2000 : 1000
   for (let i = 0; i < setup; i += 100) {
     const writes = Array.from({ length: 100 }, (_, j) => ({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post(i + j) }))
     const res = (await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes } })) as {
@@ -73,6 +73,9 @@ try {
   for (let i = 0; i < N; i++) {
     if (op === 'create') {
       await client.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post(i) } })
+    } else if (op === 'apply') {
+      const writes = Array.from({ length: 10 }, (_, j) => ({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post(i * 10 + j) }))
+      await client.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes } })
     } else if (op === 'get') {
       await client.call('GET', 'com.atproto.repo.getRecord', { params: { repo: acct.did, collection: 'app.bsky.feed.post', rkey: rkeys[(i * 7919) % rkeys.length] as string } })
     } else if (op === 'list') {

@@ -86,6 +86,7 @@ export async function serverBenchmarks(): Promise<Row[]> {
   log(`server benchmark took ${((performance.now() - started) / 1000).toFixed(1)} s`)
   if (officialWhy) log(`server rows: no reference figures (@atproto/pds@${RELEASE}): ${officialWhy}`)
   else log(`server rows: the reference is @atproto/pds@${RELEASE}`)
+  log(`server rows: Hearth ran under ${process.env.BENCH_HEARTH_NODE ? `BENCH_HEARTH_NODE=${process.env.BENCH_HEARTH_NODE}` : `this node (${process.version})`}`)
   if (!hearth) {
     log(`server rows left out: Hearth could not run the workload: ${hearthWhy}`)
     return []

@@ -234,13 +234,21 @@ const START_NODE_FLAGS = ['--max-semi-space-size=4', '--require', fileURLToPath(
 // scrypt work areas) go back to the system instead of staying in an arena. See BENCHMARKS.md.
 const START_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' }
 
+/**
+ * BENCH_HEARTH_NODE: the node binary that runs Hearth in the server rows (default: the bench's
+ * own, as `npm start` would run it here). An operator switching in place from the official 0.5.x
+ * runs Node 22; e.g. `BENCH_HEARTH_NODE=/path/to/node22/bin/node npm run bench` measures Hearth
+ * there (its SQLite binding is Node-API, so this tree's node_modules load under either).
+ */
+const HEARTH_NODE = process.env.BENCH_HEARTH_NODE || undefined
+
 export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, extraEnv: Record<string, string> = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-hearth-'))
   const env = { ...START_ENV, ...hearthEnv(port, dataDir, plcUrl, secrets), ...extraEnv, HEARTH_LISTEN_HOST: '127.0.0.1' }
   // As `npm start` runs it: the bundle scripts/build.mjs makes, under plain node.
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' })
-  return launch('Hearth', [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000)
+  return launch('Hearth', [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, port, dataDir, 60_000, HEARTH_NODE)
 }
 
 /**
