@@ -256,9 +256,9 @@ export async function startHearthProcess(plcUrl: string, secrets: PdsSecrets, ex
  * `npm start` starts it, on a fresh data directory that stop() removes: the before/after
  * comparisons run one of these per tree.
  */
-export async function startHearthTree(tree: string, plcUrl: string, opts: { env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<PdsProcess> {
+export async function startHearthTree(tree: string, plcUrl: string, opts: { env?: Record<string, string>; nodeArgs?: string[]; node?: string } = {}): Promise<PdsProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-tree-'))
   const env = { ...START_ENV, ...hearthEnv(port, dataDir, plcUrl), ...opts.env }
-  return launch(tree, [...START_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(tree, 'dist/hearth.mjs'), 'serve'], env, port, dataDir, 60_000)
+  return launch(tree, [...START_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(tree, 'dist/hearth.mjs'), 'serve'], env, port, dataDir, 60_000, opts.node)
 }
