@@ -131,6 +131,24 @@ async function sequentialCreates(client: XrpcClient, acct: Account, label: strin
   return { latencies, ms, rkeys }
 }
 
+/** One client per account given (the same account may be given more than once), all at once, COUNTS.concurrentPerClient createRecords each. */
+async function concurrentCreates(client: XrpcClient, accounts: Account[], label: string): Promise<{ latencies: number[]; ms: number }> {
+  const latencies: number[] = []
+  const t0 = performance.now()
+  await Promise.all(
+    accounts.map(async (acct) => {
+      for (let i = 0; i < COUNTS.concurrentPerClient; i++) {
+        const s = performance.now()
+        await createRecord(client, acct, label)
+        latencies.push(performance.now() - s)
+      }
+    }),
+  )
+  const ms = performance.now() - t0
+  latencies.sort((a, b) => a - b)
+  return { latencies, ms }
+}
+
 export async function runWorkload(baseUrl: string, log: (line: string) => void, cpu: () => number | null = () => null): Promise<ServerResults> {
   postCounter = 0
   const client = xrpcClient(baseUrl)
@@ -159,40 +177,16 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
 
     // createRecord, 8 clients at once, each on its own account (separate repos, so the servers
     // may write them in parallel).
-    const concLat: number[] = []
-    t0 = performance.now()
-    await Promise.all(
-      others.map(async (acct) => {
-        for (let i = 0; i < COUNTS.concurrentPerClient; i++) {
-          const s = performance.now()
-          await createRecord(client, acct, 'conc')
-          concLat.push(performance.now() - s)
-        }
-      }),
-    )
-    const concMs = performance.now() - t0
-    const createConcCpuMs = meter(concLat.length)
-    concLat.sort((a, b) => a - b)
-    log(`  createRecord x${COUNTS.concurrentClients}: ${concLat.length} in ${concMs.toFixed(0)} ms`)
+    const conc = await concurrentCreates(client, others, 'conc')
+    const createConcCpuMs = meter(conc.latencies.length)
+    log(`  createRecord x${COUNTS.concurrentClients}: ${conc.latencies.length} in ${conc.ms.toFixed(0)} ms`)
 
     // The same 8 clients at once, all into one account: one repo, whose commits each server must
     // make one after another (each commit builds on the last), as a busy account's app and
     // scheduled posts would.
-    const sharedLat: number[] = []
-    t0 = performance.now()
-    await Promise.all(
-      others.map(async () => {
-        for (let i = 0; i < COUNTS.concurrentPerClient; i++) {
-          const s = performance.now()
-          await createRecord(client, shared, 'shared')
-          sharedLat.push(performance.now() - s)
-        }
-      }),
-    )
-    const sharedMs = performance.now() - t0
-    const createSharedCpuMs = meter(sharedLat.length)
-    sharedLat.sort((a, b) => a - b)
-    log(`  createRecord x${COUNTS.concurrentClients}, one account: ${sharedLat.length} in ${sharedMs.toFixed(0)} ms`)
+    const sharedRow = await concurrentCreates(client, others.map(() => shared), 'shared')
+    const createSharedCpuMs = meter(sharedRow.latencies.length)
+    log(`  createRecord x${COUNTS.concurrentClients}, one account: ${sharedRow.latencies.length} in ${sharedRow.ms.toFixed(0)} ms`)
 
     // applyWrites with 10 creates per call.
     t0 = performance.now()
@@ -258,10 +252,10 @@ export async function runWorkload(baseUrl: string, log: (line: string) => void, 
       createSeqOps: (COUNTS.sequential * 1000) / seqMs,
       createSeqP50: percentile(seqLat, 50),
       createSeqP99: percentile(seqLat, 99),
-      createConcOps: (concLat.length * 1000) / concMs,
-      createConcP99: percentile(concLat, 99),
-      createSharedOps: (sharedLat.length * 1000) / sharedMs,
-      createSharedP99: percentile(sharedLat, 99),
+      createConcOps: (conc.latencies.length * 1000) / conc.ms,
+      createConcP99: percentile(conc.latencies, 99),
+      createSharedOps: (sharedRow.latencies.length * 1000) / sharedRow.ms,
+      createSharedP99: percentile(sharedRow.latencies, 99),
       applyWritesOps: (COUNTS.applyWrites * 1000) / applyMs,
       getRecordOps: (COUNTS.getRecord * 1000) / getMs,
       listRecordsOps: (COUNTS.listRecords * 1000) / listMs,
