@@ -59,7 +59,7 @@ export interface ListRecordsOptions {
 
 // The block is read by a correlated subquery, not a join: SQLite 3.54 (better-sqlite3 13, what
 // Node 22+ loads) spends ~7 µs more per execution of any join than of the same lookups written
-// this way, which SQLite 3.53 (Node 20) runs alike (BENCHMARKS.md, "Joins on Node 22 and 24").
+// this way, which SQLite 3.53 (Node 20) runs alike (BENCHMARKS.md, "Hearth on Node 22 and 24: joins").
 // A record whose block is missing reads as absent, as the join left it out.
 const ROW_COLUMNS =
   'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", (SELECT "content" FROM repo_block WHERE "cid" = r."cid")'

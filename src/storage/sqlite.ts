@@ -67,8 +67,9 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   }
   const db = new Database(path, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 5000 })
   // One exec for every setting: `db.pragma()` makes, runs and drops a statement object per call
-  // (an actor store's open set five: 11.5 µs under Node 20, 42 µs under Node 22's better-sqlite3
-  // 13), where one exec of the same pragmas takes 2–3 µs. Stores are opened on every first touch.
+  // (four of an actor store's five settings took 11.5 µs that way under Node 20, 42 µs under
+  // Node 22's better-sqlite3 13), where one exec of the same pragmas takes 2–3 µs. Stores are
+  // opened on every first touch of an account.
   let pragmas = ''
   if (!opts.readonly) {
     pragmas += 'PRAGMA journal_mode = WAL;'
