@@ -10,7 +10,7 @@
 import type { Statement } from 'better-sqlite3'
 import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
 import type { Db } from '../storage/sqlite.ts'
-import type { ListRecordsOptions } from './store.ts'
+import { type ListRecordsOptions, RECORD_BLOCK_COLUMN } from './store.ts'
 
 /**
  * Listed records' JSON by `uri cid` (the listing query's row as it comes): each record's whole
@@ -155,8 +155,7 @@ const recordStatements = new WeakMap<Db, Statement>()
 export function recordJson(db: Db, uri: string, cid: string | undefined): Buffer | null {
   let st = recordStatements.get(db)
   if (!st) {
-    // A subquery, not a join, for the block: see ROW_COLUMNS in store.ts.
-    const sql = `SELECT r."cid", r."takedownRef", (SELECT "content" FROM repo_block WHERE "cid" = r."cid") FROM record r WHERE r."uri" = ?`
+    const sql = `SELECT r."cid", r."takedownRef", ${RECORD_BLOCK_COLUMN} FROM record r WHERE r."uri" = ?`
     st = db.prepare(sql).raw()
     recordStatements.set(db, st)
   }

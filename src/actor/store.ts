@@ -57,12 +57,16 @@ export interface ListRecordsOptions {
   includeTakendown?: boolean
 }
 
-// The block is read by a correlated subquery, not a join: SQLite 3.54 (better-sqlite3 13, what
-// Node 22+ loads) spends ~7 µs more per execution of any join than of the same lookups written
-// this way, which SQLite 3.53 (Node 20) runs alike (BENCHMARKS.md, "Hearth on Node 22 and 24: joins").
-// A record whose block is missing reads as absent, as the join left it out.
-const ROW_COLUMNS =
-  'r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", (SELECT "content" FROM repo_block WHERE "cid" = r."cid")'
+/**
+ * A record's block (its bytes), as a column of a query over `record r`. A correlated subquery,
+ * not a join: SQLite 3.54 (better-sqlite3 13, what Node 22+ loads) spends ~7 µs more per
+ * execution of any join than of the same lookups written this way, which SQLite 3.53 (Node 20)
+ * runs alike (BENCHMARKS.md, "Hearth on Node 22 and 24: joins"). NULL when the block is missing:
+ * such a record reads as absent, as the join left it out.
+ */
+export const RECORD_BLOCK_COLUMN = '(SELECT "content" FROM repo_block WHERE "cid" = r."cid")'
+
+const ROW_COLUMNS = `r."uri", r."cid", r."collection", r."rkey", r."repoRev", r."indexedAt", r."takedownRef", ${RECORD_BLOCK_COLUMN}`
 
 // A listing reads only what its answer holds (every column read is a string made per row).
 const LIST_COLUMNS = 'r."uri", r."cid", b."content"'
