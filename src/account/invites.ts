@@ -1,7 +1,7 @@
 // The invite_code and invite_code_use tables, and the account's invitesDisabled flag: admin-made
 // codes, the users' own periodic codes, their uses, and the admin listings, in the official
 // formats (codes `<hostname with dots as dashes>-xxxxx-xxxxx`, the `<primary>::<code>` cursor).
-import { writeTx } from '../storage/sqlite.ts'
+import { LIMIT_PARAM, writeTx } from '../storage/sqlite.ts'
 import { invalidRequest, type XrpcError } from '../errors.ts'
 import { unpackCursor } from './cursor.ts'
 import { newInviteCode } from './random.ts'
@@ -170,7 +170,7 @@ export function listInviteCodes(
   const sort = opts.sort ?? 'recent'
   const primary = sort === 'recent' ? 'createdAt' : 'uses'
   const base = `SELECT * FROM (${INVITE_SELECT}) AS codes`
-  const order = `ORDER BY "${primary}" DESC, "code" DESC LIMIT ?`
+  const order = `ORDER BY "${primary}" DESC, "code" DESC ${LIMIT_PARAM}`
   let rows: InviteRow[]
   const parsed = unpackCursor(opts.cursor)
   if (parsed) {

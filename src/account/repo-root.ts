@@ -4,6 +4,7 @@ import { invalidRequest } from '../errors.ts'
 import { readCar } from '../repo/car/reader.ts'
 import { BytesWrapper, bytesOf, decodeCbor } from '../repo/cbor.ts'
 import { isCid } from '../repo/cid.ts'
+import { LIMIT_PARAM } from '../storage/sqlite.ts'
 import { unpackCursor } from './cursor.ts'
 import { type AccountStatus, formatAccountStatus } from './status.ts'
 import type { AccountTables } from './tables.ts'
@@ -178,7 +179,7 @@ export function getRepoRoot(t: AccountTables, did: string): RepoRootRow | null {
 export function listRepos(t: AccountTables, opts: { limit: number; cursor?: string }): { repos: ListedRepo[]; cursor?: string } {
   const select = `SELECT a."did", r."cid" AS "head", r."rev", a."createdAt", a."deactivatedAt", a."takedownRef"
     FROM "actor" a INNER JOIN "repo_root" r ON r."did" = a."did"`
-  const order = `ORDER BY a."createdAt" ASC, a."did" ASC LIMIT ?`
+  const order = `ORDER BY a."createdAt" ASC, a."did" ASC ${LIMIT_PARAM}`
   flushRepoRoots(t)
   type Row = { did: string; head: string; rev: string | null; createdAt: string; deactivatedAt: string | null; takedownRef: string | null }
   let rows: Row[]

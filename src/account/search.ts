@@ -22,7 +22,7 @@ export function searchAccounts(db: Db, query: string, limit: number): AccountLis
       `SELECT a."did", a."handle", c."email", c."emailConfirmedAt", a."createdAt", a."takedownRef", a."deactivatedAt", r."indexedAt" AS "lastCommitAt"
        FROM "actor" a LEFT JOIN "account" c ON c."did" = a."did" LEFT JOIN "repo_root" r ON r."did" = a."did"
        WHERE lower(a."did") LIKE @like ESCAPE '\\' OR lower(coalesce(a."handle", '')) LIKE @like ESCAPE '\\' OR lower(coalesce(c."email", '')) LIKE @like ESCAPE '\\'
-       ORDER BY a."createdAt" DESC, a."did" LIMIT @limit`,
+       ORDER BY a."createdAt" DESC, a."did" LIMIT +@limit`, // `+`: see LIMIT_PARAM (storage/sqlite.ts)
     )
     .all({ like, limit }) as AccountListing[]
 }

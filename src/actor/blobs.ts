@@ -13,7 +13,7 @@ import type Database from 'better-sqlite3'
 import { type Cid, isCid } from '../repo/cid.ts'
 import type { BlobRef } from '../repo/data-model.ts'
 import { isValidCidString } from '../repo/syntax.ts'
-import type { Db } from '../storage/sqlite.ts'
+import { type Db, LIMIT_PARAM } from '../storage/sqlite.ts'
 import { invalidRequest } from '../errors.ts'
 
 /** A blob reference found in a record. */
@@ -359,7 +359,7 @@ export class BlobIndex {
       args.push(opts.cursor)
     }
     const sql = `SELECT "record_blob"."blobCid" AS "cid" FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
-      GROUP BY "record_blob"."blobCid" ORDER BY "record_blob"."blobCid" ASC LIMIT ?`
+      GROUP BY "record_blob"."blobCid" ORDER BY "record_blob"."blobCid" ASC ${LIMIT_PARAM}`
     args.push(opts.limit)
     return (this.#stmt(sql).all(...args) as Array<{ cid: string }>).map((r) => r.cid)
   }
@@ -377,7 +377,7 @@ export class BlobIndex {
     const sql = `SELECT "blobCid" AS "cid", MIN("recordUri") AS "recordUri" FROM "record_blob"
       WHERE NOT EXISTS (SELECT 1 FROM "blob" WHERE "blob"."cid" = "record_blob"."blobCid")
       ${opts.cursor ? `AND "blobCid" > ?` : ''}
-      GROUP BY "blobCid" ORDER BY "blobCid" ASC LIMIT ?`
+      GROUP BY "blobCid" ORDER BY "blobCid" ASC ${LIMIT_PARAM}`
     const args: unknown[] = opts.cursor ? [opts.cursor, opts.limit] : [opts.limit]
     return this.#stmt(sql).all(...args) as Array<{ cid: string; recordUri: string }>
   }

@@ -9,7 +9,7 @@
 // conversion; a listing of records not in it costs what it did with a join.
 import type { Statement } from 'better-sqlite3'
 import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
-import type { Db } from '../storage/sqlite.ts'
+import { type Db, LIMIT_PARAM } from '../storage/sqlite.ts'
 import { type ListRecordsOptions, RECORD_BLOCK_COLUMN } from './store.ts'
 
 /**
@@ -79,8 +79,8 @@ function statementsFor(db: Db): ListingStatements {
     const where = `"collection" = ? AND (? OR "takedownRef" IS NULL)`
     const row = `"uri" || ' ' || "cid"`
     st = {
-      desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC LIMIT ?`).pluck(),
-      asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC LIMIT ?`).pluck(),
+      desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC ${LIMIT_PARAM}`).pluck(),
+      asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC ${LIMIT_PARAM}`).pluck(),
       content: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
     }
     statements.set(db, st)

@@ -9,7 +9,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeCache, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
-import { closeKeepingWal, type Db, openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
+import { closeKeepingWal, type Db, LIMIT_PARAM, openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { actorDbCurrent, migrateActorDb } from './db.ts'
@@ -86,8 +86,8 @@ const SQL = {
   addBacklink: 'INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)',
   backlinkConflicts: 'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
   getRecord: `SELECT ${ROW_COLUMNS} FROM record r WHERE r."uri" = ?`,
-  listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC LIMIT ?`,
-  listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC LIMIT ?`,
+  listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC ${LIMIT_PARAM}`,
+  listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC ${LIMIT_PARAM}`,
   collections: 'SELECT DISTINCT "collection" FROM record ORDER BY "collection"',
   countRecords: 'SELECT count(*) FROM record',
   countBlocks: 'SELECT count(*) FROM repo_block',
@@ -348,7 +348,7 @@ export class ActorStore implements BlockSource {
    */
   recordsAfterRev(rev: string, limit: number): Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }> {
     this.#afterRev ??= this.readDb.prepare(
-      'SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > ? ORDER BY r."repoRev" ASC LIMIT ?',
+      `SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > ? ORDER BY r."repoRev" ASC ${LIMIT_PARAM}`,
     )
     return this.#afterRev.all(rev, limit) as Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }>
   }

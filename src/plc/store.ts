@@ -4,7 +4,7 @@
 // depend on a timestamp tie. The file is Hearth's own (the official PDS has no local directory),
 // so its migrations are all Hearth migrations.
 import type Database from 'better-sqlite3'
-import { type Db, migrate, openDb, writeTx } from '../storage/sqlite.ts'
+import { type Db, LIMIT_PARAM, migrate, openDb, writeTx } from '../storage/sqlite.ts'
 import type { PlcAnyOp, PlcAuditEntry } from '../identity/plc-lib.ts'
 
 type Statement = Database.Statement<unknown[]>
@@ -83,8 +83,8 @@ export class PlcStore {
       `INSERT INTO "operations" ("did", "operation", "cid", "nullified", "createdAt") VALUES (?, ?, ?, 0, ?)`,
     )
     this.#nullify = this.#db.prepare(`UPDATE "operations" SET "nullified" = 1 WHERE "did" = ? AND "cid" = ?`)
-    this.#export = this.#db.prepare(`SELECT * FROM "operations" ORDER BY "seq" LIMIT ?`)
-    this.#exportAfter = this.#db.prepare(`SELECT * FROM "operations" WHERE "createdAt" > ? ORDER BY "seq" LIMIT ?`)
+    this.#export = this.#db.prepare(`SELECT * FROM "operations" ORDER BY "seq" ${LIMIT_PARAM}`)
+    this.#exportAfter = this.#db.prepare(`SELECT * FROM "operations" WHERE "createdAt" > ? ORDER BY "seq" ${LIMIT_PARAM}`)
   }
 
   /** The DID's operations, oldest first; nullified ones only when asked for. */

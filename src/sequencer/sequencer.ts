@@ -4,7 +4,7 @@
 // accounts in one turn share one transaction of the log.
 import { EventEmitter } from 'node:events'
 import type { Db } from '../storage/sqlite.ts'
-import { openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
+import { LIMIT_PARAM, openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import { migrateSequencerDb } from './db.ts'
 import type { EventType, SeqEvent } from './events.ts'
 
@@ -36,7 +36,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     this.insert = this.db.prepare('INSERT INTO repo_seq ("did", "eventType", "event", "invalidated", "sequencedAt") VALUES (?, ?, ?, 0, ?)')
     this.lastSeqStmt = this.db.prepare('SELECT max("seq") AS seq FROM repo_seq')
     this.rangeStmt = this.db.prepare(
-      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" > ? AND "invalidated" = 0 ORDER BY "seq" ASC LIMIT ?',
+      `SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" > ? AND "invalidated" = 0 ORDER BY "seq" ASC ${LIMIT_PARAM}`,
     )
     this.lastForDidStmt = this.db.prepare(
       'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = ? AND "eventType" = ? ORDER BY "seq" DESC LIMIT 1',

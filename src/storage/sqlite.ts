@@ -53,6 +53,18 @@ export interface OpenOptions {
  */
 export const WRITE_PATH_WAL_PAGES = 4000
 
+/**
+ * How SQL text here binds a row limit: `LIMIT +?`, never `LIMIT ?`. SQLite (3.53 and 3.54, the
+ * two better-sqlite3 builds Hearth loads) reads the value bound to a bare `LIMIT ?` while it
+ * plans the statement, so it marks the statement to be compiled again whenever that parameter is
+ * bound, and better-sqlite3 binds every parameter on every run: listRecords' listing query was
+ * parsed and planned anew on every call (7% of the request's CPU in a `perf` profile; ~14 µs of
+ * ~60 in process, BENCHMARKS.md "listRecords, ninth round"). The unary plus keeps the value out
+ * of the plan, which is then what it was before SQLite looked at it: the order comes from the
+ * index the query names anyway.
+ */
+export const LIMIT_PARAM = 'LIMIT +?'
+
 /** Each connection's page cache, in KiB. */
 export const PAGE_CACHE_KIB = 1024
 

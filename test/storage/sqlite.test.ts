@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { migrate, openDb, PAGE_CACHE_KIB } from '../../src/storage/sqlite.ts'
+import { LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB } from '../../src/storage/sqlite.ts'
 
 test('migrations are tracked as Kysely does, run once, and Hearth additions apart', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-sqlite-'))
@@ -55,21 +55,39 @@ test('every connection has a bounded page cache (better-sqlite3 builds SQLite wi
   }
 })
 
-test('no module but src/storage/sqlite.ts loads better-sqlite3 itself', () => {
+/** Every .ts file under src/ but storage/sqlite.ts, with its path relative to src/. */
+function srcFilesButSqlite(): Array<{ path: string; text: string }> {
   const srcDir = fileURLToPath(new URL('../../src/', import.meta.url))
-  const offenders: string[] = []
+  const out: Array<{ path: string; text: string }> = []
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name)
       if (entry.isDirectory()) walk(full)
       else if (entry.name.endsWith('.ts') && relative(srcDir, full) !== join('storage', 'sqlite.ts')) {
-        const text = readFileSync(full, 'utf8')
-        if (/^import (?!type )[^\n]*from 'better-sqlite3(-napi)?'/m.test(text) || /require\('better-sqlite3(-napi)?'\)|import\('better-sqlite3/.test(text)) {
-          offenders.push(relative(srcDir, full))
-        }
+        out.push({ path: relative(srcDir, full), text: readFileSync(full, 'utf8') })
       }
     }
   }
   walk(srcDir)
+  return out
+}
+
+test('no module but src/storage/sqlite.ts loads better-sqlite3 itself', () => {
+  const offenders = srcFilesButSqlite()
+    .filter(({ text }) => /^import (?!type )[^\n]*from 'better-sqlite3(-napi)?'/m.test(text) || /require\('better-sqlite3(-napi)?'\)|import\('better-sqlite3/.test(text))
+    .map(({ path }) => path)
   assert.deepEqual(offenders, [])
+})
+
+test('no statement binds its row limit as a bare parameter, which SQLite would compile again on every run (LIMIT_PARAM)', () => {
+  const offenders = srcFilesButSqlite()
+    .filter(({ text }) => /\bLIMIT\s+[?@:$]/.test(text))
+    .map(({ path }) => path)
+  assert.deepEqual(offenders, [])
+  // What it stands for reads the same rows.
+  const db = openDb(':memory:')
+  db.exec('CREATE TABLE t (a INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3), (4)')
+  assert.deepEqual(db.prepare(`SELECT a FROM t ORDER BY a DESC ${LIMIT_PARAM}`).pluck().all(2), [4, 3])
+  assert.deepEqual(db.prepare(`SELECT a FROM t ORDER BY a DESC ${LIMIT_PARAM}`).pluck().all(-1), [4, 3, 2, 1])
+  db.close()
 })

@@ -3,7 +3,7 @@
 // keyed by the `dev-…` id of its cookie, with the rotating `ses-…` session id) and
 // `account_device` (the accounts remembered on a device; the official migration 005 moved them
 // there from the older `device_account`). Dates are ISO strings, as the official toDateISO writes.
-import type { Db } from '../../storage/sqlite.ts'
+import { type Db, LIMIT_PARAM } from '../../storage/sqlite.ts'
 
 export interface DeviceRow {
   id: string
@@ -68,7 +68,7 @@ export class DeviceStore {
            WHERE d."lastSeenAt" < ?
              AND NOT EXISTS (SELECT 1 FROM "account_device" ad WHERE ad."deviceId" = d."id")
              AND NOT EXISTS (SELECT 1 FROM "authorization_request" r WHERE r."deviceId" = d."id" AND r."expiresAt" > ?)
-           LIMIT ?)`,
+           ${LIMIT_PARAM})`,
       )
       .run(seenBefore, now, limit).changes
   }
