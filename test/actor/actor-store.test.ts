@@ -10,7 +10,7 @@ import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { carToBytes, readCar } from '../../src/repo/car/index.ts'
 import { decodeCbor } from '../../src/repo/cbor.ts'
 import type { Cid } from '../../src/repo/cid.ts'
-import { buildCommit, prepareWrite } from '../../src/repo/commit-builder.ts'
+import { buildCommit, prepareWrite, type RecordWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { repoBlocks } from '../../src/repo/export.ts'
 import { checkInversion, type RepoOp } from '../../src/repo/inversion.ts'
@@ -239,6 +239,24 @@ test('actor store: a store closed by the cache while a request holds it reopens 
   actors.destroy(DID)
   assert.throws(() => held.head(), /closed/)
   assert.equal(existsSync(actors.location(DID).dbLocation), false)
+})
+
+test('actor store: collections() lists each collection once, in order, as a DISTINCT over every record does', () => {
+  const { sequencer, actors } = setup()
+  const store = actors.create(DID, Secp256k1Keypair.create())
+  initRepo(store)
+  assert.deepEqual(store.collections(), [])
+  // A name that another begins with, a later one written first, several records each.
+  const collections = ['app.bsky.feed.postgate', 'app.bsky.feed.post', 'com.example.z', 'app.bsky.graph.follow', 'app.bsky.feed.like']
+  const write = (collection: string, i: number): RecordWrite => ({ action: 'create', collection, rkey: post(i).rkey, record: { $type: collection, i } })
+  commitWrites(store, sequencer, { writes: collections.flatMap((c, j) => [0, 1, 2].map((k) => prepareWrite(write(c, j * 10 + k)))) })
+  const distinct = () => store.db.prepare('SELECT DISTINCT "collection" FROM record ORDER BY "collection"').pluck().all()
+  assert.deepEqual(store.collections(), [...collections].sort())
+  assert.deepEqual(store.collections(), distinct())
+  // A collection whose last record goes is no longer listed.
+  commitWrites(store, sequencer, { writes: [0, 1, 2].map((k) => prepareWrite({ action: 'delete', collection: 'app.bsky.feed.post', rkey: post(10 + k).rkey })) })
+  assert.deepEqual(store.collections(), ['app.bsky.feed.like', 'app.bsky.feed.postgate', 'app.bsky.graph.follow', 'com.example.z'])
+  assert.deepEqual(store.collections(), distinct())
 })
 
 test('actor store: a closed store keeps its WAL files, and the next open writes on after the last frame', () => {
