@@ -76,7 +76,8 @@ function statementsFor(db: Db): ListingStatements {
     // join it replaces left it out. Each row is `uri cid` in one string, the cache's key as it
     // is: better-sqlite3 builds an array and two strings for a row of two columns, and one
     // string for a plucked one (100 records: ~15-30 µs less in process, BENCHMARKS.md "Reads, fifth round").
-    const where = `"collection" = ? AND (? OR "takedownRef" IS NULL)`
+    // `+?` for the collection: SQLite 3.54 would compile the statement again on every run (LIMIT_PARAM).
+    const where = `"collection" = +? AND (? OR "takedownRef" IS NULL)`
     const row = `"uri" || ' ' || "cid"`
     st = {
       desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC ${LIMIT_PARAM}`).pluck(),

@@ -54,14 +54,16 @@ export interface OpenOptions {
 export const WRITE_PATH_WAL_PAGES = 4000
 
 /**
- * How SQL text here binds a row limit: `LIMIT +?`, never `LIMIT ?`. SQLite (3.53 and 3.54, the
- * two better-sqlite3 builds Hearth loads) reads the value bound to a bare `LIMIT ?` while it
- * plans the statement, so it marks the statement to be compiled again whenever that parameter is
- * bound, and better-sqlite3 binds every parameter on every run: listRecords' listing query was
- * parsed and planned anew on every call (7% of the request's CPU in a `perf` profile; ~14 µs of
- * ~60 in process, BENCHMARKS.md "listRecords, ninth round"). The unary plus keeps the value out
- * of the plan, which is then what it was before SQLite looked at it: the order comes from the
- * index the query names anyway.
+ * How SQL text here binds a row limit: `LIMIT +?`, never `LIMIT ?`. SQLite 3.53 (better-sqlite3
+ * 12, which Hearth loads under Node 20) reads the value bound to a bare `LIMIT ?` while it plans
+ * the statement, so it marks the statement to be compiled again whenever that parameter is bound,
+ * and better-sqlite3 binds every parameter on every run: listRecords' listing query was parsed
+ * and planned anew on every call (7% of the request's CPU in a `perf` profile; ~14 µs of ~60 in
+ * process, BENCHMARKS.md "Statements compiled on every run"). The unary plus keeps the value out
+ * of the plan, which is then what it was before SQLite looked at it. SQLite 3.54 (better-sqlite3
+ * 13, under Node 22+) does the same with an equality on an indexed column in a statement that
+ * also orders and limits by another (`"collection" = ? … ORDER BY "rkey" LIMIT`): such a value is
+ * bound as `+?` too, where the index the query names gives the plan anyway.
  */
 export const LIMIT_PARAM = 'LIMIT +?'
 
