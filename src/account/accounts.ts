@@ -50,6 +50,7 @@ export interface CreateAccountOptions {
   refreshToken?: { id: string; expiresAt: string } | null
 }
 
+// The values below are bound as `+?`: SQLite 3.54 would compile a join again on every run (LIMIT_PARAM).
 const ACCOUNT_SELECT = `SELECT a."did", a."handle", a."createdAt", a."takedownRef", a."deactivatedAt", a."deleteAfter",
   c."email", c."emailConfirmedAt", c."invitesDisabled"
   FROM "actor" a LEFT JOIN "account" c ON c."did" = a."did"`
@@ -97,8 +98,8 @@ function emailTaken(t: AccountTables, email: string, exceptDid: string | null): 
 /** By DID (anything starting `did:`) or by handle, case-insensitively. */
 export function getAccount(t: AccountTables, handleOrDid: string, flags?: AccountFlags): AccountRow | null {
   const row = handleOrDid.startsWith('did:')
-    ? t.q(`${ACCOUNT_SELECT} WHERE a."did" = ?`).get(handleOrDid)
-    : t.q(`${ACCOUNT_SELECT} WHERE lower(a."handle") = ?`).get(handleOrDid.toLowerCase())
+    ? t.q(`${ACCOUNT_SELECT} WHERE a."did" = +?`).get(handleOrDid)
+    : t.q(`${ACCOUNT_SELECT} WHERE lower(a."handle") = +?`).get(handleOrDid.toLowerCase())
   return filterAccount(row as AccountRow | undefined, flags)
 }
 
@@ -120,7 +121,7 @@ export function getAccountState(t: AccountTables, handleOrDid: string, flags?: A
 
 /** By email, case-insensitively. */
 export function getAccountByEmail(t: AccountTables, email: string, flags?: AccountFlags): AccountRow | null {
-  const row = t.q(`${ACCOUNT_SELECT} WHERE lower(c."email") = ?`).get(email.toLowerCase())
+  const row = t.q(`${ACCOUNT_SELECT} WHERE lower(c."email") = +?`).get(email.toLowerCase())
   return filterAccount(row as AccountRow | undefined, flags)
 }
 

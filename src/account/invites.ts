@@ -90,7 +90,7 @@ export function isInviteAvailable(t: AccountTables, code: string): boolean {
   const row = t.q(
     `SELECT i."availableUses", i."disabled", (SELECT count(*) FROM "invite_code_use" u WHERE u."code" = i."code") AS "uses"
      FROM "invite_code" i LEFT JOIN "actor" a ON a."did" = i."forAccount"
-     WHERE i."code" = ? AND a."takedownRef" IS NULL`,
+     WHERE i."code" = +? AND a."takedownRef" IS NULL`,
   ).get(code) as { availableUses: number; disabled: number | null; uses: number } | undefined
   return row !== undefined && !row.disabled && row.availableUses > row.uses
 }

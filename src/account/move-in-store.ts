@@ -53,7 +53,7 @@ export class MoveInStore {
   /** The move this browser holds (the newest, if it started several). */
   getByBrowser(key: string): MoveInRow | null {
     const row = this.db
-      .prepare(`SELECT * FROM "hearth_move_in" WHERE "browserKey" = ? ORDER BY "updatedAt" DESC LIMIT 1`)
+      .prepare(`SELECT * FROM "hearth_move_in" WHERE "browserKey" = +? ORDER BY "updatedAt" DESC LIMIT 1`)
       .get(browserKeyHash(key)) as MoveInRow | undefined
     return row ?? null
   }

@@ -44,7 +44,7 @@ export function getRefreshToken(t: AccountTables, id: string): RefreshTokenRow |
   const row = t.q(
     `SELECT r."id", r."did", r."expiresAt", r."nextId", r."appPasswordName", p."privileged"
      FROM "refresh_token" r LEFT JOIN "app_password" p ON p."did" = r."did" AND p."name" = r."appPasswordName"
-     WHERE r."id" = ?`,
+     WHERE r."id" = +?`, // `+?`: SQLite 3.54 would compile the join again on every run (LIMIT_PARAM)
   ).get(id) as
     | { id: string; did: string; expiresAt: string; nextId: string | null; appPasswordName: string | null; privileged: number | null }
     | undefined
@@ -135,9 +135,9 @@ function deleteRefreshFamily(t: AccountTables, id: string, did: string): number 
          SELECT r."nextId" FROM "refresh_token" r JOIN "later" l ON r."id" = l."id" WHERE r."nextId" IS NOT NULL),
        "earlier"("id") AS (
          SELECT ? UNION
-         SELECT r."id" FROM "refresh_token" r JOIN "earlier" e ON r."nextId" = e."id" WHERE r."did" = ?)
+         SELECT r."id" FROM "refresh_token" r JOIN "earlier" e ON r."nextId" = e."id" WHERE r."did" = +?)
      DELETE FROM "refresh_token"
-     WHERE "did" = ? AND "id" IN (SELECT "id" FROM "later" UNION SELECT "id" FROM "earlier")`,
+     WHERE "did" = +? AND "id" IN (SELECT "id" FROM "later" UNION SELECT "id" FROM "earlier")`,
   ).run(id, id, did, did).changes
 }
 

@@ -339,7 +339,7 @@ export class BlobIndex {
   getRecordBlobs(recordUri: string): string[] {
     const rows = this.#stmt(
       `SELECT "blob"."cid" AS "cid" FROM "blob" JOIN "record_blob" ON "record_blob"."blobCid" = "blob"."cid"
-       WHERE "record_blob"."recordUri" = ?`,
+       WHERE "record_blob"."recordUri" = +?`,
     ).all(recordUri) as Array<{ cid: string }>
     return rows.map((r) => r.cid)
   }

@@ -58,11 +58,10 @@ export interface ListRecordsOptions {
 }
 
 /**
- * A record's block (its bytes), as a column of a query over `record r`. A correlated subquery,
- * not a join: SQLite 3.54 (better-sqlite3 13, what Node 22+ loads) spends ~7 µs more per
- * execution of any join than of the same lookups written this way, which SQLite 3.53 (Node 20)
- * runs alike (BENCHMARKS.md, "Hearth on Node 22 and 24: joins"). NULL when the block is missing:
- * such a record reads as absent, as the join left it out.
+ * A record's block (its bytes), as a column of a query over `record r`: a correlated subquery
+ * rather than a join, which SQLite 3.54 (Node 22+) would compile again on every run for its
+ * bound URI (LIMIT_PARAM; BENCHMARKS.md, "Statements compiled on every run"). NULL when the block
+ * is missing: such a record reads as absent, as a join leaves it out.
  */
 export const RECORD_BLOCK_COLUMN = '(SELECT "content" FROM repo_block WHERE "cid" = r."cid")'
 
@@ -84,10 +83,11 @@ const SQL = {
   recordsWithCid: 'SELECT count(*) FROM record WHERE "cid" = ?',
   deleteBacklinks: 'DELETE FROM backlink WHERE "uri" = ?',
   addBacklink: 'INSERT OR IGNORE INTO backlink ("uri", "path", "linkTo") VALUES (?, ?, ?)',
-  backlinkConflicts: 'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = ? AND b."linkTo" = ? AND r."collection" = ?',
+  // `+?` in the joins: SQLite 3.54 would compile them again on every run (LIMIT_PARAM).
+  backlinkConflicts: 'SELECT r."rkey" FROM record r JOIN backlink b ON b."uri" = r."uri" WHERE b."path" = +? AND b."linkTo" = +? AND r."collection" = +?',
   getRecord: `SELECT ${ROW_COLUMNS} FROM record r WHERE r."uri" = ?`,
-  listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC ${LIMIT_PARAM}`,
-  listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = ? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC ${LIMIT_PARAM}`,
+  listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = +? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC ${LIMIT_PARAM}`,
+  listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = +? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC ${LIMIT_PARAM}`,
   // A skip-scan of the collection index, one seek per collection: a DISTINCT read every entry of
   // it (4.4 ms for a repo of 100,000 records against 12 µs, in process; BENCHMARKS.md "describeRepo").
   collections: `WITH RECURSIVE c("name") AS (
@@ -353,7 +353,7 @@ export class ActorStore implements BlockSource {
    */
   recordsAfterRev(rev: string, limit: number): Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }> {
     this.#afterRev ??= this.readDb.prepare(
-      `SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > ? ORDER BY r."repoRev" ASC ${LIMIT_PARAM}`,
+      `SELECT b."content", r."uri", r."cid", r."indexedAt" FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."repoRev" > +? ORDER BY r."repoRev" ASC ${LIMIT_PARAM}`,
     )
     return this.#afterRev.all(rev, limit) as Array<{ content: Uint8Array; uri: string; cid: string; indexedAt: string }>
   }

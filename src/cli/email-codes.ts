@@ -38,7 +38,7 @@ export async function emailCodesCommand(args: string[], ctx: CliContext): Promis
     const row = db
       .prepare(
         `SELECT a."did" AS did, a."handle" AS handle FROM "actor" a LEFT JOIN "account" c ON c."did" = a."did"
-         WHERE a."did" = ? OR a."handle" = ? OR lower(c."email") = ? LIMIT 1`,
+         WHERE a."did" = +? OR a."handle" = +? OR lower(c."email") = +? LIMIT 1`,
       )
       .get(who, id, id) as { did: string; handle: string | null } | undefined
     if (!row) throw new CliError(`no account on this PDS has the handle, DID or email ${who}`)

@@ -78,7 +78,7 @@ export class PlcStore {
     migrate(this.#db, MIGRATIONS)
     this.#ops = this.#db.prepare(`SELECT * FROM "operations" WHERE "did" = ? AND "nullified" = 0 ORDER BY "seq"`)
     this.#allOps = this.#db.prepare(`SELECT * FROM "operations" WHERE "did" = ? ORDER BY "seq"`)
-    this.#last = this.#db.prepare(`SELECT * FROM "operations" WHERE "did" = ? AND "nullified" = 0 ORDER BY "seq" DESC LIMIT 1`)
+    this.#last = this.#db.prepare(`SELECT * FROM "operations" WHERE "did" = +? AND "nullified" = 0 ORDER BY "seq" DESC LIMIT 1`)
     this.#insert = this.#db.prepare(
       `INSERT INTO "operations" ("did", "operation", "cid", "nullified", "createdAt") VALUES (?, ?, ?, 0, ?)`,
     )

@@ -39,7 +39,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
       `SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" > ? AND "invalidated" = 0 ORDER BY "seq" ASC ${LIMIT_PARAM}`,
     )
     this.lastForDidStmt = this.db.prepare(
-      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = ? AND "eventType" = ? ORDER BY "seq" DESC LIMIT 1',
+      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = +? AND "eventType" = +? ORDER BY "seq" DESC LIMIT 1',
     )
     this.firstAfterTimeStmt = this.db.prepare(
       'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "sequencedAt" >= ? AND "invalidated" = 0 ORDER BY "seq" ASC LIMIT 1',

@@ -95,7 +95,7 @@ export class DeviceStore {
          FROM "account_device" ad
          JOIN "actor" ac ON ac."did" = ad."did"
          JOIN "account" a ON a."did" = ad."did"
-         WHERE ad."deviceId" = ? AND ac."takedownRef" IS NULL
+         WHERE ad."deviceId" = +? AND ac."takedownRef" IS NULL
          ORDER BY ad."createdAt", ad."did"`,
       )
       .all(deviceId) as Array<{ did: string; handle: string | null; createdAt: string; updatedAt: string; deactivatedAt: string | null }>
@@ -114,7 +114,7 @@ export class DeviceStore {
       .prepare(
         `SELECT d."id" AS "deviceId", d."userAgent", d."ipAddress", d."lastSeenAt", ad."updatedAt" AS "signedInAt"
          FROM "account_device" ad JOIN "device" d ON d."id" = ad."deviceId"
-         WHERE ad."did" = ? ORDER BY d."lastSeenAt" DESC, d."id"`,
+         WHERE ad."did" = +? ORDER BY d."lastSeenAt" DESC, d."id"`,
       )
       .all(did) as AccountDevice[]
   }
