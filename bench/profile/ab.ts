@@ -6,7 +6,8 @@
 // sequential requests over one keep-alive connection alternately on A and B, each with the
 // server's CPU per request from /proc/<pid>/stat. The kinds are those of run.ts: getRecord of
 // one of the 1,000 posts, listRecords `limit=100`, createRecord of a post, and getRepo (the whole
-// repo downloaded; AB_RECORDS posts, default 10,000 for it and 1,000 for the others). A HEARTH_BIN_* that
+// repo downloaded; plus `session` (getSession) and `follow` (createRecord of a follow, whose
+// backlink is checked); AB_RECORDS posts, default 10,000 for it and 1,000 for the others). A HEARTH_BIN_* that
 // ends in `.mjs` (a checkout's dist/hearth.mjs, after its `npm run build`) is started as
 // `npm start` and `npm run bench` start it: plain node, its node flags and allocator settings
 // (HEARTH_AB_FLAGS_A / HEARTH_AB_FLAGS_B replace a side's node flags).
@@ -18,7 +19,7 @@ import { xrpcClient, type XrpcClient } from '../server/client.ts'
 import { freePort, hearthEnv, readCpuMs, spawnPds, type SpawnedPds } from '../server/processes.ts'
 
 const op = process.argv[2] ?? 'get'
-if (!['get', 'list', 'create', 'getRepo'].includes(op)) throw new Error(`unknown request kind ${op}: get, list, create or getRepo`)
+if (!['get', 'list', 'create', 'getRepo', 'session', 'follow'].includes(op)) throw new Error(`unknown request kind ${op}: get, list, create, getRepo, session or follow`)
 const N = Number(process.argv[3] ?? 2000)
 const rounds = Number(process.argv[4] ?? 4)
 const RECORDS = Number(process.env.AB_RECORDS ?? (op === 'getRepo' ? 10_000 : 1000))
@@ -81,6 +82,11 @@ async function requests(s: Side, n: number): Promise<void> {
       await res.arrayBuffer()
     } else if (op === 'list') {
       await s.client.call('GET', 'com.atproto.repo.listRecords', { params: { repo: s.did, collection: 'app.bsky.feed.post', limit: '100' } })
+    } else if (op === 'session') {
+      await s.client.call('GET', 'com.atproto.server.getSession', { token: s.token })
+    } else if (op === 'follow') {
+      const subject = `did:plc:${k.toString(36).padStart(24, 'a')}`
+      await s.client.call('POST', 'com.atproto.repo.createRecord', { token: s.token, json: { repo: s.did, collection: 'app.bsky.graph.follow', record: { $type: 'app.bsky.graph.follow', subject, createdAt: new Date().toISOString() } } })
     } else {
       await s.client.call('POST', 'com.atproto.repo.createRecord', { token: s.token, json: { repo: s.did, collection: 'app.bsky.feed.post', record: post(k) } })
     }
