@@ -89,7 +89,7 @@ const SQL = {
   listDesc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = +? AND r."rkey" < ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" DESC ${LIMIT_PARAM}`,
   listAsc: `SELECT ${LIST_COLUMNS} FROM record r JOIN repo_block b ON b."cid" = r."cid" WHERE r."collection" = +? AND r."rkey" > ? AND (? OR r."takedownRef" IS NULL) ORDER BY r."rkey" ASC ${LIMIT_PARAM}`,
   // A skip-scan of the collection index, one seek per collection: a DISTINCT read every entry of
-  // it (4.4 ms for a repo of 100,000 records against 12 µs, in process; BENCHMARKS.md "describeRepo").
+  // it (4.4 ms for a repo of 100,000 records against 12 µs, in process; BENCHMARKS.md "describeRepo's collections").
   collections: `WITH RECURSIVE c("name") AS (
       SELECT min("collection") FROM record
       UNION ALL SELECT (SELECT min("collection") FROM record WHERE "collection" > c."name") FROM c WHERE c."name" IS NOT NULL
