@@ -38,11 +38,17 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     this.rangeStmt = this.db.prepare(
       `SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "seq" > ? AND "invalidated" = 0 ORDER BY "seq" ASC ${LIMIT_PARAM}`,
     )
+    // Through the DID's index: `+"eventType"` keeps SQLite off the event type's, whose walk back
+    // from the newest event passes every other account's events of that type (an account last
+    // written 300,000 events ago: 99.6 ms against 6 µs, BENCHMARKS.md "The outbox check's lookup").
     this.lastForDidStmt = this.db.prepare(
-      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = +? AND "eventType" = +? ORDER BY "seq" DESC LIMIT 1',
+      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = +? AND +"eventType" = +? ORDER BY "seq" DESC LIMIT 1',
     )
+    // In the time index's own order, so the first entry at or after the time is the answer. Ordered
+    // by seq, SQLite sorted every event since that time first: a subscriber's cursor older than the
+    // backfill window (anyone can send one) held the server for as long as that took.
     this.firstAfterTimeStmt = this.db.prepare(
-      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "sequencedAt" >= ? AND "invalidated" = 0 ORDER BY "seq" ASC LIMIT 1',
+      'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "sequencedAt" >= ? AND "invalidated" = 0 ORDER BY "sequencedAt" ASC, "seq" ASC LIMIT 1',
     )
     this.deleteForDidStmt = this.db.prepare('DELETE FROM repo_seq WHERE "did" = ? AND "seq" < ?')
   }
