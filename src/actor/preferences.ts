@@ -1,6 +1,7 @@
 // Account preferences (app.bsky.actor.getPreferences/putPreferences), kept in the actor store's
 // `account_pref` table as the official PDS keeps them: one row per preference, named by its
 // $type, the whole preference as JSON. A put replaces a whole namespace.
+import type { Statement } from 'better-sqlite3'
 import { exceedsNestingDepth, nestingTooDeepMessage } from '../repo/nesting.ts'
 import { type Db, writeTx } from '../storage/sqlite.ts'
 import { invalidRequest } from '../errors.ts'
@@ -24,9 +25,15 @@ function prefAllowed(type: string, access: PreferenceAccess): boolean {
   return access.hasAccessFull || type !== PERSONAL_DETAILS
 }
 
+// Per connection (a store's connection can be replaced): the app asks for its preferences each
+// time it starts, and a statement prepared per call compiled the SQL each time.
+const listStatements = new WeakMap<Db, Statement>()
+
 /** The namespace's preferences in the order they were put, plus the derived age declaration. */
 export function getPreferences(db: Db, namespace: string, access: PreferenceAccess): Preference[] {
-  const rows = db.prepare('SELECT "name", "valueJson" FROM "account_pref" ORDER BY "id"').all() as Array<{
+  let list = listStatements.get(db)
+  if (!list) listStatements.set(db, (list = db.prepare('SELECT "name", "valueJson" FROM "account_pref" ORDER BY "id"')))
+  const rows = list.all() as Array<{
     name: string
     valueJson: string
   }>
