@@ -40,7 +40,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     )
     // Through the DID's index: `+"eventType"` keeps SQLite off the event type's, whose walk back
     // from the newest event passes every other account's events of that type (an account last
-    // written 300,000 events ago: 99.6 ms against 6 µs, BENCHMARKS.md "The outbox check's lookup").
+    // written 300,000 events ago: 99.6 ms against 6 µs, BENCHMARKS.md "The event log's lookups").
     this.lastForDidStmt = this.db.prepare(
       'SELECT "seq", "did", "eventType", "event", "sequencedAt" FROM repo_seq WHERE "did" = +? AND +"eventType" = +? ORDER BY "seq" DESC LIMIT 1',
     )
