@@ -2,7 +2,9 @@
 // 0.4.217 with BENCH_OFFICIAL=0.4.217), each in its own child process with on-disk SQLite and a
 // disk blobstore in a temp directory, both on the same in-memory PLC directory, driven one after
 // the other by the same client with the same requests (workload.ts, sync.ts, proxy.ts,
-// many.ts). `BENCH_SERVER=0` skips it; BENCH_MANY=0 skips the many-accounts rows.
+// many.ts); the main workload in BENCH_ROUNDS alternating rounds (below). `BENCH_SERVER=0`
+// skips it; BENCH_MANY=0 skips the many-accounts rows.
+import { readFileSync } from 'node:fs'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import type { Row } from '../harness.ts'
 import { MANY_COUNTS, type ManyResults, runManyAccountsWorkload } from './many.ts'
@@ -25,16 +27,57 @@ const MANY_ONLY = process.env.BENCH_MANY === 'only'
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
-async function measure(start: () => Promise<PdsProcess>, appView: BenchAppView): Promise<Measured> {
+/**
+ * BENCH_ROUNDS (default 2): the main workload (workload.ts and the memory rows) runs this many
+ * times on each server, each time on a fresh process and data directory, the two servers taking
+ * turns (official then Hearth, then Hearth then official, ...), and each row keeps each server's
+ * best round, as issue #18's own measurements were taken. On this shared 2-core VM a server's
+ * figures move with the host's load from minute to minute; alternating rounds give both servers
+ * the same chance of a quiet one. The sync, proxy and many-accounts rows run once, on each
+ * server's last round.
+ */
+const ROUNDS = Math.max(1, Math.trunc(Number(process.env.BENCH_ROUNDS ?? 2)) || 1)
+
+interface MainRound extends ServerResults {
+  rssIdleMb: number | null
+  rssAfterMb: number | null
+}
+
+/** CPU time this VM's host took from it (the steal column of /proc/stat), in seconds; null off Linux. */
+function stolenSeconds(): number | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/)
+    const ticks = Number(cpu?.[8])
+    return Number.isFinite(ticks) ? ticks / 100 : null
+  } catch {
+    return null
+  }
+}
+
+/** One run of the main workload on a fresh server; `last` goes on to the other rows before stopping. */
+async function measureRound(start: () => Promise<PdsProcess>, appView: BenchAppView, label: string, last: boolean): Promise<Measured> {
   let pds = await start()
   try {
-    log(`${pds.name} (pid ${pds.pid}) at ${pds.url}`)
+    log(`${pds.name} (pid ${pds.pid}) at ${pds.url}, ${label}`)
+    const stolen0 = stolenSeconds()
     const rssIdleMb = pds.rssMb()
     const cpu = () => pds.cpuMs()
     const results = MANY_ONLY ? ({} as ServerResults) : await runWorkload(pds.url, log, cpu)
     // Let the servers finish background work (blob moves, sequencer) before reading memory.
     await new Promise((r) => setTimeout(r, 500))
     const rssAfterMb = pds.rssMb()
+    const stolen1 = stolenSeconds()
+    if (!MANY_ONLY) {
+      const f = (v: number | null) => (v === null ? '-' : v.toFixed(3))
+      log(
+        `  ${label}: ms CPU per op: createRecord ${f(results.createSeqCpuMs)}, settled ${f(results.createSeqWarmCpuMs)}, ` +
+          `8 clients ${f(results.createConcCpuMs)}, applyWrites/record ${f(results.applyWritesCpuMs)}, getRecord ${f(results.getRecordCpuMs)}, ` +
+          `listRecords ${f(results.listRecordsCpuMs)}, uploadBlob ${f(results.uploadBlobCpuMs)}` +
+          (stolen0 !== null && stolen1 !== null ? `; the host took ${(stolen1 - stolen0).toFixed(1)} s of CPU meanwhile` : ''),
+      )
+    }
+    // An earlier round has only the main workload's fields; bestOf takes the rest from the last.
+    if (!last) return { ...results, rssIdleMb, rssAfterMb } as Measured
     // After the memory reading, so that rss_after_load keeps meaning the main workload alone.
     const sync = MANY_ONLY ? ({} as SyncResults) : await runSyncWorkload(pds.url, log, cpu)
     const proxy = MANY_ONLY ? ({} as ProxyResults) : await runProxyWorkload(pds.url, appView, log)
@@ -49,6 +92,45 @@ async function measure(start: () => Promise<PdsProcess>, appView: BenchAppView):
   } finally {
     await pds.stop()
   }
+}
+
+/** Each main-workload figure at its best over the rounds (the other rows come from the last). */
+function bestOf(rounds: Measured[]): Measured {
+  const last = rounds[rounds.length - 1] as Measured
+  const out: Measured = { ...last }
+  const higherIsBetter = (key: string) => key.endsWith('Ops') || key.endsWith('MBps')
+  for (const key of [...Object.keys(MAIN_KEYS), 'rssIdleMb', 'rssAfterMb'] as Array<keyof MainRound>) {
+    const values = rounds.map((r) => r[key]).filter((v): v is number => typeof v === 'number')
+    if (values.length === 0) continue
+    ;(out as unknown as Record<string, number>)[key] = higherIsBetter(key) ? Math.max(...values) : Math.min(...values)
+  }
+  return out
+}
+
+/** The fields runWorkload fills (its rows are the ones measured in rounds). */
+const MAIN_KEYS: Record<keyof ServerResults, true> = {
+  createSeqOps: true,
+  createSeqP50: true,
+  createSeqP99: true,
+  createConcOps: true,
+  createConcP99: true,
+  createSharedOps: true,
+  createSharedP99: true,
+  applyWritesOps: true,
+  getRecordOps: true,
+  listRecordsOps: true,
+  uploadBlobOps: true,
+  uploadBlobMBps: true,
+  createSeqCpuMs: true,
+  createConcCpuMs: true,
+  createSharedCpuMs: true,
+  applyWritesCpuMs: true,
+  getRecordCpuMs: true,
+  listRecordsCpuMs: true,
+  uploadBlobCpuMs: true,
+  createSeqWarmOps: true,
+  createSeqWarmP50: true,
+  createSeqWarmCpuMs: true,
 }
 
 function errorText(err: unknown): string {
@@ -67,18 +149,41 @@ export async function serverBenchmarks(): Promise<Row[]> {
   let hearthWhy: string | null = null
   try {
     officialWhy = RELEASE === OFFICIAL_05_VERSION ? await ensureOfficial05(log) : await ensureOfficial(log)
-    if (officialWhy === null) {
-      try {
-        official = await measure(() => startOfficialProcess(plc.url, BENCH_SECRETS, appView.env, RELEASE), appView)
-      } catch (err) {
-        officialWhy = `official PDS run failed: ${errorText(err)}`
+    const officialRounds: Measured[] = []
+    const hearthRounds: Measured[] = []
+    const rounds = MANY_ONLY ? 1 : ROUNDS
+    for (let r = 0; r < rounds; r++) {
+      const last = r === rounds - 1
+      const label = `round ${r + 1} of ${rounds}`
+      const runOfficial = async () => {
+        if (officialWhy !== null) return
+        try {
+          officialRounds.push(await measureRound(() => startOfficialProcess(plc.url, BENCH_SECRETS, appView.env, RELEASE), appView, label, last))
+        } catch (err) {
+          officialWhy = `official PDS run failed: ${errorText(err)}`
+        }
+      }
+      const runHearth = async () => {
+        if (hearthWhy !== null) return
+        try {
+          hearthRounds.push(await measureRound(() => startHearthProcess(plc.url, BENCH_SECRETS, appView.env), appView, label, last))
+        } catch (err) {
+          hearthWhy = errorText(err)
+        }
+      }
+      // Official first in odd rounds, Hearth first in even ones.
+      if (r % 2 === 0) {
+        await runOfficial()
+        await runHearth()
+      } else {
+        await runHearth()
+        await runOfficial()
       }
     }
-    try {
-      hearth = await measure(() => startHearthProcess(plc.url, BENCH_SECRETS, appView.env), appView)
-    } catch (err) {
-      hearthWhy = errorText(err)
-    }
+    // A server that failed in its last round has no sync/proxy/many figures: no rows for it.
+    if (officialWhy === null && officialRounds.length === rounds) official = bestOf(officialRounds)
+    if (hearthWhy === null && hearthRounds.length === rounds) hearth = bestOf(hearthRounds)
+    if (rounds > 1) log(`server rows: the main workload's rows are each server's best of ${rounds} alternating rounds (BENCH_ROUNDS)`)
   } finally {
     await plc.close()
     await appView.close()
