@@ -3,6 +3,7 @@
 // bundle started twice per round, once with `npm start`'s node flags (A) and once with
 // FLAGS_B added (B), alternating, each on a fresh data directory; prints the server CPU per op
 // of each row, each side's median over the rounds, and in how many rounds B was lower.
+// NODE_A / NODE_B run a side under another node binary (e.g. Node 22's, to compare runtimes).
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { startHearthTree } from '../server/processes.ts'
 import { runWorkload, type ServerResults } from '../server/workload.ts'
@@ -16,7 +17,8 @@ const keys = ['createSeqCpuMs', 'createConcCpuMs', 'createSharedCpuMs', 'applyWr
 const res: Record<'A' | 'B', ServerResults[]> = { A: [], B: [] }
 for (let r = 0; r < rounds; r++) {
   for (const side of r % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
-    const p = await startHearthTree(tree, plc.url, { nodeArgs: side === 'A' ? flagsA : flagsB })
+    const node = process.env[`NODE_${side}`] || undefined
+    const p = await startHearthTree(tree, plc.url, { nodeArgs: side === 'A' ? flagsA : flagsB, node })
     try {
       res[side].push(await runWorkload(p.url, () => undefined, () => p.cpuMs()))
     } finally {
@@ -26,7 +28,7 @@ for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1} done\n`)
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-console.log(`A: ${flagsA.join(' ') || '(npm start flags)'}  B: ${flagsB.join(' ')}`)
+console.log(`A: ${process.env.NODE_A ?? 'node'} ${flagsA.join(' ') || '(npm start flags)'}  B: ${process.env.NODE_B ?? 'node'} ${flagsB.join(' ')}`)
 for (const k of keys) {
   const a = res.A.map((x) => x[k] as number)
   const b = res.B.map((x) => x[k] as number)

@@ -3,7 +3,7 @@
 // settled applyWrites of BATCH (default 10) post creates, after 400 createRecords and 300
 // applyWrites of warm-up, or with KIND=get over `calls` getRecords after 3,000 of warm-up; prints
 // where the perf data is and the server CPU per record (per request for get) over the window.
-// NO_PERF=1 measures without perf; APPLY_FLAGS adds node flags (e.g. "--trace-opt --trace-deopt",
+// NODE runs the server under another node binary; NO_PERF=1 measures without perf; APPLY_FLAGS adds node flags (e.g. "--trace-opt --trace-deopt",
 // whose output over the window goes to window.log beside the perf data, and all.log for the run).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -24,7 +24,7 @@ const url = `http://127.0.0.1:${port}`
 const env = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', ...hearthEnv(port, mkdtempSync(join(tmpdir(), 'hearth-apply-data-')), plc.url) }
 const bin = process.env.HEARTH_BIN ?? 'dist/hearth.mjs'
 const extra = process.env.APPLY_FLAGS ? process.env.APPLY_FLAGS.split(' ') : []
-const { child, stop } = await spawnPds({ name: 'Hearth', args: ['--max-semi-space-size=4', '--perf-basic-prof-only-functions', ...extra, bin, 'serve'], env, url, timeoutMs: 60_000 })
+const { child, stop } = await spawnPds({ name: 'Hearth', node: process.env.NODE || undefined, args: ['--max-semi-space-size=4', '--perf-basic-prof-only-functions', ...extra, bin, 'serve'], env, url, timeoutMs: 60_000 })
 let serverOut = ''
 child.stdout?.on('data', (d: Buffer) => (serverOut += d.toString()))
 const pid = child.pid as number
