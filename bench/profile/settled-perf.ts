@@ -1,7 +1,8 @@
 // `node --import tsx bench/profile/settled-perf.ts [calls]`: `perf record -g` of the Hearth bundle
 // (dist/hearth.mjs, as `npm start` runs it, with --perf-basic-prof-only-functions) over `calls`
 // settled applyWrites of BATCH (default 10) post creates, after 400 createRecords and 300
-// applyWrites of warm-up, or with KIND=get over `calls` getRecords after 3,000 of warm-up; prints
+// applyWrites of warm-up, or with KIND=get (KIND=create) over `calls` getRecords (createRecords)
+// after 3,000 of warm-up; prints
 // where the perf data is and the server CPU per record (per request for get) over the window.
 // NODE runs the server under another node binary; NO_PERF=1 measures without perf; APPLY_FLAGS adds node flags (e.g. "--trace-opt --trace-deopt",
 // whose output over the window goes to window.log beside the perf data, and all.log for the run).
@@ -40,9 +41,10 @@ for (let i = 0; i < 400; i++) {
 }
 let k = 0
 const get = () => c.call('GET', 'com.atproto.repo.getRecord', { params: { repo: acct.did, collection: 'app.bsky.feed.post', rkey: rkeys[(k++ * 7919) % rkeys.length] as string } })
-const one = kind === 'get' ? get : apply
-const per = kind === 'get' ? 1 : batch
-for (let i = 0; i < (kind === 'get' ? 3000 : 300); i++) await one()
+const create = () => c.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post() } })
+const one = kind === 'get' ? get : kind === 'create' ? create : apply
+const per = kind === 'apply' ? batch : 1
+for (let i = 0; i < (kind === 'apply' ? 300 : 3000); i++) await one()
 const perf = process.env.NO_PERF ? null : spawn('perf', ['record', '-g', '-F', '999', '-o', join(out, 'perf.data'), '-p', String(pid)], { stdio: 'ignore' })
 await new Promise((r) => setTimeout(r, 500))
 const outStart = serverOut.length
@@ -52,6 +54,6 @@ const cpu = ((readCpuMs(pid) as number) - c0) / (calls * per)
 if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.once('exit', r)) }
 writeFileSync(join(out, 'window.log'), serverOut.slice(outStart))
 writeFileSync(join(out, 'all.log'), serverOut.slice(0, outStart) + '\n=== WINDOW ===\n' + serverOut.slice(outStart))
-console.log(`server CPU per ${kind === 'get' ? 'request' : 'record'} ${cpu.toFixed(4)} ms over ${calls} calls${kind === 'get' ? '' : ` of ${batch}`}; perf data ${join(out, 'perf.data')}`)
+console.log(`server CPU per ${kind === 'apply' ? 'record' : 'request'} ${cpu.toFixed(4)} ms over ${calls} calls${kind === 'apply' ? ` of ${batch}` : ''}; perf data ${join(out, 'perf.data')}`)
 await stop()
 await plc.close()

@@ -1,9 +1,8 @@
 // Account preferences (app.bsky.actor.getPreferences/putPreferences), kept in the actor store's
 // `account_pref` table as the official PDS keeps them: one row per preference, named by its
 // $type, the whole preference as JSON. A put replaces a whole namespace.
-import type { Statement } from 'better-sqlite3'
 import { exceedsNestingDepth, nestingTooDeepMessage } from '../repo/nesting.ts'
-import { type Db, writeTx } from '../storage/sqlite.ts'
+import { type Db, perConnection, writeTx } from '../storage/sqlite.ts'
 import { invalidRequest } from '../errors.ts'
 
 export type Preference = { $type: string } & Record<string, unknown>
@@ -27,13 +26,11 @@ function prefAllowed(type: string, access: PreferenceAccess): boolean {
 
 // Per connection (a store's connection can be replaced): the app asks for its preferences each
 // time it starts, and a statement prepared per call compiled the SQL each time.
-const listStatements = new WeakMap<Db, Statement>()
+const listStatement = perConnection((db) => db.prepare('SELECT "name", "valueJson" FROM "account_pref" ORDER BY "id"'))
 
 /** The namespace's preferences in the order they were put, plus the derived age declaration. */
 export function getPreferences(db: Db, namespace: string, access: PreferenceAccess): Preference[] {
-  let list = listStatements.get(db)
-  if (!list) listStatements.set(db, (list = db.prepare('SELECT "name", "valueJson" FROM "account_pref" ORDER BY "id"')))
-  const rows = list.all() as Array<{
+  const rows = listStatement(db).all() as Array<{
     name: string
     valueJson: string
   }>

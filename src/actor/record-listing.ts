@@ -9,7 +9,7 @@
 // conversion; a listing of records not in it costs what it did with a join.
 import type { Statement } from 'better-sqlite3'
 import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
-import { type Db, LIMIT_PARAM } from '../storage/sqlite.ts'
+import { type Db, LIMIT_PARAM, perConnection } from '../storage/sqlite.ts'
 import { type ListRecordsOptions, RECORD_BLOCK_COLUMN } from './store.ts'
 
 /**
@@ -67,27 +67,20 @@ interface ListingStatements {
 }
 
 // Per connection (a store's connection can be replaced), prepared on a connection's first listing.
-const statements = new WeakMap<Db, ListingStatements>()
-
-function statementsFor(db: Db): ListingStatements {
-  let st = statements.get(db)
-  if (!st) {
-    // The record index alone, in rkey order; a row whose block is missing is left out, as the
-    // join it replaces left it out. Each row is `uri cid` in one string, the cache's key as it
-    // is: better-sqlite3 builds an array and two strings for a row of two columns, and one
-    // string for a plucked one (100 records: ~15-30 µs less in process, BENCHMARKS.md "Reads, fifth round").
-    // `+?` for the collection: SQLite 3.54 would compile the statement again on every run (LIMIT_PARAM).
-    const where = `"collection" = +? AND (? OR "takedownRef" IS NULL)`
-    const row = `"uri" || ' ' || "cid"`
-    st = {
-      desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC ${LIMIT_PARAM}`).pluck(),
-      asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC ${LIMIT_PARAM}`).pluck(),
-      content: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
-    }
-    statements.set(db, st)
+const statementsFor = perConnection((db): ListingStatements => {
+  // The record index alone, in rkey order; a row whose block is missing is left out, as the
+  // join it replaces left it out. Each row is `uri cid` in one string, the cache's key as it
+  // is: better-sqlite3 builds an array and two strings for a row of two columns, and one
+  // string for a plucked one (100 records: ~15-30 µs less in process, BENCHMARKS.md "Reads, fifth round").
+  // `+?` for the collection: SQLite 3.54 would compile the statement again on every run (LIMIT_PARAM).
+  const where = `"collection" = +? AND (? OR "takedownRef" IS NULL)`
+  const row = `"uri" || ' ' || "cid"`
+  return {
+    desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC ${LIMIT_PARAM}`).pluck(),
+    asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC ${LIMIT_PARAM}`).pluck(),
+    content: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
   }
-  return st
-}
+})
 
 /** The listRecords output `{ records: [{ uri, cid, value }], cursor }` as UTF-8 JSON text. */
 export function listRecordsJson(
@@ -147,20 +140,14 @@ export function listRecordsJson(
 }
 
 // Per connection, as the listing's.
-const recordStatements = new WeakMap<Db, Statement>()
+const recordStatement = perConnection((db) => db.prepare(`SELECT r."cid", r."takedownRef", ${RECORD_BLOCK_COLUMN} FROM record r WHERE r."uri" = ?`).raw())
 
 /**
  * getRecord's answer `{ uri, cid, value }` as UTF-8 JSON text, or null when the store has no
  * record at `uri`, it is taken down, or `cid` is given and is not the record's.
  */
 export function recordJson(db: Db, uri: string, cid: string | undefined): Buffer | null {
-  let st = recordStatements.get(db)
-  if (!st) {
-    const sql = `SELECT r."cid", r."takedownRef", ${RECORD_BLOCK_COLUMN} FROM record r WHERE r."uri" = ?`
-    st = db.prepare(sql).raw()
-    recordStatements.set(db, st)
-  }
-  const row = st.get(uri) as [string, string | null, Uint8Array | null] | undefined
+  const row = recordStatement(db).get(uri) as [string, string | null, Uint8Array | null] | undefined
   if (row === undefined || row[1] !== null || (cid !== undefined && row[0] !== cid)) return null
   const content = row[2]
   if (content === null) return null

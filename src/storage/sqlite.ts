@@ -104,6 +104,20 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   return db
 }
 
+/**
+ * What `make` builds from a connection (its prepared statements), built on the connection's first
+ * use and kept with it, for a module that reads through another's connection: the owner may
+ * replace its connection (a store closed and reopened), and a statement belongs to one.
+ */
+export function perConnection<T>(make: (db: Db) => T): (db: Db) => T {
+  const made = new WeakMap<Db, T>()
+  return (db) => {
+    let value = made.get(db)
+    if (value === undefined) made.set(db, (value = make(db)))
+    return value
+  }
+}
+
 function defaultSynchronous(): 'FULL' | 'NORMAL' {
   return process.env.HEARTH_SQLITE_SYNCHRONOUS?.toLowerCase() === 'full' ? 'FULL' : 'NORMAL'
 }
