@@ -19,28 +19,17 @@ import { Session } from 'node:inspector/promises'
 import { rmSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { commitHost } from './commit-host.ts'
+import { commitHost, postingAccount } from './commit-host.ts'
 
 const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
 const EXACT = process.argv[2] === 'exact'
 const args = EXACT ? process.argv.slice(3) : process.argv.slice(2)
 const N = Number(args[0] ?? (EXACT ? 1000 : 3000))
 const TOP = Number(args[1] ?? 30)
-const { load, dir, accounts, sequencer, actors, services: s } = await commitHost(ROOT, 'hearth-alloc-')
-const { initRepo } = await load('src/actor/transactor.ts')
-const { prepareCreate } = await load('src/actor/prepare.ts')
-const { commitPrepared } = await load('src/actions/commit.ts')
-const { Secp256k1Keypair } = await load('src/repo/crypto/index.ts')
-const did = 'did:plc:benchalloc0000000000000'
-const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
-const first = initRepo(store)
-accounts.updateRepoRoot(did, first.cid.$link, first.rev)
-let k = 0
-const post = () => ({ $type: 'app.bsky.feed.post', text: `post ${k++}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k * 1000).toISOString() })
-async function commitOne(): Promise<void> {
-  const r = commitPrepared(s, did, store, [prepareCreate({ did, collection: 'app.bsky.feed.post', record: post() })])
-  await r.settled
-}
+const host = await commitHost(ROOT, 'hearth-alloc-')
+const { dir, sequencer, actors } = host
+const { commit } = await postingAccount(host, 'did:plc:benchalloc0000000000000')
+const commitOne = () => commit(1)
 
 interface Node {
   callFrame: { functionName: string; url: string; lineNumber: number }

@@ -24,3 +24,26 @@ export async function commitHost(root: string, tmpPrefix: string) {
   const services = { accounts, actors, blobs: { serialize: (did: string, fn: () => Promise<unknown>) => queues.run(did, fn) }, logger: silentLogger, sequencer }
   return { load, dir, accounts, sequencer, actors, services }
 }
+
+/**
+ * A new account's store in `host` with its first commit, and `commit(n)`: one commit of `n` new
+ * posts of ordinary length through commitPrepared, settled; it returns the posts' rkeys.
+ */
+export async function postingAccount(host: Awaited<ReturnType<typeof commitHost>>, did: string) {
+  const { load, accounts, actors, services } = host
+  const { initRepo } = await load('src/actor/transactor.ts')
+  const { prepareCreate } = await load('src/actor/prepare.ts')
+  const { commitPrepared } = await load('src/actions/commit.ts')
+  const { Secp256k1Keypair } = await load('src/repo/crypto/index.ts')
+  const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
+  const first = initRepo(store)
+  accounts.updateRepoRoot(did, first.cid.$link, first.rev)
+  let k = 0
+  const post = () => ({ $type: 'app.bsky.feed.post', text: `post ${k++}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k * 1000).toISOString() })
+  async function commit(n = 1): Promise<string[]> {
+    const writes = Array.from({ length: n }, () => prepareCreate({ did, collection: 'app.bsky.feed.post', record: post() }))
+    await commitPrepared(services, did, store, writes).settled
+    return writes.map((w: { rkey: string }) => w.rkey)
+  }
+  return { store, commit }
+}

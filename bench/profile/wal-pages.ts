@@ -8,29 +8,16 @@
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { commitHost } from './commit-host.ts'
+import { commitHost, postingAccount } from './commit-host.ts'
 
 const ROOT = resolve(process.env.HEARTH_TREE ?? fileURLToPath(new URL('../..', import.meta.url)))
 const N = Number(process.argv[2] ?? 50)
 const WARM = Number(process.argv[3] ?? 3000)
 const BATCH = Number(process.argv[4] ?? 1)
-const { load, dir, accounts, actors, services: s } = await commitHost(ROOT, 'hearth-wal-pages-')
-const { initRepo } = await load('src/actor/transactor.ts')
-const { prepareCreate } = await load('src/actor/prepare.ts')
-const { commitPrepared } = await load('src/actions/commit.ts')
-const { Secp256k1Keypair } = await load('src/repo/crypto/index.ts')
+const host = await commitHost(ROOT, 'hearth-wal-pages-')
+const { load, dir } = host
 const { openDb } = await load('src/storage/sqlite.ts')
-
-const did = 'did:plc:benchwalpages0000000'
-const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
-const first = initRepo(store)
-accounts.updateRepoRoot(did, first.cid.$link, first.rev)
-let k = 0
-const post = () => ({ $type: 'app.bsky.feed.post', text: `post ${k++}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date(1.7e12 + k * 1000).toISOString() })
-async function commit(n: number): Promise<void> {
-  const writes = Array.from({ length: n }, () => prepareCreate({ did, collection: 'app.bsky.feed.post', record: post() }))
-  await commitPrepared(s, did, store, writes).settled
-}
+const { store, commit } = await postingAccount(host, 'did:plc:benchwalpages0000000')
 
 /** Frames of a WAL file, in order: [page number, is the last frame of a commit]. */
 function walFrames(path: string): Array<[number, boolean]> {
