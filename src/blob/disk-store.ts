@@ -14,9 +14,11 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { type Cid, bytesMatchCid, cidForRawDigest } from '../repo/cid.ts'
 import { isValidDid } from '../repo/syntax.ts'
+import { ReadBuffers } from './read-buffers.ts'
 import { MimeSniffer } from './sniff.ts'
 import {
   AccountQueues,
+  type BlobBody,
   BlobNotFoundError,
   type BlobStore,
   BlobTooLargeError,
@@ -62,6 +64,8 @@ export class DiskBlobStore implements BlobStore {
   readonly tempLocation: string
   readonly quarantineLocation: string
   private readonly queues = new AccountQueues()
+  /** Reused by getForSend for small blobs. */
+  readonly readBuffers = new ReadBuffers()
 
   constructor(opts: DiskBlobStoreOptions) {
     this.location = path.resolve(opts.location)
@@ -204,6 +208,49 @@ export class DiskBlobStore implements BlobStore {
     // a stream nobody ends up reading is no reason to end the process.
     stream.on('error', noop)
     return stream
+  }
+
+  /**
+   * A blob of at most a read buffer's size is read whole into one of the store's reused buffers
+   * (read-buffers.ts says why), a larger one, or any while every buffer is out, is streamed.
+   */
+  async getForSend(did: string, cid: Cid | string): Promise<BlobBody> {
+    let handle: fsp.FileHandle
+    try {
+      handle = await fsp.open(this.storedPath(did, cid), 'r')
+    } catch (err) {
+      throw translate(err)
+    }
+    let buffer: Buffer | null = null
+    try {
+      const { size } = await handle.stat()
+      buffer = size <= this.readBuffers.bytes ? this.readBuffers.take() : null
+      if (buffer === null) {
+        const stream = handle.createReadStream()
+        stream.on('error', noop)
+        return { stream }
+      }
+      let filled = 0
+      while (filled < size) {
+        const { bytesRead } = await handle.read(buffer, filled, size - filled, filled)
+        if (bytesRead === 0) break
+        filled += bytesRead
+      }
+      await handle.close()
+      const taken = buffer
+      buffer = null
+      let released = false
+      const release = () => {
+        if (released) return
+        released = true
+        this.readBuffers.give(taken)
+      }
+      return { bytes: taken.subarray(0, filled), release }
+    } catch (err) {
+      if (buffer) this.readBuffers.give(buffer)
+      await handle.close().catch(noop)
+      throw err
+    }
   }
 
   async getBytes(did: string, cid: Cid | string): Promise<Uint8Array> {

@@ -35,6 +35,7 @@ import { MimeSniffer } from './sniff.ts'
 import {
   AccountQueues,
   BlobNotFoundError,
+  type BlobBody,
   type BlobStore,
   BlobStoreUnavailableError,
   BlobTooLargeError,
@@ -290,6 +291,10 @@ export class S3BlobStore implements BlobStore {
 
   hasTemp(did: string, key: string): Promise<boolean> {
     return this.hasKey(tempKey(did, key))
+  }
+
+  async getForSend(did: string, cid: Cid | string): Promise<BlobBody> {
+    return { stream: await this.getStream(did, cid) }
   }
 
   async getStream(did: string, cid: Cid | string): Promise<Readable> {

@@ -67,6 +67,9 @@ export interface FileEntry {
   mtimeMs: number
 }
 
+/** A blob's bytes for one response: whole, in a buffer to give back once sent, or a stream. */
+export type BlobBody = { bytes: Uint8Array; release: () => void } | { stream: Readable }
+
 export interface BlobStore {
   readonly kind: 'disk' | 's3'
   /**
@@ -94,6 +97,12 @@ export interface BlobStore {
   hasTemp(did: string, key: string): Promise<boolean>
   /** A read stream of a permanent blob; BlobNotFoundError if absent (or quarantined). */
   getStream(did: string, cid: Cid | string): Promise<Readable>
+  /**
+   * A permanent blob's bytes for one response (getBlob): the disk store reads a small blob whole
+   * into a buffer it reuses, which `release` gives back once the response is done with them;
+   * otherwise a stream, as getStream. BlobNotFoundError if absent (or quarantined).
+   */
+  getForSend(did: string, cid: Cid | string): Promise<BlobBody>
   getBytes(did: string, cid: Cid | string): Promise<Uint8Array>
   /** Size of a permanent blob, or undefined if absent. */
   storedSize(did: string, cid: Cid | string): Promise<number | undefined>

@@ -508,6 +508,7 @@ export class XrpcServer {
       body?.destroy()
     }
     if (body !== null) {
+      onResponseClosed(res, output)
       this.checkAnswer(registered, nsid, output)
       await settleUnreadBody(req, res)
       this.youngCollection.noteBody(body.bytes)
@@ -521,6 +522,7 @@ export class XrpcServer {
 
   /** The handler's output, checked (when responses are validated) and written. */
   private answer(registered: Registered, req: IncomingMessage, res: ServerResponse, nsid: string, output: XrpcOutput): Pending {
+    onResponseClosed(res, output)
     this.checkAnswer(registered, nsid, output)
     return this.writeOutput(req, res, output, nsid)
   }
@@ -782,6 +784,19 @@ function checkOutput(nsid: string, def: MethodDef, output: XrpcOutput): void {
     const body = output.body instanceof Uint8Array ? JSON.parse(Buffer.from(output.body).toString('utf8')) : output.body
     assertValidXrpcOutput(nsid, body)
   }
+}
+
+/**
+ * Runs an output's onClose once the response is closed: when it has handed its last byte to the
+ * socket ('finish' comes first), or its connection went, or at once when nothing more will be
+ * written. Registered as soon as the handler answers, so that every way on (an invalid answer, an
+ * error response, an aborted client) ends in it.
+ */
+function onResponseClosed(res: ServerResponse, output: XrpcOutput): void {
+  const onClose = output && 'onClose' in output ? output.onClose : undefined
+  if (!onClose) return
+  if (res.destroyed || res.writableEnded) onClose()
+  else res.once('close', onClose)
 }
 
 async function streamToResponse(

@@ -49,6 +49,11 @@ export type XrpcOutput =
        * response validation leaves it alone (as the official does for pipe-through outputs).
        */
       passthrough?: boolean
+      /**
+       * Called once the response is done with `body` (every byte handed to the socket, or the
+       * connection gone, or the answer not sent at all): for bytes in a buffer that is reused.
+       */
+      onClose?: () => void
     }
 
 /** Verifies a request's credentials; throws an XrpcError (401/400/403) when it must refuse. */

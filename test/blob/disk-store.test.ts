@@ -8,6 +8,7 @@ import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { BlobNotFoundError, BlobTooLargeError, DiskBlobStore } from '../../src/blob/disk-store.ts'
+import { READ_BUFFER_BYTES, READ_BUFFERS_MAX } from '../../src/blob/read-buffers.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
 import { XrpcError } from '../../src/errors.ts'
 import { chunked, DID, fixture, readAll } from './helpers.ts'
@@ -328,4 +329,44 @@ test('the temp location may be configured apart; its default is <location>/tempt
   assert.equal(a.quarantineLocation, '/data/blocks/quarantine')
   const b = new DiskBlobStore({ location: '/data/blocks', tempLocation: '/scratch/tmp' })
   assert.equal(b.tempPath(DID, 'abc'), `/scratch/tmp/${DID}/abc`)
+})
+
+test('getForSend: a blob of up to a read buffer comes whole in a reused buffer, given back by release; larger ones, or any while every buffer is out, stream', async () => {
+  const f = fixture()
+  try {
+    const small = randomBytes(READ_BUFFER_BYTES)
+    const large = randomBytes(READ_BUFFER_BYTES + 1)
+    const smallCid = cidForRaw(small)
+    const largeCid = cidForRaw(large)
+    await f.store.putPermanent(DID, smallCid, small)
+    await f.store.putPermanent(DID, largeCid, large)
+
+    const first = await f.store.getForSend(DID, smallCid)
+    assert.ok('bytes' in first, 'a blob of exactly a buffer is read whole')
+    assert.ok(Buffer.from(first.bytes).equals(small))
+    const buffer = first.bytes.buffer
+    first.release()
+    first.release() // twice is harmless: the buffer is not given back twice
+    const again = await f.store.getForSend(DID, smallCid)
+    assert.ok('bytes' in again)
+    assert.equal(again.bytes.buffer, buffer, 'the buffer given back is the one taken next')
+    again.release()
+    const taken: Array<{ bytes: Uint8Array; release: () => void }> = []
+    for (let i = 0; i < READ_BUFFERS_MAX; i++) {
+      const body = await f.store.getForSend(DID, smallCid)
+      assert.ok('bytes' in body)
+      taken.push(body)
+    }
+    assert.equal(new Set(taken.map((t) => t.bytes.buffer)).size, READ_BUFFERS_MAX, 'no buffer handed out twice at once')
+    const whileOut = await f.store.getForSend(DID, smallCid)
+    assert.ok('stream' in whileOut, 'with every buffer out, a read streams')
+    assert.ok((await readAll(whileOut.stream)).equals(small))
+    for (const t of taken) t.release()
+
+    const big = await f.store.getForSend(DID, largeCid)
+    assert.ok('stream' in big, 'a blob larger than a buffer streams')
+    assert.ok((await readAll(big.stream)).equals(large))
+  } finally {
+    f.close()
+  }
 })

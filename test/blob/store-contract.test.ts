@@ -10,13 +10,21 @@ import { after, before, describe, test } from 'node:test'
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { DiskBlobStore } from '../../src/blob/disk-store.ts'
 import { S3BlobStore } from '../../src/blob/s3-store.ts'
-import { BlobNotFoundError, type BlobStore, BlobTooLargeError } from '../../src/blob/store.ts'
+import { type BlobBody, BlobNotFoundError, type BlobStore, BlobTooLargeError } from '../../src/blob/store.ts'
 import { cidForRaw } from '../../src/repo/cid.ts'
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3, type TestS3 } from '../helpers/s3.ts'
 import { chunked, DID, readAll } from './helpers.ts'
 import { png } from './samples.ts'
 
 const OTHER = 'did:plc:blobtestbbbbbbbbbbbbbbbb'
+
+/** The bytes of a getForSend answer, its buffer given back after they are copied out. */
+async function sendable(body: BlobBody): Promise<Buffer> {
+  if ('stream' in body) return readAll(body.stream)
+  const copy = Buffer.from(body.bytes)
+  body.release()
+  return copy
+}
 
 let s3: TestS3
 let diskDir: string
@@ -66,6 +74,7 @@ for (const { name, make } of stores) {
           assert.equal(await store.storedSize(DID, temp.cid), size)
           assert.ok((await readAll(await store.getStream(DID, temp.cid))).equals(bytes))
           assert.ok(Buffer.from(await store.getBytes(DID, temp.cid)).equals(bytes))
+          assert.ok((await sendable(await store.getForSend(DID, temp.cid))).equals(bytes))
         }
         const empty = await store.putTemp(DID, chunked(new Uint8Array(0), 1))
         assert.equal(empty.size, 0)
@@ -144,6 +153,7 @@ for (const { name, make } of stores) {
         assert.equal(await store.hasStored(DID, cid), false)
         await assert.rejects(store.getStream(DID, cid), BlobNotFoundError)
         await assert.rejects(store.getBytes(DID, cid), BlobNotFoundError)
+        await assert.rejects(store.getForSend(DID, cid), BlobNotFoundError)
         assert.equal(await store.storedSize(DID, cid), undefined)
         await store.unquarantine(DID, cid)
         assert.equal(await store.isQuarantined(DID, cid), false)

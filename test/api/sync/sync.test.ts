@@ -1,6 +1,8 @@
 // com.atproto.sync.* end to end: CARs and proofs checked with the official @atproto/repo, blob
 // headers, paging, account-state refusals and bad input (never a 500).
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { get as httpGet, type IncomingMessage } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { readCar, readCarWithRoot, verifyProofs, verifyRepoCar } from '@atproto/repo'
 import { CID } from 'multiformats/cid'
@@ -189,6 +191,47 @@ describe('blobs', () => {
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
     assert.equal(res.headers.get('content-disposition'), `attachment; filename="${blobCid}"`)
     assert.equal(res.headers.get('content-security-policy'), "default-src 'none'; sandbox")
+  })
+
+  test('small blobs served whole from reused buffers: a client that stops reading keeps its own bytes while others are served', async () => {
+    // On disk a blob of up to 1 MiB is read whole into one of a few buffers the store reuses, and
+    // a buffer goes back once its response has handed every byte to the socket. Here blobs served
+    // in turn from those buffers, one client holding its answer unread meanwhile, must all arrive
+    // intact. (Loopback's socket buffers may take a whole 900 KB answer: when a buffer goes back is
+    // tested on the router, test/xrpc/output-on-close.test.ts.)
+    // A server of its own: the other tests count this one's blobs and accounts.
+    const own = await startTestPds()
+    try {
+      const dave = await makeAccount(own, 'dave')
+      const blobs = Array.from({ length: 6 }, () => randomBytes(900_000))
+      const cids: string[] = []
+      const refs = []
+      for (const bytes of blobs) {
+        const up = await dave.agent.com.atproto.repo.uploadBlob(bytes, { encoding: 'application/octet-stream' })
+        cids.push(up.data.blob.ref.toString())
+        refs.push(up.data.blob)
+      }
+      await dave.agent.com.atproto.repo.putRecord({ repo: dave.did, collection: COL, rkey: 'blobs', record: { $type: COL, files: refs } })
+      const url = (i: number) => `${own.url}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(dave.did)}&cid=${cids[i]}`
+      const paused = await new Promise<IncomingMessage>((resolve, reject) => httpGet(url(0), resolve).on('error', reject))
+      paused.pause()
+      await new Promise((r) => setTimeout(r, 100))
+      for (let round = 0; round < 3; round++) {
+        for (let i = 1; i < blobs.length; i++) {
+          const res = await fetch(url(i))
+          assert.equal(res.status, 200)
+          assert.ok(Buffer.from(await res.arrayBuffer()).equals(blobs[i] as Buffer), `blob ${i} intact`)
+        }
+      }
+      const chunks: Buffer[] = []
+      paused.on('data', (c: Buffer) => chunks.push(c))
+      paused.resume()
+      await new Promise((r) => paused.once('end', r))
+      assert.equal(paused.statusCode, 200)
+      assert.ok(Buffer.concat(chunks).equals(blobs[0] as Buffer), 'the paused client got its own blob, not bytes of a later one')
+    } finally {
+      await own.close()
+    }
   })
 
   test('an unknown blob is 400 "Blob not found", as official', async () => {

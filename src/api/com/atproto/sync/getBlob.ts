@@ -27,7 +27,7 @@ export default function getBlob(s: Pick<Services, 'accounts' | 'actors' | 'auth'
       if (!meta) throw blobNotFound()
       let body
       try {
-        body = await s.blobs.getStream(did, cid)
+        body = await s.blobs.getForSend(did, cid)
       } catch (err) {
         if (!(err instanceof BlobNotFoundError)) throw err
         // A blob just committed may still be moving from temp storage (the write path queues
@@ -37,7 +37,7 @@ export default function getBlob(s: Pick<Services, 'accounts' | 'actors' | 'auth'
         await s.blobs.serialize(did, async () => {})
         if (store.blobs.getBlobRow(cid.$link)?.tempKey) await finishPendingBlobs(store.blobs, s.blobs, did)
         try {
-          body = await s.blobs.getStream(did, cid)
+          body = await s.blobs.getForSend(did, cid)
         } catch (again) {
           if (again instanceof BlobNotFoundError) throw blobNotFound()
           throw again
@@ -45,7 +45,8 @@ export default function getBlob(s: Pick<Services, 'accounts' | 'actors' | 'auth'
       }
       return {
         encoding: meta.mimeType || 'application/octet-stream',
-        body,
+        // A small blob on disk comes whole, in a buffer the store reuses once the response is sent.
+        ...('bytes' in body ? { body: body.bytes, onClose: body.release } : { body: body.stream }),
         headers: {
           'content-length': String(meta.size),
           'x-content-type-options': 'nosniff',
