@@ -168,6 +168,8 @@ export class XrpcServer {
   private readonly blobLimit: number
   /** Young collections after streamed bodies (see young-collection.ts). */
   private readonly youngCollection = new YoungCollection()
+  /** A streamed answer's chunks are buffers outside V8's heap, as a streamed body's are. */
+  private readonly noteStreamedBytes = (bytes: number): void => this.youngCollection.noteBody(bytes)
   private fallback: XrpcFallback = () => {
     throw methodNotImplemented()
   }
@@ -575,7 +577,7 @@ export class XrpcServer {
     res.setHeader('Content-Type', isJson ? 'application/json; charset=utf-8' : output.encoding)
     const body = output.body
     if (isStreamBody(body)) {
-      return streamToResponse(body, req, res, this.logger, nsid, this.streamStallMs)
+      return streamToResponse(body, req, res, this.logger, nsid, this.streamStallMs, this.noteStreamedBytes)
     } else if (body instanceof Uint8Array) {
       res.setHeader('Content-Length', body.byteLength)
       res.end(body)
@@ -806,8 +808,10 @@ async function streamToResponse(
   logger: Logger,
   nsid: string,
   stallMs: number,
+  noteBytes: (bytes: number) => void,
 ): Promise<void> {
   const readable = source instanceof Readable ? source : null
+  let sent = 0
   const iterator = (source as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]()
   let aborted = false
   const stopSource = () => {
@@ -832,7 +836,9 @@ async function streamToResponse(
     }
     while (!next.done) {
       if (aborted || res.destroyed) return
-      if (!res.write(next.value) && !(await drainOrClose(res, stallMs))) {
+      const chunk = next.value
+      sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength
+      if (!res.write(chunk) && !(await drainOrClose(res, stallMs))) {
         logger.info({ nsid, stallMs }, `closed a streamed ${nsid} response: its client took nothing for ${stallMs} ms`)
         aborted = true
         stopSource()
@@ -849,6 +855,7 @@ async function streamToResponse(
     res.destroy()
   } finally {
     res.off('close', onClose)
+    noteBytes(sent)
   }
 }
 

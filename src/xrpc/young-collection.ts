@@ -1,5 +1,6 @@
 // A young-generation collection after every few MiB of streamed request bodies (uploads, repo
-// imports), run once the request that crossed the mark is answered.
+// imports) and streamed answers (getBlob from an S3 bucket or a larger file, getRepo), run once
+// the request that crossed the mark is answered.
 //
 // A body arrives as the socket's read buffers (up to 64 KiB each): each a small object on V8's
 // heap holding its bytes outside the heap, freed only when a collection finds the small object
@@ -8,7 +9,10 @@
 // young collections (cheap: they visit only what is still alive) are rare. So the uploads' bytes
 // piled up until a full collection every ~12 MiB of bodies once the server had settled, whose
 // marking on V8's helper threads cost ~1.5–2 ms of CPU per 1 MiB upload (BENCHMARKS.md,
-// "uploadBlob, seventh round"). A young collection frees the buffers of the bodies before it
+// "uploadBlob, seventh round"). A streamed answer's chunks are the same kind of buffers (an S3
+// object's response relayed as it arrives; a file's 64 KiB reads): a getBlob from S3 spent ~40% of
+// its CPU in full collections until they were counted too (BENCHMARKS.md, "getBlob from S3").
+// A young collection frees the buffers of the bodies before it
 // instead; it runs after the answer (setImmediate), when the last body's buffers are garbage
 // too, rather than inside a request that still holds them (that would move them to the old
 // generation, where only a full collection frees them).

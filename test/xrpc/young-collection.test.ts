@@ -1,5 +1,5 @@
-// A young-generation collection after every few MiB of streamed request bodies, once the request
-// is answered (src/xrpc/young-collection.ts).
+// A young-generation collection after every few MiB of streamed request bodies and streamed
+// answers, once the request is answered (src/xrpc/young-collection.ts).
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
@@ -43,8 +43,8 @@ describe('young collection after streamed bodies', () => {
       await pds?.close()
     })
 
-    it('uploads past the threshold are followed by a forced young collection', async () => {
-      const { agent } = await pds.createAccount('younggc')
+    /** Forced young collections seen while it is observing, in `forced`. */
+    function observeForced(): { forced: number[]; stop(): void } {
       const forced: number[] = []
       const obs = new PerformanceObserver((list) => {
         for (const e of list.getEntries()) {
@@ -53,6 +53,12 @@ describe('young collection after streamed bodies', () => {
         }
       })
       obs.observe({ entryTypes: ['gc'] })
+      return { forced, stop: () => obs.disconnect() }
+    }
+
+    it('uploads past the threshold are followed by a forced young collection', async () => {
+      const { agent } = await pds.createAccount('younggc')
+      const { forced, stop } = observeForced()
       try {
         const size = 1024 * 1024
         const uploads = Math.ceil(BODY_BYTES_PER_COLLECTION / size) + 1
@@ -66,7 +72,35 @@ describe('young collection after streamed bodies', () => {
         while (forced.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
         assert.ok(forced.length >= 1, `no forced young collection after ${uploads} uploads of 1 MiB`)
       } finally {
-        obs.disconnect()
+        stop()
+      }
+    })
+
+    it('streamed answers past the threshold are followed by a forced young collection too', async () => {
+      // Blobs larger than getBlob's reused read buffers, so that they are streamed from the store.
+      const { agent, did } = await pds.createAccount('younggcread')
+      const size = Math.floor(1.5 * 1024 * 1024)
+      const refs = []
+      for (let i = 0; i < 2; i++) {
+        const res = await agent.com.atproto.repo.uploadBlob(new Uint8Array(size).fill(i + 7), { encoding: 'application/octet-stream' })
+        refs.push(res.data.blob)
+      }
+      await agent.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.files', record: { $type: 'com.example.files', files: refs } })
+      // What the uploads started has run by now; from here only the reads count.
+      await new Promise((r) => setTimeout(r, 200))
+      const { forced, stop } = observeForced()
+      try {
+        const reads = Math.ceil(BODY_BYTES_PER_COLLECTION / size) + 1
+        for (let i = 0; i < reads; i++) {
+          const ref = refs[i % refs.length] as { ref: { toString(): string } }
+          const res = await fetch(`${pds.url}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(did)}&cid=${ref.ref.toString()}`)
+          assert.equal((await res.arrayBuffer()).byteLength, size)
+        }
+        const deadline = Date.now() + 5000
+        while (forced.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+        assert.ok(forced.length >= 1, `no forced young collection after ${reads} streamed getBlobs of ${size} bytes`)
+      } finally {
+        stop()
       }
     })
   })
