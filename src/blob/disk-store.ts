@@ -196,18 +196,7 @@ export class DiskBlobStore implements BlobStore {
 
   /** A read stream of a permanent blob; BlobNotFoundError if absent (or quarantined). */
   async getStream(did: string, cid: Cid | string): Promise<Readable> {
-    // Opening first (rather than checking, then opening) leaves no window for a delete between.
-    let handle: fsp.FileHandle
-    try {
-      handle = await fsp.open(this.storedPath(did, cid), 'r')
-    } catch (err) {
-      throw translate(err)
-    }
-    const stream = handle.createReadStream()
-    // Until someone reads it, a read error is kept on the stream (and thrown by that read);
-    // a stream nobody ends up reading is no reason to end the process.
-    stream.on('error', noop)
-    return stream
+    return readStream(await this.openStored(did, cid))
   }
 
   /**
@@ -215,21 +204,12 @@ export class DiskBlobStore implements BlobStore {
    * (read-buffers.ts says why), a larger one, or any while every buffer is out, is streamed.
    */
   async getForSend(did: string, cid: Cid | string): Promise<BlobBody> {
-    let handle: fsp.FileHandle
-    try {
-      handle = await fsp.open(this.storedPath(did, cid), 'r')
-    } catch (err) {
-      throw translate(err)
-    }
+    const handle = await this.openStored(did, cid)
     let buffer: Buffer | null = null
     try {
       const { size } = await handle.stat()
       buffer = size <= this.readBuffers.bytes ? this.readBuffers.take() : null
-      if (buffer === null) {
-        const stream = handle.createReadStream()
-        stream.on('error', noop)
-        return { stream }
-      }
+      if (buffer === null) return { stream: readStream(handle) }
       let filled = 0
       while (filled < size) {
         const { bytesRead } = await handle.read(buffer, filled, size - filled, filled)
@@ -250,6 +230,16 @@ export class DiskBlobStore implements BlobStore {
       if (buffer) this.readBuffers.give(buffer)
       await handle.close().catch(noop)
       throw err
+    }
+  }
+
+  /** A permanent blob's file, open for reading; BlobNotFoundError if absent (or quarantined). */
+  private async openStored(did: string, cid: Cid | string): Promise<fsp.FileHandle> {
+    // Opening first (rather than checking, then opening) leaves no window for a delete between.
+    try {
+      return await fsp.open(this.storedPath(did, cid), 'r')
+    } catch (err) {
+      throw translate(err)
     }
   }
 
@@ -485,6 +475,15 @@ async function exists(p: string): Promise<boolean> {
     if (errCode(err) === 'ENOENT') return false
     throw err
   }
+}
+
+/** A stream of an open file, which closes it at the end. */
+function readStream(handle: fsp.FileHandle): Readable {
+  const stream = handle.createReadStream()
+  // Until someone reads it, a read error is kept on the stream (and thrown by that read);
+  // a stream nobody ends up reading is no reason to end the process.
+  stream.on('error', noop)
+  return stream
 }
 
 function translate(err: unknown): unknown {
