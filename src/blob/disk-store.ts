@@ -65,7 +65,7 @@ export class DiskBlobStore implements BlobStore {
   readonly quarantineLocation: string
   private readonly queues = new AccountQueues()
   /** Reused by getForSend for small blobs. */
-  readonly readBuffers = new ReadBuffers()
+  private readonly readBuffers = new ReadBuffers()
 
   constructor(opts: DiskBlobStoreOptions) {
     this.location = path.resolve(opts.location)
