@@ -85,7 +85,8 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   // (four of an actor store's five settings took 11.5 µs that way under Node 20, 42 µs under
   // Node 22's better-sqlite3 13), where one exec of the same pragmas takes 2–3 µs. Stores are
   // opened on every first touch of an account.
-  let pragmas = ''
+  // The page cache is held at two pages until the last settings (below).
+  let pragmas = 'PRAGMA cache_size = 2;PRAGMA shrink_memory;'
   if (!opts.readonly) {
     pragmas += 'PRAGMA journal_mode = WAL;'
     pragmas += `PRAGMA synchronous = ${opts.synchronous ?? defaultSynchronous()};`
@@ -99,7 +100,14 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   // actor stores open that is memory without bound, for pages the operating system caches anyway
   // (a miss costs a pread of a few microseconds). 1 MiB holds a database's hot pages (b-tree
   // interiors, the latest records and MST nodes). A per-connection setting: no file changes.
-  pragmas += `PRAGMA cache_size = -${PAGE_CACHE_KIB};`
+  // It is given that size only once a page is cached: SQLite's page cache takes 20 pages (~88 KB)
+  // in one allocation whenever it fetches a page while empty under a limit of 3 pages or more,
+  // and every `cache_size` pragma reads the schema first, under the default limit. So the cache
+  // starts at two pages, is emptied of what that read took, and reads the header page (user_version)
+  // before its size is set; pages are then allocated as they are read. A store opened for a
+  // getRecord uses ~10 pages: the allocation was ~40% of an open store's memory, with thousands
+  // open (BENCHMARKS.md, "Memory per open store, eleventh round").
+  pragmas += `PRAGMA user_version;PRAGMA cache_size = -${PAGE_CACHE_KIB};`
   db.exec(pragmas)
   return db
 }
