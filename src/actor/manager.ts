@@ -22,6 +22,17 @@ export interface ActorLocation {
 /** How long a store may stay open unused before the idle sweep closes it. */
 const IDLE_CLOSE_MS = 10 * 60_000
 
+/**
+ * How long a store may stay open unused before the idle sweep frees the pages its connection has
+ * cached (up to 1 MiB each): a host keeps thousands of stores open, and most of them at any time
+ * are accounts that made one request a while ago. Their next read fetches its pages again from
+ * the operating system's cache (a few microseconds a page).
+ */
+const IDLE_RELEASE_MS = 60_000
+
+/** How long one turn of the idle sweep may spend freeing caches. */
+const RELEASE_SLICE_MS = 2
+
 /** In the actors directory: the stores open at the last clean stop, least recently used first. */
 export const OPEN_LIST_FILE = 'hearth-open-stores'
 
@@ -40,8 +51,11 @@ const REOPEN_SLICE_MS = { busy: 1, idle: 4 }
 const LISTED_DID = /^did:[a-z]+:[A-Za-z0-9._:%-]+$/
 
 export class ActorStoreManager {
-  /** Open stores, least recently used first, with when each was last handed out. */
-  private readonly open = new Map<string, { store: ActorStore; usedAt: number }>()
+  /**
+   * Open stores, least recently used first, with when each was last handed out and whether the
+   * idle sweep has freed its cache since.
+   */
+  private readonly open = new Map<string, { store: ActorStore; usedAt: number; released: boolean }>()
   /**
    * Stores closed by the cache that may still be held by a request across an await. There must
    * never be two store objects for one account (each caches the repo head it writes on), so
@@ -62,15 +76,18 @@ export class ActorStoreManager {
   readonly nodeCache: NodeCache
   /** How long a store may stay open unused (shorter in tests). */
   private readonly idleCloseMs: number
+  /** How long a store may keep its cache unused (shorter in tests). */
+  private readonly idleReleaseMs: number
 
   constructor(
     readonly directory: string,
     private readonly sequencer: Sequencer,
     private readonly cacheSize = 100,
-    opts: { idleCloseMs?: number; mstNodeCache?: number } = {},
+    opts: { idleCloseMs?: number; idleReleaseMs?: number; mstNodeCache?: number } = {},
   ) {
     this.pruneAt = cacheSize
     this.idleCloseMs = opts.idleCloseMs ?? IDLE_CLOSE_MS
+    this.idleReleaseMs = opts.idleReleaseMs ?? IDLE_RELEASE_MS
     this.nodeCache = new NodeCache(opts.mstNodeCache ?? DEFAULT_MST_NODE_CACHE)
   }
 
@@ -94,6 +111,13 @@ export class ActorStoreManager {
     return this.open.size
   }
 
+  /** How many open stores the idle sweep has freed the caches of, unused since (a walk of them all). */
+  get releasedCount(): number {
+    let n = 0
+    for (const entry of this.open.values()) if (entry.released) n++
+    return n
+  }
+
   /**
    * The store of an existing account (null when it has none). `forWrite` opens its read-write
    * connection at once, for a caller about to write: otherwise a store not open yet opens
@@ -106,6 +130,7 @@ export class ActorStoreManager {
       // Refresh its place in the LRU order.
       this.open.delete(did)
       hit.usedAt = now
+      hit.released = false
       this.open.set(did, hit)
       return opts.forWrite ? hit.store.openForWrite() : hit.store
     }
@@ -235,7 +260,7 @@ export class ActorStoreManager {
   }
 
   private admit(did: string, store: ActorStore): ActorStore {
-    this.open.set(did, { store, usedAt: performance.now() })
+    this.open.set(did, { store, usedAt: performance.now(), released: false })
     // Closing a store checkpoints its WAL: done after the current request's work rather than
     // inside it, so that the request that opened a store does not also pay for closing another.
     if (this.open.size > this.cacheSize && !this.trimScheduled) {
@@ -245,8 +270,9 @@ export class ActorStoreManager {
         this.closeOldest(this.open.size - this.cacheSize)
       })
     }
-    // Stores unused for a while are closed by a timer, so that an idle host holds few files.
-    this.sweeper ??= setInterval(() => this.closeIdle(), this.idleCloseMs / 4).unref()
+    // Stores unused for a while give back their caches, and later close, by a timer, so that an
+    // idle host holds little memory and few files.
+    this.sweeper ??= setInterval(() => this.sweepIdle(), Math.min(this.idleCloseMs, this.idleReleaseMs) / 4).unref()
     return store
   }
 
@@ -275,20 +301,22 @@ export class ActorStoreManager {
   }
 
   /**
-   * Closes the stores not handed out for idleCloseMs (the oldest come first in the map), one per
-   * turn of the event loop: closing a store that was written checkpoints it (two syncs, ~10 ms on
-   * a busy disk), and a sweep of hundreds in one turn would hold every request meanwhile.
+   * The idle sweep. Closes the stores not handed out for idleCloseMs (the oldest come first in the
+   * map), one per turn of the event loop: closing a store that was written checkpoints it (two
+   * syncs, ~10 ms on a busy disk), and a sweep of hundreds in one turn would hold every request
+   * meanwhile. Then frees the caches of the stores unused for idleReleaseMs, a slice a turn.
    */
-  private closeIdle(): void {
+  private sweepIdle(): void {
     if (this.sweeping) return
+    const now = performance.now()
     const oldest = this.open.entries().next().value
-    if (oldest && oldest[1].usedAt <= performance.now() - this.idleCloseMs) {
+    if (oldest && oldest[1].usedAt <= now - this.idleCloseMs) {
       this.release(oldest[0], oldest[1].store)
-      this.sweeping = true
-      setImmediate(() => {
-        this.sweeping = false
-        this.closeIdle()
-      }).unref()
+      this.sweepNextTurn()
+      return
+    }
+    if (this.releaseIdleCaches(now)) {
+      this.sweepNextTurn()
       return
     }
     this.pruneClosed()
@@ -296,6 +324,30 @@ export class ActorStoreManager {
       clearInterval(this.sweeper)
       this.sweeper = null
     }
+  }
+
+  private sweepNextTurn(): void {
+    this.sweeping = true
+    setImmediate(() => {
+      this.sweeping = false
+      this.sweepIdle()
+    }).unref()
+  }
+
+  /**
+   * Frees the caches of the stores unused for idleReleaseMs that still hold one, the oldest first,
+   * for up to RELEASE_SLICE_MS; true when the slice ended before the last of them.
+   */
+  private releaseIdleCaches(now: number): boolean {
+    const sliceEnd = performance.now() + RELEASE_SLICE_MS
+    for (const entry of this.open.values()) {
+      if (entry.usedAt > now - this.idleReleaseMs) return false
+      if (entry.released) continue
+      // A store busy with a read keeps its cache until the next sweep.
+      entry.released = entry.store.releaseCache() || !entry.store.isOpen
+      if (performance.now() >= sliceEnd) return true
+    }
+    return false
   }
 
   /**

@@ -9,7 +9,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeCache, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
-import { closeKeepingWal, type Db, LIMIT_PARAM, openDb, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
+import { closeKeepingWal, type Db, LIMIT_PARAM, openDb, releasePageCache, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { actorDbCurrent, migrateActorDb } from './db.ts'
@@ -428,6 +428,14 @@ export class ActorStore implements BlockSource {
   invalidate(): void {
     this.cachedTree = null
     this.cachedHead = undefined
+  }
+
+  /**
+   * Frees the database pages the connection has cached, for a store left idle while it stays open
+   * (the manager's sweep): false when there was nothing to free or a read is under way on it.
+   */
+  releaseCache(): boolean {
+    return this.#db !== null && releasePageCache(this.#db)
   }
 
   /**

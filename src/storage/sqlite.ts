@@ -86,7 +86,7 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   // Node 22's better-sqlite3 13), where one exec of the same pragmas takes 2–3 µs. Stores are
   // opened on every first touch of an account.
   // The page cache is held at two pages until the last settings (below).
-  let pragmas = 'PRAGMA cache_size = 2;PRAGMA shrink_memory;'
+  let pragmas = PAGE_CACHE_EMPTIED
   if (!opts.readonly) {
     pragmas += 'PRAGMA journal_mode = WAL;'
     pragmas += `PRAGMA synchronous = ${opts.synchronous ?? defaultSynchronous()};`
@@ -100,16 +100,37 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   // actor stores open that is memory without bound, for pages the operating system caches anyway
   // (a miss costs a pread of a few microseconds). 1 MiB holds a database's hot pages (b-tree
   // interiors, the latest records and MST nodes). A per-connection setting: no file changes.
-  // It is given that size only once a page is cached: SQLite's page cache takes 20 pages (~88 KB)
-  // in one allocation whenever it fetches a page while empty under a limit of 3 pages or more,
-  // and every `cache_size` pragma reads the schema first, under the default limit. So the cache
-  // starts at two pages, is emptied of what that read took, and reads the header page (user_version)
-  // before its size is set; pages are then allocated as they are read. A store opened for a
-  // getRecord uses ~10 pages: the allocation was ~40% of an open store's memory, with thousands
-  // open (BENCHMARKS.md, "Memory per open store, eleventh round").
-  pragmas += `PRAGMA user_version;PRAGMA cache_size = -${PAGE_CACHE_KIB};`
+  // It is given that size only once a page is cached (PAGE_CACHE_EMPTIED).
+  pragmas += PAGE_CACHE_SIZED
   db.exec(pragmas)
   return db
+}
+
+// SQLite's page cache takes 20 pages (~88 KB) in one allocation whenever it fetches a page while
+// empty under a limit of 3 pages or more, and every `cache_size` pragma reads the schema first,
+// under the limit in force. So a connection's cache is held at two pages and emptied of what that
+// read took, reads the header page (user_version), and only then gets its size: pages are
+// allocated as they are read. A store opened for a getRecord uses ~10 pages; the allocation was
+// ~40% of an open store's memory, with thousands open (BENCHMARKS.md, "Memory per open store,
+// eleventh round").
+const PAGE_CACHE_EMPTIED = 'PRAGMA cache_size = 2;PRAGMA shrink_memory;'
+const PAGE_CACHE_SIZED = `PRAGMA user_version;PRAGMA cache_size = -${PAGE_CACHE_KIB};`
+
+/**
+ * Frees the pages a connection has cached (up to PAGE_CACHE_KIB), keeping its cache size, for a
+ * connection left idle: its next reads fetch their pages again from the operating system's cache.
+ * Returns false, doing nothing, while a statement of the connection is being iterated.
+ */
+export function releasePageCache(db: Db): boolean {
+  if (!db.open || db.inTransaction) return false
+  try {
+    db.exec(PAGE_CACHE_EMPTIED + PAGE_CACHE_SIZED)
+    return true
+  } catch (err) {
+    // better-sqlite3 refuses any other statement while one is iterated on the connection.
+    if (err instanceof TypeError && /busy/.test(err.message)) return false
+    throw err
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
-// Stores unused for a while are closed by a timer, one per turn of the event loop.
+// Stores unused for a while give back their page caches, and later are closed (one per turn of
+// the event loop), by the manager's idle sweep.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -42,4 +43,36 @@ test('idle close: stores unused past the idle time are closed one per event-loop
   assert.ok(stores.every((s) => !s.isOpen))
   assert.equal(actors.get(dids[3] as string)?.head()?.cid.$link, stores[3]?.head()?.cid.$link)
   assert.equal(actors.openCount, 1)
+})
+
+test('idle release: stores unused past the release time free their page caches and stay open; a store used meanwhile keeps its cache; a released one reads on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-idle-'))
+  dirs.push(dir)
+  const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
+  closers.push(() => sequencer.db.open && sequencer.close())
+  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, { idleReleaseMs: 150 })
+  closers.push(() => actors.closeAll())
+  const dids = Array.from({ length: 8 }, (_, i) => `did:plc:idlereleasetst${String(i).padStart(11, '0')}`)
+  const stores = dids.map((did) => actors.create(did, Secp256k1Keypair.create()))
+  const heads = stores.map((s) => initRepo(s).cid.$link)
+  assert.equal(actors.releasedCount, 0)
+
+  // One store is used every 30 ms: it is never idle long enough.
+  const busy = dids[5] as string
+  const deadline = Date.now() + 5000
+  while (actors.releasedCount < 7) {
+    if (Date.now() > deadline) throw new Error(`${actors.releasedCount} released`)
+    assert.equal(actors.get(busy)?.head()?.cid.$link, heads[5])
+    await new Promise((r) => setTimeout(r, 30))
+  }
+  assert.equal(actors.releasedCount, 7)
+  assert.equal(actors.openCount, 8)
+  assert.ok(stores.every((s) => s.isOpen))
+  // A released store answers as before, with its cache size kept; using it counts it out.
+  const again = actors.get(dids[2] as string)
+  assert.equal(again, stores[2])
+  assert.equal(again?.readDb.pragma('cache_size', { simple: true }), -1024)
+  const head = again?.head()
+  assert.ok(head && again?.getBlock(head.cid), 'the commit block reads after the release')
+  assert.equal(actors.releasedCount, 6)
 })
