@@ -3,7 +3,8 @@
 // process. Builds `accounts` repos of `records` posts (commits of 100 creates), then, on a new
 // manager as after a restart, reads the stores in `waves` waves: each store of a wave opened and
 // every record listed (listRecords pages of 100, filling its page cache as an AppView's backfill
-// of an account would), then a pause of three release times. Prints the process's anonymous memory
+// of an account would) and, with WRITE=1, one post committed on it; then a pause of three release
+// times. Prints the process's anonymous memory
 // (RssAnon) after each wave, with the sweep releasing caches after RELEASE_MS (default 300) of
 // idleness and with it off (the same waves on the same stores in a second process run,
 // RELEASE_MS=0), so that the two curves can be compared.
@@ -19,6 +20,7 @@ const R = Number(process.argv[3] ?? 400)
 const WAVES = Number(process.argv[4] ?? 5)
 const anonMb = () => Number(/RssAnon:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 
 if (process.env.IDLE_RELEASE_DIR) {
   // The measuring child: the stores are built; read them in waves.
@@ -27,6 +29,9 @@ if (process.env.IDLE_RELEASE_DIR) {
   const dids = JSON.parse(readFileSync(join(dir, 'dids.json'), 'utf8')) as string[]
   const { ActorStoreManager } = await import(join(ROOT, 'src/actor/manager.ts'))
   const { Sequencer } = await import(join(ROOT, 'src/sequencer/sequencer.ts'))
+  const { commitWrites } = await import(join(ROOT, 'src/actor/transactor.ts'))
+  const { prepareWrite } = await import(join(ROOT, 'src/repo/commit-builder.ts'))
+  const write = process.env.WRITE === '1'
   const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
   const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, dids.length + 10, { idleReleaseMs: releaseMs > 0 ? releaseMs : 1e9 })
   const start = anonMb()
@@ -41,11 +46,19 @@ if (process.env.IDLE_RELEASE_DIR) {
         if (page.length < 100) break
         cursor = page[page.length - 1].rkey
       }
+      if (write) {
+        const rkey = `3lzz${String(process.pid).padStart(8, "0")}${w}`
+        commitWrites(actors.get(did, { forWrite: true }), sequencer, {
+          writes: [prepareWrite({ action: 'create', collection: 'app.bsky.feed.post', rkey, record: { $type: 'app.bsky.feed.post', text: 'one more', createdAt: new Date().toISOString() } })],
+        })
+      }
     }
     await sleep(releaseMs > 0 ? releaseMs * 3 : 900)
+    // The full collection an idle server makes (cli/idle-gc.ts): statements let go are finalized then.
+    gc()
     line.push((anonMb() - start).toFixed(1))
   }
-  console.log(`release ${releaseMs > 0 ? `after ${releaseMs} ms` : 'off'}: RssAnon above the start after each wave of ${per} stores: ${line.join(', ')} MB (${actors.releasedCount} of ${actors.openCount} open stores released)`)
+  console.log(`release ${releaseMs > 0 ? `after ${releaseMs} ms` : 'off'}${write ? ', a write on each store' : ''}: RssAnon above the start after each wave of ${per} stores: ${line.join(', ')} MB (${actors.releasedCount} of ${actors.openCount} open stores released)`)
   actors.closeAll()
   sequencer.close()
 } else {
@@ -63,7 +76,7 @@ if (process.env.IDLE_RELEASE_DIR) {
   writeFileSync(join(host.dir, 'dids.json'), JSON.stringify(dids))
   try {
     for (const releaseMs of ['300', '0', '300', '0']) {
-      const out = execFileSync(process.execPath, ['--max-semi-space-size=4', '--import', 'tsx', fileURLToPath(import.meta.url), String(A), String(R), String(WAVES)], {
+      const out = execFileSync(process.execPath, ['--max-semi-space-size=4', '--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), String(A), String(R), String(WAVES)], {
         encoding: 'utf8',
         env: { ...process.env, IDLE_RELEASE_DIR: host.dir, RELEASE_MS: releaseMs, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
       })

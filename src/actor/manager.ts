@@ -344,7 +344,7 @@ export class ActorStoreManager {
       if (entry.usedAt > now - this.idleReleaseMs) return false
       if (entry.released) continue
       // A store busy with a read keeps its cache until the next sweep.
-      entry.released = entry.store.releaseCache() || !entry.store.isOpen
+      entry.released = entry.store.releaseMemory() || !entry.store.isOpen
       if (performance.now() >= sliceEnd) return true
     }
     return false

@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { ActorStoreManager } from '../../src/actor/manager.ts'
-import { initRepo } from '../../src/actor/transactor.ts'
+import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
+import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
+import { postWrite } from '../helpers/actor-stores.ts'
 
 const dirs: string[] = []
 const closers: Array<() => void> = []
@@ -75,4 +77,10 @@ test('idle release: stores unused past the release time free their page caches a
   const head = again?.head()
   assert.ok(head && again?.getBlock(head.cid), 'the commit block reads after the release')
   assert.equal(actors.releasedCount, 6)
+  // Its statements were let go with the cache: a write prepares them again and lands.
+  const released = stores[6] as NonNullable<(typeof stores)[6]>
+  const write = prepareWrite(postWrite(1))
+  const written = commitWrites(released, sequencer, { writes: [write] })
+  assert.equal(released.getRecord('app.bsky.feed.post', postWrite(1).rkey)?.cid.$link, (write as { block: { cid: { $link: string } } }).block.cid.$link)
+  assert.equal(released.head()?.rev, written.commit.rev)
 })
