@@ -119,17 +119,23 @@ const PAGE_CACHE_SIZED = `PRAGMA user_version;PRAGMA cache_size = -${PAGE_CACHE_
 /**
  * Frees the pages a connection has cached (up to PAGE_CACHE_KIB), keeping its cache size, for a
  * connection left idle: its next reads fetch their pages again from the operating system's cache.
- * Returns false, doing nothing, while a statement of the connection is being iterated.
+ * Returns false, leaving the cache as it was, while a statement of the connection is being
+ * iterated or in a transaction, or if the database cannot be read.
  */
 export function releasePageCache(db: Db): boolean {
   if (!db.open || db.inTransaction) return false
   try {
     db.exec(PAGE_CACHE_EMPTIED + PAGE_CACHE_SIZED)
     return true
-  } catch (err) {
-    // better-sqlite3 refuses any other statement while one is iterated on the connection.
-    if (err instanceof TypeError && /busy/.test(err.message)) return false
-    throw err
+  } catch {
+    // A statement being iterated (better-sqlite3 refuses any other meanwhile: nothing ran), or
+    // the file unreadable part way: the cache keeps its size, and its pages until the next try.
+    try {
+      db.exec(`PRAGMA cache_size = -${PAGE_CACHE_KIB}`)
+    } catch {
+      // as it was
+    }
+    return false
   }
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB } from '../../src/storage/sqlite.ts'
+import { LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB, releasePageCache } from '../../src/storage/sqlite.ts'
 import { BARE_LIMIT, bindsPlannedValue } from '../helpers/planned-values.ts'
 
 test('migrations are tracked as Kysely does, run once, and Hearth additions apart', () => {
@@ -51,6 +51,38 @@ test('every connection has a bounded page cache (better-sqlite3 builds SQLite wi
     const ro = openDb(join(dir, 'x.sqlite'), { readonly: true })
     assert.equal(ro.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB)
     ro.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('releasePageCache leaves a connection busy iterating, or in a transaction, as it was; otherwise frees and keeps the size', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-sqlite-'))
+  try {
+    const db = openDb(join(dir, 'x.sqlite'))
+    db.exec('CREATE TABLE t (a integer)')
+    const insert = db.prepare('INSERT INTO t (a) VALUES (?)')
+    db.transaction(() => {
+      for (let i = 0; i < 500; i++) insert.run(i)
+    })()
+    const rows = db.prepare('SELECT a FROM t ORDER BY a').pluck().iterate()
+    assert.equal(rows.next().value, 0)
+    assert.equal(releasePageCache(db), false)
+    // The iteration goes on, and the cache has its size.
+    assert.equal(rows.next().value, 1)
+    rows.return?.()
+    assert.equal(db.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB)
+    let inside: boolean | undefined
+    db.transaction(() => {
+      insert.run(500)
+      inside = releasePageCache(db)
+    })()
+    assert.equal(inside, false)
+    assert.equal(releasePageCache(db), true)
+    assert.equal(db.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB)
+    assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 501)
+    db.close()
+    assert.equal(releasePageCache(db), false)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
