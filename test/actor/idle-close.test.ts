@@ -19,17 +19,23 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-test('idle close: stores unused past the idle time are closed one per event-loop turn, not all in one; a later use reopens them', async () => {
+/** Eight accounts' stores, each written once (its first commit), on a manager with `opts`. */
+function writtenStores(prefix: string, opts: { idleCloseMs?: number; idleReleaseMs?: number }) {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-idle-'))
   dirs.push(dir)
   const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
   closers.push(() => sequencer.db.open && sequencer.close())
-  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, { idleCloseMs: 80 })
+  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, opts)
   closers.push(() => actors.closeAll())
-  const dids = Array.from({ length: 8 }, (_, i) => `did:plc:idleclosetest${String(i).padStart(11, '0')}`)
-  // Written stores: closing each checkpoints it.
+  const dids = Array.from({ length: 8 }, (_, i) => `did:plc:${prefix}${String(i).padStart(11, '0')}`)
   const stores = dids.map((did) => actors.create(did, Secp256k1Keypair.create()))
-  for (const s of stores) initRepo(s)
+  const heads = stores.map((s) => initRepo(s).cid.$link)
+  return { sequencer, actors, dids, stores, heads }
+}
+
+test('idle close: stores unused past the idle time are closed one per event-loop turn, not all in one; a later use reopens them', async () => {
+  // Written stores: closing each checkpoints it.
+  const { actors, dids, stores } = writtenStores('idleclosetest', { idleCloseMs: 80 })
   assert.equal(actors.openCount, 8)
 
   const counts: number[] = []
@@ -48,15 +54,7 @@ test('idle close: stores unused past the idle time are closed one per event-loop
 })
 
 test('idle release: stores unused past the release time free their page caches and stay open; a store used meanwhile keeps its cache; a released one reads on', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-idle-'))
-  dirs.push(dir)
-  const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
-  closers.push(() => sequencer.db.open && sequencer.close())
-  const actors = new ActorStoreManager(join(dir, 'actors'), sequencer, 100, { idleReleaseMs: 150 })
-  closers.push(() => actors.closeAll())
-  const dids = Array.from({ length: 8 }, (_, i) => `did:plc:idlereleasetst${String(i).padStart(11, '0')}`)
-  const stores = dids.map((did) => actors.create(did, Secp256k1Keypair.create()))
-  const heads = stores.map((s) => initRepo(s).cid.$link)
+  const { sequencer, actors, dids, stores, heads } = writtenStores('idlereleasetst', { idleReleaseMs: 150 })
   assert.equal(actors.releasedCount, 0)
 
   // One store is used every 30 ms: it is never idle long enough.
