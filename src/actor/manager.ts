@@ -23,14 +23,15 @@ export interface ActorLocation {
 const IDLE_CLOSE_MS = 10 * 60_000
 
 /**
- * How long a store may stay open unused before the idle sweep frees the pages its connection has
- * cached (up to 1 MiB each): a host keeps thousands of stores open, and most of them at any time
- * are accounts that made one request a while ago. Their next read fetches its pages again from
- * the operating system's cache (a few microseconds a page).
+ * How long a store may stay open unused before the idle sweep frees what its connection holds for
+ * speed (the pages it cached, up to 1 MiB, and its prepared statements; ActorStore.releaseMemory):
+ * a host keeps thousands of stores open, and most of them at any time are accounts that made one
+ * request a while ago. Their next read fetches its pages again from the operating system's cache
+ * (a few microseconds a page).
  */
 const IDLE_RELEASE_MS = 60_000
 
-/** How long one turn of the idle sweep may spend freeing caches. */
+/** How long one turn of the idle sweep may spend freeing stores' caches. */
 const RELEASE_SLICE_MS = 2
 
 /** In the actors directory: the stores open at the last clean stop, least recently used first. */
