@@ -1,7 +1,7 @@
 // How many actor stores may stay open at once by default, from the process's open-file limit.
 // An open store holds three descriptors (the database, its WAL and its shared-memory index) and
-// ~130 KB once idle (SQLite's connection, its schema and statements, the 32 KB index mapping;
-// the pages it reads on top, which the manager's idle sweep frees); reopening one costs far more
+// ~130 KB once idle (SQLite's connection, its schema, the 32 KB index mapping; the statements
+// and pages it uses on top, which the manager's idle sweep frees); reopening one costs far more
 // than a warm request (the WAL index rebuilt, the schema read again), so a host keeps as many open
 // as the limit comfortably allows, leaving a quarter of the descriptors for sockets, blobs and the
 // other databases.
