@@ -9,6 +9,7 @@ import { NodeCache } from '../repo/mst/index.ts'
 import type { Keypair } from '../repo/crypto/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
+import { returnFreedMemory } from '../storage/free-memory.ts'
 import { emptyActorDbBytes } from './db.ts'
 import { RepoSnapshot } from './snapshot.ts'
 import { ActorStore } from './store.ts'
@@ -68,6 +69,9 @@ export class ActorStoreManager {
   private sweeper: NodeJS.Timeout | null = null
   /** An idle sweep is under way (it closes one store per turn). */
   private sweeping = false
+  /** The sweep closed stores or freed caches since it last gave memory back to the system. */
+  private sweptSinceReturn = false
+  private memoryReturns = 0
   /** When a store was last handed out (the background reopening yields to requests). */
   private usedAt = 0
   /** Set by reopenRecent: this manager serves, and keeps the list of open stores at its close. */
@@ -110,6 +114,11 @@ export class ActorStoreManager {
   /** How many stores are open now. */
   get openCount(): number {
     return this.open.size
+  }
+
+  /** How many times the idle sweep has handed what it freed back to the system. */
+  get memoryReturnCount(): number {
+    return this.memoryReturns
   }
 
   /** How many open stores the idle sweep has freed the caches of, unused since (a walk of them all). */
@@ -313,12 +322,20 @@ export class ActorStoreManager {
     const oldest = this.open.entries().next().value
     if (oldest && oldest[1].usedAt <= now - this.idleCloseMs) {
       this.release(oldest[0], oldest[1].store)
+      this.sweptSinceReturn = true
       this.sweepNextTurn()
       return
     }
     if (this.releaseIdleCaches(now)) {
       this.sweepNextTurn()
       return
+    }
+    // What the closed connections and freed caches held is free memory the allocator would keep
+    // for the process's life: given back once the sweep is done, not per store.
+    if (this.sweptSinceReturn) {
+      this.sweptSinceReturn = false
+      returnFreedMemory()
+      this.memoryReturns++
     }
     this.pruneClosed()
     if (this.open.size === 0 && this.sweeper) {
@@ -346,6 +363,7 @@ export class ActorStoreManager {
       if (entry.released) continue
       // A store busy with a read keeps its cache until the next sweep.
       entry.released = entry.store.releaseMemory() || !entry.store.isOpen
+      this.sweptSinceReturn ||= entry.released
       if (performance.now() >= sliceEnd) return true
     }
     return false

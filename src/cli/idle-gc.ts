@@ -11,9 +11,12 @@
 // idle after one that was not: after start-up, and after each burst of activity. A server that
 // stays idle collects once; one that stays busy never (V8 manages it as it does now). Measured
 // on an idle server: ~30 ms of CPU, the young generation from 6.9 to 1.3 MB, RSS 6 MB lower.
+// What the collection frees outside V8's heap (the burst's buffers), and what the burst's
+// requests freed themselves, is then handed back to the operating system (returnFreedMemory).
 import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { returnFreedMemory } from '../storage/free-memory.ts'
 
 export interface IdleCollectionOptions {
   /** Length of the window whose event-loop utilization is checked (ms). */
@@ -22,6 +25,8 @@ export interface IdleCollectionOptions {
   idleUtilization?: number
   /** The collection (a full GC by default); null when the runtime offers none. */
   collect?: (() => void) | null
+  /** Run after each collection: gives freed memory back to the system by default. */
+  afterCollect?: () => void
   /** Called after each window is checked (tests count windows rather than trust timers). */
   onWindow?: () => void
   /**
@@ -46,6 +51,7 @@ function eventLoopWindows(): () => number {
 export function startIdleCollection(opts: IdleCollectionOptions = {}): () => void {
   const collect = opts.collect === undefined ? fullCollection() : opts.collect
   if (collect === null) return () => {}
+  const afterCollect = opts.afterCollect ?? returnFreedMemory
   const every = opts.checkEveryMs ?? 10_000
   const threshold = opts.idleUtilization ?? 0.01
   const windowUtilization = opts.windowUtilization ?? eventLoopWindows()
@@ -57,6 +63,7 @@ export function startIdleCollection(opts: IdleCollectionOptions = {}): () => voi
     } else if (activeSinceCollection) {
       activeSinceCollection = false
       collect()
+      afterCollect()
       // The collection's own time is not activity: measured, and left out of the next window.
       windowUtilization()
     }

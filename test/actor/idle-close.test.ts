@@ -49,6 +49,12 @@ test('idle close: stores unused past the idle time are closed one per event-loop
     assert.ok((counts[i - 1] as number) - (counts[i] as number) <= 1, `closed more than one store in a turn: ${counts.join(',')}`)
   }
   assert.ok(stores.every((s) => !s.isOpen))
+  // Once the sweep is done, what the connections held is handed back to the system, once.
+  while (actors.memoryReturnCount === 0) {
+    if (Date.now() > deadline) throw new Error('the sweep never gave memory back')
+    await new Promise((r) => setImmediate(r))
+  }
+  assert.equal(actors.memoryReturnCount, 1)
   assert.equal(actors.get(dids[3] as string)?.head()?.cid.$link, stores[3]?.head()?.cid.$link)
   assert.equal(actors.openCount, 1)
 })
@@ -67,6 +73,11 @@ test('idle release: stores unused past the release time free their page caches a
   }
   assert.equal(actors.releasedCount, 7)
   assert.equal(actors.openCount, 8)
+  // What the caches held is handed back to the system once the sweep has freed them.
+  while (actors.memoryReturnCount === 0) {
+    if (Date.now() > deadline) throw new Error('the sweep never gave memory back')
+    await new Promise((r) => setTimeout(r, 10))
+  }
   assert.ok(stores.every((s) => s.isOpen))
   // A released store answers as before, with its cache size kept; using it counts it out.
   const again = actors.get(dids[2] as string)
