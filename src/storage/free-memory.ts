@@ -17,8 +17,8 @@
 // treats malloc_trim's result, 1 when it released memory, as an initialization error, with
 // its own message; 0 loads nothing lasting (the connection is closed at once). Anywhere else
 // (musl, macOS, Windows: no libc.so.6 with that function) the first try fails and later calls
-// do nothing. better-sqlite3 enables extension loading for its own call only, not SQL's
-// load_extension().
+// do nothing. better-sqlite3 turns on SQLite's extension loading for the C interface alone:
+// SQL's load_extension() stays off on every connection, this one included.
 import { openDb } from './sqlite.ts'
 
 const TRIMMED = 'error during initialization'
