@@ -9,7 +9,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeCache, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
-import { closeKeepingWal, type Db, LIMIT_PARAM, openDb, releasePageCache, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
+import { closeKeepingWal, type Db, forgetPerConnection, LIMIT_PARAM, openDb, releasePageCache, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import type { Statement, Transaction } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { actorDbCurrent, migrateActorDb } from './db.ts'
@@ -439,11 +439,13 @@ export class ActorStore implements BlockSource {
    * Frees what the connection holds for speed, for a store left idle while it stays open (the
    * manager's sweep): the database pages it has cached, and its prepared statements (~3 KB of
    * SQLite's memory each, a dozen on a store that has been written; the next use prepares them
-   * again, ~0.2 ms for a write's). False when there was nothing to free or a read is under way.
+   * again, ~0.2 ms for a write's), its own and those other modules keep for the connection
+   * (perConnection). False when there was nothing to free or a read is under way.
    */
   releaseMemory(): boolean {
     if (this.#db === null || !releasePageCache(this.#db)) return false
     this.#forgetStatements()
+    forgetPerConnection(this.#db)
     return true
   }
 

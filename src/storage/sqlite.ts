@@ -146,11 +146,24 @@ export function releasePageCache(db: Db): boolean {
  */
 export function perConnection<T>(make: (db: Db) => T): (db: Db) => T {
   const made = new WeakMap<Db, T>()
+  perConnectionMaps.push(made)
   return (db) => {
     let value = made.get(db)
     if (value === undefined) made.set(db, (value = make(db)))
     return value
   }
+}
+
+// Every perConnection's map: a module-level list, a few entries (one per perConnection call).
+const perConnectionMaps: Array<WeakMap<Db, unknown>> = []
+
+/**
+ * Lets go of what every perConnection built for a connection (its statements: ~3 KB each), as
+ * for a connection left idle; they are built again on its next use. Whoever still holds one may
+ * run it while the connection is open.
+ */
+export function forgetPerConnection(db: Db): void {
+  for (const made of perConnectionMaps) made.delete(db)
 }
 
 function defaultSynchronous(): 'FULL' | 'NORMAL' {

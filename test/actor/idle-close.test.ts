@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { ActorStoreManager } from '../../src/actor/manager.ts'
+import { listRecordsJson } from '../../src/actor/record-listing.ts'
+import type { ActorStore } from '../../src/actor/store.ts'
 import { commitWrites, initRepo } from '../../src/actor/transactor.ts'
 import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
@@ -63,6 +65,8 @@ test('idle release: stores unused past the release time free their page caches a
   const { sequencer, actors, dids, stores, heads } = writtenStores('idlereleasetst', { idleReleaseMs: 150 })
   assert.equal(actors.releasedCount, 0)
 
+  // The listRecords handler's listing prepares statements record-listing keeps per connection.
+  assert.equal(listRecordsJson((stores[6] as ActorStore).readDb, 'app.bsky.feed.post', { limit: 10 }).toString(), '{"records":[]}')
   // One store is used every 30 ms: it is never idle long enough.
   const busy = dids[5] as string
   const deadline = Date.now() + 5000
@@ -92,4 +96,6 @@ test('idle release: stores unused past the release time free their page caches a
   const written = commitWrites(released, sequencer, { writes: [write] })
   assert.equal(released.getRecord('app.bsky.feed.post', postWrite(1).rkey)?.cid.$link, (write as { block: { cid: { $link: string } } }).block.cid.$link)
   assert.equal(released.head()?.rev, written.commit.rev)
+  // And the listing's, let go with them, are prepared again.
+  assert.match(listRecordsJson(released.readDb, 'app.bsky.feed.post', { limit: 10 }).toString(), new RegExp(`/app\\.bsky\\.feed\\.post/${postWrite(1).rkey}"`))
 })

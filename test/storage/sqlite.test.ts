@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB, releasePageCache } from '../../src/storage/sqlite.ts'
+import { forgetPerConnection, LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB, perConnection, releasePageCache } from '../../src/storage/sqlite.ts'
 import { BARE_LIMIT, bindsPlannedValue } from '../helpers/planned-values.ts'
 
 test('migrations are tracked as Kysely does, run once, and Hearth additions apart', () => {
@@ -104,6 +104,30 @@ function srcFilesButSqlite(): Array<{ path: string; text: string }> {
   walk(srcDir)
   return out
 }
+
+test('perConnection builds once per connection; forgetPerConnection lets go of one connection’s, which is built again on use', () => {
+  const a = openDb(':memory:')
+  const b = openDb(':memory:')
+  try {
+    let built = 0
+    const statementFor = perConnection((db) => (built++, db.prepare('SELECT 1').pluck()))
+    const first = statementFor(a)
+    assert.equal(statementFor(a), first)
+    const onB = statementFor(b)
+    assert.equal(built, 2)
+    forgetPerConnection(a)
+    const again = statementFor(a)
+    assert.notEqual(again, first)
+    assert.equal(again.get(), 1)
+    assert.equal(statementFor(b), onB, 'another connection keeps its own')
+    assert.equal(built, 3)
+    // One held across the release still runs while its connection is open.
+    assert.equal(first.get(), 1)
+  } finally {
+    a.close()
+    b.close()
+  }
+})
 
 test('no module but src/storage/sqlite.ts loads better-sqlite3 itself', () => {
   const offenders = srcFilesButSqlite()
