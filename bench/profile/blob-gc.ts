@@ -8,6 +8,9 @@
 // incompressible bytes, one at a time, and prints per thread of the server the CPU per upload
 // (user and system, from /proc/<pid>/task/*/stat: the main thread, V8's helper threads and libuv's
 // pool) and the collections inside the timed part, by kind and flags, with their pauses.
+// PERF=<file> records the timed part with `perf record -g` into <file> (give the node flag
+// --perf-basic-prof-only-functions so that JavaScript frames are named).
+import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -58,11 +61,17 @@ try {
     for (const tid of readdirSync(`/proc/${pds.pid}/task`)) out.set(tid, procCpuMs(`/proc/${pds.pid}/task/${tid}/stat`))
     return out
   }
+  const perf = process.env.PERF ? spawn('perf', ['record', '-g', '-F', '999', '-o', process.env.PERF, '-p', String(pds.pid)], { stdio: 'ignore' }) : null
+  if (perf) await new Promise((r) => setTimeout(r, 500))
   const before = threads()
   const t0 = Date.now()
   for (let i = 0; i < N; i++) await op()
   const t1 = Date.now()
   const after = threads()
+  if (perf) {
+    perf.kill('SIGINT')
+    await new Promise((r) => perf.once('exit', r))
+  }
 
   const per = (ms: number) => (ms / N).toFixed(2)
   let others: [number, number] = [0, 0]
