@@ -68,10 +68,6 @@ async function serve(io: Io): Promise<void> {
   // then). A request arriving meanwhile waits for it (~20 ms, once).
   const { memoryReducingCollection, startIdleCollection } = await import('./idle-gc.ts')
   await memoryReducingCollection()
-  // And what start-up freed outside V8's heap (the compiler's zones, the schemas' parse) is given
-  // back to the system rather than kept by the allocator for the process's life.
-  const { returnFreedMemory } = await import('../storage/free-memory.ts')
-  returnFreedMemory()
   // Gives back the young generation and a burst's garbage once the server falls idle.
   const stopIdleCollection = startIdleCollection()
   io.out(`Hearth ${version()} listening on ${server.url} (data in ${config.db.dataDirectory})\n`)
