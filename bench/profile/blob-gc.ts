@@ -8,6 +8,8 @@
 // incompressible bytes, one at a time, and prints per thread of the server the CPU per upload
 // (user and system, from /proc/<pid>/task/*/stat: the main thread, V8's helper threads and libuv's
 // pool) and the collections inside the timed part, by kind and flags, with their pauses.
+// CORE=1 runs the server benchmark's main workload (bench/server/workload.ts) first, whose last
+// row is its uploads: the state the bench's uploadBlob row runs in.
 // PERF=<file> records the timed part with `perf record -g` into <file> (give the node flag
 // --perf-basic-prof-only-functions so that JavaScript frames are named).
 import { spawn } from 'node:child_process'
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
 import { startHearthTree } from '../server/processes.ts'
+import { runWorkload } from '../server/workload.ts'
 import { blobBodies, procCpuMs } from './blob-bodies.ts'
 
 const tree = resolve(process.argv[2] ?? fileURLToPath(new URL('../..', import.meta.url)))
@@ -54,6 +57,8 @@ try {
       if ((await res.arrayBuffer()).byteLength !== 1024 * 1024) throw new Error(`getBlob: HTTP ${res.status}`)
     }
   }
+  // CORE=1: the server benchmark's main workload first, as before its uploadBlob row.
+  if (process.env.CORE === '1') await runWorkload(pds.url, () => {}, () => null)
   for (let i = 0; i < WARMUP; i++) await op()
 
   const threads = (): Map<string, [number, number]> => {
