@@ -3,7 +3,7 @@
 // glibc's malloc keeps freed memory for reuse: only a free stretch at the very top of its heap is
 // returned by itself, and a hole in the middle stays resident for the process's life. A server
 // that took a burst (upload bodies read in 64 KiB chunks, page caches of stores it has since
-// freed, the compiler's zones at start-up) keeps its peak, free but counted in its RSS, until
+// freed) keeps its peak, free but counted in its RSS, until
 // something calls malloc_trim(3), which releases the whole pages inside free chunks of every
 // arena (madvise). Node offers no way to call it; measured on a server after the bench's load,
 // 7-16 MB of the reading was such memory (BENCHMARKS.md, "Memory after load, sixth round").

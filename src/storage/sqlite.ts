@@ -139,6 +139,9 @@ export function releasePageCache(db: Db): boolean {
   }
 }
 
+// Every perConnection's map: a module-level list, a few entries (one per perConnection call).
+const perConnectionMaps: Array<WeakMap<Db, unknown>> = []
+
 /**
  * What `make` builds from a connection (its prepared statements), built on the connection's first
  * use and kept with it, for a module that reads through another's connection: the owner may
@@ -153,9 +156,6 @@ export function perConnection<T>(make: (db: Db) => T): (db: Db) => T {
     return value
   }
 }
-
-// Every perConnection's map: a module-level list, a few entries (one per perConnection call).
-const perConnectionMaps: Array<WeakMap<Db, unknown>> = []
 
 /**
  * Lets go of what every perConnection built for a connection (its statements: ~3 KB each), as
