@@ -450,6 +450,27 @@ export class ActorStore implements BlockSource {
   }
 
   /**
+   * Closes a read-only connection (a store only read since it opened), for a store left idle:
+   * closing one costs neither a checkpoint nor the connection that keeps the WAL files, and the
+   * next use opens it again (~0.5 ms). False, with nothing changed, for a read-write connection,
+   * none, or one busy with a read.
+   */
+  closeIfReadOnly(): boolean {
+    const db = this.#db
+    if (!db?.open || !db.readonly || db.inTransaction) return false
+    try {
+      // Refused while a statement of it is being iterated: then it stays as it was.
+      db.close()
+    } catch {
+      return false
+    }
+    this.#dropConnection()
+    this.#closed = true
+    this.invalidate()
+    return true
+  }
+
+  /**
    * Closes the connection, keeping the WAL files for the next open. `retire` closes for good
    * (the account deleted, the server closed); otherwise a later use reopens it (see `db`).
    */

@@ -99,3 +99,39 @@ test('idle release: stores unused past the release time free their page caches a
   // And the listing's, let go with them, are prepared again.
   assert.match(listRecordsJson(released.readDb, 'app.bsky.feed.post', { limit: 10 }).toString(), new RegExp(`/app\\.bsky\\.feed\\.post/${postWrite(1).rkey}"`))
 })
+
+test('idle release: a store only read since it opened is closed instead, holds nothing, and its next read reopens the same store', async () => {
+  const { sequencer, actors: writer, dids, heads } = writtenStores('idlereadonly', {})
+  writer.closeAll()
+  // As after a restart: the first use of each store is a read, which opens it read-only.
+  const actors = new ActorStoreManager(writer.directory, sequencer, 100, { idleReleaseMs: 150 })
+  closers.push(() => actors.closeAll())
+  const readers = dids.slice(0, 4).map((did) => actors.get(did) as ActorStore)
+  readers.forEach((store, i) => assert.equal(store.head()?.cid.$link, heads[i]))
+  assert.ok(readers.every((store) => store.readDb.readonly))
+  // One written since: it is released, not closed (its close would checkpoint).
+  const written = actors.get(dids[4] as string, { forWrite: true }) as ActorStore
+  assert.equal(written.readDb.readonly, false)
+  assert.equal(actors.openCount, 5)
+
+  const deadline = Date.now() + 5000
+  while (actors.openCount > 1 || actors.releasedCount < 1 || actors.memoryReturnCount === 0) {
+    if (Date.now() > deadline) throw new Error(`${actors.openCount} open, ${actors.releasedCount} released`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  assert.ok(readers.every((store) => !store.isOpen), 'the read-only stores are closed')
+  assert.ok(written.isOpen, 'the written store stays open')
+  // The same object comes back, reads again (read-only) and is counted in again.
+  const again = actors.get(dids[1] as string)
+  assert.equal(again, readers[1])
+  assert.equal(again?.head()?.cid.$link, heads[1])
+  assert.ok(again?.isOpen && again.readDb.readonly)
+  assert.equal(actors.openCount, 2)
+  // A write on another closed one reopens it read-write and lands.
+  const store = actors.get(dids[2] as string, { forWrite: true }) as ActorStore
+  assert.equal(store, readers[2])
+  const write = prepareWrite(postWrite(2))
+  const committed = commitWrites(store, sequencer, { writes: [write] })
+  assert.equal(store.head()?.rev, committed.commit.rev)
+  assert.equal(actors.openCount, 3)
+})
