@@ -247,6 +247,16 @@ export class ActorStore implements BlockSource {
     return db
   }
 
+  /**
+   * Marks the store closed and forgets its connection, statements and cached tree, so that a
+   * closed store held by no one costs little until it is collected; a later use reopens it.
+   */
+  #detach(): void {
+    this.#dropConnection()
+    this.#closed = true
+    this.invalidate()
+  }
+
   /** Lets go of the prepared statements: they are prepared again on next use. */
   #forgetStatements(): void {
     this.#blobs = null
@@ -464,9 +474,7 @@ export class ActorStore implements BlockSource {
     } catch {
       return false
     }
-    this.#dropConnection()
-    this.#closed = true
-    this.invalidate()
+    this.#detach()
     return true
   }
 
@@ -492,11 +500,7 @@ export class ActorStore implements BlockSource {
         // e.g. a full disk: closing matters more
       }
     }
-    // The cached tree goes with the connection, so that a closed store held by no one costs
-    // little until it is collected.
-    this.#dropConnection()
-    this.#closed = true
-    this.invalidate()
+    this.#detach()
     if (db.readonly) db.close()
     else closeKeepingWal(db, this.dbPath, KEPT_WAL_BYTES)
   }
