@@ -299,9 +299,15 @@ export class XrpcServer {
     })
   }
 
+  /** How many times a pause after streamed bodies has handed freed memory back (young-collection.ts). */
+  get memoryReturnCount(): number {
+    return this.youngCollection.returnCount
+  }
+
   /** Stops accepting, lets in-flight requests finish, force-closes after `timeoutMs`. */
   async close(timeoutMs = 10_000): Promise<void> {
     this.closing = true
+    this.youngCollection.stop()
     await closeServer(this.httpServer, timeoutMs, this.upgradedSockets)
   }
 

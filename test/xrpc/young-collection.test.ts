@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
-import { BODY_BYTES_PER_COLLECTION, YoungCollection } from '../../src/xrpc/young-collection.ts'
+import { BODY_BYTES_PER_COLLECTION, BODY_BYTES_PER_RETURN, YoungCollection } from '../../src/xrpc/young-collection.ts'
 import { startTestPds, type TestPds } from '../helpers/pds.ts'
 
 const turn = () => new Promise((r) => setImmediate(r))
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('young collection after streamed bodies', () => {
   it('collects once per threshold of body bytes, after the current turn, never twice for one crossing', async () => {
@@ -26,6 +27,42 @@ describe('young collection after streamed bodies', () => {
     young.noteBody(1)
     await turn()
     assert.equal(runs, 2)
+  })
+
+  it('hands freed memory back once the bodies past the mark have paused, after collecting the last ones', async () => {
+    const calls: string[] = []
+    const young = new YoungCollection(1000, () => calls.push('collect'), { everyBytes: 3000, quietMs: 40, returnMemory: () => calls.push('return') })
+    young.noteBody(2500)
+    await sleep(120)
+    assert.deepEqual(calls.filter((c) => c === 'return'), [], 'below the mark a pause returns nothing')
+    // A burst that goes on past the mark, a body every 10 ms for 150 ms: no pause, no return.
+    for (let i = 0; i < 15; i++) {
+      young.noteBody(400)
+      await sleep(10)
+    }
+    assert.equal(young.returnCount, 0, 'nothing is returned while bodies keep coming')
+    young.noteBody(300) // not yet collected: below the collection's 1000 since the last one
+    const collectsBefore = calls.filter((c) => c === 'collect').length
+    const deadline = Date.now() + 3000
+    while (young.returnCount === 0 && Date.now() < deadline) await sleep(10)
+    assert.equal(young.returnCount, 1, 'one return after the pause')
+    const tail = calls.slice(calls.lastIndexOf('return') - 1)
+    assert.deepEqual(tail, ['collect', 'return'], 'the bodies not yet collected are collected before the return')
+    assert.ok(calls.filter((c) => c === 'collect').length === collectsBefore + 1)
+    // The count starts again: a body below the mark after the return brings no second one.
+    young.noteBody(500)
+    await sleep(150)
+    assert.equal(young.returnCount, 1)
+    young.stop()
+  })
+
+  it('a stopped one returns nothing', async () => {
+    let returns = 0
+    const young = new YoungCollection(1000, () => {}, { everyBytes: 100, quietMs: 20, returnMemory: () => returns++ })
+    young.noteBody(500)
+    young.stop()
+    await sleep(100)
+    assert.equal(returns, 0)
   })
 
   it('without a collection (a runtime that refuses one) noting bodies is harmless', async () => {
@@ -74,6 +111,23 @@ describe('young collection after streamed bodies', () => {
       } finally {
         stop()
       }
+    })
+
+    it('uploads past the return mark are followed, once they pause, by freed memory handed back', async () => {
+      const { agent } = await pds.createAccount('quietreturn')
+      const before = pds.hearth.xrpc.memoryReturnCount
+      const size = 1024 * 1024
+      const uploads = Math.ceil(BODY_BYTES_PER_RETURN / size) + 1
+      for (let i = 0; i < uploads; i++) {
+        await agent.com.atproto.repo.uploadBlob(new Uint8Array(size).fill(i + 3), { encoding: 'application/octet-stream' })
+      }
+      const deadline = Date.now() + 5000
+      while (pds.hearth.xrpc.memoryReturnCount === before && Date.now() < deadline) await sleep(20)
+      assert.equal(pds.hearth.xrpc.memoryReturnCount, before + 1, `no return after ${uploads} uploads of 1 MiB and a pause`)
+      // One small upload after it is below the mark: no second return.
+      await agent.com.atproto.repo.uploadBlob(new Uint8Array(1000).fill(1), { encoding: 'application/octet-stream' })
+      await sleep(600)
+      assert.equal(pds.hearth.xrpc.memoryReturnCount, before + 1)
     })
 
     it('streamed answers past the threshold are followed by a forced young collection too', async () => {
