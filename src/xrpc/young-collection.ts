@@ -24,9 +24,9 @@
 // traffic (reads, firehose subscribers) may never be. So once streamed bodies of at least
 // BODY_BYTES_PER_RETURN have gone by and then none for QUIET_MS_BEFORE_RETURN (the burst is
 // over), the bytes not yet collected are collected and the freed memory is handed back. Measured
-// after the bench's uploads (48 MiB of bodies): the main heap's RSS 32 MB before, 14 after; the
-// call costs about a millisecond, and a burst that resumes faults its pages in again (~0.2 ms per
-// MiB), which a quarter of a second without any body makes rare.
+// 500 ms after the bench's uploads (48 MiB of bodies): the main heap's RSS 19-31 MB before, 15-17
+// after. The call takes about a millisecond for that much; uploads that resume afterwards fault
+// the pages they reuse in again (~0.2 ms per MiB, once), at most once per 8 MiB of bodies.
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { returnFreedMemory } from '../storage/free-memory.ts'
