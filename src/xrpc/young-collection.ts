@@ -49,6 +49,8 @@ export interface ReturnOptions {
   quietMs?: number
   /** What returns it: storage/free-memory.ts's returnFreedMemory by default. */
   returnMemory?: () => unknown
+  /** The clock the pause is measured on (ms); performance.now by default (tests step their own). */
+  now?: () => number
 }
 
 export class YoungCollection {
@@ -62,6 +64,7 @@ export class YoungCollection {
   readonly #returnEvery: number
   readonly #quietMs: number
   readonly #returnMemory: () => unknown
+  readonly #now: () => number
 
   constructor(
     private readonly everyBytes = BODY_BYTES_PER_COLLECTION,
@@ -72,6 +75,7 @@ export class YoungCollection {
     this.#returnEvery = returns.everyBytes ?? BODY_BYTES_PER_RETURN
     this.#quietMs = returns.quietMs ?? QUIET_MS_BEFORE_RETURN
     this.#returnMemory = returns.returnMemory ?? returnFreedMemory
+    this.#now = returns.now ?? (() => performance.now())
   }
 
   /** Counts a streamed body's bytes; past the mark, schedules one collection. */
@@ -80,7 +84,7 @@ export class YoungCollection {
     this.#sinceReturn += bytes
     if (this.#sinceReturn >= this.#returnEvery) {
       // One timer for the whole burst: each body only moves the time it is measured from.
-      this.#lastBodyAt = performance.now()
+      this.#lastBodyAt = this.#now()
       if (!this.#returnTimer) this.#armReturn(this.#quietMs)
     }
     if (this.#pending < this.everyBytes || this.#scheduled) return
@@ -121,7 +125,7 @@ export class YoungCollection {
 
   readonly #onQuiet = (): void => {
     this.#returnTimer = null
-    const quietFor = performance.now() - this.#lastBodyAt
+    const quietFor = this.#now() - this.#lastBodyAt
     if (quietFor < this.#quietMs) {
       this.#armReturn(this.#quietMs - quietFor)
       return
@@ -132,7 +136,7 @@ export class YoungCollection {
     if (collect) {
       this.#pending = 0
       collect()
-      this.#lastBodyAt = performance.now() - this.#quietMs
+      this.#lastBodyAt = this.#now() - this.#quietMs
       this.#armReturn(SWEPT_MS)
       return
     }
