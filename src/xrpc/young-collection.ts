@@ -131,7 +131,8 @@ export class YoungCollection {
       return
     }
     // Bodies since the last collection are garbage by now: collect them first, and return the
-    // memory once V8's helper thread has freed their buffers.
+    // memory once V8's helper thread has freed their buffers. The next pass is dated so that it
+    // finds the pause complete, unless a body came in meanwhile (noteBody moves the date on).
     const collect = this.#pending > 0 && !this.#scheduled ? this.#collector() : null
     if (collect) {
       this.#pending = 0
