@@ -1,7 +1,8 @@
 // `node --import tsx bench/profile/settled-perf.ts [calls]`: `perf record -g` of the Hearth bundle
 // (dist/hearth.mjs, as `npm start` runs it, with --perf-basic-prof-only-functions) over `calls`
 // settled applyWrites of BATCH (default 10) post creates, after 400 createRecords and 300
-// applyWrites of warm-up, or with KIND=get (KIND=create) over `calls` getRecords (createRecords)
+// applyWrites of warm-up, or with KIND=get (KIND=create, KIND=list) over `calls` getRecords
+// (createRecords, listRecords of 100)
 // after 3,000 of warm-up; prints
 // where the perf data is and the server CPU per record (per request for get) over the window.
 // NODE runs the server under another node binary; NO_PERF=1 measures without perf; APPLY_FLAGS adds node flags (e.g. "--trace-opt --trace-deopt",
@@ -42,7 +43,9 @@ for (let i = 0; i < 400; i++) {
 let k = 0
 const get = () => c.call('GET', 'com.atproto.repo.getRecord', { params: { repo: acct.did, collection: 'app.bsky.feed.post', rkey: rkeys[(k++ * 7919) % rkeys.length] as string } })
 const create = () => c.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post() } })
-const one = kind === 'get' ? get : kind === 'create' ? create : apply
+// As the bench's listRecords row: the newest 100 posts, the same page each time.
+const list = () => c.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
+const one = kind === 'get' ? get : kind === 'create' ? create : kind === 'list' ? list : apply
 const per = kind === 'apply' ? batch : 1
 for (let i = 0; i < (kind === 'apply' ? 300 : 3000); i++) await one()
 const perf = process.env.NO_PERF ? null : spawn('perf', ['record', '-g', '-F', '999', '-o', join(out, 'perf.data'), '-p', String(pid)], { stdio: 'ignore' })

@@ -2,10 +2,14 @@
 // columns the answer holds (no row object, no CID parsed: the stored string is what is sent).
 //
 // listRecords' answer, as JSON text: the listing is an index read of URIs and CIDs, and each
-// record's JSON object (URI, CID and value) comes from a small process-wide cache keyed by the
-// two (a CID names its bytes, so an entry can never be stale), or else from its block, written
-// straight from CBOR to JSON. A
-// listing served from the cache skips the block lookup (two B-tree searches per record) and the
+// record's JSON object (URI, CID and value) comes from a small process-wide cache, or else from
+// its block, written straight from CBOR to JSON. An entry is found by a number (the listing
+// connection's and the row's ids) and holds the row's URI and CID, which must equal the row's
+// now: a CID names its bytes, so an entry can never be stale, and a number that names another
+// row (a rowid reused, a connection id come round again) only misses. Not a map keyed by the
+// URI and CID themselves: hashing those ~130 characters, new strings on every listing, was 8%
+// of a listing's CPU (BENCHMARKS.md, "listRecords' cache keys, fourteenth round"). A listing
+// served from the cache skips the block lookup (two B-tree searches per record) and the
 // conversion; a listing of records not in it costs what it did with a join.
 import type { Statement } from 'better-sqlite3'
 import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
@@ -13,30 +17,39 @@ import { type Db, LIMIT_PARAM, perConnection } from '../storage/sqlite.ts'
 import { type ListRecordsOptions, RECORD_BLOCK_COLUMN } from './store.ts'
 
 /**
- * Listed records' JSON by `uri cid` (the listing query's row as it comes): each record's whole
- * object, `{"uri":…,"cid":…,"value":…}`, copied into a listing as it is. Kept up to a byte
- * budget, oldest first out. The URI is in the key because the same bytes (one CID) may be a
- * record at another URI, whose listing must not get this one's.
+ * Listed records' JSON by number, each entry with the row it was made from (`rowid uri cid`, the
+ * listing query's row as it comes): each record's whole object, `{"uri":…,"cid":…,"value":…}`,
+ * copied into a listing as it is. Kept up to a byte budget, oldest first out. The URI is in the
+ * row because the same bytes (one CID) may be a record at another URI, whose listing must not
+ * get this one's.
  */
 export class RecordJsonCache {
-  readonly #entries = new Map<string, Buffer>()
+  readonly #entries = new Map<number, { row: string; json: Buffer }>()
   #bytes = 0
 
   constructor(readonly maxBytes: number) {}
 
-  get(key: string): Buffer | undefined {
-    return this.#entries.get(key)
+  /** The JSON made from `row` under `id`; undefined when there is none, or it is another row's. */
+  get(id: number, row: string): Buffer | undefined {
+    const entry = this.#entries.get(id)
+    return entry !== undefined && entry.row === row ? entry.json : undefined
   }
 
-  set(key: string, json: Buffer): void {
+  /** Keeps `json` as made from `row` under `id`, in place of what `id` held. */
+  set(id: number, row: string, json: Buffer): void {
     // A record larger than a sixteenth of the budget would push out too many others.
-    if (json.length > this.maxBytes / 16 || this.#entries.has(key)) return
-    this.#entries.set(key, json)
-    this.#bytes += entrySize(key, json)
-    for (const [held, value] of this.#entries) {
+    if (json.length > this.maxBytes / 16) return
+    const held = this.#entries.get(id)
+    if (held !== undefined) {
+      this.#entries.delete(id)
+      this.#bytes -= entrySize(held.row, held.json)
+    }
+    this.#entries.set(id, { row, json })
+    this.#bytes += entrySize(row, json)
+    for (const [oldest, value] of this.#entries) {
       if (this.#bytes <= this.maxBytes) break
-      this.#entries.delete(held)
-      this.#bytes -= entrySize(held, value)
+      this.#entries.delete(oldest)
+      this.#bytes -= entrySize(value.row, value.json)
     }
   }
 
@@ -49,10 +62,18 @@ export class RecordJsonCache {
   }
 }
 
-// The text, its key (the URI and the CID) and the bookkeeping.
-function entrySize(key: string, json: Buffer): number {
-  return json.length + key.length + 128
+// The text, its row (the rowid, URI and CID) and the bookkeeping.
+function entrySize(row: string, json: Buffer): number {
+  return json.length + row.length + 128
 }
+
+/**
+ * An entry's number: the listing connection's id above, the row's rowid below. Rowids past
+ * ROWID_SPAN share numbers with the next connection's (and ids wrap): such rows only miss more.
+ */
+const ROWID_SPAN = 2 ** 26
+const CONNECTION_IDS = 2 ** 26
+let nextConnectionId = 0
 
 /**
  * 4 MB: some 9,000 posts (about 450 bytes each with their URI, CID and bookkeeping), the records
@@ -64,21 +85,24 @@ interface ListingStatements {
   desc: Statement
   asc: Statement
   content: Statement
+  /** This connection's part of the cache's numbers (its id times ROWID_SPAN). */
+  idBase: number
 }
 
 // Per connection (a store's connection can be replaced), prepared on a connection's first listing.
 const statementsFor = perConnection((db): ListingStatements => {
   // The record index alone, in rkey order; a row whose block is missing is left out, as the
-  // join it replaces left it out. Each row is `uri cid` in one string, the cache's key as it
-  // is: better-sqlite3 builds an array and two strings for a row of two columns, and one
-  // string for a plucked one (100 records: ~15-30 µs less in process, BENCHMARKS.md "Reads, fifth round").
+  // join it replaces left it out. Each row is `rowid uri cid` in one string: better-sqlite3
+  // builds an array and a value per column for a row of several, and one string for a plucked
+  // one (100 records: ~15-30 µs less in process, BENCHMARKS.md "Reads, fifth round").
   // `+?` for the collection: SQLite 3.54 would compile the statement again on every run (LIMIT_PARAM).
   const where = `"collection" = +? AND (? OR "takedownRef" IS NULL)`
-  const row = `"uri" || ' ' || "cid"`
+  const row = `"rowid" || ' ' || "uri" || ' ' || "cid"`
   return {
     desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC ${LIMIT_PARAM}`).pluck(),
     asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC ${LIMIT_PARAM}`).pluck(),
     content: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
+    idBase: (nextConnectionId++ % CONNECTION_IDS) * ROWID_SPAN,
   }
 })
 
@@ -100,13 +124,17 @@ export function listRecordsJson(
   out.raw('{"records":[')
   let first = true
   for (let i = 0; i < rows.length; i++) {
-    const key = rows[i]
-    let json = cache.get(key)
+    const row = rows[i] as string
+    // The rowid's digits, up to the first space (neither a URI nor a CID holds a space).
+    const sep = row.indexOf(' ')
+    let rowid = 0
+    for (let j = 0; j < sep; j++) rowid = rowid * 10 + row.charCodeAt(j) - 48
+    const id = st.idBase + (rowid % ROWID_SPAN)
+    let json = cache.get(id, row)
     if (json === undefined) {
-      // Neither a URI nor a CID holds a space.
-      const space = key.lastIndexOf(' ')
-      const uri = key.slice(0, space)
-      const cid = key.slice(space + 1)
+      const space = row.lastIndexOf(' ')
+      const uri = row.slice(sep + 1, space)
+      const cid = row.slice(space + 1)
       const content = st.content.get(cid) as Uint8Array | undefined
       if (content === undefined) continue
       const one = new JsonOut(content.length * 2 + uri.length + cid.length + 32)
@@ -119,7 +147,7 @@ export function listRecordsJson(
       one.raw('}')
       // A copy of just the text: the cache must not hold the rest of a larger buffer.
       json = Buffer.from(one.bytes())
-      cache.set(key, json)
+      cache.set(id, row, json)
     }
     if (!first) out.raw(',')
     first = false
@@ -130,8 +158,8 @@ export function listRecordsJson(
   out.raw(']')
   // The cursor is the last rkey read (a row whose block is missing is passed over, not read again).
   if (rows.length > 0) {
-    const last = rows[rows.length - 1]
-    const lastUri = last.slice(0, last.lastIndexOf(' '))
+    const last = rows[rows.length - 1] as string
+    const lastUri = last.slice(last.indexOf(' ') + 1, last.lastIndexOf(' '))
     out.raw(',"cursor":')
     out.string(lastUri.slice(lastUri.lastIndexOf('/') + 1))
   }

@@ -66,12 +66,42 @@ test('listRecordsJson: the listing reads the collection+rkey index, not the whol
 
 test('RecordJsonCache: stays within its budget, oldest out first, and keeps no record too large for it', () => {
   const cache = new RecordJsonCache(10_000)
-  for (let i = 0; i < 100; i++) cache.set(`at://x/y/${i} cid${i}`, Buffer.alloc(200, 0x61))
+  for (let i = 0; i < 100; i++) cache.set(i, `${i} at://x/y/${i} cid${i}`, Buffer.alloc(200, 0x61))
   assert.ok(cache.bytes <= 10_000, `${cache.bytes} bytes`)
-  assert.equal(cache.get('at://x/y/0 cid0'), undefined, 'the oldest went first')
-  assert.ok(cache.get('at://x/y/99 cid99'), 'the newest stays')
-  cache.set('at://x/y/big big', Buffer.alloc(1000))
-  assert.equal(cache.get('at://x/y/big big'), undefined)
+  assert.equal(cache.get(0, '0 at://x/y/0 cid0'), undefined, 'the oldest went first')
+  assert.ok(cache.get(99, '99 at://x/y/99 cid99'), 'the newest stays')
+  cache.set(100, '100 at://x/y/big big', Buffer.alloc(1000))
+  assert.equal(cache.get(100, '100 at://x/y/big big'), undefined)
+})
+
+test('RecordJsonCache: an entry answers only the row it was made from; a number used again replaces it', () => {
+  const cache = new RecordJsonCache(10_000)
+  const json = Buffer.from('{"uri":"at://x/y/1","cid":"cidA","value":{}}')
+  cache.set(7, '1 at://x/y/1 cidA', json)
+  assert.equal(cache.get(7, '1 at://x/y/1 cidA'), json)
+  // The record rewritten (another CID), or the number come round for another row: a miss.
+  assert.equal(cache.get(7, '1 at://x/y/1 cidB'), undefined)
+  assert.equal(cache.get(7, '1 at://z/y/1 cidA'), undefined)
+  const before = cache.bytes
+  cache.set(7, '1 at://x/y/1 cidB', Buffer.from('{"uri":"at://x/y/1","cid":"cidB","value":{}}'))
+  assert.equal(cache.size, 1)
+  assert.equal(cache.bytes, before, 'the old entry went with its bytes')
+  assert.equal(cache.get(7, '1 at://x/y/1 cidA'), undefined)
+})
+
+test('listRecordsJson: a record rewritten in place (same rowid, new CID) is listed as it is now', () => {
+  const col = 'app.bsky.actor.profile'
+  const cache = new RecordJsonCache(1 << 20)
+  const first = prepareWrite({ action: 'create', collection: col, rkey: 'self', record: { $type: col, displayName: 'before' } })
+  commitWrites(store, sequencer, { writes: [first] })
+  assert.match(listRecordsJson(store.db, col, { limit: 10 }, cache).toString('utf8'), /"displayName":"before"/)
+  const rowid = () => store.db.prepare('SELECT rowid FROM record WHERE "uri" = ?').pluck().get(`at://${DID}/${col}/self`)
+  const rowidBefore = rowid()
+  commitWrites(store, sequencer, { writes: [prepareWrite({ action: 'update', collection: col, rkey: 'self', record: { $type: col, displayName: 'after' } })] })
+  assert.equal(rowid(), rowidBefore, 'the upsert kept the row, and so the cache number')
+  const text = listRecordsJson(store.db, col, { limit: 10 }, cache).toString('utf8')
+  assert.match(text, /"displayName":"after"/)
+  assert.equal(text, reference2(col, { limit: 10 }))
 })
 
 test('listRecordsJson: the same bytes at two URIs are each listed with their own URI, cached or not', () => {
