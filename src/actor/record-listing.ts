@@ -3,10 +3,10 @@
 //
 // listRecords' answer, as JSON text: the listing is an index read of URIs and CIDs, and each
 // record's JSON object (URI, CID and value) comes from a small process-wide cache, or else from
-// its block, written straight from CBOR to JSON. An entry is found by a number (the listing
-// connection's and the row's ids) and holds the row's URI and CID, which must equal the row's
-// now: a CID names its bytes, so an entry can never be stale, and a number that names another
-// row (a rowid reused, a connection id come round again) only misses. Not a map keyed by the
+// its block, written straight from CBOR to JSON. An entry is found by a number (the store's, from
+// its file's path, and the row's rowid) and holds the row's URI and CID, which must equal the
+// row's now: a CID names its bytes, so an entry can never be stale, and a number that names
+// another row (a rowid reused, two stores' paths giving one number) only misses. Not a map keyed by the
 // URI and CID themselves: hashing those ~130 characters, new strings on every listing, was 8%
 // of a listing's CPU (BENCHMARKS.md, "listRecords' cache keys, fourteenth round"). A listing
 // served from the cache skips the block lookup (two B-tree searches per record) and the
@@ -68,12 +68,20 @@ function entrySize(row: string, json: Buffer): number {
 }
 
 /**
- * An entry's number: the listing connection's id above, the row's rowid below. Rowids past
- * ROWID_SPAN share numbers with the next connection's (and ids wrap): such rows only miss more.
+ * An entry's number: the store's number above, the row's rowid below, within 2^52 (a safe
+ * integer). Rowids past ROWID_SPAN share numbers with another store's: such rows only miss more.
  */
 const ROWID_SPAN = 2 ** 26
-const CONNECTION_IDS = 2 ** 26
-let nextConnectionId = 0
+
+/**
+ * A store's number, from its file's path (FNV-1a, 26 bits): the same for every connection to it,
+ * so that its entries outlive a reopened connection (an eviction, the idle sweep's release).
+ */
+function storeNumber(path: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % ROWID_SPAN
+}
 
 /**
  * 4 MB: some 9,000 posts (about 450 bytes each with their URI, CID and bookkeeping), the records
@@ -85,7 +93,7 @@ interface ListingStatements {
   desc: Statement
   asc: Statement
   content: Statement
-  /** This connection's part of the cache's numbers (its id times ROWID_SPAN). */
+  /** The store's part of the cache's numbers (storeNumber times ROWID_SPAN). */
   idBase: number
 }
 
@@ -102,7 +110,7 @@ const statementsFor = perConnection((db): ListingStatements => {
     desc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" < ? ORDER BY "rkey" DESC ${LIMIT_PARAM}`).pluck(),
     asc: db.prepare(`SELECT ${row} FROM record WHERE ${where} AND "rkey" > ? ORDER BY "rkey" ASC ${LIMIT_PARAM}`).pluck(),
     content: db.prepare('SELECT "content" FROM repo_block WHERE "cid" = ?').pluck(),
-    idBase: (nextConnectionId++ % CONNECTION_IDS) * ROWID_SPAN,
+    idBase: storeNumber(db.name) * ROWID_SPAN,
   }
 })
 

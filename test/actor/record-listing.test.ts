@@ -89,6 +89,19 @@ test('RecordJsonCache: an entry answers only the row it was made from; a number 
   assert.equal(cache.get(7, '1 at://x/y/1 cidA'), undefined)
 })
 
+test('listRecordsJson: the cache outlives a reopened connection to the store', () => {
+  const cache = new RecordJsonCache(1 << 20)
+  const before = listRecordsJson(store.db, COL, { limit: 100 }, cache).toString('utf8')
+  const entries = cache.size
+  assert.ok(entries > 0)
+  const firstConnection = store.db
+  // Closed as the cache closes it; the next use opens a new connection.
+  store.close()
+  assert.notEqual(store.db, firstConnection)
+  assert.equal(listRecordsJson(store.db, COL, { limit: 100 }, cache).toString('utf8'), before)
+  assert.equal(cache.size, entries, 'served from the entries made through the first connection')
+})
+
 test('listRecordsJson: a record rewritten in place (same rowid, new CID) is listed as it is now', () => {
   const col = 'app.bsky.actor.profile'
   const cache = new RecordJsonCache(1 << 20)
