@@ -6,10 +6,10 @@
 // its block, written straight from CBOR to JSON. An entry is found by a number (the store's, from
 // its file's path, and the row's rowid) and holds the row's URI and CID, which must equal the
 // row's now: a CID names its bytes, so an entry can never be stale, and a number that names
-// another row (a rowid reused, two stores' paths giving one number) only misses. Not a map keyed by the
-// URI and CID themselves: hashing those ~130 characters, new strings on every listing, was 8%
-// of a listing's CPU (BENCHMARKS.md, "listRecords' cache keys, fourteenth round"). A listing
-// served from the cache skips the block lookup (two B-tree searches per record) and the
+// another row (a rowid reused, two stores' paths giving one number) only misses. Not a map keyed
+// by the URI and CID themselves: hashing those ~130 characters, new strings on every listing,
+// was 8% of a listing's CPU (BENCHMARKS.md, "listRecords' cache keys, fourteenth round"). A
+// listing served from the cache skips the block lookup (two B-tree searches per record) and the
 // conversion; a listing of records not in it costs what it did with a join.
 import type { Statement } from 'better-sqlite3'
 import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
