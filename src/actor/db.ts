@@ -2,6 +2,7 @@
 // either server opens the other's actor stores. Hearth adds an index for listing records by
 // collection in rkey order, and an outbox that keeps the store and the event log in step.
 import { type Db, type MigrationSet, migrate, openDb } from '../storage/sqlite.ts'
+import { FNV1A_START, fnv1a } from './fnv1a.ts'
 
 export const actorMigrations: MigrationSet = {
   official: [
@@ -60,11 +61,9 @@ export const actorMigrations: MigrationSet = {
 export const ACTOR_SCHEMA_STAMP = schemaStamp(actorMigrations)
 
 function schemaStamp(set: MigrationSet): number {
-  let h = 0x811c9dc5
-  for (const name of [...set.official.map((m) => `o:${m.name}`), ...(set.hearth ?? []).map((m) => `h:${m.name}`)]) {
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193)
-    h = Math.imul(h ^ 0x2c, 0x01000193)
-  }
+  let h = FNV1A_START
+  // Each name followed by a comma, so that no two lists of names run together into one text.
+  for (const name of [...set.official.map((m) => `o:${m.name}`), ...(set.hearth ?? []).map((m) => `h:${m.name}`)]) h = fnv1a(`${name},`, h)
   // Positive and non-zero: 0 is every new database's user_version.
   return (h >>> 1) || 1
 }

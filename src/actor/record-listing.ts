@@ -14,6 +14,7 @@
 import type { Statement } from 'better-sqlite3'
 import { JsonOut, writeRecordJson } from '../repo/cbor-json.ts'
 import { type Db, LIMIT_PARAM, perConnection } from '../storage/sqlite.ts'
+import { fnv1a } from './fnv1a.ts'
 import { type ListRecordsOptions, RECORD_BLOCK_COLUMN } from './store.ts'
 
 /**
@@ -78,9 +79,7 @@ const ROWID_SPAN = 2 ** 26
  * so that its entries outlive a reopened connection (an eviction, the idle sweep's release).
  */
 function storeNumber(path: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193)
-  return (h >>> 0) % ROWID_SPAN
+  return (fnv1a(path) >>> 0) % ROWID_SPAN
 }
 
 /**
