@@ -66,7 +66,7 @@ try {
     for (const tid of readdirSync(`/proc/${pds.pid}/task`)) out.set(tid, procCpuMs(`/proc/${pds.pid}/task/${tid}/stat`))
     return out
   }
-  const perf = process.env.PERF ? spawn('perf', ['record', '-g', '-F', '999', '-o', process.env.PERF, '-p', String(pds.pid)], { stdio: 'ignore' }) : null
+  const perf = process.env.PERF ? spawn('perf', ['record', '-g', '-F', process.env.PERF_HZ ?? '999', '-o', process.env.PERF, '-p', String(pds.pid)], { stdio: 'ignore' }) : null
   if (perf) await new Promise((r) => setTimeout(r, 500))
   const before = threads()
   const t0 = Date.now()

@@ -111,11 +111,17 @@ export class DiskBlobStore implements BlobStore {
     const key = genKey()
     const file = path.join(dir, key)
     const handle = await createFile(dir, file)
+    // The folder's entry for the file exists from here, so its sync runs while the body is still
+    // arriving rather than after the file's own: the answer waits for both, in either order.
+    const folderSynced = fsyncDir(dir)
+    folderSynced.catch(noop)
     const hash = createHash('sha256')
     const sniffer = new MimeSniffer()
     let size = 0
     let ok = false
     let closeError: unknown
+    // One batch at a time is written on the pool while the next one is read from the body.
+    let writing: Promise<void> | null = null
     try {
       let batch: Uint8Array[] = []
       let batchBytes = 0
@@ -127,27 +133,34 @@ export class DiskBlobStore implements BlobStore {
         batch.push(chunk)
         batchBytes += chunk.byteLength
         if (batchBytes >= WRITE_BATCH_BYTES) {
-          await writeFully(handle, batch)
+          if (writing) await writing
+          writing = writeFully(handle, batch)
+          writing.catch(noop)
           batch = []
           batchBytes = 0
         }
         if (sniffing) await sniffing
       }
+      if (writing) await writing
+      writing = null
       if (batch.length > 0) await writeFully(handle, batch)
       await handle.sync()
       ok = true
     } finally {
+      // A write still in flight (the body failed or was too large) ends before the file closes.
+      if (writing) await writing.catch(noop)
       await handle.close().catch((err) => {
         closeError = err
         ok = false
       })
       if (!ok) {
         sniffer.abort()
+        await folderSynced.catch(noop)
         await fsp.rm(file, { force: true })
       }
     }
     if (closeError !== undefined) throw closeError
-    await fsyncDir(dir)
+    await folderSynced
     const sniffedMime = await sniffer.finish()
     return { key, cid: cidForRawDigest(hash.digest()), size, sniffedMime }
   }

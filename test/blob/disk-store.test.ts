@@ -221,6 +221,55 @@ await store.putTemp(${JSON.stringify(DID)}, forever())
   }
 })
 
+test('a file write that fails while the body still arrives fails the upload, leaves no temp file, and no rejection unhandled', async () => {
+  // Writes go to the pool while the next bytes are read from the body, so a write's failure
+  // surfaces a batch later. A file-size limit (RLIMIT_FSIZE; node ignores SIGXFSZ) makes the
+  // kernel refuse the file's bytes past 100 KiB with EFBIG.
+  const f = fixture()
+  const script = join(f.dir, 'upload-past-limit.mts')
+  const storeModule = fileURLToPath(new URL('../../src/blob/disk-store.ts', import.meta.url))
+  writeFileSync(
+    script,
+    `import { DiskBlobStore } from ${JSON.stringify(storeModule)}
+process.on('unhandledRejection', (err) => { console.log('unhandled', String(err)); process.exitCode = 3 })
+const store = new DiskBlobStore({ location: ${JSON.stringify(join(f.dir, 'blocks'))} })
+let pulled = 0
+async function* body() {
+  for (let i = 0; i < 32; i++) {
+    pulled++
+    yield new Uint8Array(32 * 1024).fill(i)
+    await new Promise((r) => setTimeout(r, 1))
+  }
+}
+try {
+  await store.putTemp(${JSON.stringify(DID)}, body())
+  console.log('stored')
+} catch (err) {
+  console.log('failed', err.code, pulled)
+}
+await new Promise((r) => setTimeout(r, 50))
+`,
+  )
+  try {
+    const child = spawn('bash', ['-c', 'ulimit -f 100 && exec "$0" --import tsx "$1"', process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('close', resolve)
+      child.once('error', reject)
+    })
+    assert.equal(code, 0, out)
+    const m = /^failed (\S+) (\d+)$/m.exec(out)
+    assert.ok(m, `the upload failed: ${out}`)
+    assert.equal(m[1], 'EFBIG')
+    assert.ok(Number(m[2]) > 8 && Number(m[2]) < 32, `the failure surfaced while the body was still being read (${m[2]} chunks pulled)`)
+    assert.doesNotMatch(out, /unhandled/)
+    assert.deepEqual(await f.store.listTemp(DID), [], 'no temp file left')
+  } finally {
+    f.close()
+  }
+})
+
 test('quarantine hides a blob from reads; unquarantine brings it back', async () => {
   const f = fixture()
   try {
