@@ -174,7 +174,7 @@ async function measure(dataDir: string, plcUrl: string, accounts: Account[], rec
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
-  const pds = await spawnPds({ name: 'Hearth', args: ['--max-semi-space-size=4', 'dist/hearth.mjs', 'serve'], env: env(dataDir, port, plcUrl), url, timeoutMs: 120_000 })
+  const pds = await spawnPds({ name: 'Hearth', args: ['--max-semi-space-size=2', 'dist/hearth.mjs', 'serve'], env: env(dataDir, port, plcUrl), url, timeoutMs: 120_000 })
   const startupMs = performance.now() - t0
   const pid = pds.child.pid as number
   const client: XrpcClient = xrpcClient(url)

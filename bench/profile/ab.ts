@@ -50,7 +50,7 @@ async function start(name: string, bin: string): Promise<Side> {
   const bundle = bin.endsWith('.mjs')
   // HEARTH_AB_FLAGS_A / _B: other node flags for one side (e.g. another young-generation size).
   const custom = process.env[`HEARTH_AB_FLAGS_${name}`]
-  const flags = custom !== undefined ? custom.split(' ').filter(Boolean) : bundle ? ['--max-semi-space-size=4'] : []
+  const flags = custom !== undefined ? custom.split(' ').filter(Boolean) : bundle ? ['--max-semi-space-size=2'] : []
   const args = [...flags, bin, 'serve']
   const env = { ...(bundle ? { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } : {}), ...hearthEnv(port, dataDir, plc.url) }
   // HEARTH_AB_NODE_A / _B: another node binary for one side (e.g. a newer Node, with a tree whose native modules were built for it).

@@ -1,4 +1,4 @@
-// `node --max-semi-space-size=4 bench/profile/blob-floor.mjs <full|nodir|nosync|nofs>`: what a
+// `node --max-semi-space-size=2 bench/profile/blob-floor.mjs <full|nodir|nosync|nofs>`: what a
 // bare node:http server costs to take a 1 MiB upload, for comparison with uploadBlob: no auth, no
 // database, no mime sniffing, no Hearth code. `full` does the durable work Hearth does (sha256 of
 // the body, 256 KiB writes to a new file, fsync of the file, then of its folder); `nodir` skips
@@ -6,7 +6,7 @@
 // 6 rounds of 30 uploads (distinct incompressible bytes, one at a time, keep-alive); the server's
 // CPU per upload (process.cpuUsage: every thread of the process) is printed per round.
 // Run it as `npm start` runs Hearth for a like-for-like figure:
-//   MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4 bench/profile/blob-floor.mjs full
+//   MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 bench/profile/blob-floor.mjs full
 import { fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import * as fsp from 'node:fs/promises'

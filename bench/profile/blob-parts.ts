@@ -1,4 +1,4 @@
-// `node --max-semi-space-size=4 --import tsx bench/profile/blob-parts.ts [uploads]`: the CPU of
+// `node --max-semi-space-size=2 --import tsx bench/profile/blob-parts.ts [uploads]`: the CPU of
 // each part of a 1 MiB upload's own work, in process (process.cpuUsage(), every thread), on 1 MiB
 // of incompressible bytes cut in 29 chunks of 36 KiB as an HTTP body arrives: the sha-256, the
 // MIME sniffer, a PassThrough + async iterator (the body's stream plumbing), and putTemp of the

@@ -4,7 +4,7 @@
 // young-generation collections of the timed part: how many, their pause, and the bytes they
 // copied (survived) and promoted per request. Which objects a write leaves alive decides what
 // its scavenges cost, since a scavenge copies what survives and nothing else. Other node flags
-// than `npm start`'s `--max-semi-space-size=4` may follow the request count.
+// than `npm start`'s `--max-semi-space-size=2` may follow the request count.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,7 +16,7 @@ import { postWriter } from './post-writer.ts'
 
 const bin = process.argv[2] ?? 'dist/hearth.mjs'
 const N = Number(process.argv[3] ?? 3000)
-const flags = process.argv.length > 4 ? process.argv.slice(4) : ['--max-semi-space-size=4']
+const flags = process.argv.length > 4 ? process.argv.slice(4) : ['--max-semi-space-size=2']
 const dir = mkdtempSync(join(tmpdir(), 'hearth-gc-'))
 const log = join(dir, 'gc.log')
 const plc = await startReferencePlc()

@@ -76,7 +76,7 @@ if (process.env.IDLE_RELEASE_DIR) {
   writeFileSync(join(host.dir, 'dids.json'), JSON.stringify(dids))
   try {
     for (const releaseMs of ['300', '0', '300', '0']) {
-      const out = execFileSync(process.execPath, ['--max-semi-space-size=4', '--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), String(A), String(R), String(WAVES)], {
+      const out = execFileSync(process.execPath, ['--max-semi-space-size=2', '--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), String(A), String(R), String(WAVES)], {
         encoding: 'utf8',
         env: { ...process.env, IDLE_RELEASE_DIR: host.dir, RELEASE_MS: releaseMs, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
       })

@@ -25,7 +25,7 @@ const plc = await startReferencePlc()
 const port = await freePort()
 const env = hearthEnv(port, dataDir, plc.url)
 const url = `http://127.0.0.1:${port}`
-const args = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', '--max-semi-space-size=4', 'bin/hearth.js', 'serve']
+const args = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', '--max-semi-space-size=2', 'bin/hearth.js', 'serve']
 const { child, stop } = await spawnPds({ name: 'Hearth', args, env, url, timeoutMs: 60_000 })
 const client = xrpcClient(url)
 let window = ''

@@ -26,7 +26,7 @@ const url = `http://127.0.0.1:${port}`
 const env = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', ...hearthEnv(port, mkdtempSync(join(tmpdir(), 'hearth-apply-data-')), plc.url) }
 const bin = process.env.HEARTH_BIN ?? 'dist/hearth.mjs'
 const extra = process.env.APPLY_FLAGS ? process.env.APPLY_FLAGS.split(' ') : []
-const { child, stop } = await spawnPds({ name: 'Hearth', node: process.env.NODE || undefined, args: ['--max-semi-space-size=4', '--perf-basic-prof-only-functions', ...extra, bin, 'serve'], env, url, timeoutMs: 60_000 })
+const { child, stop } = await spawnPds({ name: 'Hearth', node: process.env.NODE || undefined, args: ['--max-semi-space-size=2', '--perf-basic-prof-only-functions', ...extra, bin, 'serve'], env, url, timeoutMs: 60_000 })
 let serverOut = ''
 child.stdout?.on('data', (d: Buffer) => (serverOut += d.toString()))
 const pid = child.pid as number

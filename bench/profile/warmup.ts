@@ -1,6 +1,6 @@
 // `node --import tsx bench/profile/warmup.ts <dist/hearth.mjs> [windows] [per window] [node flags...]`:
 // how a freshly started Hearth's CPU per createRecord falls as its code warms up. Starts the
-// bundle as `npm start` does (`--max-semi-space-size=4`, its allocator settings; other node
+// bundle as `npm start` does (`--max-semi-space-size=2`, its allocator settings; other node
 // flags may follow), makes two accounts, sends 50 createRecords to one of them (the server
 // bench's warm-up; WARM=n sends n), then `windows` windows of `per window` (default 8 × 400, the bench's
 // sequential row being the first 400) sequential createRecords to the other, each with the
@@ -17,7 +17,7 @@ const bin = process.argv[2] ?? 'dist/hearth.mjs'
 const windows = Number(process.argv[3] ?? 8)
 const per = Number(process.argv[4] ?? 400)
 const WARM = Number(process.env.WARM ?? 50)
-const flags = process.argv.length > 5 ? process.argv.slice(5) : ['--max-semi-space-size=4']
+const flags = process.argv.length > 5 ? process.argv.slice(5) : ['--max-semi-space-size=2']
 const dataDir = mkdtempSync(join(tmpdir(), 'hearth-warmup-'))
 const plc = await startReferencePlc()
 const port = await freePort()

@@ -4,7 +4,7 @@
 // 5 createRecord, listRecords, getRepo), split into V8 heap, external, the main malloc heap, the
 // other anonymous mappings (V8 pages, thread malloc arenas) and file-backed pages.
 //   npm run build && HMEM_ENV='MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072' HMEM_MANY=100 \
-//     node --import tsx bench/server/memory.ts --max-semi-space-size=4
+//     node --import tsx bench/server/memory.ts --max-semi-space-size=2
 // HMEM_LATE=<s> adds the idle and after-load readings again, that many seconds after each.
 // HMEM_FLOOR=1 adds two readings after the main workload: after a full collection (AFTER_GC),
 // then after glibc's malloc_trim(0), called through gdb (AFTER_TRIM): what the process holds

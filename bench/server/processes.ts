@@ -225,10 +225,10 @@ export async function startOfficialProcess(
   return launch(`official PDS ${release}`, [main], env, port, dataDir, 60_000, v05 ? OFFICIAL_05_NODE : undefined)
 }
 
-// The node flags of package.json's `start` script: a smaller young generation (4 MB semi-spaces
+// The node flags of package.json's `start` script: a smaller young generation (2 MB semi-spaces
 // instead of V8's 16) keeps resident memory down at no measurable cost to throughput here, and
 // the preload that sizes libuv's thread pool (16 threads instead of 4).
-const START_NODE_FLAGS = ['--max-semi-space-size=4', '--require', fileURLToPath(new URL('../../bin/threadpool.cjs', import.meta.url))]
+const START_NODE_FLAGS = ['--max-semi-space-size=2', '--require', fileURLToPath(new URL('../../bin/threadpool.cjs', import.meta.url))]
 // And its allocator settings (glibc reads them at process start): two malloc arenas instead of
 // one per thread, and a fixed mmap threshold, so that freed large buffers (1 MiB uploads, 16 MB
 // scrypt work areas) go back to the system instead of staying in an arena. See BENCHMARKS.md.

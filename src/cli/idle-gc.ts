@@ -3,7 +3,7 @@
 // (`memoryReducingCollection`).
 //
 // V8 sizes its young generation to the work it sees: start-up and any burst of requests grow it
-// to its maximum (two 4 MB semi-spaces under `npm start`), and it keeps those pages until a
+// to its maximum (two 2 MB semi-spaces under `npm start`), and it keeps those pages until a
 // collection finds the allocation rate low. Its own memory reducer does that at some point after
 // a burst, but measured on an idle server anywhere from 8 s to never within 45 s; and until V8
 // collects, the request buffers a burst left (1 MiB uploads read in 64 KB chunks) stay allocated
@@ -91,7 +91,7 @@ export function fullCollection(): (() => void) | null {
 /**
  * V8's memory-reducing collection, the one it runs on a low-memory notification: a full
  * collection that also shrinks the young generation to its minimum whatever the recent
- * allocation rate. `gc()` right after start-up keeps the semi-spaces start-up grew (4 MB each
+ * allocation rate. `gc()` right after start-up keeps the semi-spaces start-up grew (2 MB each
  * under `npm start`), since start-up's allocation rate is still recent. Reached in process
  * through the inspector protocol's HeapProfiler.collectGarbage, on a session with this process's
  * own inspector agent (no port is opened, no domain enabled). Resolves false where the runtime

@@ -102,7 +102,7 @@ test('the default collection is a full collection, without --expose-gc at start'
 })
 
 test('the memory-reducing collection gives back the young generation that a full collection keeps', async () => {
-  // A fresh process under npm start's 4 MB semi-spaces: a start-up's worth of surviving objects
+  // A fresh process under 4 MB semi-spaces (twice npm start's, so that the growth is plain): a start-up's worth of surviving objects
   // grows the new space to its maximum; gc() right after keeps it, the memory-reducing one does not.
   const script = `
     import { getHeapSpaceStatistics } from 'node:v8'

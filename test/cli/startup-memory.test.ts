@@ -38,7 +38,7 @@ test('hearth serve, started as npm start starts it, has given back the young gen
   }
   try {
     const idle = await probe()
-    // Start-up grows the new space to its 4 MB semi-spaces (~6.9 MB resident); given back, it is
+    // Start-up grows the new space to its 2 MB semi-spaces (~4 MB resident); given back, it is
     // under 1 MB.
     assert.ok(idle.spaces.new_space! < 2048, `new space ${idle.spaces.new_space} KB resident`)
     // Routing and answering describeServer (which the harness asked) need no lexicon validator.

@@ -9,7 +9,7 @@ export const HEARTH_ADMIN_PASSWORD = 'admin-pass-for-harness'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 // The node flags of package.json's `start` script (with the preload that sizes the thread pool).
-const START_NODE_FLAGS = ['--max-semi-space-size=4', '--require', fileURLToPath(new URL('../../bin/threadpool.cjs', import.meta.url))]
+const START_NODE_FLAGS = ['--max-semi-space-size=2', '--require', fileURLToPath(new URL('../../bin/threadpool.cjs', import.meta.url))]
 
 let built = false
 
