@@ -5,6 +5,7 @@
 // MANY_A / MANY_B = `<tree>` or `<tree>@<node binary>` (a built tree's dist/hearth.mjs, started
 // as `npm start` starts it; by default this tree under this node on both sides).
 // E.g. `MANY_B=$PWD@bench/.official-0.5/node/bin/node` runs side B under the official 0.5.x's Node 22.
+// MANY_ENV_A / MANY_ENV_B: variables for one side's server (`K=V K2=V2`, e.g. HEARTH_REOPEN_STORES=0).
 import { fileURLToPath } from 'node:url'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { runManyAccountsWorkload } from '../server/many.ts'
@@ -22,7 +23,8 @@ const plc = await startReferencePlc()
 try {
   for (let round = 0; round < rounds; round++) {
     for (const [name, { tree, node }] of sides) {
-      const pds = await startHearthTree(tree, plc.url, { node })
+      const env = Object.fromEntries((process.env[`MANY_ENV_${name}`] ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+      const pds = await startHearthTree(tree, plc.url, { node, env })
       const { results: r, pds: after } = await runManyAccountsWorkload(pds, () => {})
       await after.stop()
       const f = (n: number | null) => (n === null ? 'n/a' : n.toFixed(2))

@@ -87,6 +87,12 @@ async function pass(pds: PdsProcess, accounts: Account[], fn: (a: Account) => Pr
     lat.push(performance.now() - s)
   }
   const cpu1 = pds.cpuMs()
+  // MANY_TENTHS=1: the p50 of each tenth of the pass, in order (how a pass changes as it goes).
+  if (process.env.MANY_TENTHS) {
+    const tenth = Math.ceil(lat.length / 10)
+    const p50s = Array.from({ length: 10 }, (_, i) => percentile([...lat.slice(i * tenth, (i + 1) * tenth)].sort((a, b) => a - b), 50))
+    process.stderr.write(`  p50 by tenth of the pass: ${p50s.map((x) => x.toFixed(2)).join(' ')} ms\n`)
+  }
   lat.sort((a, b) => a - b)
   return { p50: percentile(lat, 50), cpuMs: cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / accounts.length }
 }

@@ -105,3 +105,37 @@ test('reopen: a close before the reopening is done stops it, and keeps the store
   assert.equal(again.openCount, 5)
   assert.equal(again.get(dids[5] as string), null)
 })
+
+test('reopen: a store that was ready to write at the stop is listed so, and comes back ready to write; one only read does not', async () => {
+  const { dir, sequencer, dids } = host(3)
+  const listPath = join(dir, 'actors', OPEN_LIST_FILE)
+  const serving = manager(dir, sequencer, 100)
+  serving.reopenRecent()
+  const post = (rkey: string) => ({ writes: [prepareWrite({ action: 'create', collection: 'app.bsky.feed.post', rkey, record: { $type: 'app.bsky.feed.post', text: rkey, createdAt: new Date().toISOString() } })] })
+  // Read only, written, then read only again.
+  assert.equal(serving.get(dids[0] as string)?.readyToWrite, false)
+  assert.ok(commitWrites(serving.get(dids[1] as string, { forWrite: true })!, sequencer, post('3lreopenmark2a')).commit.rev)
+  assert.equal(serving.get(dids[1] as string)?.readyToWrite, true)
+  assert.equal(serving.get(dids[2] as string)?.readyToWrite, false)
+  serving.closeAll()
+  assert.equal(readFileSync(listPath, 'utf8'), `${dids[0]}\n${dids[1]} w\n${dids[2]}\n`)
+
+  const next = manager(dir, sequencer, 100)
+  next.reopenRecent()
+  await until(() => next.openCount === 3)
+  assert.deepEqual(
+    dids.map((d) => next.get(d)?.readyToWrite),
+    [false, true, false],
+    'the written store has its commit prepared before any request; the others are as they were',
+  )
+  // Ready or not, each takes its write.
+  for (const [i, did] of dids.entries()) assert.ok(commitWrites(next.get(did, { forWrite: true })!, sequencer, post(`3lreopenmark3${i}`)).commit.rev)
+
+  // A close before the reopening reached a marked store keeps its mark.
+  next.closeAll()
+  assert.equal(readFileSync(listPath, 'utf8'), `${dids.map((d) => `${d} w`).join('\n')}\n`)
+  const again = manager(dir, sequencer, 100)
+  again.reopenRecent()
+  again.closeAll()
+  assert.equal(readFileSync(listPath, 'utf8'), `${dids.map((d) => `${d} w`).join('\n')}\n`)
+})

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { forgetPerConnection, LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB, perConnection, releasePageCache } from '../../src/storage/sqlite.ts'
+import { forgetPerConnection, immediateTransaction, LIMIT_PARAM, migrate, openDb, PAGE_CACHE_KIB, perConnection, releasePageCache } from '../../src/storage/sqlite.ts'
 import { BARE_LIMIT, bindsPlannedValue } from '../helpers/planned-values.ts'
 
 test('migrations are tracked as Kysely does, run once, and Hearth additions apart', () => {
@@ -126,6 +126,53 @@ test('perConnection builds once per connection; forgetPerConnection lets go of o
   } finally {
     a.close()
     b.close()
+  }
+})
+
+test('immediateTransaction: commits, takes the write lock at BEGIN, rolls back what a throw left, and nests as a savepoint', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-sqlite-tx-'))
+  const db = openDb(join(dir, 'tx.sqlite'))
+  const other = openDb(join(dir, 'tx.sqlite'))
+  try {
+    db.exec('CREATE TABLE t ("k" INTEGER PRIMARY KEY, "v" TEXT)')
+    const put = db.prepare('INSERT INTO t ("k", "v") VALUES (?, ?)')
+    const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n
+    let lockedDuring = false
+    const tx = immediateTransaction(db, (k: number, v: string, fail?: boolean) => {
+      // IMMEDIATE: another connection cannot take the write lock while fn runs, even before fn writes.
+      try {
+        other.exec('BEGIN IMMEDIATE')
+        other.exec('ROLLBACK')
+      } catch (err) {
+        lockedDuring = /busy|locked/i.test(String(err))
+      }
+      put.run(k, v)
+      if (fail) throw new Error('refused')
+    })
+    other.pragma('busy_timeout = 0')
+    tx(1, 'one')
+    assert.equal(lockedDuring, true)
+    assert.equal(count(), 1)
+    assert.throws(() => tx(2, 'two', true), /refused/)
+    assert.equal(db.inTransaction, false)
+    assert.equal(count(), 1, 'the failed call left nothing')
+    // Inside another transaction it is a savepoint: its failure undoes its part only, and the
+    // outer transaction decides the rest.
+    db.exec('BEGIN')
+    put.run(10, 'outer')
+    assert.throws(() => tx(11, 'inner', true), /refused/)
+    assert.equal(db.inTransaction, true, 'the outer transaction goes on')
+    tx(12, 'inner')
+    db.exec('ROLLBACK')
+    assert.equal(count(), 1, 'the outer rollback took the nested commit with it')
+    // A constraint error in fn rolls back as well.
+    assert.throws(() => tx(1, 'again'), /UNIQUE/)
+    assert.equal(db.inTransaction, false)
+    assert.deepEqual(db.prepare('SELECT "k", "v" FROM t').all(), [{ k: 1, v: 'one' }])
+  } finally {
+    other.close()
+    db.close()
+    rmSync(dir, { recursive: true, force: true })
   }
 })
 
