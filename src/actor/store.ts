@@ -9,7 +9,7 @@ import type { CommitData } from '../repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../repo/crypto/index.ts'
 import { Mst, NodeCache, NodeStore } from '../repo/mst/index.ts'
 import type { SeqEvent } from '../sequencer/events.ts'
-import { closeKeepingWal, type Db, forgetPerConnection, immediateTransaction, LIMIT_PARAM, openDb, releasePageCache, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
+import { closeKeepingWal, type Db, forgetPerConnection, immediateTransaction, WalSyncAhead, LIMIT_PARAM, openDb, releasePageCache, WRITE_PATH_WAL_PAGES } from '../storage/sqlite.ts'
 import type { Statement } from 'better-sqlite3'
 import { BlobIndex } from './blobs.ts'
 import { actorDbCurrent, migrateActorDb } from './db.ts'
@@ -186,6 +186,7 @@ export class ActorStore implements BlockSource {
   ) {
     // The connection opens on first use: read-only for a read, read-write for a write.
     this.st = lazyStatements(() => this.readDb)
+    this.#walSync = new WalSyncAhead(() => this.#db, `${dbPath}-wal`, 8)
     this.nodes = new NodeStore(this, { cache: opts.nodeCache ?? new NodeCache(2000), validateKeys: false })
   }
 
@@ -262,6 +263,7 @@ export class ActorStore implements BlockSource {
     this.#blobs = null
     this.st = lazyStatements(() => this.readDb)
     this.#commitTx = undefined
+    this.#walSync.forget()
     this.#afterRev = undefined
     this.#atOrBefore = undefined
   }
@@ -415,11 +417,15 @@ export class ActorStore implements BlockSource {
   applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void): void {
     this.#commitTx ??= immediateTransaction(this.db, this.#writeCommit)
     this.#commitTx(commit, ops, events, extra)
+    this.#walSync.committed()
     commit.tree.markStored({ detach: true })
     for (const cid of commit.removedCids) this.nodes.forget(cid)
     this.cachedTree = commit.tree
     this.cachedHead = { cid: commit.cid, rev: commit.rev }
   }
+
+  /** ~32 WAL frames a commit of one record: a look at the WAL's size every 8 commits. */
+  readonly #walSync: WalSyncAhead
 
   #commitTx: ((commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void) => void) | undefined
 

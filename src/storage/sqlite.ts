@@ -9,6 +9,7 @@
 // Kysely refuses to run when its table names a migration it does not know.
 import type BetterSqlite3 from 'better-sqlite3'
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { open as openFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 
@@ -38,20 +39,99 @@ export interface OpenOptions {
 }
 
 /**
- * The auto-checkpoint size of the databases every commit writes (the actor stores, the event log).
+ * The checkpoint size of the databases every commit writes (the actor stores, the event log).
  * A commit writes ~30 WAL frames to its store (random leaves of the block table's CID index) and
  * ~7.5 to the log, so at SQLite's default of 1,000 pages a store checkpointed every ~30 commits:
- * each checkpoint syncs the WAL, copies the distinct pages to the database file and syncs it, all
- * inside the commit that crossed the size. At 4,000 pages the syncs are a quarter as frequent and
- * a page rewritten by many commits is copied once per checkpoint rather than once per 30 commits;
- * in process a commit's CPU fell by ~0.1 ms (BENCHMARKS.md, "Write path, fifth round"). The WAL
- * is still bounded (~16 MiB) while no reader holds an older snapshot: a getRepo stream's snapshot
+ * each checkpoint syncs the WAL, copies the distinct pages to the database file and syncs it. At
+ * 4,000 pages the syncs are a quarter as frequent and a page rewritten by many commits is copied
+ * once per checkpoint rather than once per 30 commits; in process a commit's CPU fell by ~0.1 ms
+ * (BENCHMARKS.md, "Write path, fifth round"). The WAL is still bounded (~16 MiB, and at most
+ * WRITE_PATH_WAL_PAGES) while no reader holds an older snapshot: a getRepo stream's snapshot
  * (actor/snapshot.ts) keeps the store's WAL from starting again until the stream ends, whatever
  * this size. `synchronous` is unchanged, so every commit is as durable as before. A store closed
  * with more than a little WAL is checkpointed and truncated (closeKeepingWal); the WAL file of one
  * left open keeps its largest size (no journal_size_limit).
+ *
+ * The checkpoint runs with its WAL synced first, off the event loop (WalSyncAhead). SQLite's own
+ * auto-checkpoint runs inside the commit that crosses its size, and its first step is an fsync of
+ * the WAL's megabytes, during which the one thread waits (~9 of a checkpoint's ~14 ms here,
+ * BENCHMARKS.md "Checkpoints in a write's wall time").
  */
-export const WRITE_PATH_WAL_PAGES = 4000
+export const EARLY_CHECKPOINT_PAGES = 4000
+
+/**
+ * SQLite's own auto-checkpoint for those databases: past the early one, for when its sync has
+ * not come back in time (a process that never turns its event loop between commits, a slow disk).
+ */
+export const WRITE_PATH_WAL_PAGES = EARLY_CHECKPOINT_PAGES + 1000
+
+/**
+ * Once the WAL holds EARLY_CHECKPOINT_PAGES frames (looked at every `checkEvery` commits, ~5 µs a
+ * look), the WAL file is synced on libuv's pool, and the checkpoint then runs on the event loop
+ * after the sync, finding only what was appended since to sync. The syncs are the ones the
+ * checkpoint makes anyway (`synchronous` unchanged), one more per checkpoint on frames already
+ * written back: the same CPU in all (`bench/profile/checkpoint-wall.ts`). If the sync has not come
+ * back by WRITE_PATH_WAL_PAGES, SQLite's own checkpoint runs, as it did before.
+ */
+export class WalSyncAhead {
+  #commits = 0
+  #syncing = false
+  #noop: BetterSqlite3.Statement | null = null
+
+  constructor(
+    private readonly db: () => Db | null,
+    private readonly walPath: string,
+    private readonly checkEvery: number,
+  ) {}
+
+  /** After each commit: cheap unless a look at the WAL's size is due. */
+  committed(): void {
+    if (++this.#commits < this.checkEvery || this.#syncing) return
+    this.#commits = 0
+    const db = this.db()
+    if (!db?.open || db.readonly) return
+    let row: { log: number } | undefined
+    try {
+      this.#noop ??= db.prepare('PRAGMA wal_checkpoint(NOOP)')
+      row = this.#noop.get() as { log: number } | undefined
+    } catch {
+      return // (a statement of the connection being iterated, say): SQLite's own checkpoint stays
+    }
+    if (!row || row.log < EARLY_CHECKPOINT_PAGES) return
+    this.#syncing = true
+    syncFile(this.walPath).then(
+      () => {
+        this.#syncing = false
+        // The same connection, still open and between transactions: otherwise SQLite's own
+        // checkpoint (or the close's) will do it.
+        if (this.db() !== db || !db.open || db.inTransaction) return
+        try {
+          db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get()
+        } catch {
+          // (A full disk, say.) The WAL stays as it is; SQLite's own checkpoint tries again.
+        }
+      },
+      () => {
+        this.#syncing = false
+      },
+    )
+  }
+
+  /** For a new connection: statements belong to theirs. */
+  forget(): void {
+    this.#noop = null
+    this.#commits = 0
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await openFile(path, 'r+')
+  try {
+    await handle.datasync()
+  } finally {
+    await handle.close()
+  }
+}
 
 /**
  * How SQL text here binds a row limit: `LIMIT +?`, never `LIMIT ?`. SQLite 3.53 (better-sqlite3

@@ -12,7 +12,7 @@ import { prepareWrite } from '../../src/repo/commit-builder.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
 import { walState } from '../helpers/wal-state.ts'
-import { WRITE_PATH_WAL_PAGES } from '../../src/storage/sqlite.ts'
+import { EARLY_CHECKPOINT_PAGES, openDb, WalSyncAhead, WRITE_PATH_WAL_PAGES } from '../../src/storage/sqlite.ts'
 
 
 test('an actor store and the event log keep more than 1,000 WAL pages before a checkpoint, and no more than WRITE_PATH_WAL_PAGES and a commit', () => {
@@ -50,6 +50,76 @@ test('an actor store and the event log keep more than 1,000 WAL pages before a c
   } finally {
     manager.closeAll()
     sequencer.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a served store and the event log checkpoint after their WAL is synced off the event loop, before SQLite would inside a commit', async () => {
+  assert.ok(EARLY_CHECKPOINT_PAGES < WRITE_PATH_WAL_PAGES - 300)
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-wal-ahead-'))
+  const seqPath = join(dir, 'sequencer.sqlite')
+  const sequencer = new Sequencer(seqPath)
+  const manager = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
+  try {
+    const did = 'did:plc:walaheadtest00000000000'
+    const store = manager.create(did, Secp256k1Keypair.create())
+    initRepo(store)
+    const storePath = store.dbPath
+    const paths = { store: storePath, log: seqPath }
+    const start = { store: walState(storePath), log: walState(seqPath) }
+    // The largest WAL each had before each time it started again.
+    const peaks = { store: [] as number[], log: [] as number[] }
+    const last = { store: start.store, log: start.log }
+    for (let i = 0; i < 1300; i++) {
+      const record = { $type: 'app.bsky.feed.post', text: `post ${i} ${'x'.repeat(400)}`, createdAt: new Date(1.7e12 + i * 1000).toISOString() }
+      commitWrites(store, sequencer, { writes: [prepareWrite({ action: 'create', collection: 'app.bsky.feed.post', rkey: `post${String(i).padStart(6, '0')}`, record })] })
+      sequencer.flushQueued()
+      // A served process turns its event loop between requests; the sync comes back in one.
+      await new Promise((r) => setTimeout(r, 0))
+      for (const name of ['store', 'log'] as const) {
+        const s = walState(paths[name])
+        if (s.restarts !== last[name].restarts) peaks[name].push(last[name].frames)
+        last[name] = s
+      }
+    }
+    for (const name of ['store', 'log'] as const) {
+      assert.ok(peaks[name].length >= 1, `${name}: the WAL started again (${peaks[name].length} times)`)
+      for (const peak of peaks[name]) {
+        assert.ok(peak >= EARLY_CHECKPOINT_PAGES - 100 && peak < WRITE_PATH_WAL_PAGES, `${name}: checkpointed at ${peak} frames, ahead of SQLite's ${WRITE_PATH_WAL_PAGES}`)
+      }
+    }
+  } finally {
+    manager.closeAll()
+    sequencer.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('WalSyncAhead: a connection closed while the WAL is being synced is left alone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-wal-ahead-close-'))
+  const path = join(dir, 'db.sqlite')
+  const db = openDb(path, { walAutocheckpointPages: WRITE_PATH_WAL_PAGES })
+  let errors = 0
+  const onError = () => errors++
+  process.on('unhandledRejection', onError)
+  try {
+    db.exec('CREATE TABLE t ("k" INTEGER PRIMARY KEY, "v" BLOB)')
+    const put = db.prepare('INSERT INTO t ("v") VALUES (?)')
+    const ahead = new WalSyncAhead(() => (db.open ? db : null), `${path}-wal`, 1)
+    // Each row ~4 KB: a frame or two a commit, past the early mark without SQLite's checkpoint.
+    let i = 0
+    while (walState(path).frames < EARLY_CHECKPOINT_PAGES) {
+      put.run(Buffer.alloc(4000, i++ & 0xff))
+      ahead.committed()
+    }
+    put.run(Buffer.alloc(4000, 1))
+    ahead.committed() // the look that starts the sync
+    db.close()
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(errors, 0)
+  } finally {
+    process.off('unhandledRejection', onError)
+    if (db.open) db.close()
     rmSync(dir, { recursive: true, force: true })
   }
 })
