@@ -77,6 +77,14 @@ export class WalSyncAhead {
   #commits = 0
   #syncing = false
   #noop: BetterSqlite3.Statement | null = null
+  /**
+   * The WAL size the next sync waits for: a checkpoint that could not start the WAL again (a
+   * reader's snapshot, a getRepo stream, holds its older frames) is not tried again at every look,
+   * but once the WAL has grown by another quarter of the size.
+   */
+  #nextAt = EARLY_CHECKPOINT_PAGES
+  /** Syncs started so far (diagnostics, tests). */
+  syncs = 0
 
   constructor(
     private readonly db: () => Db | null,
@@ -97,8 +105,15 @@ export class WalSyncAhead {
     } catch {
       return // (a statement of the connection being iterated, say): SQLite's own checkpoint stays
     }
-    if (!row || row.log < EARLY_CHECKPOINT_PAGES) return
+    if (!row) return
+    if (row.log < EARLY_CHECKPOINT_PAGES) {
+      this.#nextAt = EARLY_CHECKPOINT_PAGES
+      return
+    }
+    if (row.log < this.#nextAt) return
+    this.#nextAt = row.log + EARLY_CHECKPOINT_PAGES / 4
     this.#syncing = true
+    this.syncs++
     syncFile(this.walPath).then(
       () => {
         this.#syncing = false
@@ -121,6 +136,7 @@ export class WalSyncAhead {
   forget(): void {
     this.#noop = null
     this.#commits = 0
+    this.#nextAt = EARLY_CHECKPOINT_PAGES
   }
 }
 

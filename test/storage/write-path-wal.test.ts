@@ -123,3 +123,42 @@ test('WalSyncAhead: a connection closed while the WAL is being synced is left al
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('WalSyncAhead: while a reader holds the WAL, the sync is tried again only as the WAL grows, not at every look', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-wal-ahead-reader-'))
+  const path = join(dir, 'db.sqlite')
+  const db = openDb(path, { walAutocheckpointPages: 0 })
+  const reader = openDb(path, { readonly: true })
+  try {
+    db.exec('CREATE TABLE t ("k" INTEGER PRIMARY KEY, "v" BLOB)')
+    const put = db.prepare('INSERT INTO t ("v") VALUES (?)')
+    put.run(Buffer.alloc(10))
+    // A read transaction started now keeps every later frame in the WAL.
+    reader.exec('BEGIN')
+    reader.prepare('SELECT count(*) FROM t').get()
+    const ahead = new WalSyncAhead(() => db, `${path}-wal`, 1)
+    let i = 0
+    while (walState(path).frames < EARLY_CHECKPOINT_PAGES + 2100) {
+      put.run(Buffer.alloc(4000, i++ & 0xff))
+      ahead.committed()
+      // Time enough between commits for each sync to come back before the next look.
+      await new Promise((r) => setTimeout(r, i % 4 === 0 ? 1 : 0))
+    }
+    // At 4,000 frames, then at most once per further 1,000: three, where a sync at every look
+    // would have made hundreds.
+    assert.ok(ahead.syncs >= 2 && ahead.syncs <= 4, `${ahead.syncs} syncs`)
+    // Once the reader lets go, the next checkpoint empties it, and the WAL starts again.
+    reader.exec('COMMIT')
+    const before = walState(path)
+    for (let j = 0; j < 3000 && walState(path).restarts === before.restarts; j++) {
+      put.run(Buffer.alloc(4000, j & 0xff))
+      ahead.committed()
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    assert.notEqual(walState(path).restarts, before.restarts, 'the WAL started again')
+  } finally {
+    reader.close()
+    db.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
