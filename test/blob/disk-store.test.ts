@@ -177,15 +177,28 @@ test('makePermanent across filesystems copies durably and leaves no staging file
   }
 })
 
-test('a process killed mid-upload leaves a partial temp file only, never a file at a permanent path', async () => {
-  const f = fixture()
-  const script = join(f.dir, 'upload-forever.mts')
+/**
+ * A script in the fixture's folder that makes a disk store on it (as `store`) and then runs
+ * `body`, for tests that need their own process.
+ */
+function storeScript(f: ReturnType<typeof fixture>, name: string, body: string): string {
+  const script = join(f.dir, name)
   const storeModule = fileURLToPath(new URL('../../src/blob/disk-store.ts', import.meta.url))
   writeFileSync(
     script,
     `import { DiskBlobStore } from ${JSON.stringify(storeModule)}
 const store = new DiskBlobStore({ location: ${JSON.stringify(join(f.dir, 'blocks'))} })
-let sent = 0
+${body}`,
+  )
+  return script
+}
+
+test('a process killed mid-upload leaves a partial temp file only, never a file at a permanent path', async () => {
+  const f = fixture()
+  const script = storeScript(
+    f,
+    'upload-forever.mts',
+    `let sent = 0
 async function* forever() {
   for (;;) {
     yield new Uint8Array(64 * 1024).fill(sent & 0xff)
@@ -226,13 +239,10 @@ test('a file write that fails while the body still arrives fails the upload, lea
   // surfaces a batch later. A file-size limit (RLIMIT_FSIZE; node ignores SIGXFSZ) makes the
   // kernel refuse the file's bytes past 100 KiB with EFBIG.
   const f = fixture()
-  const script = join(f.dir, 'upload-past-limit.mts')
-  const storeModule = fileURLToPath(new URL('../../src/blob/disk-store.ts', import.meta.url))
-  writeFileSync(
-    script,
-    `import { DiskBlobStore } from ${JSON.stringify(storeModule)}
-process.on('unhandledRejection', (err) => { console.log('unhandled', String(err)); process.exitCode = 3 })
-const store = new DiskBlobStore({ location: ${JSON.stringify(join(f.dir, 'blocks'))} })
+  const script = storeScript(
+    f,
+    'upload-past-limit.mts',
+    `process.on('unhandledRejection', (err) => { console.log('unhandled', String(err)); process.exitCode = 3 })
 let pulled = 0
 async function* body() {
   for (let i = 0; i < 32; i++) {

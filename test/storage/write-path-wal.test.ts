@@ -14,17 +14,30 @@ import { Sequencer } from '../../src/sequencer/sequencer.ts'
 import { walState } from '../helpers/wal-state.ts'
 import { EARLY_CHECKPOINT_PAGES, openDb, WalSyncAhead, WRITE_PATH_WAL_PAGES } from '../../src/storage/sqlite.ts'
 
-
-test('an actor store and the event log keep more than 1,000 WAL pages before a checkpoint, and no more than WRITE_PATH_WAL_PAGES and a commit', () => {
-  assert.ok(WRITE_PATH_WAL_PAGES > 1000)
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-wal-pages-'))
+/** An actor store with its first commit beside an event log, in a new folder. */
+function writeHost(prefix: string, did: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
   const seqPath = join(dir, 'sequencer.sqlite')
   const sequencer = new Sequencer(seqPath)
   const manager = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
+  const store = manager.create(did, Secp256k1Keypair.create())
+  initRepo(store)
+  return {
+    seqPath,
+    sequencer,
+    store,
+    close() {
+      manager.closeAll()
+      sequencer.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+test('an actor store and the event log keep more than 1,000 WAL pages before a checkpoint, and no more than WRITE_PATH_WAL_PAGES and a commit', () => {
+  assert.ok(WRITE_PATH_WAL_PAGES > 1000)
+  const { seqPath, sequencer, store, close } = writeHost('hearth-wal-pages-', 'did:plc:walpagestest0000000000')
   try {
-    const did = 'did:plc:walpagestest0000000000'
-    const store = manager.create(did, Secp256k1Keypair.create())
-    initRepo(store)
     const storePath = store.dbPath
     const start = { store: walState(storePath), log: walState(seqPath) }
     const maxFrames = { store: 0, log: 0 }
@@ -48,22 +61,14 @@ test('an actor store and the event log keep more than 1,000 WAL pages before a c
     }
     assert.ok(statSync(`${storePath}-wal`).size < (WRITE_PATH_WAL_PAGES + 200) * (4096 + 24))
   } finally {
-    manager.closeAll()
-    sequencer.close()
-    rmSync(dir, { recursive: true, force: true })
+    close()
   }
 })
 
 test('a served store and the event log checkpoint after their WAL is synced off the event loop, before SQLite would inside a commit', async () => {
   assert.ok(EARLY_CHECKPOINT_PAGES < WRITE_PATH_WAL_PAGES - 300)
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-wal-ahead-'))
-  const seqPath = join(dir, 'sequencer.sqlite')
-  const sequencer = new Sequencer(seqPath)
-  const manager = new ActorStoreManager(join(dir, 'actors'), sequencer, 10)
+  const { seqPath, sequencer, store, close } = writeHost('hearth-wal-ahead-', 'did:plc:walaheadtest00000000000')
   try {
-    const did = 'did:plc:walaheadtest00000000000'
-    const store = manager.create(did, Secp256k1Keypair.create())
-    initRepo(store)
     const storePath = store.dbPath
     const paths = { store: storePath, log: seqPath }
     const start = { store: walState(storePath), log: walState(seqPath) }
@@ -89,9 +94,7 @@ test('a served store and the event log checkpoint after their WAL is synced off 
       }
     }
   } finally {
-    manager.closeAll()
-    sequencer.close()
-    rmSync(dir, { recursive: true, force: true })
+    close()
   }
 })
 
