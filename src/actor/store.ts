@@ -186,7 +186,7 @@ export class ActorStore implements BlockSource {
   ) {
     // The connection opens on first use: read-only for a read, read-write for a write.
     this.st = lazyStatements(() => this.readDb)
-    this.#walSync = new WalSyncAhead(() => this.#db, `${dbPath}-wal`, 8)
+    this.walSync = new WalSyncAhead(() => this.#db, `${dbPath}-wal`, 8)
     this.nodes = new NodeStore(this, { cache: opts.nodeCache ?? new NodeCache(2000), validateKeys: false })
   }
 
@@ -263,7 +263,7 @@ export class ActorStore implements BlockSource {
     this.#blobs = null
     this.st = lazyStatements(() => this.readDb)
     this.#commitTx = undefined
-    this.#walSync.forget()
+    this.walSync.forget()
     this.#afterRev = undefined
     this.#atOrBefore = undefined
   }
@@ -417,15 +417,15 @@ export class ActorStore implements BlockSource {
   applyCommit(commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void): void {
     this.#commitTx ??= immediateTransaction(this.db, this.#writeCommit)
     this.#commitTx(commit, ops, events, extra)
-    this.#walSync.committed()
+    this.walSync.committed()
     commit.tree.markStored({ detach: true })
     for (const cid of commit.removedCids) this.nodes.forget(cid)
     this.cachedTree = commit.tree
     this.cachedHead = { cid: commit.cid, rev: commit.rev }
   }
 
-  /** ~32 WAL frames a commit of one record: a look at the WAL's size every 8 commits. */
-  readonly #walSync: WalSyncAhead
+  /** ~32 WAL frames a commit of one record: a look at the WAL's size every 8 commits. (Read by tests.) */
+  readonly walSync: WalSyncAhead
 
   #commitTx: ((commit: CommitData, ops: IndexOp[], events: SeqEvent[], extra?: () => void) => void) | undefined
 

@@ -28,7 +28,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
   constructor(path: string) {
     super()
     this.db = openDb(path, { walAutocheckpointPages: WRITE_PATH_WAL_PAGES })
-    this.#walSync = new WalSyncAhead(() => this.db, `${path}-wal`, 32)
+    this.walSync = new WalSyncAhead(() => this.db, `${path}-wal`, 32)
     migrateSequencerDb(this.db)
     // `seq` is the rowid (INTEGER PRIMARY KEY), so `run()`'s lastInsertRowid is the new seq. Not
     // `RETURNING "seq"` read with `get()`: that leaves the statement at its first row, and SQLite
@@ -54,8 +54,8 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     this.deleteForDidStmt = this.db.prepare('DELETE FROM repo_seq WHERE "did" = ? AND "seq" < ?')
   }
 
-  /** ~8 WAL frames an event: a look at the WAL's size every 32 appends. */
-  readonly #walSync: WalSyncAhead
+  /** ~8 WAL frames an event: a look at the WAL's size every 32 appends. (Read by tests.) */
+  readonly walSync: WalSyncAhead
 
   /** Events waiting for the next batched append (appendSoon), oldest first. */
   #queued: Array<{ events: SeqEvent[]; resolve: (rows: SeqRow[]) => void; reject: (err: unknown) => void }> = []
@@ -146,7 +146,7 @@ export class Sequencer extends EventEmitter<{ events: [SeqRow[]] }> {
     // One event (every commit) is one statement, atomic and durable on its own: no BEGIN/COMMIT.
     if (events.length === 1) insert(events[0] as SeqEvent)
     else if (events.length > 1) this.db.transaction(() => events.forEach(insert)).immediate()
-    this.#walSync.committed()
+    this.walSync.committed()
     return rows
   }
 

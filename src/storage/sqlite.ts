@@ -85,6 +85,7 @@ export class WalSyncAhead {
   #nextAt = EARLY_CHECKPOINT_PAGES
   /** Syncs started so far (diagnostics, tests). */
   syncs = 0
+  #inFlight: Promise<void> | null = null
 
   constructor(
     private readonly db: () => Db | null,
@@ -114,7 +115,7 @@ export class WalSyncAhead {
     this.#nextAt = row.log + EARLY_CHECKPOINT_PAGES / 4
     this.#syncing = true
     this.syncs++
-    syncFile(this.walPath).then(
+    this.#inFlight = syncFile(this.walPath).then(
       () => {
         this.#syncing = false
         // The same connection, still open and between transactions: otherwise SQLite's own
@@ -130,6 +131,11 @@ export class WalSyncAhead {
         this.#syncing = false
       },
     )
+  }
+
+  /** Settles once the sync under way, if any, and its checkpoint are done (tests). */
+  idle(): Promise<void> {
+    return this.#inFlight ?? Promise.resolve()
   }
 
   /** For a new connection: statements belong to theirs. */
