@@ -44,6 +44,12 @@ const RELEASE_SLICE_MS = 2
 export const OPEN_LIST_FILE = 'hearth-open-stores'
 const WRITE_MARK = ' w'
 
+/** A line of the list: its DID, and whether the store was ready to write. */
+function parseListed(line: string): { did: string; written: boolean } {
+  const written = line.endsWith(WRITE_MARK)
+  return { did: written ? line.slice(0, -WRITE_MARK.length) : line, written }
+}
+
 /** A store handed out within this long means requests are arriving: reopening slows down. */
 const BUSY_MS = 5
 
@@ -211,7 +217,7 @@ export class ActorStoreManager {
     try {
       lines = readFileSync(listPath, 'utf8')
         .split('\n')
-        .filter((line) => LISTED_DID.test(line.endsWith(WRITE_MARK) ? line.slice(0, -WRITE_MARK.length) : line))
+        .filter((line) => LISTED_DID.test(parseListed(line).did))
     } catch {
       return
     }
@@ -223,9 +229,7 @@ export class ActorStoreManager {
       const busy = performance.now() - this.usedAt < BUSY_MS
       const sliceEnd = performance.now() + (busy ? REOPEN_SLICE_MS.busy : REOPEN_SLICE_MS.idle)
       while (next < lines.length && this.open.size < this.cacheSize && performance.now() < sliceEnd) {
-        const line = lines[next++] as string
-        const written = line.endsWith(WRITE_MARK)
-        const did = written ? line.slice(0, -WRITE_MARK.length) : line
+        const { did, written } = parseListed(lines[next++] as string)
         if (this.open.has(did) || this.closed.get(did)?.deref()) continue
         const loc = this.location(did)
         if (!existsSync(loc.dbLocation)) continue
@@ -265,7 +269,7 @@ export class ActorStoreManager {
     const listPath = join(this.directory, OPEN_LIST_FILE)
     const listed = new Map<string, string>()
     for (const line of before) {
-      const did = line.endsWith(WRITE_MARK) ? line.slice(0, -WRITE_MARK.length) : line
+      const { did } = parseListed(line)
       if (!this.open.has(did)) listed.set(did, line)
     }
     for (const [did, { store }] of this.open) listed.set(did, store.readyToWrite ? did + WRITE_MARK : did)

@@ -75,7 +75,6 @@ export const WRITE_PATH_WAL_PAGES = EARLY_CHECKPOINT_PAGES + 1000
  */
 export class WalSyncAhead {
   #commits = 0
-  #syncing = false
   #noop: BetterSqlite3.Statement | null = null
   /**
    * The WAL size the next sync waits for: a checkpoint that could not start the WAL again (a
@@ -85,6 +84,7 @@ export class WalSyncAhead {
   #nextAt = EARLY_CHECKPOINT_PAGES
   /** Syncs started so far (diagnostics, tests). */
   syncs = 0
+  /** The sync under way and the checkpoint after it; null when none is. */
   #inFlight: Promise<void> | null = null
 
   constructor(
@@ -95,7 +95,7 @@ export class WalSyncAhead {
 
   /** After each commit: cheap unless a look at the WAL's size is due. */
   committed(): void {
-    if (++this.#commits < this.checkEvery || this.#syncing) return
+    if (++this.#commits < this.checkEvery || this.#inFlight) return
     this.#commits = 0
     const db = this.db()
     if (!db?.open || db.readonly) return
@@ -113,11 +113,10 @@ export class WalSyncAhead {
     }
     if (row.log < this.#nextAt) return
     this.#nextAt = row.log + EARLY_CHECKPOINT_PAGES / 4
-    this.#syncing = true
     this.syncs++
     this.#inFlight = syncFile(this.walPath).then(
       () => {
-        this.#syncing = false
+        this.#inFlight = null
         // The same connection, still open and between transactions: otherwise SQLite's own
         // checkpoint (or the close's) will do it.
         if (this.db() !== db || !db.open || db.inTransaction) return
@@ -128,7 +127,7 @@ export class WalSyncAhead {
         }
       },
       () => {
-        this.#syncing = false
+        this.#inFlight = null
       },
     )
   }
