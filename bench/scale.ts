@@ -7,16 +7,23 @@
 // shares one password hash computed once. After each size the server is started as a child
 // process on that directory (as `npm start` runs it) and measured:
 //   start-up: spawn to the first answer of describeServer (polled every 100 ms);
-//   first touch: one getRecord, then (another sample) one createRecord, per account of a sample
-//     of up to SCALE_SAMPLE accounts right after the start: every request the first on its account;
+//   reopened at start: the stores the last server left open (its list), which the server opens
+//     again in the background after the start (HEARTH_REOPEN_STORES): how many, and how long and
+//     how much CPU until the server is idle after the warm-up below;
+//   first touch: once the server is idle, one getRecord, then (another sample) one createRecord,
+//     per account of a sample of up to SCALE_SAMPLE accounts the list did not name: every request
+//     the first on its account, and none sharing the CPU with the background reopening;
 //   hot: the same requests repeated on 10 accounts;
 //   round robin: one getRecord on every account of the host in turn, twice (the second pass);
 //   RSS and open descriptors (/proc/<pid>/fd) after start, and after the passes.
 // Latencies are client-side p50; CPU is the server's (utime + stime from /proc/<pid>/stat) per
-// request. The table goes to stdout, a JSON line last.
+// request. The table goes to stdout, a JSON line last. SCALE_PERF=<path> records each size's
+// first-touch getRecord pass with `perf record -g` into <path>-<accounts> (JavaScript frames named).
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { OPEN_LIST_FILE } from '../src/actor/manager.ts'
 import { commitWrites, initRepo } from '../src/actor/transactor.ts'
 import { hashPassword } from '../src/auth/password.ts'
 import { loadConfig } from '../src/config/index.ts'
@@ -49,6 +56,11 @@ interface SizeResult {
   records: number
   generateS: number
   startupMs: number
+  /** Stores named by the open list at the start (reopened in the background). */
+  reopenListed: number
+  /** From the end of the warm-up until the server's CPU stood still, and the CPU spent in it. */
+  settleMs: number
+  settleCpuMs: number | null
   rssStartMb: number | null
   fdsStart: number | null
   firstTouchGetP50: number
@@ -170,11 +182,37 @@ function sample(accounts: Account[], count: number, offset: number): Account[] {
   return Array.from({ length: n }, (_, k) => accounts[(Math.floor(k * step) + offset) % accounts.length] as Account)
 }
 
-async function measure(dataDir: string, plcUrl: string, accounts: Account[], records: number, generateS: number): Promise<SizeResult> {
+/** The DIDs of the open list the server will read at its start (none when there is no list). */
+function openListed(actorsDir: string): Set<string> {
+  try {
+    const lines = readFileSync(join(actorsDir, OPEN_LIST_FILE), 'utf8').split('\n')
+    return new Set(lines.filter(Boolean).map((line) => line.split(' ')[0] as string))
+  } catch {
+    return new Set()
+  }
+}
+
+/** Waits until the server's CPU time stands still for 300 ms (its background work is done). */
+async function settle(pid: number): Promise<{ ms: number; cpuMs: number | null }> {
+  const t0 = performance.now()
+  const c0 = readCpuMs(pid)
+  let last = c0
+  let still = 0
+  while (still < 3 && performance.now() - t0 < 60_000) {
+    await new Promise((r) => setTimeout(r, 100))
+    const now = readCpuMs(pid)
+    still = now !== null && last !== null && now - last <= 10 ? still + 1 : 0
+    last = now
+  }
+  return { ms: performance.now() - t0, cpuMs: c0 === null || last === null ? null : last - c0 }
+}
+
+async function measure(dataDir: string, actorsDir: string, plcUrl: string, accounts: Account[], records: number, generateS: number): Promise<SizeResult> {
+  const listed = openListed(actorsDir)
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
-  const pds = await spawnPds({ name: 'Hearth', args: ['--max-semi-space-size=2', 'dist/hearth.mjs', 'serve'], env: env(dataDir, port, plcUrl), url, timeoutMs: 120_000 })
+  const pds = await spawnPds({ name: 'Hearth', args: ['--max-semi-space-size=2', ...(process.env.SCALE_PERF ? ['--perf-basic-prof-only-functions'] : []), 'dist/hearth.mjs', 'serve'], env: env(dataDir, port, plcUrl), url, timeoutMs: 120_000 })
   const startupMs = performance.now() - t0
   const pid = pds.child.pid as number
   const client: XrpcClient = xrpcClient(url)
@@ -187,9 +225,18 @@ async function measure(dataDir: string, plcUrl: string, accounts: Account[], rec
     // Warm-up on accounts of their own (the JIT of a fresh process is not what is measured).
     const warm = accounts.slice(0, Math.min(5, accounts.length))
     for (let i = 0; i < 200; i++) await (i % 2 ? createRecord(warm[i % warm.length] as Account) : getRecord(warm[i % warm.length] as Account))
-    const rest = accounts.slice(warm.length)
+    const settled = await settle(pid)
+    const rest = accounts.slice(warm.length).filter((a) => !listed.has(a.did))
     const half = Math.floor(rest.length / 2)
+    const perf = process.env.SCALE_PERF
+      ? spawn('perf', ['record', '-g', '-o', `${process.env.SCALE_PERF}-${accounts.length}`, '-p', String(pid)], { stdio: 'ignore' })
+      : null
+    if (perf) await new Promise((r) => setTimeout(r, 500))
     const ftGet = await timed(pid, sample(rest.slice(0, half), SAMPLE, 0), getRecord)
+    if (perf) {
+      perf.kill('SIGINT')
+      await new Promise((r) => perf.once('exit', r))
+    }
     const ftCreate = await timed(pid, sample(rest.slice(half), SAMPLE, 0), createRecord)
     const hot = Array.from({ length: 300 }, (_, k) => warm[k % warm.length] as Account)
     const hotGet = await timed(pid, hot, getRecord)
@@ -202,6 +249,9 @@ async function measure(dataDir: string, plcUrl: string, accounts: Account[], rec
       records,
       generateS,
       startupMs,
+      reopenListed: listed.size,
+      settleMs: settled.ms,
+      settleCpuMs: settled.cpuMs,
       rssStartMb,
       fdsStart,
       firstTouchGetP50: ftGet.p50,
@@ -226,11 +276,11 @@ async function measure(dataDir: string, plcUrl: string, accounts: Account[], rec
 const f = (v: number | null, digits = 2) => (v === null ? 'n/a' : v.toFixed(digits))
 
 function table(results: SizeResult[]): string {
-  const head = '| accounts | records | start-up ms | first-touch getRecord p50 / CPU ms | hot getRecord p50 / CPU ms | first-touch createRecord p50 / CPU ms | hot createRecord p50 / CPU ms | round-robin getRecord p50 / CPU ms | RSS start / after MB | open fds start / after |'
-  const sep = `|${'---|'.repeat(10)}`
+  const head = '| accounts | records | start-up ms | reopened at start: stores, settled in ms / CPU ms | first-touch getRecord p50 / CPU ms | hot getRecord p50 / CPU ms | first-touch createRecord p50 / CPU ms | hot createRecord p50 / CPU ms | round-robin getRecord p50 / CPU ms | RSS start / after MB | open fds start / after |'
+  const sep = `|${'---|'.repeat(11)}`
   const rows = results.map(
     (r) =>
-      `| ${r.accounts} | ${r.records} | ${f(r.startupMs, 0)} | ${f(r.firstTouchGetP50)} / ${f(r.firstTouchGetCpuMs)} | ${f(r.hotGetP50)} / ${f(r.hotGetCpuMs)} | ${f(r.firstTouchCreateP50)} / ${f(r.firstTouchCreateCpuMs)} | ${f(r.hotCreateP50)} / ${f(r.hotCreateCpuMs)} | ${f(r.roundRobinGetP50)} / ${f(r.roundRobinGetCpuMs)} | ${f(r.rssStartMb, 0)} / ${f(r.rssAfterMb, 0)} | ${r.fdsStart ?? 'n/a'} / ${r.fdsAfter ?? 'n/a'} |`,
+      `| ${r.accounts} | ${r.records} | ${f(r.startupMs, 0)} | ${r.reopenListed}, ${f(r.settleMs, 0)} / ${f(r.settleCpuMs, 0)} | ${f(r.firstTouchGetP50)} / ${f(r.firstTouchGetCpuMs)} | ${f(r.hotGetP50)} / ${f(r.hotGetCpuMs)} | ${f(r.firstTouchCreateP50)} / ${f(r.firstTouchCreateCpuMs)} | ${f(r.hotCreateP50)} / ${f(r.hotCreateCpuMs)} | ${f(r.roundRobinGetP50)} / ${f(r.roundRobinGetCpuMs)} | ${f(r.rssStartMb, 0)} / ${f(r.rssAfterMb, 0)} | ${r.fdsStart ?? 'n/a'} / ${r.fdsAfter ?? 'n/a'} |`,
   )
   return [head, sep, ...rows].join('\n')
 }
@@ -256,7 +306,7 @@ async function main(): Promise<void> {
       }
       const generateS = (performance.now() - t0) / 1000
       log(`${size} accounts, ${size * RECORDS} records (generated in ${generateS.toFixed(1)} s)`)
-      const r = await measure(dataDir, plc.url, accounts, size * RECORDS, generateS)
+      const r = await measure(dataDir, config.actorStore.directory, plc.url, accounts, size * RECORDS, generateS)
       log(table([r]).split('\n')[2] as string)
       results.push(r)
     }

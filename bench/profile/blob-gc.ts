@@ -11,7 +11,8 @@
 // CORE=1 runs the server benchmark's main workload (bench/server/workload.ts) first, whose last
 // row is its uploads: the state the bench's uploadBlob row runs in.
 // PERF=<file> records the timed part with `perf record -g` into <file> (give the node flag
-// --perf-basic-prof-only-functions so that JavaScript frames are named).
+// --perf-basic-prof-only-functions so that JavaScript frames are named); STRACE=<file> counts the
+// timed part's system calls instead (`strace -f -c`).
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -66,7 +67,11 @@ try {
     for (const tid of readdirSync(`/proc/${pds.pid}/task`)) out.set(tid, procCpuMs(`/proc/${pds.pid}/task/${tid}/stat`))
     return out
   }
-  const perf = process.env.PERF ? spawn('perf', ['record', '-g', '-F', process.env.PERF_HZ ?? '999', '-o', process.env.PERF, '-p', String(pds.pid)], { stdio: 'ignore' }) : null
+  const perf = process.env.PERF
+    ? spawn('perf', ['record', '-g', '-F', process.env.PERF_HZ ?? '999', '-o', process.env.PERF, '-p', String(pds.pid)], { stdio: 'ignore' })
+    : process.env.STRACE
+      ? spawn('strace', ['-f', '-c', '-o', process.env.STRACE, '-p', String(pds.pid)], { stdio: 'ignore' })
+      : null
   if (perf) await new Promise((r) => setTimeout(r, 500))
   const before = threads()
   const t0 = Date.now()

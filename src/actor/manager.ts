@@ -251,9 +251,12 @@ export class ActorStoreManager {
         return
       }
       // setImmediate runs after the turn's I/O: requests that arrived during the slice go first.
-      waiting = { immediate: setImmediate(step).unref() }
+      // Not unref'd: node stops turning the loop for unref'd immediates alone, so the reopening
+      // would stall whenever no request came and then take its turns beside the first ones that
+      // did. It ends with the list, or with closeAll.
+      waiting = { immediate: setImmediate(step) }
     }
-    let waiting: { immediate: NodeJS.Immediate } = { immediate: setImmediate(step).unref() }
+    let waiting: { immediate: NodeJS.Immediate } = { immediate: setImmediate(step) }
     this.reopening = {
       cancel: () => clearImmediate(waiting.immediate),
       // Back in the list's order (least recently used first), marks and all.

@@ -139,3 +139,19 @@ test('reopen: a store that was ready to write at the stop is listed so, and come
   again.closeAll()
   assert.equal(readFileSync(listPath, 'utf8'), `${dids.map((d) => `${d} w`).join('\n')}\n`)
 })
+
+test('reopen: with no request arriving, the reopening goes on to the end of the list', async () => {
+  const { dir, sequencer, dids } = host(300)
+  const serving = manager(dir, sequencer, 400)
+  serving.reopenRecent()
+  for (const did of dids) serving.get(did)
+  serving.closeAll()
+
+  const next = manager(dir, sequencer, 400)
+  next.reopenRecent()
+  // One timer and nothing else: no I/O wakes the event loop in between. A reopening that only
+  // moved on when something woke the loop would still be at its start here, and would then take
+  // its turns beside the first requests instead of before them.
+  await new Promise((r) => setTimeout(r, 1500))
+  assert.equal(next.openCount, 300)
+})
