@@ -29,6 +29,16 @@ function host(count: number) {
   return { dir, sequencer, dids }
 }
 
+/** A host whose every store was open when a serving manager (one that keeps the list) stopped. */
+function listedHost(count: number, cacheSize = 100) {
+  const h = host(count)
+  const serving = manager(h.dir, h.sequencer, cacheSize)
+  serving.reopenRecent()
+  for (const did of h.dids) serving.get(did)
+  serving.closeAll()
+  return h
+}
+
 function manager(dir: string, sequencer: Sequencer, cacheSize: number): ActorStoreManager {
   const m = new ActorStoreManager(join(dir, 'actors'), sequencer, cacheSize)
   closers.push(() => m.closeAll())
@@ -77,12 +87,8 @@ test('reopen: a serving manager lists its open stores at close (least recently u
 })
 
 test('reopen: a close before the reopening is done stops it, and keeps the stores not reached in the list', async () => {
-  const { dir, sequencer, dids } = host(6)
+  const { dir, sequencer, dids } = listedHost(6)
   const listPath = join(dir, 'actors', OPEN_LIST_FILE)
-  const serving = manager(dir, sequencer, 100)
-  serving.reopenRecent()
-  for (const did of dids) serving.get(did)
-  serving.closeAll()
 
   const next = manager(dir, sequencer, 100)
   next.reopenRecent()
@@ -141,11 +147,7 @@ test('reopen: a store that was ready to write at the stop is listed so, and come
 })
 
 test('reopen: with no request arriving, the reopening goes on to the end of the list', async () => {
-  const { dir, sequencer, dids } = host(300)
-  const serving = manager(dir, sequencer, 400)
-  serving.reopenRecent()
-  for (const did of dids) serving.get(did)
-  serving.closeAll()
+  const { dir, sequencer } = listedHost(300, 400)
 
   const next = manager(dir, sequencer, 400)
   next.reopenRecent()
