@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { OPEN_LIST_FILE } from '../src/actor/manager.ts'
+import { OPEN_LIST_FILE, parseListed } from '../src/actor/manager.ts'
 import { commitWrites, initRepo } from '../src/actor/transactor.ts'
 import { hashPassword } from '../src/auth/password.ts'
 import { loadConfig } from '../src/config/index.ts'
@@ -186,7 +186,7 @@ function sample(accounts: Account[], count: number, offset: number): Account[] {
 function openListed(actorsDir: string): Set<string> {
   try {
     const lines = readFileSync(join(actorsDir, OPEN_LIST_FILE), 'utf8').split('\n')
-    return new Set(lines.filter(Boolean).map((line) => line.split(' ')[0] as string))
+    return new Set(lines.filter(Boolean).map((line) => parseListed(line).did))
   } catch {
     return new Set()
   }

@@ -45,7 +45,7 @@ export const OPEN_LIST_FILE = 'hearth-open-stores'
 const WRITE_MARK = ' w'
 
 /** A line of the list: its DID, and whether the store was ready to write. */
-function parseListed(line: string): { did: string; written: boolean } {
+export function parseListed(line: string): { did: string; written: boolean } {
   const written = line.endsWith(WRITE_MARK)
   return { did: written ? line.slice(0, -WRITE_MARK.length) : line, written }
 }
