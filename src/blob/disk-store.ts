@@ -31,8 +31,8 @@ import {
   checkKey,
   cidName,
   genKey,
-  iterate,
   noop,
+  readChunks,
 } from './store.ts'
 
 export {
@@ -121,26 +121,31 @@ export class DiskBlobStore implements BlobStore {
     let ok = false
     let closeError: unknown
     // One batch at a time is written on the pool while the next one is read from the body.
-    let writing: Promise<void> | null = null
+    let writing = null as Promise<void> | null
     try {
       let batch: Uint8Array[] = []
       let batchBytes = 0
-      for await (const chunk of iterate(source)) {
+      await readChunks(source, (chunk) => {
         size += chunk.byteLength
         if (size > maxSize) throw new BlobTooLargeError(maxSize)
         hash.update(chunk)
         const sniffing = sniffer.push(chunk)
         batch.push(chunk)
         batchBytes += chunk.byteLength
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          if (writing) await writing
-          writing = writeFully(handle, batch)
+        if (batchBytes < WRITE_BATCH_BYTES) return sniffing
+        const full = batch
+        batch = []
+        batchBytes = 0
+        const start = () => {
+          writing = writeFully(handle, full)
           writing.catch(noop)
-          batch = []
-          batchBytes = 0
         }
-        if (sniffing) await sniffing
-      }
+        // A batch's write starts once the one before it is done; the body is held back meanwhile,
+        // as it is while the sniffer catches up.
+        const held = writing ? writing.then(start) : start()
+        if (!held) return sniffing
+        return sniffing ? Promise.all([sniffing, held]).then(noop) : held
+      })
       if (writing) await writing
       writing = null
       if (batch.length > 0) await writeFully(handle, batch)

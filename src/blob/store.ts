@@ -2,7 +2,7 @@
 // (s3-store.ts), both in the official PDS's layout. The code above (src/actions/, the handlers)
 // sees only this interface, so everything that touches blobs works the same on either.
 import { randomBytes } from 'node:crypto'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { toBase32 } from '@atcute/multibase'
 import type { Cid } from '../repo/cid.ts'
 import { isValidDid } from '../repo/syntax.ts'
@@ -185,6 +185,79 @@ export function checkFileName(name: string): string {
     throw new Error('not a file name')
   }
   return name
+}
+
+/**
+ * Hands every chunk of `source` to `take`, in order; a promise `take` returns holds the source
+ * back until it settles (a write in flight, a sniffer's back-pressure). Resolves once the source
+ * has ended and the last hold has settled; rejects with the source's error, a premature close, or
+ * the first error `take` throws or a hold rejects with. On failure the source is left paused, not
+ * destroyed: the caller owns it (an HTTP body may need draining after a 413).
+ *
+ * A Readable is read through its `data` events rather than an async iterator, which costs a
+ * promise and a turn of the microtask queue per chunk ("uploadBlob's body read through events"
+ * in docs/BENCHMARKS.md).
+ */
+export async function readChunks(source: AsyncIterable<Uint8Array> | Readable, take: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void> {
+  if (!(source instanceof Readable)) {
+    for await (const chunk of source) {
+      const hold = take(chunk)
+      if (hold) await hold
+    }
+    return
+  }
+  if (source.readableEnded) return
+  if (source.errored) throw source.errored
+  if (source.destroyed) throw prematureClose()
+  return new Promise<void>((resolve, reject) => {
+    let holds = 0
+    let ended = false
+    let done = false
+    const stop = (err?: unknown) => {
+      if (done) return
+      done = true
+      source.off('data', onData)
+      source.off('end', onEnd)
+      source.off('error', onError)
+      source.off('close', onClose)
+      if (err === undefined) return resolve()
+      source.pause()
+      reject(err)
+    }
+    const release = () => {
+      if (--holds > 0 || done) return
+      if (ended) stop()
+      else source.resume()
+    }
+    const onData = (chunk: Uint8Array) => {
+      if (done) return
+      let hold: Promise<void> | undefined
+      try {
+        hold = take(chunk)
+      } catch (err) {
+        return stop(err)
+      }
+      if (!hold) return
+      if (holds++ === 0) source.pause()
+      hold.then(release, stop)
+    }
+    const onEnd = () => {
+      ended = true
+      if (holds === 0) stop()
+    }
+    const onError = (err: Error) => stop(err)
+    const onClose = () => {
+      if (!ended) stop(source.errored ?? prematureClose())
+    }
+    source.on('data', onData)
+    source.on('end', onEnd)
+    source.on('error', onError)
+    source.on('close', onClose)
+  })
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
 export function iterate(source: AsyncIterable<Uint8Array> | Readable): AsyncIterable<Uint8Array> {
