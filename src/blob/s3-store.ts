@@ -48,8 +48,8 @@ import {
   checkKey,
   cidName,
   genKey,
-  iterate,
   noop,
+  readChunks,
 } from './store.ts'
 
 /** Sockets the process keeps to the object store at most (per endpoint). */
@@ -59,6 +59,9 @@ const DELETE_BATCH = 1000
 // An upload's body is buffered by the uploader in parts of this size (S3's minimum part size):
 // a blob up to it is one PutObject, a larger one a multipart upload.
 const PART_SIZE = 5 * 1024 * 1024
+
+// Thrown inside a read to end it early (a multipart upload that failed), never seen outside.
+const STOP_READING = Symbol('stop reading')
 
 export interface S3BlobStoreOptions extends S3BlobstoreConfig {
   logger?: Logger
@@ -170,26 +173,35 @@ export class S3BlobStore implements BlobStore {
     let size = 0
     // A blob that fits one part is buffered here and sent as one PutObject whose payload hash
     // is the CID's digest (computed anyway); a larger one is streamed as a multipart upload.
-    let parts: Uint8Array[] | null = []
-    let multipart: Multipart | null = null
+    let parts = [] as Uint8Array[] | null
+    let multipart = null as Multipart | null
     let digest: Uint8Array
     try {
-      for await (const chunk of iterate(source)) {
-        if (multipart?.failed()) break
+      // A failed multipart upload stops the read; its end() below throws what failed.
+      await readChunks(source, (chunk) => {
+        if (multipart?.failed()) throw STOP_READING
         size += chunk.byteLength
         if (size > maxSize) throw new BlobTooLargeError(maxSize)
         hash.update(chunk)
         const sniffing = sniffer.push(chunk)
+        let sending: Promise<void> | undefined
         if (parts !== null) {
           parts.push(chunk)
           if (size > PART_SIZE) {
-            multipart = this.startMultipart(objectKey, abort)
-            for (const part of parts) await multipart.write(part)
+            const upload = this.startMultipart(objectKey, abort)
+            const first = parts
+            multipart = upload
             parts = null
+            sending = (async () => {
+              for (const part of first) await upload.write(part)
+            })()
           }
-        } else await multipart?.write(chunk)
-        if (sniffing) await sniffing
-      }
+        } else if (multipart) sending = multipart.write(chunk)
+        if (!sending) return sniffing
+        return sniffing ? Promise.all([sniffing, sending]).then(noop) : sending
+      }).catch((err: unknown) => {
+        if (err !== STOP_READING) throw err
+      })
       digest = hash.digest()
       if (parts !== null) await this.putOne(objectKey, parts, size, digest, abort.signal)
       else await multipart?.end()

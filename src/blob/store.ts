@@ -259,10 +259,3 @@ export async function readChunks(source: AsyncIterable<Uint8Array> | Readable, t
 function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
-
-export function iterate(source: AsyncIterable<Uint8Array> | Readable): AsyncIterable<Uint8Array> {
-  const readable = source as Readable
-  // A Readable's default iterator destroys it when the loop stops early; the caller owns it.
-  if (typeof readable.iterator === 'function') return readable.iterator({ destroyOnReturn: false })
-  return source
-}
