@@ -5,7 +5,9 @@
 // (createRecords, listRecords of 100)
 // after 3,000 of warm-up; prints
 // where the perf data is and the server CPU per record (per request for get) over the window.
-// NODE runs the server under another node binary; NO_PERF=1 measures without perf; APPLY_FLAGS adds node flags (e.g. "--trace-opt --trace-deopt",
+// WARM and SETUP change the warm-up (3,000 calls, 300 for applyWrites) and the 400 createRecords
+// before it (KIND=create WARM=0 SETUP=50 400: the bench's sequential row, a fresh server's first
+// requests); PERF_HZ the sampling rate. NODE runs the server under another node binary; NO_PERF=1 measures without perf; APPLY_FLAGS adds node flags (e.g. "--trace-opt --trace-deopt",
 // whose output over the window goes to window.log beside the perf data, and all.log for the run).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -36,7 +38,7 @@ let n = 0
 const post = () => ({ $type: 'app.bsky.feed.post', text: `apply post ${n++}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date().toISOString() })
 const apply = () => c.call('POST', 'com.atproto.repo.applyWrites', { token: acct.accessJwt, json: { repo: acct.did, writes: Array.from({ length: batch }, () => ({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post() })) } })
 const rkeys: string[] = []
-for (let i = 0; i < 400; i++) {
+for (let i = 0; i < Number(process.env.SETUP ?? 400); i++) {
   const r = (await c.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post() } })) as { uri: string }
   rkeys.push(r.uri.slice(r.uri.lastIndexOf('/') + 1))
 }
@@ -47,8 +49,8 @@ const create = () => c.call('POST', 'com.atproto.repo.createRecord', { token: ac
 const list = () => c.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
 const one = kind === 'get' ? get : kind === 'create' ? create : kind === 'list' ? list : apply
 const per = kind === 'apply' ? batch : 1
-for (let i = 0; i < (kind === 'apply' ? 300 : 3000); i++) await one()
-const perf = process.env.NO_PERF ? null : spawn('perf', ['record', '-g', '-F', '999', '-o', join(out, 'perf.data'), '-p', String(pid)], { stdio: 'ignore' })
+for (let i = 0; i < Number(process.env.WARM ?? (kind === 'apply' ? 300 : 3000)); i++) await one()
+const perf = process.env.NO_PERF ? null : spawn('perf', ['record', '-g', '-F', process.env.PERF_HZ ?? '999', '-o', join(out, 'perf.data'), '-p', String(pid)], { stdio: 'ignore' })
 await new Promise((r) => setTimeout(r, 500))
 const outStart = serverOut.length
 const c0 = readCpuMs(pid) as number
