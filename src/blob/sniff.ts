@@ -14,7 +14,7 @@
 // way the detector reads the same bytes in the same order and answers the same
 // (test/blob/sniff.test.ts holds both passes to file-type's stream answer); the first pass spares
 // most uploads a stream, the copy of their first chunks into it and the stream tokenizer's
-// promise per read ("uploadBlob's sniffing from the head" in docs/BENCHMARKS.md).
+// promise per read ("uploadBlob: the type sniffed from the head" in docs/BENCHMARKS.md).
 import { PassThrough } from 'node:stream'
 import type { FileTypeParser } from 'file-type'
 import { AbstractTokenizer, EndOfStreamError, type IFileInfo, type IReadChunkOptions } from 'strtok3'

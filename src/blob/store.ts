@@ -195,7 +195,7 @@ export function checkFileName(name: string): string {
  * destroyed: the caller owns it (an HTTP body may need draining after a 413).
  *
  * A Readable is read through its `data` events rather than an async iterator, which costs a
- * promise and a turn of the microtask queue per chunk ("uploadBlob's body read through events"
+ * promise and a turn of the microtask queue per chunk ("uploadBlob: the type sniffed from the head"
  * in docs/BENCHMARKS.md).
  */
 export async function readChunks(source: AsyncIterable<Uint8Array> | Readable, take: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void> {
