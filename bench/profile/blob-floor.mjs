@@ -4,7 +4,8 @@
 // the body, 256 KiB writes to a new file, fsync of the file, then of its folder); `nodir` skips
 // the folder's fsync, `nosync` both fsyncs, `nofs` the file. A client in a child process sends
 // 6 rounds of 30 uploads (distinct incompressible bytes, one at a time, keep-alive); the server's
-// CPU per upload (process.cpuUsage: every thread of the process) is printed per round.
+// CPU per upload (process.cpuUsage: every thread of the process) and the uploads' MiB/s (wall time
+// from the round's first upload sent to its last answered) are printed per round.
 // Run it as `npm start` runs Hearth for a like-for-like figure:
 //   MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 bench/profile/blob-floor.mjs full
 import { fork } from 'node:child_process'
@@ -95,15 +96,19 @@ await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
 const client = fork(new URL(import.meta.url).pathname, ['client', String(server.address().port)], { execArgv: [] })
 const rounds = []
 let start
+let startedAt = 0
 client.on('message', (m) => {
-  if (m === 'start') start = process.cpuUsage()
-  else {
+  if (m === 'start') {
+    start = process.cpuUsage()
+    startedAt = performance.now()
+  } else {
     const c = process.cpuUsage(start)
-    rounds.push(`${((c.user + c.system) / PER_ROUND / 1000).toFixed(2)} (${(c.user / PER_ROUND / 1000).toFixed(2)}+${(c.system / PER_ROUND / 1000).toFixed(2)})`)
+    const mbps = PER_ROUND / ((performance.now() - startedAt) / 1000)
+    rounds.push(`${((c.user + c.system) / PER_ROUND / 1000).toFixed(2)} (${(c.user / PER_ROUND / 1000).toFixed(2)}+${(c.system / PER_ROUND / 1000).toFixed(2)}) ${mbps.toFixed(0)} MB/s`)
   }
   client.send('go')
 })
 await new Promise((resolve) => client.once('exit', resolve))
 server.close()
 await fsp.rm(dir, { recursive: true, force: true })
-console.log(`${mode}: ms CPU per upload (user+sys), per round: ${rounds.join(' | ')}`)
+console.log(`${mode}: ms CPU per upload (user+sys) and MiB/s, per round: ${rounds.join(' | ')}`)
