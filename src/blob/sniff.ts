@@ -17,12 +17,25 @@
 // promise per read ("uploadBlob: the type sniffed from the head" in docs/BENCHMARKS.md).
 import { PassThrough } from 'node:stream'
 import type { FileTypeParser } from 'file-type'
-import { AbstractTokenizer, EndOfStreamError, type IFileInfo, type IReadChunkOptions } from 'strtok3'
+import type { IFileInfo, IReadChunkOptions } from 'strtok3'
 
 // Loaded with the first upload: file-type and its detectors are several MB of resident memory
-// that a server which only serves reads never needs.
-let fileType: Promise<typeof import('file-type')> | null = null
-const loadFileType = () => (fileType ??= import('file-type'))
+// that a server which only serves reads never needs; strtok3 (file-type's tokenizers) with them.
+interface Detection {
+  FileTypeParser: typeof FileTypeParser
+  HeadTokenizer: HeadTokenizerClass
+}
+let detection: Promise<Detection> | null = null
+const loadDetection = () =>
+  (detection ??= Promise.all([import('file-type'), import('strtok3')]).then(([fileType, strtok3]) => ({
+    FileTypeParser: fileType.FileTypeParser,
+    HeadTokenizer: defineHeadTokenizer(strtok3),
+  })))
+
+/** The head tokenizer's class, for tests (loads file-type and strtok3 if not yet loaded). */
+export async function loadHeadTokenizer(): Promise<HeadTokenizerClass> {
+  return (await loadDetection()).HeadTokenizer
+}
 
 const DEFAULT_MIME = 'application/octet-stream'
 
@@ -48,77 +61,82 @@ export class PastTheHead extends Error {}
  * tokenizer remembers that it did, since a detector may catch the error and answer anyway (that
  * answer is not used).
  */
-export class HeadTokenizer extends AbstractTokenizer {
-  fileInfo: IFileInfo
-  wentPast = false
+function defineHeadTokenizer({ AbstractTokenizer, EndOfStreamError }: typeof import('strtok3')) {
+  return class HeadTokenizer extends AbstractTokenizer {
+    fileInfo: IFileInfo
+    wentPast = false
 
-  constructor(
-    private readonly head: Uint8Array,
-    private readonly complete: boolean,
-  ) {
-    // No options: file-type's own (an abort signal) are unset, as Hearth never aborts a detection.
-    super()
-    this.fileInfo = {}
-  }
-
-  supportsRandomAccess(): boolean {
-    return false
-  }
-
-  /** The bytes [from, from + length) of the upload, or as many as it has if it ends before. */
-  private available(from: number, length: number): number {
-    if (from + length <= this.head.length) return length
-    if (!this.complete) {
-      this.wentPast = true
-      throw new PastTheHead()
+    constructor(
+      private readonly head: Uint8Array,
+      private readonly complete: boolean,
+    ) {
+      // No options: file-type's own (an abort signal) are unset, as Hearth never aborts a detection.
+      super()
+      this.fileInfo = {}
     }
-    return Math.max(0, this.head.length - from)
-  }
 
-  async readBuffer(target: Uint8Array, options?: IReadChunkOptions): Promise<number> {
-    const o = this.normalizeOptions(target, options)
-    if (o.position > this.position) await this.ignore(o.position - this.position)
-    if (o.length === 0) return 0
-    const count = this.available(this.position, o.length)
-    target.set(this.head.subarray(this.position, this.position + count))
-    this.position += count
-    if (!o.mayBeLess && count < o.length) throw new EndOfStreamError()
-    return count
-  }
-
-  async peekBuffer(target: Uint8Array, options?: IReadChunkOptions): Promise<number> {
-    const o = this.normalizeOptions(target, options)
-    if (o.length === 0) return 0
-    if (this.fileInfo.size !== undefined && o.position >= this.fileInfo.size) {
-      if (o.mayBeLess) return 0
-      throw new EndOfStreamError()
+    supportsRandomAccess(): boolean {
+      return false
     }
-    const skip = o.position - this.position
-    this.validateBufferSize(o.length + skip)
-    // A peek at a later position looks ahead over the bytes in between, as a stream must.
-    const count = this.available(this.position, o.length + skip)
-    if (!o.mayBeLess && count < o.length + skip) throw new EndOfStreamError()
-    const peeked = Math.max(0, count - skip)
-    target.set(this.head.subarray(o.position, o.position + peeked))
-    return peeked
-  }
 
-  override async ignore(length: number): Promise<number> {
-    if (length < 0) throw new RangeError('ignore length must be ≥ 0 bytes')
-    this.validateLength(length, 'ignore length')
-    this.validateLength(this.position + length, 'end position')
-    if (length > 0 && this.fileInfo.size !== undefined && length > this.fileInfo.size - this.position) throw new EndOfStreamError()
-    const count = this.available(this.position, length)
-    this.position += count
-    if (count < length) throw new EndOfStreamError()
-    return length
+    /** The bytes [from, from + length) of the upload, or as many as it has if it ends before. */
+    private available(from: number, length: number): number {
+      if (from + length <= this.head.length) return length
+      if (!this.complete) {
+        this.wentPast = true
+        throw new PastTheHead()
+      }
+      return Math.max(0, this.head.length - from)
+    }
+
+    async readBuffer(target: Uint8Array, options?: IReadChunkOptions): Promise<number> {
+      const o = this.normalizeOptions(target, options)
+      if (o.position > this.position) await this.ignore(o.position - this.position)
+      if (o.length === 0) return 0
+      const count = this.available(this.position, o.length)
+      target.set(this.head.subarray(this.position, this.position + count))
+      this.position += count
+      if (!o.mayBeLess && count < o.length) throw new EndOfStreamError()
+      return count
+    }
+
+    async peekBuffer(target: Uint8Array, options?: IReadChunkOptions): Promise<number> {
+      const o = this.normalizeOptions(target, options)
+      if (o.length === 0) return 0
+      if (this.fileInfo.size !== undefined && o.position >= this.fileInfo.size) {
+        if (o.mayBeLess) return 0
+        throw new EndOfStreamError()
+      }
+      const skip = o.position - this.position
+      this.validateBufferSize(o.length + skip)
+      // A peek at a later position looks ahead over the bytes in between, as a stream must.
+      const count = this.available(this.position, o.length + skip)
+      if (!o.mayBeLess && count < o.length + skip) throw new EndOfStreamError()
+      const peeked = Math.max(0, count - skip)
+      target.set(this.head.subarray(o.position, o.position + peeked))
+      return peeked
+    }
+
+    override async ignore(length: number): Promise<number> {
+      if (length < 0) throw new RangeError('ignore length must be ≥ 0 bytes')
+      this.validateLength(length, 'ignore length')
+      this.validateLength(this.position + length, 'end position')
+      if (length > 0 && this.fileInfo.size !== undefined && length > this.fileInfo.size - this.position) throw new EndOfStreamError()
+      const count = this.available(this.position, length)
+      this.position += count
+      if (count < length) throw new EndOfStreamError()
+      return length
+    }
   }
 }
 
+type HeadTokenizerClass = ReturnType<typeof defineHeadTokenizer>
+type HeadTokenizer = InstanceType<HeadTokenizerClass>
+
 /** Runs file-type's detection; a detector that chokes on malformed input means "unknown", as upstream. */
-function detect(run: (parser: FileTypeParser) => Promise<{ mime: string } | undefined>): Promise<string | undefined> {
-  return loadFileType()
-    .then(({ FileTypeParser }) => run(new FileTypeParser()))
+function detect(run: (parser: FileTypeParser, d: Detection) => Promise<{ mime: string } | undefined>): Promise<string | undefined> {
+  return loadDetection()
+    .then((d) => run(new d.FileTypeParser(), d))
     .then(
       (type) => type?.mime,
       () => undefined,
@@ -186,7 +204,7 @@ export class MimeSniffer {
 
   constructor() {
     // Loading starts with the upload, while its first bytes arrive.
-    loadFileType().catch(() => {})
+    loadDetection().catch(() => {})
   }
 
   /** Feeds one chunk; resolves when the sniffer can take more (or no longer needs any). */
@@ -229,7 +247,7 @@ export class MimeSniffer {
   private async runFirst(complete: boolean): Promise<boolean> {
     const head = this.held.length === 1 ? (this.held[0] as Uint8Array) : Buffer.concat(this.held, this.heldBytes)
     let tokenizer: HeadTokenizer | undefined
-    const answer = await detect((parser) => parser.fromTokenizer((tokenizer = new HeadTokenizer(head, complete))))
+    const answer = await detect((parser, d) => parser.fromTokenizer((tokenizer = new d.HeadTokenizer(head, complete))))
     if (this.aborted) return true
     if (tokenizer && !tokenizer.wentPast) {
       this.answer = answer
