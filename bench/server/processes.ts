@@ -1,7 +1,7 @@
 // Starts each PDS of the server benchmark in a child process of its own (so that its memory
 // is measured alone) on a free loopback port, with its data in a fresh temp directory.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -149,12 +149,15 @@ export async function spawnPds(o: { name: string; node?: string; args: string[];
     }
   }
   const deadline = Date.now() + o.timeoutMs
+  const port = Number(new URL(o.url).port)
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${o.name} exited before it was ready: ${tail()}`)
     try {
       const res = await fetch(`${o.url}/xrpc/com.atproto.server.describeServer`)
       await res.arrayBuffer()
-      if (res.ok) break
+      // Another process may hold the port (two servers started at once can be handed the same
+      // free port): the answer counts only once this child is the one listening there.
+      if (res.ok && listensOn(child.pid as number, port)) break
     } catch {
       // not listening yet
     }
@@ -165,6 +168,47 @@ export async function spawnPds(o: { name: string; node?: string; args: string[];
     await new Promise((r) => setTimeout(r, 100))
   }
   return { child, stop }
+}
+
+/**
+ * Whether process `pid` holds the TCP socket listening on `port` (Linux's /proc: the listening
+ * sockets' inodes against the process's descriptors). True where /proc cannot tell.
+ */
+export function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>()
+  let tables = 0
+  try {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text: string
+      try {
+        text = readFileSync(table, 'utf8')
+      } catch {
+        continue
+      }
+      tables++
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/)
+        // local_address is ADDR:PORT in hex; state 0A is LISTEN; the inode is the tenth field.
+        if (f.length < 10 || f[3] !== '0A') continue
+        if (Number.parseInt((f[1] as string).split(':')[1] as string, 16) === port) inodes.add(f[9] as string)
+      }
+    }
+    if (tables === 0) return true
+    if (inodes.size === 0) return false
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target: string
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      } catch {
+        continue
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target)
+      if (m && inodes.has(m[1] as string)) return true
+    }
+    return false
+  } catch {
+    return true
+  }
 }
 
 async function launch(

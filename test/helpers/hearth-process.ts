@@ -71,7 +71,18 @@ export function harnessEnv(port: number, dataDir: string, plcUrl: string): Recor
 /** Starts the bundle on `dataDir` and waits until it serves its methods. */
 export async function startHearthProcess(opts: HearthProcessOptions): Promise<HearthProcess> {
   buildBundle()
-  const port = opts.port ?? (await freePort())
+  // A free port can be handed to another process before this one listens on it (test files run
+  // in parallel): then the server exits with EADDRINUSE, and another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, opts.port ?? (await freePort()))
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
+    }
+  }
+}
+
+async function startOnce(opts: HearthProcessOptions, port: number): Promise<HearthProcess> {
   const url = `http://127.0.0.1:${port}`
   const env = { ...harnessEnv(port, opts.dataDir, opts.plcUrl), ...opts.env }
   const { child, stop } = await spawnPds({ name: 'Hearth', args: [...START_NODE_FLAGS, 'dist/hearth.mjs', 'serve'], env, url, timeoutMs: 60_000 })

@@ -111,7 +111,18 @@ async function withInstallLock(fn: () => Promise<void>): Promise<void> {
 /** Starts the official PDS on `dataDir` (created or reused) and waits until it answers. */
 export async function startOfficialPds(opts: OfficialPdsOptions): Promise<OfficialPds> {
   await ensureOfficialInstalled()
-  const port = opts.port ?? (await freePort())
+  // A free port can be handed to another process before this one listens on it (test files run
+  // in parallel): then the official exits with EADDRINUSE, and another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOfficialOnce(opts, opts.port ?? (await freePort()))
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
+    }
+  }
+}
+
+async function startOfficialOnce(opts: OfficialPdsOptions, port: number): Promise<OfficialPds> {
   const env = { ...officialEnv({ port, dataDir: opts.dataDir, plcUrl: opts.plcUrl }), ...opts.env }
   const url = `http://localhost:${port}`
   const { child, stop } = await spawnPds({
