@@ -171,6 +171,21 @@ export async function spawnPds(o: { name: string; node?: string; args: string[];
 }
 
 /**
+ * Starts a server on `port`, or on a free port when none is given. A free port can be handed to
+ * another process before this one listens on it (test files run in parallel): then the server
+ * exits with EADDRINUSE, and another free port is tried (three attempts in all).
+ */
+export async function onFreePort<T>(port: number | undefined, start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(port ?? (await freePort()))
+    } catch (err) {
+      if (port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
+    }
+  }
+}
+
+/**
  * Whether process `pid` holds the TCP socket listening on `port` (Linux's /proc: the listening
  * sockets' inodes against the process's descriptors). True where /proc cannot tell.
  */

@@ -3,7 +3,7 @@
 // request end it?) and the crash test (kill -9, restart on the same directory).
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { freePort, spawnPds } from '../../bench/server/processes.ts'
+import { onFreePort, spawnPds } from '../../bench/server/processes.ts'
 
 export const HEARTH_ADMIN_PASSWORD = 'admin-pass-for-harness'
 
@@ -71,15 +71,7 @@ export function harnessEnv(port: number, dataDir: string, plcUrl: string): Recor
 /** Starts the bundle on `dataDir` and waits until it serves its methods. */
 export async function startHearthProcess(opts: HearthProcessOptions): Promise<HearthProcess> {
   buildBundle()
-  // A free port can be handed to another process before this one listens on it (test files run
-  // in parallel): then the server exits with EADDRINUSE, and another port is tried.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(opts, opts.port ?? (await freePort()))
-    } catch (err) {
-      if (opts.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
-    }
-  }
+  return onFreePort(opts.port, (port) => startOnce(opts, port))
 }
 
 async function startOnce(opts: HearthProcessOptions, port: number): Promise<HearthProcess> {

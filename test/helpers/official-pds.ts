@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureOfficial05, OFFICIAL_05_DIR, OFFICIAL_05_NODE, OFFICIAL_05_VERSION } from '../../bench/server/official-05.ts'
-import { freePort, spawnPds } from '../../bench/server/processes.ts'
+import { onFreePort, spawnPds } from '../../bench/server/processes.ts'
 
 export interface OfficialPds {
   url: string
@@ -111,15 +111,7 @@ async function withInstallLock(fn: () => Promise<void>): Promise<void> {
 /** Starts the official PDS on `dataDir` (created or reused) and waits until it answers. */
 export async function startOfficialPds(opts: OfficialPdsOptions): Promise<OfficialPds> {
   await ensureOfficialInstalled()
-  // A free port can be handed to another process before this one listens on it (test files run
-  // in parallel): then the official exits with EADDRINUSE, and another port is tried.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOfficialOnce(opts, opts.port ?? (await freePort()))
-    } catch (err) {
-      if (opts.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
-    }
-  }
+  return onFreePort(opts.port, (port) => startOfficialOnce(opts, port))
 }
 
 async function startOfficialOnce(opts: OfficialPdsOptions, port: number): Promise<OfficialPds> {
