@@ -51,7 +51,7 @@ const HELD_BYTES = 1024 * 1024
 const MAX_SNIFF_BYTES = 20 * 1024 * 1024
 
 /** Thrown by the head's tokenizer for a byte past the head of an upload that has not ended. */
-export class PastTheHead extends Error {}
+class PastTheHead extends Error {}
 
 /**
  * The head of an upload, read as file-type reads a stream (strtok3's ReadStreamTokenizer): no

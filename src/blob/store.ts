@@ -2,7 +2,7 @@
 // (s3-store.ts), both in the official PDS's layout. The code above (src/actions/, the handlers)
 // sees only this interface, so everything that touches blobs works the same on either.
 import { randomBytes } from 'node:crypto'
-import { Readable } from 'node:stream'
+import { finished, Readable } from 'node:stream'
 import { toBase32 } from '@atcute/multibase'
 import type { Cid } from '../repo/cid.ts'
 import { isValidDid } from '../repo/syntax.ts'
@@ -206,9 +206,6 @@ export async function readChunks(source: AsyncIterable<Uint8Array> | Readable, t
     }
     return
   }
-  if (source.readableEnded) return
-  if (source.errored) throw source.errored
-  if (source.destroyed) throw prematureClose()
   return new Promise<void>((resolve, reject) => {
     let holds = 0
     let ended = false
@@ -217,9 +214,7 @@ export async function readChunks(source: AsyncIterable<Uint8Array> | Readable, t
       if (done) return
       done = true
       source.off('data', onData)
-      source.off('end', onEnd)
-      source.off('error', onError)
-      source.off('close', onClose)
+      stopWatching()
       if (err === undefined) return resolve()
       source.pause()
       reject(err)
@@ -241,21 +236,14 @@ export async function readChunks(source: AsyncIterable<Uint8Array> | Readable, t
       if (holds++ === 0) source.pause()
       hold.then(release, stop)
     }
-    const onEnd = () => {
+    // Node's own end-of-stream watch (readable side only: the source may be a Transform): the end,
+    // the stream's error, or a close before the end (ERR_STREAM_PREMATURE_CLOSE), also for a source
+    // already in one of those states.
+    const stopWatching = finished(source, { writable: false }, (err) => {
+      if (err) return stop(err)
       ended = true
       if (holds === 0) stop()
-    }
-    const onError = (err: Error) => stop(err)
-    const onClose = () => {
-      if (!ended) stop(source.errored ?? prematureClose())
-    }
+    })
     source.on('data', onData)
-    source.on('end', onEnd)
-    source.on('error', onError)
-    source.on('close', onClose)
   })
-}
-
-function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
