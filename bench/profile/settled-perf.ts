@@ -2,7 +2,8 @@
 // (dist/hearth.mjs, as `npm start` runs it, with --perf-basic-prof-only-functions) over `calls`
 // settled applyWrites of BATCH (default 10) post creates, after 400 createRecords and 300
 // applyWrites of warm-up, or with KIND=get (KIND=create, KIND=list) over `calls` getRecords
-// (createRecords, listRecords of 100)
+// (createRecords, listRecords of 100; KIND=upload: uploadBlobs of 1 MiB of the bench's
+// incompressible bytes, after 8 of warm-up as the bench's core row)
 // after 3,000 of warm-up; prints
 // where the perf data is and the server CPU per record (per request for get) over the window.
 // WARM and SETUP change the warm-up (3,000 calls, 300 for applyWrites) and the 400 createRecords
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
+import { blobBytes } from '../server/workload.ts'
 import { freePort, hearthEnv, readCpuMs, spawnPds } from '../server/processes.ts'
 
 const calls = Number(process.argv[2] ?? 1000)
@@ -47,9 +49,11 @@ const get = () => c.call('GET', 'com.atproto.repo.getRecord', { params: { repo: 
 const create = () => c.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post() } })
 // As the bench's listRecords row: the newest 100 posts, the same page each time.
 const list = () => c.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
-const one = kind === 'get' ? get : kind === 'create' ? create : kind === 'list' ? list : apply
+let u = 0
+const upload = () => c.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: blobBytes(100_000 + u++, 1024 * 1024), contentType: 'application/octet-stream' })
+const one = kind === 'get' ? get : kind === 'create' ? create : kind === 'list' ? list : kind === 'upload' ? upload : apply
 const per = kind === 'apply' ? batch : 1
-for (let i = 0; i < Number(process.env.WARM ?? (kind === 'apply' ? 300 : 3000)); i++) await one()
+for (let i = 0; i < Number(process.env.WARM ?? (kind === 'apply' ? 300 : kind === 'upload' ? 8 : 3000)); i++) await one()
 const perf = process.env.NO_PERF ? null : spawn('perf', ['record', '-g', '-F', process.env.PERF_HZ ?? '999', '-o', join(out, 'perf.data'), '-p', String(pid)], { stdio: 'ignore' })
 await new Promise((r) => setTimeout(r, 500))
 const outStart = serverOut.length

@@ -299,6 +299,11 @@ export class XrpcServer {
     })
   }
 
+  /** How many young collections streamed bodies have started (young-collection.ts). */
+  get youngCollectionCount(): number {
+    return this.youngCollection.collectionCount
+  }
+
   /** How many times a pause after streamed bodies has handed freed memory back (young-collection.ts). */
   get memoryReturnCount(): number {
     return this.youngCollection.returnCount

@@ -61,6 +61,7 @@ export class YoungCollection {
   #lastBodyAt = 0
   #returnTimer: NodeJS.Timeout | null = null
   #returns = 0
+  #collections = 0
   readonly #returnEvery: number
   readonly #quietMs: number
   readonly #returnMemory: () => unknown
@@ -98,8 +99,14 @@ export class YoungCollection {
       // The bodies counted until now are what this collection frees.
       this.#pending = 0
       this.#scheduled = false
+      this.#collections++
       collect()
     }).unref()
+  }
+
+  /** How many collections it has started (after a crossing, or before a return). */
+  get collectionCount(): number {
+    return this.#collections
   }
 
   /** How many times a pause after bodies has handed freed memory back. */
@@ -136,6 +143,7 @@ export class YoungCollection {
     const collect = this.#pending > 0 && !this.#scheduled ? this.#collector() : null
     if (collect) {
       this.#pending = 0
+      this.#collections++
       collect()
       this.#lastBodyAt = this.#now() - this.#quietMs
       this.#armReturn(SWEPT_MS)

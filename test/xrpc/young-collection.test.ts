@@ -27,6 +27,7 @@ describe('young collection after streamed bodies', () => {
     young.noteBody(1)
     await turn()
     assert.equal(runs, 2)
+    assert.equal(young.collectionCount, 2, 'the count the server reports')
   })
 
   it('hands freed memory back once the bodies past the mark have paused, after collecting the last ones', async () => {
@@ -88,22 +89,39 @@ describe('young collection after streamed bodies', () => {
       await pds?.close()
     })
 
-    /** Forced young collections seen while it is observing, in `forced`. */
-    function observeForced(): { forced: number[]; stop(): void } {
+    /**
+     * Forced young collections seen while it is observing, in `forced`; `explain()` says what
+     * else there was, for a failure's message: the server's own count of the collections it
+     * started since, and every collection V8 reported (kind and flags).
+     */
+    function observeForced(): { forced: number[]; stop(): void; explain(): string } {
       const forced: number[] = []
+      const seen: string[] = []
+      const started = pds.hearth.xrpc.youngCollectionCount
       const obs = new PerformanceObserver((list) => {
         for (const e of list.getEntries()) {
           const d = (e as unknown as { detail?: { kind: number; flags: number } }).detail
-          if (d && d.kind === constants.NODE_PERFORMANCE_GC_MINOR && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
+          if (!d) continue
+          seen.push(`kind ${d.kind} flags ${d.flags}`)
+          if (d.kind === constants.NODE_PERFORMANCE_GC_MINOR && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
         }
       })
       obs.observe({ entryTypes: ['gc'] })
-      return { forced, stop: () => obs.disconnect() }
+      const explain = () =>
+        `the server started ${pds.hearth.xrpc.youngCollectionCount - started} collection(s); V8 reported ${seen.length}: ${seen.join(', ') || 'none'}`
+      return { forced, stop: () => obs.disconnect(), explain }
+    }
+
+    /** Waits (at most 5 s: the observer's entries arrive asynchronously) for a forced young collection. */
+    async function awaitForced(watch: ReturnType<typeof observeForced>, what: string): Promise<void> {
+      const deadline = Date.now() + 5000
+      while (watch.forced.length === 0 && Date.now() < deadline) await sleep(20)
+      assert.ok(watch.forced.length >= 1, `no forced young collection after ${what}: ${watch.explain()}`)
     }
 
     it('uploads past the threshold are followed by a forced young collection', async () => {
       const { agent } = await pds.createAccount('younggc')
-      const { forced, stop } = observeForced()
+      const watch = observeForced()
       try {
         const size = 1024 * 1024
         const uploads = Math.ceil(BODY_BYTES_PER_COLLECTION / size) + 1
@@ -112,12 +130,9 @@ describe('young collection after streamed bodies', () => {
           const res = await agent.com.atproto.repo.uploadBlob(body, { encoding: 'application/octet-stream' })
           assert.equal(res.data.blob.size, size)
         }
-        // The observer's entries arrive asynchronously.
-        const deadline = Date.now() + 5000
-        while (forced.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-        assert.ok(forced.length >= 1, `no forced young collection after ${uploads} uploads of 1 MiB`)
+        await awaitForced(watch, `${uploads} uploads of 1 MiB`)
       } finally {
-        stop()
+        watch.stop()
       }
     })
 
@@ -150,7 +165,7 @@ describe('young collection after streamed bodies', () => {
       await agent.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.files', record: { $type: 'com.example.files', files: refs } })
       // What the uploads started has run by now; from here only the reads count.
       await new Promise((r) => setTimeout(r, 200))
-      const { forced, stop } = observeForced()
+      const watch = observeForced()
       try {
         const reads = Math.ceil(BODY_BYTES_PER_COLLECTION / size) + 1
         for (let i = 0; i < reads; i++) {
@@ -158,11 +173,9 @@ describe('young collection after streamed bodies', () => {
           const res = await fetch(`${pds.url}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(did)}&cid=${ref.ref.toString()}`)
           assert.equal((await res.arrayBuffer()).byteLength, size)
         }
-        const deadline = Date.now() + 5000
-        while (forced.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-        assert.ok(forced.length >= 1, `no forced young collection after ${reads} streamed getBlobs of ${size} bytes`)
+        await awaitForced(watch, `${reads} streamed getBlobs of ${size} bytes`)
       } finally {
-        stop()
+        watch.stop()
       }
     })
   })
