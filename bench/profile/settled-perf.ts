@@ -49,8 +49,16 @@ const get = () => c.call('GET', 'com.atproto.repo.getRecord', { params: { repo: 
 const create = () => c.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post() } })
 // As the bench's listRecords row: the newest 100 posts, the same page each time.
 const list = () => c.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
+// Distinct incompressible blobs made cheaply, as the disk blob row makes them (bench/server/s3.ts):
+// one base whose first bytes are the upload's number, so the client's own work stays small.
+const baseBlob = blobBytes(100_000, 1024 * 1024)
 let u = 0
-const upload = () => c.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: blobBytes(100_000 + u++, 1024 * 1024), contentType: 'application/octet-stream' })
+const nthBlob = () => {
+  const body = baseBlob.slice()
+  new DataView(body.buffer).setUint32(0, u++)
+  return body
+}
+const upload = () => c.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: nthBlob(), contentType: 'application/octet-stream' })
 const one = kind === 'get' ? get : kind === 'create' ? create : kind === 'list' ? list : kind === 'upload' ? upload : apply
 const per = kind === 'apply' ? batch : 1
 for (let i = 0; i < Number(process.env.WARM ?? (kind === 'apply' ? 300 : kind === 'upload' ? 8 : 3000)); i++) await one()
