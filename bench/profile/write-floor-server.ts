@@ -1,0 +1,67 @@
+// The server `write-floor.ts` measures: a bare node:http server around Hearth's commit and nothing
+// else. Each POST's JSON body is parsed and its record committed through prepareCreate and
+// commitPrepared on one account, exactly as the createRecord handler commits it (validation, CBOR,
+// MST, signature, the store's transaction, the event log's append, awaited before the answer),
+// and the answer is the handler's. Left out on purpose: the router, auth and the session check,
+// the account check, the input's lexicon check, metrics, rate limits, the request scope. So its
+// CPU per request is what any server built on this commit code would cost at least, whatever its
+// request path. Bundled by write-floor.ts (as scripts/build.mjs bundles the server) and run as
+// `node <bundle> <port> <data dir>`; says `ready` on IPC when it listens.
+import { createServer } from 'node:http'
+import { join } from 'node:path'
+import { openAccountDb } from '../../src/account/db.ts'
+import { AccountStore } from '../../src/account/store.ts'
+import { followRepoRoots } from '../../src/actions/repo-roots.ts'
+import { commitPrepared } from '../../src/actions/commit.ts'
+import { ActorStoreManager } from '../../src/actor/manager.ts'
+import { prepareCreate } from '../../src/actor/prepare.ts'
+import { initRepo } from '../../src/actor/transactor.ts'
+import { AccountQueues } from '../../src/blob/store.ts'
+import { silentLogger } from '../../src/logger.ts'
+import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
+import { Sequencer } from '../../src/sequencer/sequencer.ts'
+
+const port = Number(process.argv[2])
+const dir = process.argv[3] as string
+const accounts = new AccountStore(openAccountDb(join(dir, 'account.sqlite')), { hostname: 'bench.test' })
+const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
+const actors = new ActorStoreManager(join(dir, 'actors'), sequencer)
+followRepoRoots({ accounts, sequencer })
+const queues = new AccountQueues()
+const services = { accounts, actors, blobs: { serialize: (did: string, fn: () => Promise<unknown>) => queues.run(did, fn) }, logger: silentLogger, sequencer }
+const did = 'did:plc:writefloor00000000000000'
+const store = actors.create(did, await Secp256k1Keypair.create({ exportable: true }))
+const first = initRepo(store)
+accounts.updateRepoRoot(did, first.cid.$link, first.rev)
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = []
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('end', () => {
+    const fail = (err: unknown) => {
+      res.statusCode = 500
+      res.end(String(err))
+    }
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { collection: string; record: unknown }
+      const write = prepareCreate({ did, collection: body.collection, record: body.record })
+      const { commit, settled } = commitPrepared(services, did, store, [write])
+      settled.then(() => {
+        const answer = JSON.stringify({ uri: write.uri, cid: write.cid.$link, commit: { cid: commit.cid.$link, rev: commit.rev }, validationStatus: write.validationStatus })
+        res.setHeader('Content-Type', 'application/json; charset=utf-8')
+        res.setHeader('Content-Length', Buffer.byteLength(answer))
+        res.end(answer)
+      }, fail)
+    } catch (err) {
+      fail(err)
+    }
+  })
+})
+server.keepAliveTimeout = 90_000
+server.listen(port, '127.0.0.1', () => process.send?.('ready'))
+process.on('SIGTERM', () => {
+  server.close()
+  actors.closeAll()
+  sequencer.close()
+  process.exit(0)
+})

@@ -1,0 +1,128 @@
+// `node --import tsx bench/profile/write-floor.ts [requests] [rounds] [official]`: how close a
+// createRecord can get to 10x the official's CPU with this commit code. Three servers take turns
+// in rounds of `requests` sequential createRecords of a post over one keep-alive connection
+// (as the bench's settled row sends them), after WARM (default 3,000) each:
+//   floor     write-floor-server.ts: a bare node:http server around Hearth's commit alone (no
+//             router, auth, session or account check, input validation, metrics);
+//   Hearth    this tree's dist/hearth.mjs, as `npm start` runs it (build it first);
+//   official  the official 0.5.35 (with the `official` argument).
+// The floor is bundled from this tree's src/ as scripts/build.mjs bundles the server, and runs
+// with the same node flags and allocator settings. Prints the server CPU per request
+// (/proc/<pid>/stat) of each round and the medians, and the official's median over each.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { once } from 'node:events'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+import { startReferencePlc } from '../../test/identity/helpers.ts'
+import { xrpcClient, type XrpcClient } from '../server/client.ts'
+import { BENCH_SECRETS, freePort, readCpuMs, startHearthTree, startOfficialProcess } from '../server/processes.ts'
+
+const N = Number(process.argv[2] ?? 2000)
+const ROUNDS = Number(process.argv[3] ?? 6)
+const withOfficial = process.argv.includes('official')
+const WARM = Number(process.env.WARM ?? 3000)
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+interface Side {
+  name: string
+  pid: number
+  client: XrpcClient
+  did: string
+  token?: string
+  cpu: number[]
+  stop(): Promise<void>
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'hearth-write-floor-'))
+// Inside the tree, so that the bundle's imports of packages resolve from its node_modules.
+const bundle = join(root, 'node_modules/.cache/hearth-write-floor.mjs')
+await build({
+  entryPoints: [join(root, 'bench/profile/write-floor-server.ts')],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  minifyWhitespace: true,
+  logLevel: 'warning',
+})
+
+async function startFloor(): Promise<Side> {
+  const port = await freePort()
+  const data = join(tmp, 'floor-data')
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--require', join(root, 'bin/threadpool.cjs'), bundle, String(port), data], {
+    cwd: root,
+    env: { ...process.env, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const [ready] = await Promise.race([once(child, 'message'), once(child, 'exit')])
+  if (ready !== 'ready') throw new Error(`the floor server exited before it listened (${ready})`)
+  return {
+    name: 'floor',
+    pid: child.pid as number,
+    client: xrpcClient(`http://127.0.0.1:${port}`),
+    did: 'did:plc:writefloor00000000000000',
+    cpu: [],
+    stop: async () => {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    },
+  }
+}
+
+async function startServer(name: string, p: { url: string; pid: number; stop(): Promise<void> }): Promise<Side> {
+  const client = xrpcClient(p.url)
+  const acct = (await client.call('POST', 'com.atproto.server.createAccount', {
+    json: { handle: `floor-${name}.pds.bench.test`, email: `floor-${name}@bench.test`, password: 'password-floor' },
+  })) as { did: string; accessJwt: string }
+  return { name, pid: p.pid, client, did: acct.did, token: acct.accessJwt, cpu: [], stop: p.stop }
+}
+
+let k = 0
+async function requests(s: Side, n: number): Promise<void> {
+  for (let i = 0; i < n; i++, k++) {
+    const record = { $type: 'app.bsky.feed.post', text: `floor post ${k}: a sentence or two of ordinary length, like most posts are.`, createdAt: new Date().toISOString() }
+    await s.client.call('POST', 'com.atproto.repo.createRecord', { token: s.token, json: { repo: s.did, collection: 'app.bsky.feed.post', record } })
+  }
+}
+
+const plc = await startReferencePlc()
+const sides: Side[] = []
+try {
+  sides.push(await startFloor())
+  sides.push(await startServer('hearth', await startHearthTree(root, plc.url)))
+  if (withOfficial) sides.push(await startServer('official', await startOfficialProcess(plc.url, BENCH_SECRETS, {}, '0.5.35')))
+  for (const s of sides) await requests(s, s.name === 'official' ? Math.min(WARM, 1000) : WARM)
+  for (let r = 0; r < ROUNDS; r++) {
+    // The order turns each round, so that none always runs first after another's load.
+    const order = sides.map((_, i) => sides[(i + r) % sides.length] as Side)
+    for (const s of order) {
+      const n = s.name === 'official' ? Math.max(100, Math.round(N / 8)) : N
+      const c0 = readCpuMs(s.pid) as number
+      const t0 = performance.now()
+      await requests(s, n)
+      const ms = performance.now() - t0
+      const per = ((readCpuMs(s.pid) as number) - c0) / n
+      s.cpu.push(per)
+      console.log(`round ${r} ${s.name.padEnd(8)} ${n} createRecords, ${((n * 1000) / ms).toFixed(0)}/s, server CPU ${per.toFixed(3)} ms per request`)
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+  const official = sides.find((s) => s.name === 'official')
+  for (const s of sides) {
+    const m = median(s.cpu)
+    const ratio = official && s !== official ? `, ${(median(official.cpu) / m).toFixed(2)}x the official's` : ''
+    console.log(`${s.name.padEnd(8)} median ${m.toFixed(3)} ms (rounds ${s.cpu.map((x) => x.toFixed(3)).join(' ')})${ratio}`)
+  }
+} finally {
+  for (const s of sides) {
+    s.client.close()
+    await s.stop()
+  }
+  await plc.close()
+  rmSync(tmp, { recursive: true, force: true })
+}
