@@ -1,7 +1,9 @@
 // `node --import tsx bench/profile/write-floor.ts [requests] [rounds] [official]`: how close a
-// createRecord can get to 10x the official's CPU with this commit code. Three servers take turns
+// createRecord can get to 10x the official's CPU, and what stands between. The servers take turns
 // in rounds of `requests` sequential createRecords of a post over one keep-alive connection
 // (as the bench's settled row sends them), after WARM (default 3,000) each:
+//   bare      write-floor-bare.mjs: the durable work of a commit on the official schema (its
+//             blocks, one signature, the store's transaction, the log's insert) and no more;
 //   floor     write-floor-server.ts: a bare node:http server around Hearth's commit alone (no
 //             router, auth, session or account check, input validation, metrics);
 //   Hearth    this tree's dist/hearth.mjs, as `npm start` runs it (build it first);
@@ -9,6 +11,10 @@
 // The floor is bundled from this tree's src/ as scripts/build.mjs bundles the server, and runs
 // with the same node flags and allocator settings. Prints the server CPU per request
 // (/proc/<pid>/stat) of each round and the medians, and the official's median over each.
+// HEARTH_TREES=<tree>,<tree>: Hearth from each of these built checkouts instead of this one (a
+// change to the request path beside the tree before it, the floor as the yardstick).
+// PERF_DIR=<dir>: the floor and Hearth run with --perf-basic-prof-only-functions, and round 0 of
+// each is recorded by `perf record -g` into <dir>/<name>.data (the official is not recorded).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { once } from 'node:events'
@@ -25,6 +31,8 @@ const ROUNDS = Number(process.argv[3] ?? 6)
 const withOfficial = process.argv.includes('official')
 const WARM = Number(process.env.WARM ?? 3000)
 const root = fileURLToPath(new URL('../..', import.meta.url))
+const PERF_DIR = process.env.PERF_DIR || null
+const perfFlags = PERF_DIR ? ['--perf-basic-prof-only-functions'] : []
 
 interface Side {
   name: string
@@ -51,18 +59,18 @@ await build({
   logLevel: 'warning',
 })
 
-async function startFloor(): Promise<Side> {
+async function startFloor(name: string, script: string): Promise<Side> {
   const port = await freePort()
-  const data = join(tmp, 'floor-data')
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--require', join(root, 'bin/threadpool.cjs'), bundle, String(port), data], {
+  const data = join(tmp, `${name}-data`)
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...perfFlags, '--require', join(root, 'bin/threadpool.cjs'), script, String(port), data], {
     cwd: root,
     env: { ...process.env, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const [ready] = await Promise.race([once(child, 'message'), once(child, 'exit')])
-  if (ready !== 'ready') throw new Error(`the floor server exited before it listened (${ready})`)
+  if (ready !== 'ready') throw new Error(`the ${name} server exited before it listened (${ready})`)
   return {
-    name: 'floor',
+    name,
     pid: child.pid as number,
     client: xrpcClient(`http://127.0.0.1:${port}`),
     did: 'did:plc:writefloor00000000000000',
@@ -93,8 +101,13 @@ async function requests(s: Side, n: number): Promise<void> {
 const plc = await startReferencePlc()
 const sides: Side[] = []
 try {
-  sides.push(await startFloor())
-  sides.push(await startServer('hearth', await startHearthTree(root, plc.url)))
+  sides.push(await startFloor('bare', join(root, 'bench/profile/write-floor-bare.mjs')))
+  sides.push(await startFloor('floor', bundle))
+  const trees = process.env.HEARTH_TREES ? process.env.HEARTH_TREES.split(',') : [root]
+  for (const [i, tree] of trees.entries()) {
+    const name = trees.length === 1 ? 'hearth' : `hearth${String.fromCharCode(65 + i)}`
+    sides.push(await startServer(name, await startHearthTree(tree, plc.url, { nodeArgs: perfFlags })))
+  }
   if (withOfficial) sides.push(await startServer('official', await startOfficialProcess(plc.url, BENCH_SECRETS, {}, '0.5.35')))
   for (const s of sides) await requests(s, s.name === 'official' ? Math.min(WARM, 1000) : WARM)
   for (let r = 0; r < ROUNDS; r++) {
@@ -102,11 +115,17 @@ try {
     const order = sides.map((_, i) => sides[(i + r) % sides.length] as Side)
     for (const s of order) {
       const n = s.name === 'official' ? Math.max(100, Math.round(N / 8)) : N
+      const perf = PERF_DIR && r === 0 && s.name !== 'official' ? spawn('perf', ['record', '-g', '-F', '999', '-o', join(PERF_DIR, `${s.name}.data`), '-p', String(s.pid)], { stdio: 'ignore' }) : null
+      if (perf) await new Promise((res) => setTimeout(res, 500))
       const c0 = readCpuMs(s.pid) as number
       const t0 = performance.now()
       await requests(s, n)
       const ms = performance.now() - t0
       const per = ((readCpuMs(s.pid) as number) - c0) / n
+      if (perf) {
+        perf.kill('SIGINT')
+        await once(perf, 'exit')
+      }
       s.cpu.push(per)
       console.log(`round ${r} ${s.name.padEnd(8)} ${n} createRecords, ${((n * 1000) / ms).toFixed(0)}/s, server CPU ${per.toFixed(3)} ms per request`)
     }
