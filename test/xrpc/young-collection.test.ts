@@ -90,11 +90,12 @@ describe('young collection after streamed bodies', () => {
     })
 
     /**
-     * Forced young collections seen while it is observing, in `forced`; `explain()` says what
-     * else there was, for a failure's message: the server's own count of the collections it
-     * started since, and every collection V8 reported (kind and flags).
+     * Forced collections seen while it is observing, in `forced` (young, or a full one V8 ran
+     * in place of the young one the server asked for); `started()`, how many the server started
+     * since; `explain()` says what else there was, for a failure's message: the server's count
+     * and every collection V8 reported (kind and flags).
      */
-    function observeForced(): { forced: number[]; stop(): void; explain(): string } {
+    function observeForced(): { forced: number[]; started(): number; stop(): void; explain(): string } {
       const forced: number[] = []
       const seen: string[] = []
       const started = pds.hearth.xrpc.youngCollectionCount
@@ -103,20 +104,25 @@ describe('young collection after streamed bodies', () => {
           const d = (e as unknown as { detail?: { kind: number; flags: number } }).detail
           if (!d) continue
           seen.push(`kind ${d.kind} flags ${d.flags}`)
-          if (d.kind === constants.NODE_PERFORMANCE_GC_MINOR && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
+          // The server asks for a young collection; V8 runs it as a full one when incremental
+          // marking is under way (seen under Node 24 in CI: "kind 8 flags 0, kind 4 flags 4"),
+          // which frees the bodies' buffers all the same. Nothing else in this process forces one
+          // (the idle collection, full and forced, is `hearth serve`'s, not the test server's).
+          const kind = d.kind === constants.NODE_PERFORMANCE_GC_MINOR || d.kind === constants.NODE_PERFORMANCE_GC_MAJOR
+          if (kind && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
         }
       })
       obs.observe({ entryTypes: ['gc'] })
       const explain = () =>
         `the server started ${pds.hearth.xrpc.youngCollectionCount - started} collection(s); V8 reported ${seen.length}: ${seen.join(', ') || 'none'}`
-      return { forced, stop: () => obs.disconnect(), explain }
+      return { forced, started: () => pds.hearth.xrpc.youngCollectionCount - started, stop: () => obs.disconnect(), explain }
     }
 
     /** Waits (at most 5 s: the observer's entries arrive asynchronously) for a forced young collection. */
     async function awaitForced(watch: ReturnType<typeof observeForced>, what: string): Promise<void> {
       const deadline = Date.now() + 5000
       while (watch.forced.length === 0 && Date.now() < deadline) await sleep(20)
-      assert.ok(watch.forced.length >= 1, `no forced young collection after ${what}: ${watch.explain()}`)
+      assert.ok(watch.forced.length >= 1 && watch.started() >= 1, `no forced young collection after ${what}: ${watch.explain()}`)
     }
 
     it('uploads past the threshold are followed by a forced young collection', async () => {
