@@ -112,23 +112,39 @@ const RAW = new Set<keyof typeof SQL>(['getRecord', 'listDesc', 'listAsc'])
 
 type Statements = { readonly [K in keyof typeof SQL]: Statement }
 
-/** An object whose properties prepare their statement on first read, then hold it. */
-function lazyStatements(db: () => Db): Statements {
-  const st = {}
-  for (const key of Object.keys(SQL) as Array<keyof typeof SQL>) {
-    Object.defineProperty(st, key, {
-      configurable: true,
-      enumerable: true,
-      get() {
-        const prepared = db().prepare(SQL[key])
-        if (PLUCK.has(key)) prepared.pluck()
-        else if (RAW.has(key)) prepared.raw()
-        Object.defineProperty(st, key, { value: prepared, enumerable: true })
-        return prepared
-      },
-    })
+const SQL_KEYS = Object.keys(SQL) as Array<keyof typeof SQL>
+
+/**
+ * A store's statements, each prepared on its first read, then held. Every instance has one hidden
+ * class from its construction on: the getters are the prototype's (one set for all stores) and
+ * the statements sit in an array. An object whose own accessors turned into data properties as
+ * statements were first used (as this was before) changed class at each first use, deoptimising
+ * the commit's code that had seen the old class, and each store's object ended up with a class
+ * of its own (the order of its first uses), so that the lookups in the commit's code saw many.
+ */
+class LazyStatements {
+  readonly held: Array<Statement | undefined> = new Array<Statement | undefined>(SQL_KEYS.length).fill(undefined)
+  constructor(readonly db: () => Db) {}
+
+  prepare(i: number): Statement {
+    const key = SQL_KEYS[i] as keyof typeof SQL
+    const prepared = this.db().prepare(SQL[key])
+    if (PLUCK.has(key)) prepared.pluck()
+    else if (RAW.has(key)) prepared.raw()
+    this.held[i] = prepared
+    return prepared
   }
-  return st as Statements
+}
+for (const [i, key] of SQL_KEYS.entries()) {
+  Object.defineProperty(LazyStatements.prototype, key, {
+    get(this: LazyStatements): Statement {
+      return this.held[i] ?? this.prepare(i)
+    },
+  })
+}
+
+function lazyStatements(db: () => Db): Statements {
+  return new LazyStatements(db) as unknown as Statements
 }
 
 type RawRecordRow = [string, string, string, string, string, string, string | null, Uint8Array | null]

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
 import { verifyRepoCar } from '@atproto/repo'
 import { ACTOR_SCHEMA_STAMP } from '../../src/actor/db.ts'
 import { ActorStoreManager } from '../../src/actor/manager.ts'
@@ -257,6 +258,30 @@ test('actor store: collections() lists each collection once, in order, as a DIST
   commitWrites(store, sequencer, { writes: [0, 1, 2].map((k) => prepareWrite({ action: 'delete', collection: 'app.bsky.feed.post', rkey: post(10 + k).rkey })) })
   assert.deepEqual(store.collections(), ['app.bsky.feed.like', 'app.bsky.feed.postgate', 'app.bsky.graph.follow', 'com.example.z'])
   assert.deepEqual(store.collections(), distinct())
+})
+
+test('actor store: every store keeps one hidden class for its statements, whatever it prepared first', () => {
+  // V8's own check of two objects' hidden classes (maps), through the natives syntax.
+  setFlagsFromString('--allow-natives-syntax')
+  const sameClass = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean
+  const { sequencer, actors } = setup()
+  const statementsOf = (store: object) => (store as unknown as { st: object }).st
+  const a = actors.create(DID, Secp256k1Keypair.create())
+  const b = actors.create('did:plc:actorstoretest00000000001', Secp256k1Keypair.create())
+  const before = statementsOf(a)
+  const fresh = statementsOf(b)
+  // Different first uses: a commit on one, a listing and a count on the other.
+  initRepo(a)
+  commitWrites(a, sequencer, { writes: [prepareWrite(post(0))] })
+  b.collections()
+  b.counts()
+  assert.equal(statementsOf(a), before, 'the same statements object')
+  assert.ok(sameClass(before, fresh), 'a store that prepared statements has the class of one that prepared none')
+  assert.ok(sameClass(statementsOf(a), statementsOf(b)), 'two stores with different first uses share one class')
+  // Statements forgotten and prepared again (the idle release) keep it too.
+  assert.ok(a.releaseMemory())
+  a.head()
+  assert.ok(sameClass(statementsOf(a), statementsOf(b)))
 })
 
 test('actor store: a closed store keeps its WAL files, and the next open writes on after the last frame', () => {
