@@ -5,12 +5,12 @@
 // table's CID key as real CIDs are); sign the commit (one libsecp256k1 signature); then one
 // transaction on the store (the 8 blocks put, the previous commit's 7 dropped, the record row,
 // the repo root) and one insert into the event log (an event of ~1.5 KB), both with the official
-// schema and Hearth's settings (WAL, synchronous NORMAL, the same checkpoint size), before the
-// answer. No MST is built and no real CAR is written, so this is below what any server keeping
+// schema alone and Hearth's settings (WAL, synchronous NORMAL, the same checkpoint size), before
+// the answer. No MST is built and no real CAR is written, so this is below what any server keeping
 // the official's files can do; the request path is bare node:http.
-// Run as `node write-floor-bare.mjs <port> <data dir>`; says `ready` on IPC when it listens.
+// Run as `node write-floor-bare.mjs <port> <data dir>` on a folder write-floor.ts prepared; says
+// `ready` on IPC when it listens.
 import { createHash, randomFillSync } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -23,29 +23,15 @@ const secp = require('secp256k1')
 
 const port = Number(process.argv[2])
 const dir = process.argv[3]
-mkdirSync(dir, { recursive: true })
 const open = (file) => {
   const db = new Database(join(dir, file))
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000')
   return db
 }
+// The files hold the official schema already: write-floor.ts made them with the official
+// migrations (Hearth's own tables and indexes left out).
 const store = open('store.sqlite')
-store.exec(`
-  CREATE TABLE "repo_root" ("did" varchar primary key, "cid" varchar not null, "rev" varchar not null, "indexedAt" varchar not null);
-  CREATE TABLE "repo_block" ("cid" varchar primary key, "repoRev" varchar not null, "size" integer not null, "content" blob not null);
-  CREATE INDEX "repo_block_repo_rev_idx" ON "repo_block" ("repoRev", "cid");
-  CREATE TABLE "record" ("uri" varchar primary key, "cid" varchar not null, "collection" varchar not null, "rkey" varchar not null, "repoRev" varchar not null, "indexedAt" varchar not null, "takedownRef" varchar);
-  CREATE INDEX "record_cid_idx" ON "record" ("cid");
-  CREATE INDEX "record_collection_idx" ON "record" ("collection");
-  CREATE INDEX "record_repo_rev_idx" ON "record" ("repoRev");
-`)
 const log = open('sequencer.sqlite')
-log.exec(`
-  CREATE TABLE "repo_seq" ("seq" integer primary key autoincrement, "did" varchar not null, "eventType" varchar not null, "event" blob not null, "invalidated" int2 default 0 not null, "sequencedAt" varchar not null);
-  CREATE INDEX "repo_seq_did_idx" ON "repo_seq" ("did");
-  CREATE INDEX "repo_seq_event_type_idx" ON "repo_seq" ("eventType");
-  CREATE INDEX "repo_seq_sequenced_at_index" ON "repo_seq" ("sequencedAt");
-`)
 const did = 'did:plc:writefloor00000000000000'
 const putBlock = store.prepare('INSERT INTO repo_block ("cid", "repoRev", "size", "content") VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
 const dropBlock = store.prepare('DELETE FROM repo_block WHERE "cid" = ?')

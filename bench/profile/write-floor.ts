@@ -16,12 +16,15 @@
 // PERF_DIR=<dir>: the floor and Hearth run with --perf-basic-prof-only-functions, and round 0 of
 // each is recorded by `perf record -g` into <dir>/<name>.data (the official is not recorded).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { actorMigrations } from '../../src/actor/db.ts'
+import { sequencerMigrations } from '../../src/sequencer/db.ts'
+import { type MigrationSet, openDb } from '../../src/storage/sqlite.ts'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient, type XrpcClient } from '../server/client.ts'
 import { BENCH_SECRETS, freePort, readCpuMs, startHearthTree, startOfficialProcess } from '../server/processes.ts'
@@ -59,9 +62,21 @@ await build({
   logLevel: 'warning',
 })
 
+/** A database made with the official migrations alone, none of Hearth's additions. */
+function officialSchema(path: string, set: MigrationSet): void {
+  const db = openDb(path)
+  for (const m of set.official) m.up(db)
+  db.close()
+}
+
 async function startFloor(name: string, script: string): Promise<Side> {
   const port = await freePort()
   const data = join(tmp, `${name}-data`)
+  if (name === 'bare') {
+    mkdirSync(data)
+    officialSchema(join(data, 'store.sqlite'), actorMigrations)
+    officialSchema(join(data, 'sequencer.sqlite'), sequencerMigrations)
+  }
   const child = spawn(process.execPath, ['--max-semi-space-size=2', ...perfFlags, '--require', join(root, 'bin/threadpool.cjs'), script, String(port), data], {
     cwd: root,
     env: { ...process.env, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
