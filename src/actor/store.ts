@@ -117,10 +117,10 @@ const SQL_KEYS = Object.keys(SQL) as Array<keyof typeof SQL>
 /**
  * A store's statements, each prepared on its first read, then held. Every instance has one hidden
  * class from its construction on: the getters are the prototype's (one set for all stores) and
- * the statements sit in an array. An object whose own accessors turned into data properties as
- * statements were first used (as this was before) changed class at each first use, deoptimising
- * the commit's code that had seen the old class, and each store's object ended up with a class
- * of its own (the order of its first uses), so that the lookups in the commit's code saw many.
+ * the statements sit in an array. An object of accessors of its own (a closure each) that turned
+ * into data properties as statements were first used, as this was before, changed class at each
+ * first use and ended with a class set by the order of its first uses: one per store, for the
+ * same lookups in the commit's code; and ~2 KB more heap per open store (BENCHMARKS.md).
  */
 class LazyStatements {
   readonly held: Array<Statement | undefined> = new Array<Statement | undefined>(SQL_KEYS.length).fill(undefined)
