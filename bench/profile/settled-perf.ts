@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient } from '../server/client.ts'
-import { blobBytes } from '../server/workload.ts'
+import { blobVariants } from '../server/workload.ts'
 import { freePort, hearthEnv, readCpuMs, spawnPds } from '../server/processes.ts'
 
 const calls = Number(process.argv[2] ?? 1000)
@@ -49,16 +49,10 @@ const get = () => c.call('GET', 'com.atproto.repo.getRecord', { params: { repo: 
 const create = () => c.call('POST', 'com.atproto.repo.createRecord', { token: acct.accessJwt, json: { repo: acct.did, collection: 'app.bsky.feed.post', record: post() } })
 // As the bench's listRecords row: the newest 100 posts, the same page each time.
 const list = () => c.call('GET', 'com.atproto.repo.listRecords', { params: { repo: acct.did, collection: 'app.bsky.feed.post', limit: '100' } })
-// Distinct incompressible blobs made cheaply, as the disk blob row makes them (bench/server/s3.ts):
-// one base whose first bytes are the upload's number, so the client's own work stays small.
-const baseBlob = blobBytes(100_000, 1024 * 1024)
+// Distinct incompressible blobs made cheaply, as the disk blob row makes them (bench/server/s3.ts).
+const nthBlob = blobVariants(100_000, 1024 * 1024)
 let u = 0
-const nthBlob = () => {
-  const body = baseBlob.slice()
-  new DataView(body.buffer).setUint32(0, u++)
-  return body
-}
-const upload = () => c.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: nthBlob(), contentType: 'application/octet-stream' })
+const upload = () => c.call('POST', 'com.atproto.repo.uploadBlob', { token: acct.accessJwt, body: nthBlob(u++), contentType: 'application/octet-stream' })
 const one = kind === 'get' ? get : kind === 'create' ? create : kind === 'list' ? list : kind === 'upload' ? upload : apply
 const per = kind === 'apply' ? batch : 1
 for (let i = 0; i < Number(process.env.WARM ?? (kind === 'apply' ? 300 : kind === 'upload' ? 8 : 3000)); i++) await one()

@@ -15,7 +15,7 @@ import { xrpcClient } from './client.ts'
 import { ensureOfficial, OFFICIAL_VERSION } from './official.ts'
 import { ensureOfficial05, OFFICIAL_05_VERSION } from './official-05.ts'
 import { type OfficialRelease, type PdsProcess, type PdsSecrets, startHearthProcess, startOfficialProcess } from './processes.ts'
-import { blobBytes, cpuMeter } from './workload.ts'
+import { blobBytes, blobVariants, cpuMeter } from './workload.ts'
 
 const RELEASE: OfficialRelease = process.env.BENCH_OFFICIAL === OFFICIAL_VERSION ? OFFICIAL_VERSION : OFFICIAL_05_VERSION
 /** How long each measured row runs (the last request started within it still completes). */
@@ -90,13 +90,7 @@ async function runBlobWorkload(pds: PdsProcess): Promise<BlobResults> {
       if (got !== BLOB_BYTES) throw new Error(`getBlob returned ${got} bytes, expected ${BLOB_BYTES}`)
     }
 
-    // Distinct incompressible blobs, cheaply: one base whose first bytes are the upload's number.
-    const baseBlob = blobBytes(0, BLOB_BYTES)
-    const nth = (i: number) => {
-      const body = baseBlob.slice()
-      new DataView(body.buffer).setUint32(0, i)
-      return body
-    }
+    const nth = blobVariants(0, BLOB_BYTES)
     const meter = cpuMeter(() => pds.cpuMs())
     let t0 = performance.now()
     let uploads = 0

@@ -88,6 +88,20 @@ function post(label: string): Record<string, unknown> {
   }
 }
 
+/**
+ * Distinct incompressible blobs made cheaply: one base of blobBytes(index, size), whose first four
+ * bytes become the number asked for, so that a client timing uploads does not hash a new blob
+ * for each.
+ */
+export function blobVariants(index: number, size: number): (n: number) => Uint8Array {
+  const base = blobBytes(index, size)
+  return (n) => {
+    const body = base.slice()
+    new DataView(body.buffer).setUint32(0, n)
+    return body
+  }
+}
+
 /** Deterministic, incompressible bytes: the same blob for the same index on every server. */
 export function blobBytes(index: number, size: number): Uint8Array {
   const out = new Uint8Array(size)
