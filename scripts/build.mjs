@@ -13,6 +13,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { SERVER_BUNDLE_OPTIONS } from './bundle-options.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist')
@@ -36,18 +37,8 @@ const result = await build({
   entryPoints: { hearth: join(root, 'src/cli/main.ts'), 'backup-worker': join(root, 'src/admin/backup-worker.ts') },
   outdir: out,
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
+  ...SERVER_BUNDLE_OPTIONS,
   sourcemap: 'linked',
-  // V8 keeps the bundle's source for as long as the process lives: without its indentation and
-  // comments it is ~0.8 MB instead of ~1.05. Names are kept (no identifier minification), so a
-  // stack trace names the same functions; its line:column, in the bundle as before, maps to
-  // src/ through the linked source map (`node --enable-source-maps`).
-  minifyWhitespace: true,
-  logLevel: 'warning',
   write: false,
 })
 

@@ -1,13 +1,11 @@
-// The server `write-floor.ts` measures: a bare node:http server around Hearth's commit and nothing
-// else. Each POST's JSON body is parsed and its record committed through prepareCreate and
-// commitPrepared on one account, exactly as the createRecord handler commits it (validation, CBOR,
-// MST, signature, the store's transaction, the event log's append, awaited before the answer),
-// and the answer is the handler's. Left out on purpose: the router, auth and the session check,
-// the account check, the input's lexicon check, metrics, rate limits, the request scope. So its
-// CPU per request is what any server built on this commit code would cost at least, whatever its
-// request path. Bundled by write-floor.ts (as scripts/build.mjs bundles the server) and run as
-// `node <bundle> <port> <data dir>`; says `ready` on IPC when it listens.
-import { createServer } from 'node:http'
+// The `floor` server of write-floor.ts: bare node:http (floor-http.ts) around Hearth's commit and
+// nothing else. Each POST's record is committed through prepareCreate and commitPrepared on one
+// account, exactly as the createRecord handler commits it (validation, CBOR, MST, signature, the
+// store's transaction, the event log's append, awaited before the answer), and the answer is the
+// handler's. Left out on purpose: the router, auth and the session check, the account check, the
+// input's lexicon check, metrics, rate limits, the request scope. So its CPU per request is what
+// any server built on this commit code would cost at least, whatever its request path. Bundled by
+// write-floor.ts (as scripts/build.mjs bundles the server).
 import { join } from 'node:path'
 import { openAccountDb } from '../../src/account/db.ts'
 import { AccountStore } from '../../src/account/store.ts'
@@ -20,9 +18,9 @@ import { AccountQueues, type BlobStore } from '../../src/blob/store.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { Secp256k1Keypair } from '../../src/repo/crypto/index.ts'
 import { Sequencer } from '../../src/sequencer/sequencer.ts'
+import { floorArgs, serveFloor } from './floor-http.ts'
 
-const port = Number(process.argv[2])
-const dir = process.argv[3] as string
+const { port, dir, did } = floorArgs()
 const accounts = new AccountStore(openAccountDb(join(dir, 'account.sqlite')), { hostname: 'bench.test' })
 const sequencer = new Sequencer(join(dir, 'sequencer.sqlite'))
 const actors = new ActorStoreManager(join(dir, 'actors'), sequencer)
@@ -31,39 +29,19 @@ const queues = new AccountQueues()
 // A post references no blob, so the commit never reaches the blob store beyond its queue.
 const blobs = { serialize: <T>(did: string, fn: () => Promise<T>) => queues.run(did, fn) } as unknown as BlobStore
 const services = { accounts, actors, blobs, logger: silentLogger, sequencer }
-const did = 'did:plc:writefloor00000000000000'
 const store = actors.create(did, Secp256k1Keypair.create())
 const first = initRepo(store)
 accounts.updateRepoRoot(did, first.cid.$link, first.rev)
 
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = []
-  req.on('data', (c: Buffer) => chunks.push(c))
-  req.on('end', () => {
-    const fail = (err: unknown) => {
-      res.statusCode = 500
-      res.end(String(err))
-    }
-    try {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { collection: string; record: unknown }
-      const write = prepareCreate({ did, collection: body.collection, record: body.record })
-      const { commit, settled } = commitPrepared(services, did, store, [write])
-      settled.then(() => {
-        const answer = JSON.stringify({ uri: write.uri, cid: write.cid.$link, commit: { cid: commit.cid.$link, rev: commit.rev }, validationStatus: write.validationStatus })
-        res.setHeader('Content-Type', 'application/json; charset=utf-8')
-        res.setHeader('Content-Length', Buffer.byteLength(answer))
-        res.end(answer)
-      }, fail)
-    } catch (err) {
-      fail(err)
-    }
-  })
-})
-server.keepAliveTimeout = 90_000
-server.listen(port, '127.0.0.1', () => process.send?.('ready'))
-process.on('SIGTERM', () => {
-  server.close()
-  actors.closeAll()
-  sequencer.close()
-  process.exit(0)
-})
+serveFloor(
+  port,
+  (body) => {
+    const write = prepareCreate({ did, collection: body.collection, record: body.record })
+    const { commit, settled } = commitPrepared(services, did, store, [write])
+    return settled.then(() => ({ uri: write.uri, cid: write.cid.$link, commit: { cid: commit.cid.$link, rev: commit.rev }, validationStatus: write.validationStatus }))
+  },
+  () => {
+    actors.closeAll()
+    sequencer.close()
+  },
+)

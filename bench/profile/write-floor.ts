@@ -2,14 +2,14 @@
 // createRecord can get to 10x the official's CPU, and what stands between. The servers take turns
 // in rounds of `requests` sequential createRecords of a post over one keep-alive connection
 // (as the bench's settled row sends them), after WARM (default 3,000) each:
-//   bare      write-floor-bare.mjs: the durable work of a commit on the official schema (its
+//   bare      write-floor-bare.ts: the durable work of a commit on the official schema (its
 //             blocks, one signature, the store's transaction, the log's insert) and no more;
 //   floor     write-floor-server.ts: a bare node:http server around Hearth's commit alone (no
 //             router, auth, session or account check, input validation, metrics);
 //   Hearth    this tree's dist/hearth.mjs, as `npm start` runs it (build it first);
 //   official  the official 0.5.35 (with the `official` argument).
-// The floor is bundled from this tree's src/ as scripts/build.mjs bundles the server, and runs
-// with the same node flags and allocator settings. Prints the server CPU per request
+// Both are bundled from this tree as scripts/build.mjs bundles the server, and run with the same
+// node flags and allocator settings (their shared HTTP: floor-http.ts). Prints the server CPU per request
 // (/proc/<pid>/stat) of each round and the medians, and the official's median over each.
 // HEARTH_TREES=<tree>,<tree>: Hearth from each of these built checkouts instead of this one (a
 // change to the request path beside the tree before it, the floor as the yardstick).
@@ -25,6 +25,7 @@ import { build } from 'esbuild'
 import { actorMigrations } from '../../src/actor/db.ts'
 import { sequencerMigrations } from '../../src/sequencer/db.ts'
 import { type MigrationSet, openDb } from '../../src/storage/sqlite.ts'
+import { SERVER_BUNDLE_OPTIONS } from '../../scripts/bundle-options.mjs'
 import { startReferencePlc } from '../../test/identity/helpers.ts'
 import { xrpcClient, type XrpcClient } from '../server/client.ts'
 import { BENCH_SECRETS, freePort, readCpuMs, startHearthTree, startOfficialProcess } from '../server/processes.ts'
@@ -48,18 +49,13 @@ interface Side {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'hearth-write-floor-'))
-// Inside the tree, so that the bundle's imports of packages resolve from its node_modules.
-const bundle = join(root, 'node_modules/.cache/hearth-write-floor.mjs')
+// Inside the tree, so that the bundles' imports of packages resolve from its node_modules.
+const bundles = join(root, 'node_modules/.cache/hearth-write-floor')
 await build({
-  entryPoints: [join(root, 'bench/profile/write-floor-server.ts')],
-  outfile: bundle,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  minifyWhitespace: true,
-  logLevel: 'warning',
+  entryPoints: { floor: join(root, 'bench/profile/write-floor-server.ts'), bare: join(root, 'bench/profile/write-floor-bare.ts') },
+  outdir: bundles,
+  outExtension: { '.js': '.mjs' },
+  ...SERVER_BUNDLE_OPTIONS,
 })
 
 /** A database made with the official migrations alone, none of Hearth's additions. */
@@ -69,15 +65,16 @@ function officialSchema(path: string, set: MigrationSet): void {
   db.close()
 }
 
-async function startFloor(name: string, script: string): Promise<Side> {
+const FLOOR_DID = 'did:plc:writefloor00000000000000'
+
+/** One of the floor servers (its bundle `name`.mjs), on a data folder `prepare` may fill first. */
+async function startFloor(name: 'floor' | 'bare', prepare?: (data: string) => void): Promise<Side> {
   const port = await freePort()
   const data = join(tmp, `${name}-data`)
-  if (name === 'bare') {
-    mkdirSync(data)
-    officialSchema(join(data, 'store.sqlite'), actorMigrations)
-    officialSchema(join(data, 'sequencer.sqlite'), sequencerMigrations)
-  }
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...perfFlags, '--require', join(root, 'bin/threadpool.cjs'), script, String(port), data], {
+  mkdirSync(data)
+  prepare?.(data)
+  const script = join(bundles, `${name}.mjs`)
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...perfFlags, '--require', join(root, 'bin/threadpool.cjs'), script, String(port), data, FLOOR_DID], {
     cwd: root,
     env: { ...process.env, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -88,7 +85,7 @@ async function startFloor(name: string, script: string): Promise<Side> {
     name,
     pid: child.pid as number,
     client: xrpcClient(`http://127.0.0.1:${port}`),
-    did: 'did:plc:writefloor00000000000000',
+    did: FLOOR_DID,
     cpu: [],
     stop: async () => {
       child.kill('SIGTERM')
@@ -116,8 +113,13 @@ async function requests(s: Side, n: number): Promise<void> {
 const plc = await startReferencePlc()
 const sides: Side[] = []
 try {
-  sides.push(await startFloor('bare', join(root, 'bench/profile/write-floor-bare.mjs')))
-  sides.push(await startFloor('floor', bundle))
+  sides.push(
+    await startFloor('bare', (data) => {
+      officialSchema(join(data, 'store.sqlite'), actorMigrations)
+      officialSchema(join(data, 'sequencer.sqlite'), sequencerMigrations)
+    }),
+  )
+  sides.push(await startFloor('floor'))
   const trees = process.env.HEARTH_TREES ? process.env.HEARTH_TREES.split(',') : [root]
   for (const [i, tree] of trees.entries()) {
     const name = trees.length === 1 ? 'hearth' : `hearth${String.fromCharCode(65 + i)}`
