@@ -108,14 +108,14 @@ describe('young collection after streamed bodies', () => {
           // marking is under way (seen under Node 24 in CI: "kind 8 flags 0, kind 4 flags 4"),
           // which frees the bodies' buffers all the same. Nothing else in this process forces one
           // (the idle collection, full and forced, is `hearth serve`'s, not the test server's).
-          const kind = d.kind === constants.NODE_PERFORMANCE_GC_MINOR || d.kind === constants.NODE_PERFORMANCE_GC_MAJOR
-          if (kind && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
+          const collected = d.kind === constants.NODE_PERFORMANCE_GC_MINOR || d.kind === constants.NODE_PERFORMANCE_GC_MAJOR
+          if (collected && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
         }
       })
       obs.observe({ entryTypes: ['gc'] })
-      const explain = () =>
-        `the server started ${pds.hearth.xrpc.youngCollectionCount - started} collection(s); V8 reported ${seen.length}: ${seen.join(', ') || 'none'}`
-      return { forced, started: () => pds.hearth.xrpc.youngCollectionCount - started, stop: () => obs.disconnect(), explain }
+      const startedSince = () => pds.hearth.xrpc.youngCollectionCount - started
+      const explain = () => `the server started ${startedSince()} collection(s); V8 reported ${seen.length}: ${seen.join(', ') || 'none'}`
+      return { forced, started: startedSince, stop: () => obs.disconnect(), explain }
     }
 
     /** Waits (at most 5 s: the observer's entries arrive asynchronously) for a forced young collection. */
